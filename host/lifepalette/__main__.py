@@ -1,0 +1,3 @@
+from lifepalette.cli import main
+
+raise SystemExit(main())
