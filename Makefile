@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 # Debian packages that tests need (services are started by the tests themselves, on 127.0.0.1).
 system-deps:
-	bash scripts/system-deps.sh
+	LP_DEBIAN_PACKAGES="mosquitto chromium" bash scripts/system-deps.sh
 
 # Real recordings shipped inside PyPI packages, installed data-only into an ignored folder (never committed).
 data: setup
