@@ -1,0 +1,1 @@
+"""Badge tooling behind `lifepalette build`, `flash`, `monitor` and `doctor` (DESIGN.md §7-§8)."""
