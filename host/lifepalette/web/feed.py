@@ -1,0 +1,169 @@
+"""Live feeds for the web app: after each scoring tick, one snapshot is built and handed to every open stream.
+
+The hub calls `subscribe(callback)` callbacks with no arguments after each tick. The callback only sets an event
+(thread-safe); one task per feed builds the snapshot once and offers it to each client's one-slot queue, so a slow
+browser skips stale snapshots instead of holding memory or slowing the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from lifepalette.outputs.public import cove_view
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=_jsonable, separators=(",", ":"), allow_nan=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    for attr in ("as_dict", "_asdict", "to_dict"):
+        if callable(getattr(value, attr, None)):
+            return getattr(value, attr)()
+    if hasattr(value, "__dataclass_fields__"):
+        import dataclasses
+
+        return dataclasses.asdict(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _sanitize_floats(value: Any) -> Any:
+    """NaN/inf are not JSON: the operator's state may carry them from scoring; show them as null."""
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {str(k): _sanitize_floats(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_sanitize_floats(v) for v in value]
+    return value
+
+
+async def maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+class Feed:
+    """Snapshots of one kind (public or operator), pushed to streams on every hub tick and every `refresh_s`."""
+
+    def __init__(self, build: Callable[[], Awaitable[str]], refresh_s: float = 2.0):
+        self._build = build
+        self._refresh_s = refresh_s
+        self._queues: set[asyncio.Queue] = set()
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task | None = None
+        self.latest: str | None = None
+        self.closed = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def poke(self) -> None:
+        """Hub tick callback: may be called from any thread, returns at once."""
+        if not self.closed:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def snapshot(self) -> str:
+        self.latest = await self._build()
+        return self.latest
+
+    def open_stream(self) -> asyncio.Queue:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+        self._queues.add(queue)
+        return queue
+
+    def close_stream(self, queue: asyncio.Queue) -> None:
+        self._queues.discard(queue)
+
+    async def close(self) -> None:
+        self.closed = True
+        for queue in list(self._queues):
+            _offer(queue, None)
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        while not self.closed:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._refresh_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if not self._queues:
+                continue
+            try:
+                text = await self.snapshot()
+            except Exception as exc:  # a hub bug must not end the live feed; the next tick retries
+                text = to_json({"error": f"state unavailable: {type(exc).__name__}"})
+            for queue in list(self._queues):
+                _offer(queue, text)
+
+
+def _offer(queue: asyncio.Queue, item: str | None) -> None:
+    if queue.full():
+        queue.get_nowait()
+    queue.put_nowait(item)
+
+
+class HubFeeds:
+    """The public and operator feeds of one hub, built once per tick however many browsers watch."""
+
+    def __init__(self, hub: Any, cove: str, refresh_s: float = 2.0):
+        self.hub = hub
+        self.cove = cove
+        self._salt = secrets.token_bytes(16)  # swatch order: stable while this hub runs, unguessable
+        self._seq = 0
+        self.public = Feed(self._public_json, refresh_s)
+        self.operator = Feed(self._operator_json, refresh_s)
+
+    def start(self) -> None:
+        self.public.start()
+        self.operator.start()
+        subscribe = getattr(self.hub, "subscribe", None)
+        if callable(subscribe):
+            subscribe(self._on_tick)
+
+    def _on_tick(self, *_: Any) -> None:
+        self._seq += 1
+        self.public.poke()
+        self.operator.poke()
+
+    async def public_view(self) -> dict:
+        state = await maybe_await(self.hub.public_state())
+        return cove_view(state, cove=self.cove, salt=self._salt, seq=self._seq)
+
+    async def _public_json(self) -> str:
+        return to_json(await self.public_view())
+
+    async def operator_view(self) -> dict:
+        state = await maybe_await(self.hub.operator_state())
+        return {"cove": self.cove, "seq": self._seq, "state": _sanitize_floats(json.loads(to_json_loose(state)))}
+
+    async def _operator_json(self) -> str:
+        return to_json(await self.operator_view())
+
+    async def close(self) -> None:
+        await self.public.close()
+        await self.operator.close()
+
+
+def to_json_loose(value: Any) -> str:
+    """Like to_json but tolerant of NaN (sanitised afterwards)."""
+    return json.dumps(value, default=_jsonable, separators=(",", ":"))

@@ -1,0 +1,95 @@
+// The operator console: the hub's operator_state() live from /api/operator/events, plus the three actions.
+// Rendering is generic (tables from lists and dicts) so new fields in the hub's state show up without a change here.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const KNOWN = {
+  badges: ["badges", "devices"],
+  rejections: ["rejections", "rejected", "rejection_counts", "reject_counts", "counters"],
+  epochs: ["epochs", "consent_epochs", "consent"],
+  receipts: ["receipts", "erasure_receipts", "erasures"],
+  cadence: ["cadence_s", "scoring_cadence_s", "cadence", "scoring"],
+  colour: ["group_colour", "group_color", "broadcast", "colour"],
+  session: ["session", "session_id"],
+  online: ["badges_online", "online"],
+};
+
+function pick(state, names) { for (const n of names) if (state[n] !== undefined && state[n] !== null) return [n, state[n]]; return [null, undefined]; }
+
+function fmt(v) {
+  if (v === null || v === undefined) return "–";
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(3);
+  if (typeof v === "boolean") return v ? "yes" : "no";
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+function table(value, keyName) {
+  const t = document.createElement("table");
+  let rows = [];
+  if (Array.isArray(value)) rows = value.map((v) => (v && typeof v === "object" && !Array.isArray(v) ? v : { value: v }));
+  else if (value && typeof value === "object") {
+    const entries = Object.entries(value);
+    if (entries.every(([, v]) => v && typeof v === "object" && !Array.isArray(v))) rows = entries.map(([k, v]) => ({ [keyName]: k, ...v }));
+    else rows = entries.map(([k, v]) => ({ [keyName]: k, value: v }));
+  } else { const p = document.createElement("p"); p.textContent = fmt(value); return p; }
+  if (rows.length === 0) { const p = document.createElement("p"); p.className = "empty"; p.textContent = "none"; return p; }
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  const head = t.createTHead().insertRow();
+  cols.forEach((c) => { const th = document.createElement("th"); th.textContent = c.replaceAll("_", " "); head.append(th); });
+  const body = t.createTBody();
+  rows.forEach((r) => { const tr = body.insertRow(); cols.forEach((c) => { tr.insertCell().textContent = fmt(r[c]); }); });
+  return t;
+}
+
+function colourOf(v) {
+  if (!v) return null;
+  if (typeof v === "string" && v.startsWith("#")) return v;
+  const rgb = Array.isArray(v) ? v : Array.isArray(v.rgb) ? v.rgb : ("r" in v ? [v.r, v.g, v.b] : null);
+  return rgb ? `rgb(${rgb.join(",")})` : null;
+}
+
+function render(data) {
+  if (!data || !data.state) return;
+  const s = data.state, used = new Set();
+  const take = (names) => { const [k, v] = pick(s, names); if (k) used.add(k); return v; };
+  $("cove-name").textContent = data.cove ? `· ${data.cove}` : "";
+  const badges = take(KNOWN.badges);
+  let online = take(KNOWN.online);
+  if (online === undefined && badges) {
+    const list = Array.isArray(badges) ? badges : Object.values(badges);
+    online = list.filter((b) => b && (b.online === true || b.link === "online" || b.state === "online")).length;
+  }
+  $("badges-online").textContent = fmt(online);
+  const cadence = take(KNOWN.cadence);
+  $("cadence").textContent = typeof cadence === "number" ? `every ${cadence} s` : fmt(cadence);
+  const colour = take(KNOWN.colour);
+  $("group-colour").querySelector(".text").textContent = fmt(colour);
+  const c = colourOf(colour);
+  if (c) $("group-colour").querySelector(".chip").style.setProperty("background", c);
+  $("session").textContent = fmt(take(KNOWN.session));
+  $("badges").replaceChildren(table(badges ?? [], "badge"));
+  $("rejections").replaceChildren(table(take(KNOWN.rejections) ?? {}, "reason"));
+  $("epochs").replaceChildren(table(take(KNOWN.epochs) ?? [], "badge"));
+  $("receipts").replaceChildren(table(take(KNOWN.receipts) ?? [], "receipt"));
+  const rest = Object.fromEntries(Object.entries(s).filter(([k]) => !used.has(k)));
+  $("other").replaceChildren(table(rest, "field"));
+  $("console").dataset.seq = String(data.seq);
+}
+
+async function act(path) {
+  const r = await fetch(`/api/operator/${path}`, { method: "POST", credentials: "same-origin", headers: { "X-LP-Operator": "1" } });
+  if (r.status === 401) { location.replace("/operator"); return; }
+  const body = await r.json().catch(() => ({}));
+  $("action-result").textContent = r.ok ? `${body.action.replaceAll("_", " ")}: done ${body.result != null ? fmt(body.result) : ""}`
+    : `refused: ${body.error || r.status}`;
+  $("action-result").className = r.ok ? "ok" : "bad";
+}
+
+document.querySelectorAll("button[data-action]").forEach((b) => b.addEventListener("click", () => act(b.dataset.action)));
+fetch("/api/operator/state", { credentials: "same-origin" }).then((r) => {
+  if (r.status === 401) { location.replace("/operator"); return null; }
+  return r.json();
+}).then(render).catch(() => {});
+const source = new EventSource("/api/operator/events");
+source.onmessage = (ev) => { $("link-status").textContent = ""; try { render(JSON.parse(ev.data)); } catch (e) { console.error(e); } };
+source.onerror = () => { $("link-status").textContent = "reconnecting to the hub…"; };
