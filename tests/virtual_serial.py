@@ -24,6 +24,8 @@ import vfs, os
 vfs.umount('/')
 vfs.mount(vfs.VfsPosix({root!r}), '/')
 os.chdir('/')
+import sys
+sys.path[:] = ['', '.frozen', '/lib']  # as on an ESP32 (-i would put the startup script's folder first)
 """
 
 _LFS_ROOT = """
@@ -49,6 +51,8 @@ vfs.VfsLfs2.mkfs(_bd)
 vfs.umount('/')
 vfs.mount(vfs.VfsLfs2(_bd), '/')
 os.chdir('/')
+import sys
+sys.path[:] = ['', '.frozen', '/lib']
 """
 
 
