@@ -1,0 +1,77 @@
+"""`lifepalette hub`: run the hub (one asyncio process) until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+
+from lifepalette.errors import UsageError
+
+
+def host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("hub", help="run the hub: ingest badges, store, score, send the group colour",
+                              description="Run the Life Palette hub: verify frames from badges (BLE, USB serial, "
+                                          "UDP), store what consent allows in SQLite, score on a fixed cadence and "
+                                          "send the group colour back.")
+    p.add_argument("--db", required=True, help="hub database file (created if missing; site key beside it)")
+    p.add_argument("--udp", type=host_port, metavar="HOST:PORT", help="listen for virtual badges on UDP")
+    p.add_argument("--ble", action="store_true", help="scan and link badges over Bluetooth LE (bleak/BlueZ)")
+    p.add_argument("--serial", action="append", default=[], metavar="PORT", help="a badge on USB serial (repeatable)")
+    p.add_argument("--http", type=host_port, metavar="HOST:PORT", help="serve the cove wall and operator console")
+    p.add_argument("--token", help="operator console token (random and printed if omitted)")
+    p.add_argument("--cadence", type=float, default=1.0, metavar="S", help="scoring cadence in seconds (default 1)")
+    p.add_argument("--advertise", action="store_true",
+                   help="advertise the group colour through BlueZ (LEAdvertisingManager1, needs a Pi/BlueZ)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    if args.cadence <= 0:
+        raise UsageError("--cadence must be positive")
+    if not (args.udp or args.ble or args.serial):
+        raise UsageError("nothing to listen on: give --udp HOST:PORT, --ble and/or --serial PORT")
+    return asyncio.run(_serve(args))
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from lifepalette.hub import Hub
+
+    advertiser = None
+    if args.advertise:
+        from lifepalette.hub.advertiser import BlueZAdvertiser
+
+        advertiser = BlueZAdvertiser()
+    hub = Hub(args.db, udp=args.udp, ble=args.ble, serial=tuple(args.serial), cadence_s=args.cadence,
+              advertiser=advertiser)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = None
+    try:
+        for line in await hub.start():
+            print(f"listening: {line}", flush=True)
+        print(f"database: {args.db} ({len(hub.keys)} enrolled badges)", flush=True)
+        if args.http:
+            from lifepalette.web import serve_web
+
+            runner = await serve_web(hub, args.http[0], args.http[1], args.token)
+        await stop.wait()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await hub.stop()
+    state_line = f"stored {hub.store.frames_committed} frames; rejected {sum(hub.rejections.values())}"
+    print(state_line, flush=True)
+    return 0

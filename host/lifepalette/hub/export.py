@@ -1,0 +1,62 @@
+"""Export of what consent allowed: frames joined with physiology (rows exist only where physiology was shared
+and not erased; colour columns are NULL where colour was not shared)."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from pathlib import Path
+
+from lifepalette.errors import UsageError
+
+COLUMNS = ("dev_id", "ctr", "type", "t_rx", "link", "epoch", "consent", "battery", "quality", "hue", "chroma",
+           "colour_age", "hr_bpm", "rmssd_ms", "scl_centi_us", "scr_per_min", "motion")
+TYPE_NAMES = ("telemetry", "heartbeat", "group_colour", "command", "backlog")
+_QUERY = """
+SELECT f.dev_id, f.ctr, f.ftype, f.t_rx, f.link, f.epoch, f.consent, f.battery, f.quality, f.hue, f.chroma,
+       f.colour_age, p.hr_bpm, p.rmssd_ms, p.scl, p.scr_per_min, p.motion
+FROM frames f LEFT JOIN physio p ON p.dev_id = f.dev_id AND p.ctr = f.ctr
+{where} ORDER BY f.dev_id, f.ctr
+"""
+
+
+def rows(db: str | Path, devices: list[int] | None = None):
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        where, params = "", ()
+        if devices:
+            where = f"WHERE f.dev_id IN ({', '.join('?' * len(devices))})"
+            params = tuple(devices)
+        for row in con.execute(_QUERY.format(where=where), params):
+            row = list(row)
+            row[2] = TYPE_NAMES[row[2]] if 0 <= row[2] < len(TYPE_NAMES) else str(row[2])
+            yield row
+    finally:
+        con.close()
+
+
+def export(db: str | Path, out: str | Path, fmt: str, devices: list[int] | None = None) -> int:
+    out = Path(out)
+    if out.is_dir():
+        raise UsageError(f"{out} is a directory")
+    if fmt == "csv":
+        n = 0
+        with open(out, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(COLUMNS)
+            for row in rows(db, devices):
+                writer.writerow(["" if v is None else v for v in row])
+                n += 1
+        return n
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        data = list(rows(db, devices))
+        columns = list(zip(*data, strict=True)) if data else [()] * len(COLUMNS)
+        types = {"type": pa.string(), "link": pa.string(), "t_rx": pa.float64()}
+        arrays = [pa.array(list(col), type=types.get(name, pa.int64())) for name, col in zip(COLUMNS, columns,
+                                                                                              strict=True)]
+        pq.write_table(pa.table(arrays, names=list(COLUMNS)), out)
+        return len(data)
+    raise UsageError(f"unknown export format {fmt!r}")

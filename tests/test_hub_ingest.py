@@ -1,0 +1,242 @@
+"""Hub ingest over real UDP sockets into a real SQLite file: verification, consent enforcement, dedup, backlog
+merge, acknowledgements, group colour out, rejections by reason, and counters that survive a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+
+import pytest
+from lifepalette.crypto import open_frame, seal
+from lifepalette.hub import Hub
+from lifepalette.hub.loadgen import backlog_frame, telemetry_frame, telemetry_record
+
+from protocol import frame as wire
+from protocol import records
+
+
+def make_hub(db, devs=(1, 2), **kw) -> Hub:
+    hub = Hub(db, udp=("127.0.0.1", 0), scorer=None, cadence_s=kw.pop("cadence_s", 0.05), **kw)
+    for dev in devs:
+        hub.enroll(dev)
+    return hub
+
+
+class Badge:
+    """A UDP badge endpoint for tests: sends frames, collects the hub's replies."""
+
+    def __init__(self, hub: Hub, dev: int):
+        self.dev = dev
+        self.key = hub.keys[dev]
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.addr = ("127.0.0.1", hub.transports[0].port)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendto(data, self.addr)
+
+    def replies(self) -> list[bytes]:
+        out = []
+        while True:
+            try:
+                out.append(self.sock.recv(64))
+            except BlockingIOError:
+                return out
+
+
+async def settle(hub: Hub, seconds: float = 0.25) -> None:
+    await asyncio.sleep(seconds)
+    hub.flush()
+
+
+def fresh_rows(db, sql, *params):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def test_udp_frames_stored_acked_and_group_colour_sent(tmp_path):
+    db = str(tmp_path / "hub.db")
+
+    async def main():
+        hub = make_hub(db)
+        listening = await hub.start()
+        assert listening[0].startswith("udp 127.0.0.1:")
+        badge = Badge(hub, 1)
+        for ctr in range(1, 11):
+            badge.send(telemetry_frame(badge.key, 1, ctr))
+        await settle(hub)
+        await asyncio.sleep(0.15)  # at least one scoring tick: group colour goes out
+        replies = badge.replies()
+        state = hub.operator_state()
+        group_key = hub.group_key
+        await hub.stop()
+        return replies, state, group_key
+
+    replies, state, group_key = asyncio.run(main())
+    assert fresh_rows(db, "SELECT COUNT(*) FROM frames WHERE dev_id = 1") == [(10,)]
+    assert fresh_rows(db, "SELECT COUNT(*) FROM physio WHERE dev_id = 1") == [(10,)]
+    assert fresh_rows(db, "SELECT last_ctr FROM counters WHERE dev_id = 1") == [(10,)]
+    acks, colours = [], []
+    for data in replies:
+        _h, ftype, dev, _c = wire.parse_header(data)
+        if ftype == wire.COMMAND:
+            rec = open_frame(badge_key(db, 1), data, wire.TO_BADGE)
+            assert rec is not None, "command frames must verify with the badge key"
+            acks.append(records.unpack_command(rec))
+        elif ftype == wire.GROUP_COLOUR:
+            rec = open_frame(group_key, data, wire.TO_BADGE)
+            assert rec is not None, "group colour must verify with the group key"
+            colours.append(records.unpack_group_colour(rec))
+    assert max(a["ctr"] for a in acks if a["cmd"] == records.CMD_BACKLOG_ACK) == 10
+    assert colours and colours[-1]["ttl_s"] > 0
+    assert state["accepted"] == 10 and state["badges"][0]["dev_id"] == 1
+    assert state["badges"][0]["battery"] == 80
+
+
+def badge_key(db, dev):
+    from lifepalette.hub.sitekey import derive_device_key, load_site_key
+
+    return derive_device_key(load_site_key(db, create=False), dev)
+
+
+def test_consent_enforced_physiology_and_colour_dropped(tmp_path):
+    db = str(tmp_path / "hub.db")
+
+    async def main():
+        hub = make_hub(db)
+        await hub.start()
+        badge = Badge(hub, 2)
+        badge.send(telemetry_frame(badge.key, 2, 1, physio=False, colour=True))
+        # A badge that (wrongly) sends physiology while its consent bit is clear: the hub drops it anyway.
+        sneaky = records.unpack_telemetry(telemetry_record(2, physio=True, colour=False))
+        sneaky["consent"] = records.make_consent(physio=False, colour=False, revision=1)
+        badge.send(seal(badge.key, wire.TELEMETRY, 2, 2, records.pack_telemetry(sneaky)))
+        badge.send(telemetry_frame(badge.key, 2, 3, physio=True, paused=True))
+        badge.send(seal(badge.key, wire.HEARTBEAT, 2, 4, records.pack_heartbeat(records.make_consent(revision=1), 50)))
+        await settle(hub)
+        await hub.stop()
+
+    asyncio.run(main())
+    assert fresh_rows(db, "SELECT COUNT(*) FROM frames WHERE dev_id = 2") == [(4,)]
+    assert fresh_rows(db, "SELECT COUNT(*) FROM physio") == [(0,)]
+    hues = fresh_rows(db, "SELECT ctr, hue FROM frames ORDER BY ctr")
+    assert hues[0][1] is not None and hues[1][1] is None  # colour only where the colour bit allowed it
+
+
+def test_backlog_merges_in_order_and_duplicates_drop(tmp_path):
+    db = str(tmp_path / "hub.db")
+
+    async def main():
+        hub = make_hub(db)
+        await hub.start()
+        badge = Badge(hub, 1)
+        for ctr in (1, 2, 5, 6):  # live: 3 and 4 were lost on air
+            badge.send(telemetry_frame(badge.key, 1, ctr))
+        for ctr in (3, 4, 5):  # backlog re-sends 3, 4 and (again) 5
+            badge.send(backlog_frame(badge.key, 1, ctr))
+        badge.send(telemetry_frame(badge.key, 1, 6))  # identical repeat of the last live frame
+        await settle(hub)
+        counts = dict(hub.rejections)
+        await hub.stop()
+        return counts
+
+    counts = asyncio.run(main())
+    assert fresh_rows(db, "SELECT ctr FROM frames WHERE dev_id = 1 ORDER BY ctr") == [(c,) for c in range(1, 7)]
+    assert fresh_rows(db, "SELECT ftype FROM frames WHERE ctr IN (3, 4) ORDER BY ctr") == [(4,), (4,)]
+    assert fresh_rows(db, "SELECT last_ctr FROM counters WHERE dev_id = 1") == [(6,)]  # backlog never moves it
+    assert counts.get("duplicate") == 1
+
+
+def bad_frames(key: bytes, other_key: bytes) -> dict[str, list[bytes]]:
+    good = telemetry_frame(key, 1, 100)
+    plain = bytearray(good)
+    plain[0] &= ~0x10
+    forged = bytearray(telemetry_frame(key, 1, 101))
+    forged[10] ^= 0x01
+    version = bytearray(telemetry_frame(key, 1, 102))
+    version[0] = (2 << 5) | (version[0] & 0x1F)
+    return {
+        "length": [b"", b"\x00", good[:23], good + b"\x00", bytes(64)],
+        "unsealed": [bytes(plain)],
+        "mic": [bytes(forged), telemetry_frame(other_key, 1, 103)],
+        "version": [bytes(version)],
+        "unknown_device": [telemetry_frame(key, 999, 1)],
+        "type": [seal(key, wire.COMMAND, 1, 104, bytes(13), wire.TO_HUB)],
+        "replay": [telemetry_frame(key, 1, 5)],
+    }
+
+
+def test_bad_frames_counted_by_reason_never_stored(tmp_path):
+    db = str(tmp_path / "hub.db")
+
+    async def main():
+        hub = make_hub(db)
+        await hub.start()
+        badge = Badge(hub, 1)
+        for ctr in range(1, 11):
+            badge.send(telemetry_frame(badge.key, 1, ctr))
+        await settle(hub, 0.2)
+        bad = bad_frames(badge.key, bytes(16))
+        for frames in bad.values():
+            for data in frames:
+                badge.send(data)
+        badge.send(telemetry_frame(badge.key, 1, 11))  # the hub still works afterwards
+        await settle(hub)
+        state = hub.operator_state()
+        await hub.stop()
+        return state, bad
+
+    state, bad = asyncio.run(main())
+    for reason, frames in bad.items():
+        assert state["rejections"][reason] == len(frames), reason
+    assert state["internal_errors"] == 0
+    assert fresh_rows(db, "SELECT COUNT(*), MAX(ctr) FROM frames") == [(11, 11)]
+
+
+def test_restart_keeps_counters_no_replay_window(tmp_path):
+    db = str(tmp_path / "hub.db")
+    hub = make_hub(db)
+    key = hub.keys[1]
+    for ctr in range(1, 6):
+        assert hub.ingest(telemetry_frame(key, 1, ctr)).ok
+    hub.flush()
+    hub.store.con.close()
+    again = Hub(db, scorer=None)
+    verdict = again.ingest(telemetry_frame(key, 1, 3))
+    assert not verdict.ok and verdict.reason == "replay"
+    assert again.ingest(telemetry_frame(key, 1, 6)).ok
+    again.flush()
+    assert again.store.count_frames() == 6
+    again.store.con.close()
+
+
+@pytest.mark.parametrize("revoke", ["bit", "skip"])
+def test_revocation_erases_epoch_with_receipt(tmp_path, revoke):
+    db = str(tmp_path / "hub.db")
+    hub = make_hub(db)
+    key = hub.keys[1]
+    for ctr in range(1, 21):
+        assert hub.ingest(telemetry_frame(key, 1, ctr, revision=3)).ok
+    hub.flush()
+    assert hub.store.count_physio(1) == 20
+    if revoke == "bit":  # wearer withdraws physiology consent: new revision, physio bit clear
+        hub.ingest(telemetry_frame(key, 1, 21, physio=False, revision=4))
+    else:  # revision jumps past one the hub never saw: consent may have been withdrawn in between
+        hub.ingest(telemetry_frame(key, 1, 21, physio=True, revision=6))
+    hub.flush()
+    assert hub.store.count_physio(1) == (0 if revoke == "bit" else 1)
+    receipt = hub.operator_state()["erasures"][0]
+    assert receipt["dev_id"] == 1 and receipt["epoch"] == 1 and receipt["rows"] == 20
+    assert receipt["reason"] == "revocation"
+    # A late backlog copy from the revoked epoch must not bring the physiology back.
+    hub.ingest(backlog_frame(key, 1, 7, revision=3))
+    hub.flush()
+    assert fresh_rows(db, "SELECT COUNT(*) FROM physio WHERE ctr = 7") == [(0,)]
+    epochs = hub.operator_state()["consent_epochs"]
+    assert [e["erased"] for e in epochs] == [True, False]
+    hub.store.con.close()
