@@ -38,22 +38,27 @@ def _mac(aes, nonce, q, aad, msg, tag_len, x, blk):
             head = b"\xff\xfe" + bytes(((a >> 24) & 0xFF, (a >> 16) & 0xFF, (a >> 8) & 0xFF, a & 0xFF))
         else:
             head = b"\xff\xff" + bytes([(a >> (8 * (7 - i))) & 0xFF for i in range(8)])
-        _absorb(aes, head + bytes(aad), x, blk)
+        _absorb2(aes, head, aad, x, blk)
     if n:
-        _absorb(aes, msg, x, blk)
+        _absorb2(aes, b"", msg, x, blk)
 
 
-def _absorb(aes, data, x, blk):
-    # x = E(x ^ block) for each 16-byte block of data, the last one zero padded.
-    n = len(data)
+def _absorb2(aes, head, data, x, blk):
+    # x = E(x ^ block) over head || data in 16-byte blocks, the last one zero padded. Head and data are read
+    # in place (no concatenated copy: a 64 KiB AAD must not need a second 64 KiB on a 96 KiB heap).
+    hl = len(head)
+    total = hl + len(data)
     off = 0
-    while off < n:
-        end = off + 16
-        if end > n:
-            end = n
+    while off < total:
         for i in range(16):
             j = off + i
-            blk[i] = x[i] ^ (data[j] if j < end else 0)
+            if j < hl:
+                v = head[j]
+            elif j < total:
+                v = data[j - hl]
+            else:
+                v = 0
+            blk[i] = x[i] ^ v
         aes.encrypt_block(blk, x)
         off += 16
 
