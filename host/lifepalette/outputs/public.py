@@ -166,3 +166,41 @@ def cove_view(state: Mapping[str, Any] | None, *, cove: str = "cove", salt: byte
         view["groups"] = _groups(_first(state, "groups", default=()))
         view["swatches"] = _ordered_swatches(_first(state, "swatches", "colours", default=()), salt)
     return view
+
+
+def safe_name(name: str) -> str:
+    """A cove name usable in OSC addresses and MQTT topics: letters, digits, '-' and '_' only."""
+    cleaned = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "-" for ch in name.strip())
+    return cleaned.strip("-")[:64] or "cove"
+
+
+class PublicSource:
+    """The hub's public view, rebuilt through `cove_view`; counts hub ticks so consumers can tell fresh from stale."""
+
+    def __init__(self, hub: Any, cove: str = "cove"):
+        import secrets
+
+        self.hub = hub
+        self.cove = safe_name(cove)
+        self.salt = secrets.token_bytes(16)
+        self.seq = 0
+        self._callbacks: list = []
+        subscribe = getattr(hub, "subscribe", None)
+        if callable(subscribe):
+            subscribe(self._on_tick)
+
+    def on_tick(self, callback) -> None:
+        self._callbacks.append(callback)
+
+    def _on_tick(self, *_: Any) -> None:
+        self.seq += 1
+        for callback in list(self._callbacks):
+            callback()
+
+    async def view(self) -> dict:
+        import inspect
+
+        state = self.hub.public_state()
+        if inspect.isawaitable(state):
+            state = await state
+        return cove_view(state, cove=self.cove, salt=self.salt, seq=self.seq)

@@ -106,7 +106,11 @@ async def operator_page(request: web.Request) -> web.Response:
     return _page("login.html", status=401)
 
 
-async def login(request: web.Request) -> web.StreamResponse:
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+async def login(request: web.Request) -> web.Response:
     if request.content_type == "application/json":
         try:
             body = await request.json()
@@ -122,13 +126,13 @@ async def login(request: web.Request) -> web.StreamResponse:
         if wants_json:
             return _unauthorized()
         return _page("login.html", status=401)
-    response: web.StreamResponse = _json({"ok": True}) if wants_json else web.HTTPSeeOther("/operator")
+    response = _json({"ok": True}) if wants_json else _see_other("/operator")
     response.set_cookie(COOKIE, _cookie_value(request.app[TOKEN]), httponly=True, samesite="Strict", path="/")
     return response
 
 
-async def logout(request: web.Request) -> web.StreamResponse:
-    response = web.HTTPSeeOther("/operator")
+async def logout(request: web.Request) -> web.Response:
+    response = _see_other("/operator")
     response.del_cookie(COOKIE, path="/")
     return response
 

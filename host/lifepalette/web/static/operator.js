@@ -19,7 +19,12 @@ function fmt(v) {
   if (v === null || v === undefined) return "–";
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(3);
   if (typeof v === "boolean") return v ? "yes" : "no";
-  if (typeof v === "object") return JSON.stringify(v);
+  if (Array.isArray(v)) return v.map(fmt).join(", ");
+  if (typeof v === "object") {
+    const parts = Object.entries(v).filter(([, x]) => x !== false && x !== null && x !== undefined)
+      .map(([k, x]) => (x === true ? k : `${k} ${typeof x === "object" ? JSON.stringify(x) : fmt(x)}`));
+    return parts.length ? parts.join(" · ") : "–";
+  }
   return String(v);
 }
 
@@ -61,12 +66,16 @@ function render(data) {
   }
   $("badges-online").textContent = fmt(online);
   const cadence = take(KNOWN.cadence);
-  $("cadence").textContent = typeof cadence === "number" ? `every ${cadence} s` : fmt(cadence);
+  const every = typeof cadence === "number" ? cadence : cadence && cadence.cadence_s;
+  $("cadence").textContent = every != null ? `every ${every} s` : fmt(cadence);
+  if (cadence && typeof cadence === "object" && cadence.ticks != null) $("cadence").title = `${cadence.ticks} ticks`;
   const colour = take(KNOWN.colour);
-  $("group-colour").querySelector(".text").textContent = fmt(colour);
+  $("group-colour").querySelector(".text").textContent = colour && colour.rgb ? `rgb ${colour.rgb.join(" ")}${colour.group_id != null ? " · group " + colour.group_id : ""}` : fmt(colour);
   const c = colourOf(colour);
   if (c) $("group-colour").querySelector(".chip").style.setProperty("background", c);
-  $("session").textContent = fmt(take(KNOWN.session));
+  const session = take(KNOWN.session);
+  $("session").textContent = session && typeof session === "object"
+    ? (session.active ? `running${session.id != null ? " #" + session.id : ""}` : "no session") : fmt(session);
   $("badges").replaceChildren(table(badges ?? [], "badge"));
   $("rejections").replaceChildren(table(take(KNOWN.rejections) ?? {}, "reason"));
   $("epochs").replaceChildren(table(take(KNOWN.epochs) ?? [], "badge"));

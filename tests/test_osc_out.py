@@ -1,0 +1,101 @@
+"""OSC out, received by a real python-osc server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from lifepalette.errors import UsageError
+from lifepalette.outputs.osc import OscOut, osc_messages, parse_target
+from lifepalette.outputs.public import cove_view
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_server import ThreadingOSCUDPServer
+
+
+class StubHub:
+    def __init__(self, contributors):
+        self.contributors = contributors
+
+    def public_state(self):
+        return {"contributors": self.contributors,
+                "palette": {"rgb": [213, 94, 0], "brightness": 0.8, "convergence": 0.25},
+                "groups": [{"contributors": 5, "arousal": 0.5, "synchrony": 0.75, "palette": {"rgb": [0, 114, 178]}}],
+                "swatches": [{"hue": 0, "chroma": 255, "dev_id": 7}] * self.contributors}
+
+
+class Receiver:
+    def __init__(self):
+        self.messages: list[tuple[str, tuple]] = []
+        dispatcher = Dispatcher()
+        dispatcher.set_default_handler(lambda address, *args: self.messages.append((address, args)))
+        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def addresses(self):
+        return {a for a, _ in self.messages}
+
+
+def _stream(hub, port, rate_hz, seconds, cove="north-cove"):
+    async def main():
+        out = await OscOut(hub, "127.0.0.1", port, cove=cove, rate_hz=rate_hz).start()
+        await asyncio.sleep(seconds)
+        await out.stop()
+        return out.sent
+
+    return asyncio.run(main())
+
+
+def test_a_ready_cove_sends_palette_measures_and_groups_to_a_real_osc_server():
+    with Receiver() as rx:
+        sent = _stream(StubHub(6), rx.port, rate_hz=20, seconds=0.5)
+        asyncio.run(asyncio.sleep(0.2))  # let the server thread drain the socket
+    by_address = {}
+    for address, args in rx.messages:
+        by_address.setdefault(address, []).append(args)
+    base = "/lifepalette/north-cove"
+    assert by_address[f"{base}/ready"][0] == (1,)
+    assert by_address[f"{base}/contributors"][0] == (6,)
+    assert by_address[f"{base}/palette"][0] == (213, 94, 0)
+    assert abs(by_address[f"{base}/brightness"][0][0] - 0.8) < 1e-6  # OSC floats are 32-bit
+    assert abs(by_address[f"{base}/synchrony"][0][0] - 0.25) < 1e-6
+    assert by_address[f"{base}/group/A/palette"][0] == (0, 114, 178)
+    assert abs(by_address[f"{base}/group/A/synchrony"][0][0] - 0.75) < 1e-6
+    assert by_address[f"{base}/swatches"][0] == (255, 0, 0) * 6
+    # the configured rate is honoured: ~10 sends in 0.5 s at 20 Hz (loose bounds, shared CI machine)
+    assert 3 <= sent <= 12 and len(by_address[f"{base}/ready"]) == sent
+    assert not any("dev" in a or "wearer" in a for a in rx.addresses())
+
+
+def test_a_cove_below_five_people_sends_only_ready_zero_and_the_count():
+    with Receiver() as rx:
+        _stream(StubHub(4), rx.port, rate_hz=10, seconds=0.3, cove="Small Cove!")
+        asyncio.run(asyncio.sleep(0.2))
+    assert rx.addresses() == {"/lifepalette/Small-Cove/ready", "/lifepalette/Small-Cove/contributors"}
+    assert all(args == (0,) for a, args in rx.messages if a.endswith("/ready"))
+
+
+def test_osc_messages_are_pure_and_targets_parse():
+    view = cove_view(StubHub(5).public_state(), cove="c")
+    assert osc_messages(view)[:3] == [("/lifepalette/c/ready", 1), ("/lifepalette/c/contributors", 5),
+                                      ("/lifepalette/c/palette", [213, 94, 0])]
+    assert parse_target("10.0.0.5:7000") == ("10.0.0.5", 7000)
+    assert parse_target("localhost") == ("localhost", 9000)
+    for bad in ("host:notaport", ":9000", "h:70000"):
+        with pytest.raises(UsageError):
+            parse_target(bad)
+
+
+def test_no_receiver_listening_does_not_break_the_sender():
+    with Receiver() as rx:
+        port = rx.port
+    assert _stream(StubHub(6), port, rate_hz=20, seconds=0.2) >= 1

@@ -1,0 +1,248 @@
+"""The web app's HTTP contract against an in-test hub (the web-facing methods only): public view, auth, actions, SSE.
+
+The real hub + real virtual badges drive the browser tests (test_web_browser.py); here an in-test hub lets every
+edge (k = 4 vs 5, a hub that leaks, a hub that refuses) be set exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+from lifepalette.outputs.public import K_MIN, cove_view
+from lifepalette.web import serve_web
+
+TOKEN = "s3cret-operator-token"
+
+
+class InTestHub:
+    """The hub's web-facing surface (COMMON.md contract), with a state the test sets."""
+
+    def __init__(self, contributors: int = 6):
+        self.contributors = contributors
+        self.callbacks = []
+        self.calls: list[str] = []
+        self.refuse = False
+
+    def subscribe(self, callback):
+        self.callbacks.append(callback)
+
+    def tick(self):
+        for callback in self.callbacks:
+            callback()
+
+    def public_state(self):
+        # Deliberately leaky beyond the contract, to prove the web layer's own whitelist.
+        return {"contributors": self.contributors, "k_min": 5,
+                "palette": {"rgb": [230, 159, 0], "brightness": 0.7, "convergence": 0.4, "dev_id": 258},
+                "groups": [{"contributors": self.contributors, "arousal": 0.6, "synchrony": 0.3,
+                            "palette": {"rgb": [86, 180, 233]}, "members": [258, 259]},
+                           {"contributors": 2, "arousal": 0.9, "synchrony": 0.9}],
+                "swatches": [{"hue": 20 * i, "chroma": 200, "dev_id": 258 + i, "hr_bpm": 70 + i}
+                             for i in range(self.contributors)],
+                "wearers": {"258": {"level": 0.9}}, "dev_ids": [258, 259], "hr_bpm": 72,
+                "session": {"active": True, "id": 4}}
+
+    def operator_state(self):
+        return {"badges": [{"dev_id": 258, "battery": 80, "link": "udp", "online": True}],
+                "rejections": {"mic": 2, "replay": 1}, "consent_epochs": [], "erasures": [],
+                "scoring": {"cadence_s": 1.0}, "group_colour": {"rgb": [1, 2, 3]}, "nan": float("nan")}
+
+    def _act(self, name):
+        self.calls.append(name)
+        if self.refuse:
+            raise RuntimeError("no session running")
+        return {"done": name}
+
+    def start_session(self):
+        return self._act("start_session")
+
+    def end_session(self):
+        return self._act("end_session")
+
+    async def rotate_group_key(self):  # the app accepts sync or async hub methods
+        return self._act("rotate_group_key")
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+async def _with_app(hub, body):
+    runner = await serve_web(hub, "127.0.0.1", 0, TOKEN, announce=False, refresh_s=30)
+    try:
+        # unsafe=True: aiohttp's client keeps cookies for IP hosts only when told to (browsers always do)
+        async with aiohttp.ClientSession(runner.url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            return await body(http, runner)
+    finally:
+        await runner.cleanup()
+
+
+PER_WEARER_KEYS = {"dev_id", "dev_ids", "members", "hr_bpm", "wearers", "level", "hue", "chroma", "key", "id"}
+
+
+def _all_keys(value) -> set[str]:
+    if isinstance(value, dict):
+        return set(value) | set().union(*(_all_keys(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(set(), *(_all_keys(v) for v in value))
+    return set()
+
+
+def test_public_api_is_aggregates_only_and_strips_what_a_hub_leaks():
+    async def body(http, runner):
+        async with http.get("/api/cove") as r:
+            assert r.status == 200
+            assert r.headers["Cache-Control"] == "no-store"
+            return await r.json()
+
+    view = run(_with_app(InTestHub(6), body))
+    assert view["ready"] is True and view["contributors"] == 6 and view["k_min"] == K_MIN
+    assert view["palette"]["hex"] == "#e69f00" and view["arousal"] == 0.7 and view["synchrony"] == 0.4
+    assert [g["label"] for g in view["groups"]] == ["A"]  # the 2-person group is withheld
+    assert len(view["swatches"]) == 6 and all(s.startswith("#") and len(s) == 7 for s in view["swatches"])
+    assert not (_all_keys(view) & PER_WEARER_KEYS)
+    text = json.dumps(view)
+    assert "258" not in text and "hr_bpm" not in text
+
+
+def test_fewer_than_five_contributors_shows_only_the_count():
+    async def body(http, runner):
+        async with http.get("/api/cove") as r:
+            return await r.json()
+
+    view = run(_with_app(InTestHub(K_MIN - 1), body))
+    assert view["ready"] is False and view["contributors"] == 4
+    assert view["palette"] is None and view["arousal"] is None and view["synchrony"] is None
+    assert view["groups"] == [] and view["swatches"] == []
+
+
+def test_swatch_order_is_keyed_not_by_measure_and_stable_for_one_salt():
+    state = {"contributors": 8, "palette": {"rgb": [0, 0, 0]},
+             "swatches": [{"hue": h, "chroma": 255} for h in range(0, 256, 32)]}
+    a = cove_view(state, salt=b"one")["swatches"]
+    assert a == cove_view(state, salt=b"one")["swatches"]
+    orders = {tuple(cove_view(state, salt=bytes([i]))["swatches"]) for i in range(20)}
+    assert len(orders) > 10  # the order depends on the secret, not on hue or on the hub's order
+    assert sorted(a) == sorted(cove_view(state, salt=b"two")["swatches"])
+
+
+def test_operator_api_refuses_without_the_token():
+    async def body(http, runner):
+        statuses = []
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+            async with http.get("/api/operator/state", headers=headers) as r:
+                statuses.append(r.status)
+                assert "badges" not in await r.text()
+            async with http.post("/api/operator/session/start", headers=headers) as r:
+                statuses.append(r.status)
+        async with http.get("/operator") as r:
+            statuses.append(r.status)
+            assert "Token" in await r.text()
+        async with http.get("/api/operator/events") as r:
+            statuses.append(r.status)
+        return statuses
+
+    hub = InTestHub()
+    assert run(_with_app(hub, body)) == [401] * 8
+    assert hub.calls == []
+
+
+def test_operator_api_with_bearer_token_reads_state_and_runs_actions():
+    hub = InTestHub()
+
+    async def body(http, runner):
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        async with http.get("/api/operator/state", headers=auth) as r:
+            assert r.status == 200
+            state = (await r.json())["state"]
+        results = []
+        for path in ("session/start", "session/end", "group-key/rotate"):
+            async with http.post(f"/api/operator/{path}", headers=auth) as r:
+                results.append((r.status, await r.json()))
+        hub.refuse = True
+        async with http.post("/api/operator/session/end", headers=auth) as r:
+            results.append((r.status, await r.json()))
+        return state, results
+
+    state, results = run(_with_app(hub, body))
+    assert state["badges"][0]["dev_id"] == 258 and state["rejections"] == {"mic": 2, "replay": 1}
+    assert state["nan"] is None  # NaN from scoring becomes null, not invalid JSON
+    assert [s for s, _ in results] == [200, 200, 200, 409]
+    assert results[2][1] == {"ok": True, "action": "rotate_group_key", "result": {"done": "rotate_group_key"}}
+    assert results[3][1]["error"] == "no session running"
+    assert hub.calls == ["start_session", "end_session", "rotate_group_key", "end_session"]
+
+
+def test_cookie_login_and_csrf_header_for_actions():
+    hub = InTestHub()
+
+    async def body(http, runner):
+        async with http.post("/operator/login", json={"token": "nope"}) as r:
+            assert r.status == 401
+        assert not http.cookie_jar.filter_cookies(runner.url)
+        async with http.post("/operator/login", data={"token": TOKEN}, allow_redirects=False) as r:
+            assert r.status == 303
+            cookie = r.cookies["lp_operator"]
+            assert cookie["httponly"] and cookie["samesite"] == "Strict"
+            assert TOKEN not in cookie.value
+        async with http.get("/operator") as r:
+            assert r.status == 200 and "Start session" in await r.text()
+        async with http.get("/api/operator/state") as r:
+            assert r.status == 200
+        async with http.post("/api/operator/session/start") as r:  # cookie alone: a cross-site form could do this
+            assert r.status == 401
+        async with http.post("/api/operator/session/start", headers={"X-LP-Operator": "1"}) as r:
+            assert r.status == 200
+        async with http.post("/operator/logout", allow_redirects=False) as r:
+            assert r.status == 303
+        async with http.get("/api/operator/state") as r:
+            return r.status
+
+    assert run(_with_app(hub, body)) == 401
+    assert hub.calls == ["start_session"]
+
+
+def test_event_stream_pushes_a_new_view_on_each_hub_tick():
+    hub = InTestHub(5)
+
+    async def body(http, runner):
+        async with http.get("/api/cove/events") as r:
+            assert r.headers["Content-Type"].startswith("text/event-stream")
+            seqs = []
+            while len(seqs) < 3:
+                line = (await r.content.readline()).decode().strip()
+                if line.startswith("data: "):
+                    seqs.append(json.loads(line[6:])["seq"])
+                    hub.tick()  # refresh_s is 30 s here: only the tick can bring the next event
+            return seqs
+
+    assert run(_with_app(hub, body)) == [0, 1, 2]
+
+
+def test_pages_have_a_strict_content_security_policy():
+    async def body(http, runner):
+        async with http.get("/") as r:
+            html = await r.text()
+            csp = r.headers["Content-Security-Policy"]
+        async with http.get("/static/wall.js") as r:
+            assert r.status == 200
+        return html, csp
+
+    html, csp = run(_with_app(InTestHub(), body))
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert 'id="wall"' in html and "<script>" not in html
+
+
+@pytest.mark.parametrize("bad", ["", None])
+def test_serve_web_without_token_makes_one(bad, capsys):
+    async def main():
+        runner = await serve_web(InTestHub(), "127.0.0.1", 0, bad)
+        token = runner.token
+        await runner.cleanup()
+        return token
+
+    token = run(main())
+    assert len(token) >= 20 and token in capsys.readouterr().err
