@@ -1,0 +1,78 @@
+"""Per-wearer robust baseline (median and MAD), vectorised over wearers and features.
+
+Learnt from each feature's first `learn_s` valid seconds after consent, then updated slowly with a stochastic
+quantile tracker (the median moves by a small step toward each new value, the MAD likewise toward |x - median|),
+so a long confrontation shifts the baseline only a little and one outlier not at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAD_TO_SD = 1.4826
+
+
+class RobustBaseline:
+    def __init__(self, min_spread: np.ndarray, learn_s: int = 180, drift_per_s: float = 1.0 / 900.0) -> None:
+        self.min_spread = np.asarray(min_spread, dtype=np.float64)
+        self.n_features = self.min_spread.size
+        self.learn_s = int(learn_s)
+        self.drift = float(drift_per_s)
+        self.capacity = 0
+        self.count = np.zeros((0, self.n_features), np.int32)
+        self.buf = np.zeros((0, self.n_features, self.learn_s), np.float32)
+        self.median = np.zeros((0, self.n_features))
+        self.mad = np.zeros((0, self.n_features))
+        self.ready = np.zeros((0, self.n_features), bool)
+
+    def grow(self, capacity: int) -> None:
+        extra = capacity - self.capacity
+        if extra <= 0:
+            return
+        nf = self.n_features
+        self.count = np.concatenate([self.count, np.zeros((extra, nf), np.int32)])
+        self.buf = np.concatenate([self.buf, np.zeros((extra, nf, self.learn_s), np.float32)])
+        self.median = np.concatenate([self.median, np.zeros((extra, nf))])
+        self.mad = np.concatenate([self.mad, np.zeros((extra, nf))])
+        self.ready = np.concatenate([self.ready, np.zeros((extra, nf), bool)])
+        self.capacity = capacity
+
+    def reset(self, rows: np.ndarray) -> None:
+        self.count[rows] = 0
+        self.ready[rows] = False
+        self.median[rows] = 0.0
+        self.mad[rows] = 0.0
+
+    @property
+    def spread(self) -> np.ndarray:
+        return np.maximum(self.mad * MAD_TO_SD, self.min_spread)
+
+    def update(self, x: np.ndarray) -> None:
+        """Feed one second of features (capacity, n_features), NaN where invalid."""
+        valid = ~np.isnan(x)
+        learning = valid & ~self.ready
+        if learning.any():
+            rows, cols = np.nonzero(learning)
+            self.buf[rows, cols, self.count[rows, cols]] = x[rows, cols]
+            self.count[rows, cols] += 1
+            done = learning & (self.count >= self.learn_s)
+            if done.any():
+                rows, cols = np.nonzero(done)
+                samples = self.buf[rows, cols].astype(np.float64)
+                med = np.median(samples, axis=1)
+                self.median[rows, cols] = med
+                self.mad[rows, cols] = np.median(np.abs(samples - med[:, None]), axis=1)
+                self.ready[rows, cols] = True
+        tracking = valid & self.ready & ~learning
+        if tracking.any():
+            step = self.drift * self.spread
+            xs = np.where(tracking, x, self.median)
+            self.median += np.where(tracking, step * np.sign(xs - self.median), 0.0)
+            dev = np.abs(xs - self.median)
+            self.mad += np.where(tracking, step * np.sign(dev - self.mad) / MAD_TO_SD, 0.0)
+
+    def z(self, x: np.ndarray) -> np.ndarray:
+        """Baseline-normalised values; NaN where the baseline is not ready yet or x is NaN."""
+        out = (x - self.median) / self.spread
+        out[~self.ready] = np.nan
+        return out

@@ -1,0 +1,74 @@
+"""Windowed lagged correlation of arousal series, vectorised over wearers and pairs.
+
+For a window ending at second T, wearer a's centre window (length WINDOW_S, ending LAG_S before T) is correlated
+with wearer b's window shifted by every lag in -LAG_S..+LAG_S; the peak r over lags is that window's synchrony
+(Boker et al. 2002, windowed cross-correlation with peak picking). Each window is mean-filled where samples are
+missing, linearly detrended (so a slow drive everyone shares, such as a scenario phase, does not count as
+attunement) and scaled to unit norm, so a dot product is Pearson's r. Windows with more than MAX_MISSING missing
+seconds are invalid for that wearer: quality gating applies to both people.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+WINDOW_S = 30
+LAG_S = 5
+STEP_S = 5
+N_LAGS = 2 * LAG_S + 1
+SPAN_S = WINDOW_S + 2 * LAG_S  # seconds of history one window needs
+SURROGATE_SHIFTS_S = (45, 90, 135, 180)  # partner's series shifted this far back in time: chance alignment
+MAX_MISSING = 0.2
+R_CLIP = 0.999
+
+_TC = np.arange(WINDOW_S) - (WINDOW_S - 1) / 2.0
+_TC2 = float(np.sum(_TC * _TC))
+
+
+def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """segment (n, SPAN_S) with NaN -> (unit windows (n, N_LAGS, WINDOW_S) float32, valid (n, N_LAGS) bool)."""
+    win = sliding_window_view(segment, WINDOW_S, axis=1)
+    missing = np.isnan(win)
+    count = WINDOW_S - missing.sum(axis=-1)
+    filled0 = np.where(missing, 0.0, win)
+    mean = filled0.sum(axis=-1) / np.maximum(count, 1)
+    centred = np.where(missing, 0.0, win - mean[..., None])
+    slope = (centred @ _TC) / _TC2
+    detrended = centred - slope[..., None] * _TC
+    detrended[missing] = 0.0  # a missing second contributes nothing rather than a made-up value
+    norm = np.sqrt(np.einsum("...l,...l->...", detrended, detrended))
+    valid = (count >= WINDOW_S * (1.0 - MAX_MISSING)) & (norm > 1e-9)
+    unit = (detrended / np.where(valid, norm, 1.0)[..., None]).astype(np.float32)
+    return unit, valid
+
+
+def peak_r(centre_a: np.ndarray, valid_a: np.ndarray, lags_b: np.ndarray, valid_b: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair: peak r over lags, the lag of the peak (s, b relative to a), and whether the window counts.
+
+    centre_a (P, W), valid_a (P,), lags_b (P, N_LAGS, W), valid_b (P, N_LAGS).
+    """
+    r = np.einsum("pl,pkl->pk", centre_a, lags_b)
+    r = np.where(valid_b, r, -np.inf)
+    best = np.argmax(r, axis=1)
+    peak = r[np.arange(r.shape[0]), best]
+    ok = valid_a & (valid_b.sum(axis=1) > LAG_S) & np.isfinite(peak)
+    return np.clip(np.where(ok, peak, 0.0), -R_CLIP, R_CLIP), best - LAG_S, ok
+
+
+def fisher_z(r: np.ndarray) -> np.ndarray:
+    return np.arctanh(np.clip(r, -R_CLIP, R_CLIP))
+
+
+def naive_pair_synchrony(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """Whole-series recompute for one pair (the bench's naive peer): Fisher-z mean of per-window peak r."""
+    n = min(x.size, y.size)
+    zs = []
+    for end in range(SPAN_S, n + 1, STEP_S):
+        seg = np.stack([x[end - SPAN_S:end], y[end - SPAN_S:end]])
+        unit, valid = unit_windows(seg)
+        r, _lag, ok = peak_r(unit[:1, LAG_S], valid[:1, LAG_S], unit[1:], valid[1:])
+        if ok[0]:
+            zs.append(fisher_z(r)[0])
+    return (float(np.tanh(np.mean(zs))) if zs else float("nan")), len(zs)

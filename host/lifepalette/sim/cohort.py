@@ -1,0 +1,134 @@
+"""Synthetic cohorts with known truth: latent arousal, partner coupling, individual and group differences.
+
+Every wearer's latent arousal is the scenario's slow shared drive plus fast fluctuations. Dialogue partners share a
+pair-specific fluctuation: with coupling c, the fast parts of two partners correlate by c (the truth the synchrony
+estimate is checked against), with the partner following after a small lag. Some pairs have c = 0.
+
+Demographic groups carry the differences the literature reports (research/signals.md §6):
+- "reference";
+- "low_ppg": lower PPG pulse amplitude and SNR (skin-tone-dependent absorption): noisier HR, more invalid HR seconds;
+- "low_eda": lower tonic SCL and fewer, smaller responses ("low responders").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lifepalette.sim import scenarios
+from lifepalette.sim.physiology import DEFAULT_PARAMS
+
+DEMOGRAPHIC_GROUPS = ("reference", "low_ppg", "low_eda")
+COUPLING_LEVELS = (0.0, 0.0, 0.2, 0.4, 0.6, 0.8)
+MAX_COUPLING_PER_WEARER = 0.85
+FAST_TAU_S = 12.0
+
+
+@dataclass
+class Cohort:
+    scenario: str
+    seconds: int
+    seed: int
+    dev_ids: np.ndarray  # (W,)
+    demographic: np.ndarray  # (W,) index into DEMOGRAPHIC_GROUPS
+    dialogue: dict[int, list[int]]  # dialogue group id -> dev ids
+    pairs: list[tuple[int, int, int]]  # (group id, dev a, dev b)
+    coupling: np.ndarray  # (P,) true coupling of each pair
+    lag_s: np.ndarray  # (P,) how many seconds b follows a
+    params: list[dict[str, float]]  # per wearer physiology
+    arousal: np.ndarray  # (W, T) latent arousal 0..1
+    drive: np.ndarray  # (T,) shared slow drive
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return int(self.dev_ids.size)
+
+
+def ou_matrix(rng: np.random.Generator, n_series: int, seconds: int, tau_s: float) -> np.ndarray:
+    """n_series independent unit-variance OU processes at 1 Hz, vectorised across series (W, T) float32."""
+    phi = np.float32(np.exp(-1.0 / tau_s))
+    scale = np.float32(np.sqrt(1.0 - phi * phi))
+    out = np.empty((n_series, seconds), np.float32)
+    x = rng.standard_normal(n_series).astype(np.float32)
+    shocks = rng.standard_normal((seconds, n_series), dtype=np.float32) * scale
+    for t in range(seconds):
+        x = phi * x + shocks[t]
+        out[:, t] = x
+    return out
+
+
+def _dialogue_groups(rng: np.random.Generator, dev_ids: np.ndarray) -> dict[int, list[int]]:
+    order = rng.permutation(dev_ids)
+    groups: dict[int, list[int]] = {}
+    i, gid = 0, 1
+    while i < order.size:
+        size = int(rng.choice([2, 3, 3, 4]))
+        if order.size - i - size == 1:  # never leave someone alone
+            size += 1
+        groups[gid] = sorted(int(d) for d in order[i:i + size])
+        i += size
+        gid += 1
+    return groups
+
+
+def _individual_params(rng: np.random.Generator, demographic: int) -> dict[str, float]:
+    p = dict(DEFAULT_PARAMS)
+    p["hr_rest"] = float(rng.normal(68, 7))
+    p["hr_gain"] = float(rng.uniform(20, 35))
+    p["rmssd_rest"] = float(rng.uniform(30, 60))
+    p["scl_rest_us"] = float(np.exp(rng.normal(np.log(5.0), 0.4)))
+    p["scl_gain"] = float(rng.uniform(0.4, 0.8))
+    p["scr_rate_rest"] = float(rng.uniform(0.5, 2.0))
+    p["scr_rate_gain"] = float(rng.uniform(6, 12))
+    p["scr_amp_us"] = float(rng.uniform(0.15, 0.4))
+    p["ppg_ac"] = float(rng.uniform(800, 1400))
+    p["ppg_noise"] = 25.0
+    p["fast_sigma"] = float(rng.uniform(0.08, 0.12))
+    if DEMOGRAPHIC_GROUPS[demographic] == "low_ppg":
+        p["ppg_ac"] *= 0.3
+        p["ppg_noise"] *= 1.5
+    elif DEMOGRAPHIC_GROUPS[demographic] == "low_eda":
+        p["scl_rest_us"] *= 0.3
+        p["scl_gain"] *= 0.6
+        p["scr_rate_rest"] *= 0.35
+        p["scr_rate_gain"] *= 0.35
+        p["scr_amp_us"] *= 0.5
+    return p
+
+
+def make_cohort(n_wearers: int, seconds: int, scenario: str = "healing", seed: int = 0,
+                first_dev_id: int = 1) -> Cohort:
+    if n_wearers < 2:
+        raise ValueError("a cohort needs at least 2 wearers")
+    scenarios.check_scenario(scenario)
+    rng = np.random.default_rng(seed)
+    dev_ids = np.arange(first_dev_id, first_dev_id + n_wearers)
+    demographic = rng.permutation(np.arange(n_wearers) % len(DEMOGRAPHIC_GROUPS))
+    dialogue = _dialogue_groups(rng, dev_ids)
+    pairs = [(g, a, b) for g, ms in dialogue.items() for i, a in enumerate(ms) for b in ms[i + 1:]]
+    coupling = rng.choice(COUPLING_LEVELS, size=len(pairs)).astype(float)
+    lag = rng.integers(0, 4, size=len(pairs))
+    # keep every wearer's total shared variance below 1 so the model stays a valid mixture
+    row = {int(d): i for i, d in enumerate(dev_ids)}
+    ia = np.array([row[a] for _g, a, _b in pairs], dtype=np.int64)
+    ib = np.array([row[b] for _g, _a, b in pairs], dtype=np.int64)
+    load = np.bincount(ia, coupling, n_wearers) + np.bincount(ib, coupling, n_wearers)
+    scale = np.minimum(1.0, MAX_COUPLING_PER_WEARER / np.maximum(load, 1e-9))
+    coupling = coupling * np.minimum(scale[ia], scale[ib])
+    params = [_individual_params(rng, int(g)) for g in demographic]
+    sigma = np.array([p["fast_sigma"] for p in params])
+    own = ou_matrix(rng, n_wearers, seconds, FAST_TAU_S)
+    shared = ou_matrix(rng, len(pairs), seconds + 4, FAST_TAU_S)
+    load = np.bincount(ia, coupling, n_wearers) + np.bincount(ib, coupling, n_wearers)
+    fast = own * np.sqrt(np.maximum(1.0 - load, 0.0))[:, None].astype(np.float32)
+    w = np.sqrt(coupling).astype(np.float32)[:, None]
+    np.add.at(fast, ia, w * shared[:, 4:])
+    for k in range(4):  # partner b follows a by lag seconds
+        sel = lag == k
+        if sel.any():
+            np.add.at(fast, ib[sel], w[sel] * shared[sel, 4 - k:4 - k + seconds])
+    drv = scenarios.drive(scenario, seconds)
+    arousal = np.clip(drv[None, :] + sigma[:, None] * fast, 0.0, 1.0).astype(np.float32)
+    return Cohort(scenario, seconds, seed, dev_ids, demographic, dialogue, pairs, coupling, lag, params, arousal, drv)

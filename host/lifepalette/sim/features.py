@@ -1,0 +1,108 @@
+"""Feature-level fidelity: 1 Hz telemetry records straight from the latent state, vectorised for scale.
+
+What the badge kernels would report each second (HR, RMSSD, tonic SCL, SCR rate, motion, quality flags, the
+self-reported colour and consent), with measurement noise and quality failures that depend on the wearer's
+physiology: low PPG amplitude gives noisier HR and more seconds without a valid beat; motion bursts flag artefacts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lifepalette.scoring.fields import (
+    CONSENT_COLOUR,
+    CONSENT_PHYSIO,
+    FIELDS,
+    HR_NA,
+    Q_EDA,
+    Q_HR,
+    Q_MOTION,
+    Q_SKIN,
+    RMSSD_NA,
+)
+from lifepalette.sim import scenarios
+from lifepalette.sim.cohort import Cohort
+
+CONSENT_REVISION = 1
+
+
+def _lowpass_rows(x: np.ndarray, tau_s: float) -> np.ndarray:
+    phi = np.float32(np.exp(-1.0 / tau_s))
+    out = np.empty_like(x)
+    level = x[:, 0].copy()
+    for t in range(x.shape[1]):
+        level = phi * level + (1 - phi) * x[:, t]
+        out[:, t] = level
+    return out
+
+
+def _rolling_sum(events: np.ndarray, width: int) -> np.ndarray:
+    c = np.cumsum(events, axis=1, dtype=np.int32)
+    out = c.copy()
+    out[:, width:] -= c[:, :-width]
+    return out
+
+
+def _param(cohort: Cohort, name: str) -> np.ndarray:
+    return np.array([p[name] for p in cohort.params], dtype=np.float32)[:, None]
+
+
+def motion_bursts(rng: np.random.Generator, cohort: Cohort) -> np.ndarray:
+    """(W, T) motion intensity 0..255, non-zero during bursts of 1-4 s at the scenario's rate."""
+    w, t = cohort.arousal.shape
+    rate = scenarios.motion_rate(cohort.scenario, t)[None, :]
+    starts = rng.random((w, t)) < rate
+    motion = np.zeros((w, t), np.int32)
+    intensity = rng.integers(60, 255, size=(w, t))
+    for k in range(4):  # a burst lasts up to 4 s: spread each start forward
+        keep = starts if k == 0 else starts & (rng.random((w, t)) < 0.7)
+        shifted = np.zeros_like(motion)
+        shifted[:, k:] = np.where(keep[:, : t - k], intensity[:, : t - k], 0)
+        motion = np.maximum(motion, shifted)
+    return motion
+
+
+def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.ndarray]:
+    """{field: (W, T) int array} for every telemetry field."""
+    rng = np.random.default_rng(cohort.seed + 1_000_003 if seed is None else seed)
+    a = cohort.arousal
+    w, t = a.shape
+    low_ppg = (cohort.demographic == 1)[:, None]
+    slow = _lowpass_rows(a, 8.0)
+    hr_true = _param(cohort, "hr_rest") + _param(cohort, "hr_gain") * a
+    hr_noise = np.where(low_ppg, 3.0, 1.5).astype(np.float32)
+    hr = hr_true + rng.standard_normal((w, t), dtype=np.float32) * hr_noise
+    rmssd = _param(cohort, "rmssd_rest") * (1 - 0.6 * a) + rng.standard_normal((w, t), dtype=np.float32) * 4.0
+    scl_us = _param(cohort, "scl_rest_us") * (1 + _param(cohort, "scl_gain") * slow)
+    scl_us *= 1 + 0.01 * rng.standard_normal((w, t), dtype=np.float32)
+    scr_p = (_param(cohort, "scr_rate_rest") + _param(cohort, "scr_rate_gain") * a) / 60.0
+    scr = _rolling_sum(rng.random((w, t), dtype=np.float32) < scr_p, 60)
+    motion = motion_bursts(rng, cohort)
+    hr_fail = np.where(low_ppg, 0.10, 0.03).astype(np.float32)
+    hr_valid = (rng.random((w, t), dtype=np.float32) >= hr_fail) & (motion == 0)
+    eda_valid = (rng.random((w, t), dtype=np.float32) >= 0.02) & (scl_us >= 0.05)
+    skin = rng.random((w, t), dtype=np.float32) >= 0.003
+    quality = (skin * Q_SKIN + (hr_valid & skin) * Q_HR + (eda_valid & skin) * Q_EDA + (motion > 0) * Q_MOTION)
+    shares_colour = (rng.random(w) < 0.8)[:, None]
+    hue = np.broadcast_to(rng.integers(0, 256, size=(w, 1)), (w, t))
+    chroma = np.broadcast_to(rng.integers(80, 256, size=(w, 1)), (w, t))
+    consent = (CONSENT_PHYSIO | CONSENT_REVISION << 4) + shares_colour * CONSENT_COLOUR
+    out = {
+        "hr_bpm": np.where(hr_valid, np.clip(np.rint(hr), 30, 250), HR_NA),
+        "rmssd_ms": np.where(hr_valid, np.clip(np.rint(rmssd), 1, 254), RMSSD_NA),
+        "scl": np.clip(np.rint(scl_us * 100), 1, 0xFFFE),
+        "scr_per_min": np.minimum(scr, 254),
+        "motion": motion,
+        "hue": np.where(shares_colour, hue, 0),
+        "chroma": np.where(shares_colour, chroma, 0),
+        "colour_age": np.where(shares_colour, 0, 255),
+        "consent": np.broadcast_to(consent, (w, t)),
+        "battery": np.full((w, t), 80),
+        "quality": quality,
+    }
+    return {k: np.ascontiguousarray(np.broadcast_to(out[k], (w, t))).astype(np.int32) for k in FIELDS}
+
+
+def second_matrix(features: dict[str, np.ndarray], t: int) -> np.ndarray:
+    """(W, len(FIELDS)) float matrix of one second, in FIELDS order (for CoveScorer.add_second)."""
+    return np.stack([features[k][:, t] for k in FIELDS], axis=1).astype(np.float64)
