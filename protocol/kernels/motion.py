@@ -1,0 +1,79 @@
+"""Accelerometer kernel: motion index, motion-artefact flag, and skin contact.
+
+Input: milli-g per axis (ints), clamped to +-8000 mg. Integer only, no allocation per sample.
+
+* Motion index: total variation of the acceleration over the last second, ``sum(|dx| + |dy| + |dz|)`` in mg
+  (<= 3 * 16000 * rate < 2**23 for rate <= 128), normalised to 16 samples per second (``tv * 16 // count``, so the
+  index does not depend on the sampling rate for the same movement) and reported as ``min(254, tv16 // 32)``:
+  one unit is 32 mg of movement per second. Gravity cancels in the differences.
+* Motion artefact: index >= ARTEFACT_INDEX (8, i.e. >= 256 mg/s, brisk arm movement) flags this second and the next
+  ARTEFACT_HOLD_S seconds, because PPG and EDA settle after the movement stops.
+* Skin contact (``contact``): skin temperature in 28.00..42.00 degC when a temperature sensor reports (temp.py), and
+  skin conductance above 0.05 uS (Kleckner 2018's floor: electrodes off the skin read ~0).
+"""
+
+AXIS_MAX = 8000
+ARTEFACT_INDEX = 8
+ARTEFACT_HOLD_S = 2
+
+
+class MotionKernel:
+    def __init__(self, rate=16):
+        self.rate = rate
+        self.reset()
+
+    def reset(self):
+        self.px = 0
+        self.py = 0
+        self.pz = 0
+        self.have = 0
+        self.tv = 0
+        self.cnt = 0
+        self.index = -1
+        self.hold = 0
+
+    def push(self, x, y, z):
+        if x > AXIS_MAX:
+            x = AXIS_MAX
+        elif x < -AXIS_MAX:
+            x = -AXIS_MAX
+        if y > AXIS_MAX:
+            y = AXIS_MAX
+        elif y < -AXIS_MAX:
+            y = -AXIS_MAX
+        if z > AXIS_MAX:
+            z = AXIS_MAX
+        elif z < -AXIS_MAX:
+            z = -AXIS_MAX
+        if self.have:
+            d = x - self.px
+            t = d if d >= 0 else -d
+            d = y - self.py
+            t += d if d >= 0 else -d
+            d = z - self.pz
+            t += d if d >= 0 else -d
+            self.tv += t
+            self.cnt += 1
+        self.have = 1
+        self.px = x
+        self.py = y
+        self.pz = z
+
+    def tick(self):
+        """Once per second: close the second. index = -1 when no samples arrived."""
+        if self.cnt > 0:
+            idx = ((self.tv * 16) // self.cnt) >> 5
+            if idx > 254:
+                idx = 254
+            self.index = idx
+            if idx >= ARTEFACT_INDEX:
+                self.hold = ARTEFACT_HOLD_S + 1
+        else:
+            self.index = -1
+        if self.hold > 0:
+            self.hold -= 1
+        self.tv = 0
+        self.cnt = 0
+
+    def artefact(self):
+        return self.hold > 0

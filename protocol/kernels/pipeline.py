@@ -1,0 +1,101 @@
+"""The badge's whole signal pipeline: push samples as they arrive, call step(out) once per second.
+
+Pipeline(ppg_rate=64, eda_rate=16, acc_rate=16, temp_rate=1, eda_cal=None, ppg_invert=True)
+  push_ppg(v)        raw optical counts, unsigned 18-bit (MAX30102); ppg_invert=True because those counts fall
+                     when blood volume rises (pass False for recordings already in BVP polarity)
+  push_eda(counts)   12-bit ADC counts, calibrated by eda.counts_to_centi_us(counts, eda_cal)
+  push_acc(x, y, z)  milli-g per axis
+  push_temp(centi_c) skin temperature in 0.01 degC
+  step(out)          fills out[0..4] and out[10] (indices of protocol.records.TELEMETRY_FIELDS): hr_bpm,
+                     rmssd_ms, scl (0.01 uS, up to 2500, so `out` must hold 16-bit values: a list or array('H'/'i'),
+                     not a bytearray), scr_per_min, motion, quality. Other indices are left alone (firmware's).
+  reset()            forget everything (consent revoked).
+
+n/a values as in protocol/records.py: hr 0, rmssd 255, scl 0xFFFF, scr 255, motion 255. Numbers are reported even
+when a quality bit is clear; the quality byte says whether to trust them:
+  Q_SKIN (1)   skin contact: temperature in skin range (when a sensor reports) and conductance above 0.05 uS
+  Q_HR (2)     HR valid: periodic beats with a consistent shape, skin contact, no motion artefact
+  Q_EDA (4)    EDA valid: in range, not saturated, no jumps, skin contact
+  Q_MOTION (8) motion artefact in this second (or the two before)
+"""
+
+from protocol.kernels.eda import LEVEL_MIN_NS, EdaKernel
+from protocol.kernels.motion import MotionKernel
+from protocol.kernels.ppg import PpgKernel
+from protocol.kernels.temp import TempKernel
+
+HR_NA = 0
+RMSSD_NA = 255
+SCL_NA = 0xFFFF
+SCR_NA = 255
+MOTION_NA = 255
+HR_MIN = 25
+HR_MAX = 250
+Q_SKIN = 1
+Q_HR = 2
+Q_EDA = 4
+Q_MOTION = 8
+
+I_HR = 0
+I_RMSSD = 1
+I_SCL = 2
+I_SCR = 3
+I_MOTION = 4
+I_QUALITY = 10
+
+
+def telemetry_values(ppg, eda, motion, temp, out):
+    """Fill `out` from the kernels' current state (shared with the numpy twin, which holds the same kernels)."""
+    hr = ppg.beats.hr_bpm()
+    out[I_HR] = hr if HR_MIN <= hr <= HR_MAX else HR_NA
+    rm = ppg.beats.rmssd_ms()
+    out[I_RMSSD] = RMSSD_NA if rm < 0 else (rm if rm < 254 else 254)
+    scl = eda.scl_centi()
+    out[I_SCL] = SCL_NA if scl < 0 else (scl if scl < 0xFFFE else 0xFFFE)
+    scr = eda.scr_per_min()
+    out[I_SCR] = SCR_NA if scr < 0 else (scr if scr < 254 else 254)
+    mi = motion.index
+    out[I_MOTION] = MOTION_NA if mi < 0 else mi
+    q = 0
+    warm = temp.on_skin()
+    eda_on = eda.tonic >= 0 and eda.s >= LEVEL_MIN_NS
+    if warm != 0 and (eda_on or (eda.tonic < 0 and warm == 1)):
+        q |= Q_SKIN
+    art = motion.artefact()
+    if art:
+        q |= Q_MOTION
+    if q & Q_SKIN:
+        if ppg.beats.hr_valid() and not art and out[I_HR] != HR_NA:
+            q |= Q_HR
+        if eda.valid():
+            q |= Q_EDA
+    out[I_QUALITY] = q
+
+
+class Pipeline:
+    def __init__(self, ppg_rate=64, eda_rate=16, acc_rate=16, temp_rate=1, eda_cal=None, ppg_invert=True):
+        self.ppg = PpgKernel(ppg_rate, ppg_invert)
+        self.eda = EdaKernel(eda_rate, eda_cal)
+        self.motion = MotionKernel(acc_rate)
+        self.temp = TempKernel(temp_rate)
+        self.push_ppg = self.ppg.push
+        self.push_eda = self.eda.push
+        self.push_acc = self.motion.push
+        self.push_temp = self.temp.push
+
+    def step(self, out):
+        self.ppg.tick()
+        self.motion.tick()
+        self.temp.tick()
+        telemetry_values(self.ppg, self.eda, self.motion, self.temp, out)
+        self.eda.tick()
+        return out
+
+    def reset(self):
+        self.ppg.reset()
+        self.eda.reset()
+        self.motion.reset()
+        self.temp.reset()
+
+    def use_viper(self, on):
+        self.ppg.use_viper(on)

@@ -1,0 +1,530 @@
+"""PPG kernel: raw optical counts -> beats -> heart rate (bpm), RMSSD (ms) and a pulse-quality flag.
+
+Streaming, causal, integer only, no allocation per sample. Runs unchanged in MicroPython and CPython; the numpy
+twin (lifepalette.kernels.ppg) reproduces it bit for bit.
+
+Signal path and number formats (every intermediate |v| < 2**30; the range proof in tests checks it):
+
+1. DC tracker, Q4: ``dc_q += ((x << 4) - dc_q) >> K_DC`` with 2**K_DC ~ 1.5 s of samples (x <= 2**18 raw counts,
+   so dc_q <= 2**22). ``d = (x << 4) - dc_q`` is the pulsatile part in Q4 (sign flipped when ``invert``: a MAX30102
+   reading falls when blood volume rises).
+2. Auto-range: ``u = d >> shift`` keeps |u| < 2**12 (shift 0..12). When |u| would reach 2**12 the shift grows by one
+   and the filter states are halved (a linear filter scaled by 1/2 stays continuous); when the 2-s peak of |u| stays
+   below 2**9 the shift shrinks and the states double. So the filters always see 9..12 significant bits with up to 4
+   extra fractional bits from the Q4 DC stage (signals.md §4.3: extra state bits make the 0.5 Hz section clean).
+3. Band-pass 0.5-8 Hz, Butterworth order 2 (scipy ``butter(2, [0.5, 8], 'band', output='sos')``) as two direct
+   form I biquads with Q14 coefficients and first-order error feedback (the remainder of the >> 14 is added back
+   on the next sample). Section 2 is the high-pass [1, -2, 1] section. Accumulators < 2**29.
+4. Elgendi detector (Elgendi 2013, as in NeuroKit2's ``ppg_findpeaks``): ``sq = max(y, 0)**2 >> 8`` (<= 2**16),
+   running sums over W1 = round(0.111 fs) and W2 = round(0.667 fs) samples. NeuroKit2 centres both moving averages;
+   here the W1 window is delayed by D = (W2 - 1) // 2 samples so both are centred on the same sample c = n - D.
+   Block of interest where ``S1 * W2 > T + (T >> 6)``, ``T = S2 * W1`` (mean_peak > mean_beat * (1 + 1/64); the
+   record-wide 0.02 * mean(sq) offset of NeuroKit2 is not streamable, the relative 1/64 stands in for it).
+   Blocks shorter than W1 are dropped; the peak is the first maximum of y in the block; peaks closer than 0.3 s to
+   the previous one are ignored (refractory).
+5. Beat times: sub-sample parabolic refinement in Q8 samples; inter-beat interval
+   ``ibi_ms = (ibi_q8 * 1000 + fs * 128) // (fs * 256)``. Intervals outside 300..2000 ms or more than 30 % away from
+   the running reference are rejected (four rejections in a row re-learn the reference).
+6. HR = round(60000 * k / sum of the last k <= 8 accepted intervals). RMSSD = round(sqrt(mean(dIBI**2))) over the
+   last <= 32 successive differences of adjacent accepted intervals (needs 4), the NeuroKit2/Task Force definition.
+7. Quality: each beat's shape (+-0.125 s around the peak, mean removed, >> 2) is correlated with a running template
+   (Orphanidou 2015); correlation in Q8 from ``Sxy // ((isqrt(Sxx) * isqrt(Syy)) >> 8)``. HR is flagged valid when
+   6 of the last 8 beats had an accepted interval and correlation >= 0.86, and a beat came in the last 2 s.
+
+Time stamps are sample counters modulo 2**20 (differences masked), so nothing grows with uptime.
+"""
+
+try:
+    from array import array
+except ImportError:  # pragma: no cover
+    from uarray import array
+
+from protocol.kernels.fixed import isqrt, log2_floor, sqrt_mean_round
+
+M20 = (1 << 20) - 1
+U_LIMIT = 1 << 12
+U_LOW = 1 << 9
+SHIFT_MAX = 12
+SENTINEL = -(1 << 29)
+
+# Q14 band-pass 0.5-8 Hz, order 2, per sampling rate: (b0, b1, b2, a1, a2) of section 1, (a1, a2) of section 2
+# (section 2 has b = [1, -2, 1]). Generated with scipy.signal.butter(2, [0.5, 8], 'band', fs=fs, output='sos')
+# rounded to Q14. A table (not floats at start-up) because ESP32 floats are single precision and would round
+# some coefficients differently from the host.
+BANDPASS_Q14 = {
+    25: (6412, 12823, 6412, 7967, 3827, -29862, 13734),
+    32: (4337, 8674, 4337, -904, 3269, -30504, 14282),
+    50: (2148, 4296, 2148, -12165, 4868, -31326, 15011),
+    64: (1439, 2878, 1439, -16595, 6246, -31644, 15302),
+    100: (676, 1352, 676, -22378, 8797, -32050, 15684),
+    128: (438, 875, 438, -24652, 10075, -32208, 15835),
+}
+RATES = tuple(sorted(BANDPASS_Q14))
+
+# State layout (array 'i'), shared by the pure and the viper block functions.
+S_N = 0          # sample counter mod 2**20 (next sample's index)
+S_DC = 1         # DC tracker, Q4
+S_SHIFT = 2      # auto-range shift
+S_PK = 3         # peak |u| in the current auto-range period
+S_PCNT = 4       # samples left in the auto-range period
+S_B1 = 5         # section 1: x1, x2, y1, y2, err  (5..9)
+S_B2 = 10        # section 2: x1, x2, y1, y2, err  (10..14)
+S_S1 = 15        # running sum over W1
+S_S2 = 16        # running sum over W2
+S_ACT = 17       # inside a block of interest
+S_BLEN = 18      # block length so far
+S_PKV = 19       # block maximum
+S_PKN = 20       # its sample index (mod 2**20)
+S_INIT = 21      # DC tracker initialised
+S_EV = 22        # event: peak index of a finished block
+S_LEN = 24
+
+# Coefficient/config layout (array 'i').
+C_B0, C_B1, C_B2, C_A1, C_A2, C_A21, C_A22 = 0, 1, 2, 3, 4, 5, 6
+C_W1, C_W2, C_D, C_MASK, C_KDC, C_INV, C_MAXB, C_PERIOD = 7, 8, 9, 10, 11, 12, 13, 14
+C_LEN = 16
+
+
+def ms_to_samples(ms, rate):
+    return (ms * rate + 500) // 1000
+
+
+def ring_size(rate):
+    w2 = ms_to_samples(667, rate)
+    need = (w2 - 1) // 2 + ms_to_samples(125, rate) + 3 * rate // 2 + 4
+    size = 16
+    while size < need:
+        size <<= 1
+    return size
+
+
+def make_config(rate, invert):
+    if rate not in BANDPASS_Q14:
+        raise ValueError("ppg rate must be one of %r" % (RATES,))
+    co = array("i", [0] * C_LEN)
+    b = BANDPASS_Q14[rate]
+    for i in range(7):
+        co[i] = b[i]
+    w1 = ms_to_samples(111, rate)
+    w2 = ms_to_samples(667, rate)
+    size = ring_size(rate)
+    co[C_W1] = w1
+    co[C_W2] = w2
+    co[C_D] = (w2 - 1) // 2
+    co[C_MASK] = size - 1
+    co[C_KDC] = log2_floor(3 * rate // 2)
+    co[C_INV] = 1 if invert else 0
+    co[C_MAXB] = size - co[C_D] - ms_to_samples(125, rate) - 2
+    co[C_PERIOD] = 2 * rate
+    return co
+
+
+def _rescale(st, up):
+    """Halve (up=0) or double (up=1) both biquads' states: the filter output scales the same way."""
+    i = S_B1
+    while i < S_B1 + 10:
+        if up:
+            st[i] = st[i] << 1
+        else:
+            st[i] = st[i] >> 1
+        i += 1
+
+
+def ppg_block(raw, start, stop, ring, sqr, st, co):
+    """Filter and detect samples raw[start:stop]. Returns the index after the last consumed sample: it stops
+    right after a sample that finished a block of interest (peak index in st[S_EV]) so the caller can read the
+    ring before it moves on. Pure Python; `_ppg_viper.ppg_block` is the same code for the viper emitter."""
+    n = st[S_N]
+    dc = st[S_DC]
+    sh = st[S_SHIFT]
+    pk = st[S_PK]
+    pcnt = st[S_PCNT]
+    s1 = st[S_S1]
+    s2 = st[S_S2]
+    act = st[S_ACT]
+    blen = st[S_BLEN]
+    pkv = st[S_PKV]
+    pkn = st[S_PKN]
+    b0 = co[C_B0]
+    b1 = co[C_B1]
+    b2 = co[C_B2]
+    a1 = co[C_A1]
+    a2 = co[C_A2]
+    a21 = co[C_A21]
+    a22 = co[C_A22]
+    w1 = co[C_W1]
+    w2 = co[C_W2]
+    dly = co[C_D]
+    m = co[C_MASK]
+    kdc = co[C_KDC]
+    inv = co[C_INV]
+    maxb = co[C_MAXB]
+    half = w1 >> 1
+    i = start
+    while i < stop:
+        x = raw[i] << 4
+        if not st[S_INIT]:
+            st[S_INIT] = 1
+            dc = x
+            pcnt = co[C_PERIOD]
+        dc += (x - dc) >> kdc
+        if inv:
+            d = dc - x
+        else:
+            d = x - dc
+        u = d >> sh
+        while (u >= U_LIMIT or u < -U_LIMIT) and sh < SHIFT_MAX:
+            sh += 1
+            _rescale(st, 0)
+            u = d >> sh
+        if u >= U_LIMIT:
+            u = U_LIMIT - 1
+        elif u < -U_LIMIT:
+            u = -U_LIMIT
+        au = u if u >= 0 else -u
+        if au > pk:
+            pk = au
+        pcnt -= 1
+        if pcnt <= 0:
+            if pk < U_LOW and sh > 0:
+                sh -= 1
+                _rescale(st, 1)
+            pk = 0
+            pcnt = co[C_PERIOD]
+        # section 1 (low-pass half), DF1 + error feedback
+        acc = b0 * u + b1 * st[5] + b2 * st[6] - a1 * st[7] - a2 * st[8] + st[9]
+        y = acc >> 14
+        st[9] = acc - (y << 14)
+        st[6] = st[5]
+        st[5] = u
+        st[8] = st[7]
+        st[7] = y
+        # section 2 (high-pass half, b = 1, -2, 1)
+        acc = ((y - (st[10] << 1) + st[11]) << 14) - a21 * st[12] - a22 * st[13] + st[14]
+        v = acc >> 14
+        st[14] = acc - (v << 14)
+        st[11] = st[10]
+        st[10] = y
+        st[13] = st[12]
+        st[12] = v
+        # Elgendi: clipped square and two running sums centred on c = n - D
+        j = n & m
+        ring[j] = v
+        old = sqr[(n - w2) & m]
+        if v > 0:
+            q = (v * v) >> 8
+        else:
+            q = 0
+        sqr[j] = q
+        s2 += q - old
+        e = n - dly + half
+        s1 += sqr[e & m] - sqr[(e - w1) & m]
+        c = n - dly
+        t = s2 * w1
+        i += 1
+        n = (n + 1) & M20
+        if s1 * w2 > t + (t >> 6):
+            if not act:
+                act = 1
+                blen = 0
+                pkv = SENTINEL
+            blen += 1
+            vc = ring[c & m]
+            if vc > pkv:
+                pkv = vc
+                pkn = c & M20
+        elif act:
+            act = 0
+            if blen >= w1 and blen <= maxb:
+                st[S_EV] = pkn
+                break
+    st[S_N] = n
+    st[S_DC] = dc
+    st[S_SHIFT] = sh
+    st[S_PK] = pk
+    st[S_PCNT] = pcnt
+    st[S_S1] = s1
+    st[S_S2] = s2
+    st[S_ACT] = act
+    st[S_BLEN] = blen
+    st[S_PKV] = pkv
+    st[S_PKN] = pkn
+    return i
+
+
+def refine_q8(ym, y0, yp):
+    """Parabolic sub-sample offset of a maximum at y0 between neighbours ym, yp, in Q8 samples (-128..128)."""
+    den = ym - 2 * y0 + yp
+    if den >= 0:
+        return 0
+    f = ((ym - yp) * 128) // den
+    if f > 128:
+        return 128
+    if f < -128:
+        return -128
+    return f
+
+
+class BeatTracker:
+    """Per-beat logic shared by the streaming kernel and the numpy twin (rare events, so plain Python).
+
+    peak(p, frac_q8, seg) is called for every finished block with its peak index p (mod 2**20) and the filtered
+    samples around it in `seg`; tick(n) once per second with the current sample counter."""
+
+    IBI_RING = 8
+    DIFF_RING = 32
+
+    def __init__(self, rate):
+        self.rate = rate
+        self.half = ms_to_samples(125, rate)
+        self.seg_len = 2 * self.half + 1
+        self.refractory = ms_to_samples(300, rate)
+        self.max_gap = 3 * rate
+        self.seg = array("i", [0] * self.seg_len)
+        self.tmpl = array("i", [0] * self.seg_len)
+        self.ibis = array("i", [0] * self.IBI_RING)
+        self.diffs = array("i", [0] * self.DIFF_RING)
+        self.reset()
+
+    def reset(self):
+        self.last_p = -1
+        self.last_frac = 0
+        self.ibi_ref = 0
+        self.rejects = 0
+        self.prev_ibi = 0
+        self.prev_ok = 0
+        self.ibi_n = 0
+        self.ibi_i = 0
+        self.ibi_sum = 0
+        self.diff_n = 0
+        self.diff_i = 0
+        self.diff_sum = 0
+        self.tmpl_ok = 0
+        self.good = 0
+        self.since = 99
+        self.beats = 0
+        self.last_corr = 0
+        for i in range(self.seg_len):
+            self.tmpl[i] = 0
+        for i in range(self.IBI_RING):
+            self.ibis[i] = 0
+        for i in range(self.DIFF_RING):
+            self.diffs[i] = 0
+
+    def tick(self, n):
+        """Once per second: forget beats older than 3 s (counters wrap, and stale intervals must not count)."""
+        if self.last_p >= 0 and ((n - self.last_p) & M20) > self.max_gap:
+            self.last_p = -1
+            self.prev_ok = 0
+        self.since += 1
+        if self.since > 3:
+            self.since = 99
+            self.ibi_n = 0
+            self.ibi_sum = 0
+            self.diff_n = 0
+            self.diff_sum = 0
+            self.good = 0
+            self.ibi_ref = 0
+
+    def peak(self, p, frac):
+        """A candidate peak (seg already filled). Returns 1 if it counts as a beat (outside the refractory)."""
+        if self.last_p >= 0:
+            dn = (p - self.last_p) & M20
+            if dn < self.refractory:
+                return 0
+        else:
+            dn = -1
+        corr = self._shape()
+        self.last_corr = corr
+        ok = 0
+        if dn > 0:
+            ok = self._interval(((dn << 8) + frac - self.last_frac) * 1000)
+        else:
+            self.prev_ok = 0
+        self.good = ((self.good << 1) | (1 if ok and corr >= 220 else 0)) & 0xFF
+        self.last_p = p
+        self.last_frac = frac
+        self.since = 0
+        self.beats += 1
+        return 1
+
+    def _interval(self, ibi_q8k):
+        r = self.rate
+        ibi = (ibi_q8k + (r << 7)) // (r << 8)
+        ref = self.ibi_ref
+        if ibi < 300 or ibi > 2000:
+            self.prev_ok = 0
+            return 0
+        if ref:
+            dev = ibi - ref
+            if dev < 0:
+                dev = -dev
+            if dev * 10 > ref * 3:
+                self.prev_ok = 0
+                self.rejects += 1
+                if self.rejects >= 4:
+                    self.ibi_ref = ibi
+                    self.rejects = 0
+                return 0
+            self.ibi_ref = ref + ((ibi - ref) >> 2)
+        else:
+            self.ibi_ref = ibi
+        self.rejects = 0
+        i = self.ibi_i
+        self.ibi_sum += ibi - self.ibis[i]
+        self.ibis[i] = ibi
+        self.ibi_i = (i + 1) % self.IBI_RING
+        if self.ibi_n < self.IBI_RING:
+            self.ibi_n += 1
+        if self.prev_ok:
+            dd = ibi - self.prev_ibi
+            dd = dd * dd
+            j = self.diff_i
+            self.diff_sum += dd - self.diffs[j]
+            self.diffs[j] = dd
+            self.diff_i = (j + 1) % self.DIFF_RING
+            if self.diff_n < self.DIFF_RING:
+                self.diff_n += 1
+        self.prev_ibi = ibi
+        self.prev_ok = 1
+        return 1
+
+    def _shape(self):
+        """Correlation (Q8) of this beat's shape with the running template, then update the template."""
+        seg = self.seg
+        tm = self.tmpl
+        k = self.seg_len
+        tot = 0
+        for i in range(k):
+            tot += seg[i]
+        mean = tot // k
+        for i in range(k):
+            seg[i] = (seg[i] - mean) >> 2
+        if not self.tmpl_ok:
+            for i in range(k):
+                tm[i] = seg[i]
+            self.tmpl_ok = 1
+            return 256
+        sxy = 0
+        sxx = 0
+        syy = 0
+        for i in range(k):
+            a = seg[i]
+            b = tm[i]
+            sxy += a * b
+            sxx += a * a
+            syy += b * b
+            tm[i] = b + ((a - b) >> 2)
+        den = (isqrt(sxx) * isqrt(syy)) >> 8
+        if den <= 0:
+            return 0
+        r = sxy // den
+        if r > 256:
+            r = 256
+        elif r < -256:
+            r = -256
+        return r
+
+    def hr_bpm(self):
+        """Heart rate (bpm, rounded) from the last accepted intervals, or 0 when fewer than 2."""
+        k = self.ibi_n
+        if k < 2 or self.ibi_sum <= 0:
+            return 0
+        return (60000 * k + (self.ibi_sum >> 1)) // self.ibi_sum
+
+    def rmssd_ms(self):
+        """RMSSD (ms, rounded) over the last successive differences, or -1 when fewer than 4."""
+        if self.diff_n < 4:
+            return -1
+        return sqrt_mean_round(self.diff_sum, self.diff_n)
+
+    def hr_valid(self):
+        g = self.good
+        cnt = 0
+        while g:
+            cnt += g & 1
+            g >>= 1
+        return cnt >= 6 and self.since <= 2 and self.ibi_n >= 4
+
+
+class PpgKernel:
+    """Streaming PPG: push(v) per sample (buffers), process() runs the buffered block, tick() once a second."""
+
+    def __init__(self, rate=64, invert=True, block=None):
+        self.rate = rate
+        self.co = make_config(rate, invert)
+        size = self.co[C_MASK] + 1
+        self.ring = array("i", [0] * size)
+        self.sqr = array("i", [0] * size)
+        self.st = array("i", [0] * S_LEN)
+        self.st[S_EV] = -1
+        self.block = block or rate
+        self.buf = array("i", [0] * self.block)
+        self.fill = 0
+        self.beats = BeatTracker(rate)
+        self.on_beat = None  # optional callback(p_mod_2**20, frac_q8, n_now) for tools (analyze --beats)
+        self._block_fn = ppg_block
+        try:
+            from protocol.kernels import _ppg_viper
+
+            if _ppg_viper.AVAILABLE:
+                self._block_fn = _ppg_viper.ppg_block
+        except ImportError:
+            pass
+
+    def use_viper(self, on):
+        """Switch the block function (the bench compares both; results are identical)."""
+        self._block_fn = ppg_block
+        if on:
+            from protocol.kernels import _ppg_viper
+
+            self._block_fn = _ppg_viper.ppg_block
+
+    def reset(self):
+        for i in range(S_LEN):
+            self.st[i] = 0
+        self.st[S_EV] = -1
+        for i in range(len(self.ring)):
+            self.ring[i] = 0
+            self.sqr[i] = 0
+        self.fill = 0
+        self.beats.reset()
+
+    def push(self, v):
+        if v < 0:
+            v = 0
+        elif v > 0x3FFFF:
+            v = 0x3FFFF
+        self.buf[self.fill] = v
+        self.fill += 1
+        if self.fill >= self.block:
+            self.process()
+
+    def process(self):
+        i = 0
+        stop = self.fill
+        st = self.st
+        while i < stop:
+            i = self._block_fn(self.buf, i, stop, self.ring, self.sqr, st, self.co)
+            if st[S_EV] >= 0:
+                self._event()
+        self.fill = 0
+
+    def _event(self):
+        st = self.st
+        p = st[S_EV]
+        st[S_EV] = -1
+        m = self.co[C_MASK]
+        ring = self.ring
+        frac = refine_q8(ring[(p - 1) & m], ring[p & m], ring[(p + 1) & m])
+        bt = self.beats
+        seg = bt.seg
+        h = bt.half
+        for k in range(bt.seg_len):
+            seg[k] = ring[(p - h + k) & m]
+        if bt.peak(p, frac) and self.on_beat is not None:
+            self.on_beat(p, frac, st[S_N])
+
+    def tick(self):
+        self.process()
+        self.beats.tick(self.st[S_N])
