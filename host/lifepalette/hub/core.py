@@ -75,6 +75,42 @@ def load_scorer(groups: list[list[int]] | None):
     return CoveScorer(groups=groups)
 
 
+class AckTracker:
+    """Per badge: the highest counter H such that every frame <= H is stored (or known never to come).
+
+    A backlog ack covers every frame at or below it, so acking the highest stored counter would tell the badge to
+    drop frames lost on air. Gaps are waited out instead: the badge re-sends unacked frames as backlog when a
+    link is up; a gap still open after `gap_timeout_s` (a counter jump after a badge reboot) is skipped.
+    """
+
+    def __init__(self, base: int, gap_timeout_s: float):
+        self.base = base
+        self.gap_timeout_s = gap_timeout_s
+        self.above: set[int] = set()
+        self.gap_since: float | None = None
+
+    def add(self, ctrs: list[int], now: float) -> int:
+        self.above.update(c for c in ctrs if c > self.base)
+        self._advance()
+        if self.above:
+            if self.gap_since is None:
+                self.gap_since = now
+            elif now - self.gap_since >= self.gap_timeout_s:
+                self.base = min(self.above) - 1
+                self._advance()
+                self.gap_since = now if self.above else None
+        return self.base
+
+    def _advance(self) -> None:
+        moved = False
+        while self.base + 1 in self.above:
+            self.above.remove(self.base + 1)
+            self.base += 1
+            moved = True
+        if moved or not self.above:
+            self.gap_since = None
+
+
 class CounterBlock:
     """A hub-side frame counter (commands per badge, group colour per group) reserved in persisted blocks."""
 
@@ -96,7 +132,7 @@ class Hub:
                  serial: tuple[str, ...] | list[str] = (), cadence_s: float = 1.0, ble_backend=None,
                  ble_max_links: int = 6, ble_hold_s: float = 60.0, flush_interval_s: float = 0.1,
                  flush_max: int = 500, groups: list[list[int]] | None = None, scorer: Any = "auto",
-                 advertiser=None, group_ttl_s: int = 10):
+                 advertiser=None, group_ttl_s: int = 10, gap_timeout_s: float = 5.0):
         self.db_path = Path(db_path)
         self.store = Store(self.db_path)
         self.site_key = load_site_key(self.db_path, create=True)
@@ -131,7 +167,8 @@ class Hub:
         self.rejections: Counter[str] = Counter()
         self.internal_errors = 0
         self.accepted = 0
-        self._uncommitted_max: dict[int, int] = {}
+        self.gap_timeout_s = gap_timeout_s
+        self._ack_trackers: dict[int, AckTracker] = {}
         self.acked: dict[int, int] = {}
         self._cmd_counters: dict[int, CounterBlock] = {}
         self._group_counter = CounterBlock(self.store, f"group:{self.group_id}")
@@ -147,6 +184,7 @@ class Hub:
         self._subscribers: list[Callable[[], Any]] = []
         self._tasks: list[asyncio.Task] = []
         self._stopped = asyncio.Event()
+        self._started_at = time.time()
 
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> list[str]:
@@ -235,8 +273,6 @@ class Hub:
         age = fields["colour_age"] if fields and keep_colour else None
         self.store.add_frame((dev, ctr, ftype, now, link, epoch_no, consent, battery, quality, hue, chroma, age),
                              self._physio_row(dev, ctr, epoch_no, fields) if fields and keep_physio else None)
-        if ctr > self._uncommitted_max.get(dev, -1):
-            self._uncommitted_max[dev] = ctr
         if live:
             self._update_badge(dev, now, link, consent, battery, quality, rssi, hue, chroma)
             if fields is not None and self.scorer is not None:
@@ -285,9 +321,10 @@ class Hub:
 
     # -- storage ----------------------------------------------------------------------------------------------
     def flush(self) -> int:
-        """Commit the batch; then acknowledge to each badge the highest counter now safely stored."""
-        committed = dict(self._uncommitted_max)
-        self._uncommitted_max.clear()
+        """Commit the batch; then acknowledge to each badge the counter up to which everything is stored."""
+        committed: dict[int, list[int]] = {}
+        for row in self.store.batch.frames:
+            committed.setdefault(row[0], []).append(row[1])
         try:
             stored, receipts = self.store.flush()
         except Exception:
@@ -296,12 +333,23 @@ class Hub:
             return 0
         for receipt in receipts:
             self.receipts.insert(0, receipt.as_dict())
-        for dev, ctr in committed.items():
-            if ctr > self.acked.get(dev, -1):
+        now = time.monotonic()
+        for dev, ctrs in committed.items():
+            tracker = self._ack_trackers.get(dev)
+            if tracker is None:
+                # After a restart everything up to the committed counter was stored before.
+                tracker = self._ack_trackers[dev] = AckTracker(self._committed_base(dev), self.gap_timeout_s)
+            ctr = tracker.add(ctrs, now)
+            if ctr > self.acked.get(dev, 0):
                 self.acked[dev] = ctr
                 if dev in self.routes:
                     self.send_command(dev, records.pack_cmd_backlog_ack(ctr))
         return stored
+
+    def _committed_base(self, dev: int) -> int:
+        row = self.store.con.execute("SELECT MAX(ctr) FROM frames WHERE dev_id = ? AND t_rx < ?",
+                                     (dev, self._started_at)).fetchone()
+        return row[0] or 0
 
     async def _flush_loop(self) -> None:
         while True:

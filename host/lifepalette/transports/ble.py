@@ -53,6 +53,7 @@ class BleTransport:
         self.company_id = company_id
         self.passive = passive
         self.connect_attempts = connect_attempts
+        self.connect_backoff_s = 5.0  # after a failed connect, leave the badge alone this long
         self.connect_lock = asyncio.Lock()  # one LE Create Connection at a time per adapter
         self.devices: dict[int, Any] = {}  # dev_id -> BLEDevice last seen with a verified frame
         self.rssi: dict[int, int] = {}
@@ -157,7 +158,7 @@ class BleTransport:
                     max_attempts=self.connect_attempts, **kwargs)
             except Exception as exc:
                 self.stats["connect_failures"] += 1
-                self.backoff_until[dev_id] = time.monotonic() + 5.0
+                self.backoff_until[dev_id] = time.monotonic() + self.connect_backoff_s
                 log.info("connect to badge %d failed: %s", dev_id, exc)
                 return
         link = Link(dev_id, client, time.monotonic())
