@@ -26,12 +26,16 @@ def package_manifest(protocol_dir: Path = PROTOCOL_DIR, firmware_dir: Path = FIR
 
 
 def render(manifest: dict) -> str:
-    return json.dumps(manifest, indent=2) + "\n"
+    """JSON with one [dest, url] pair per line, so a diff shows exactly which files came or went."""
+    pairs = ",\n".join(f"    {json.dumps(pair)}" for pair in manifest["urls"])
+    rest = "".join(f',\n  {json.dumps(k)}: {json.dumps(v)}' for k, v in manifest.items() if k != "urls")
+    return f'{{\n  "urls": [\n{pairs}\n  ]{rest}\n}}\n'
 
 
-def write_package_json(path: Path = PACKAGE_JSON) -> bool:
+def write_package_json(path: Path = PACKAGE_JSON, protocol_dir: Path = PROTOCOL_DIR,
+                       firmware_dir: Path = FIRMWARE_DIR) -> bool:
     """Regenerate path; returns True when its content changed."""
-    text = render(package_manifest())
+    text = render(package_manifest(protocol_dir, firmware_dir))
     if path.exists() and path.read_text() == text:
         return False
     path.write_text(text)
