@@ -1,0 +1,82 @@
+"""Erasure: `lifepalette erase` deletes a badge's physiology (per epoch or all) from the database FILE, with a
+receipt; the deleted values are gone from the raw bytes of the file and its WAL, not just hidden."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from lifepalette.crypto import seal
+from lifepalette.hub import Hub
+
+from protocol import frame as wire
+from protocol import records
+
+# Distinctive physiology: hr 0x77, rmssd 0x66, scl 0x5A5A, scr 0x44, motion 0x33 -> in a SQLite record body these
+# columns are stored back to back as 77 66 5A 5A 44 33.
+MARK = bytes.fromhex("77665a5a4433")
+
+
+def marked(ctr: int, revision: int) -> bytes:
+    return records.pack_telemetry({"hr_bpm": 0x77, "rmssd_ms": 0x66, "scl": 0x5A5A, "scr_per_min": 0x44,
+                                   "motion": 0x33, "hue": 9, "chroma": 9, "colour_age": 0, "battery": 50,
+                                   "quality": 7, "consent": records.make_consent(True, True, False, revision)})
+
+
+def raw_bytes(db: Path) -> bytes:
+    data = db.read_bytes()
+    wal = Path(str(db) + "-wal")
+    return data + (wal.read_bytes() if wal.exists() else b"")
+
+
+def fill(db: Path) -> None:
+    hub = Hub(db, scorer=None)
+    key, other = hub.enroll(7), hub.enroll(8)
+    for ctr in range(1, 41):  # epoch 1 (revision 1) for ctr 1-20, epoch 2 (revision 2) for 21-40
+        assert hub.ingest(seal(key, wire.TELEMETRY, 7, ctr, marked(ctr, 1 if ctr <= 20 else 2))).ok
+        assert hub.ingest(seal(other, wire.TELEMETRY, 8, ctr, marked(ctr, 1))).ok
+    hub.flush()
+    hub.store.con.close()
+
+
+def erase(db: Path, *args: str) -> dict:
+    r = subprocess.run([sys.executable, "-m", "lifepalette", "erase", "--db", str(db), *args],
+                       capture_output=True, text=True, check=True)
+    return json.loads(r.stdout)["receipt"]
+
+
+def test_erase_epoch_then_all_rows_gone_from_file(tmp_path):
+    db = tmp_path / "hub.db"
+    fill(db)
+    assert raw_bytes(db).count(MARK) >= 80  # the probe can see the rows while they exist
+    receipt = erase(db, "--dev", "7", "--epoch", "1")
+    assert receipt["dev_id"] == 7 and receipt["epoch"] == 1 and receipt["rows"] == 20
+    assert receipt["what"] == "physiology" and receipt["at"] > 0
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = 7").fetchone()[0] == 20
+    con.close()
+    receipt = erase(db, "--dev", "7")
+    assert receipt["rows"] == 20 and receipt["epoch"] is None
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = 7").fetchone()[0] == 0
+    assert con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = 8").fetchone()[0] == 40  # others untouched
+    assert con.execute("SELECT COUNT(*) FROM frames WHERE dev_id = 7").fetchone()[0] == 40  # non-physio kept
+    assert con.execute("SELECT COUNT(*) FROM erasures").fetchone()[0] == 2
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    # Only badge 8's 40 rows may still carry the pattern: badge 7's bytes were overwritten, not just unlinked.
+    assert raw_bytes(db).count(MARK) == 40
+
+
+def test_erase_usage_errors(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "lifepalette", "erase", "--db", str(tmp_path / "none.db"), "--dev",
+                        "3"], capture_output=True, text=True)
+    assert r.returncode == 2 and "no hub database" in r.stderr and "Traceback" not in r.stderr
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database" * 100)
+    r = subprocess.run([sys.executable, "-m", "lifepalette", "erase", "--db", str(junk), "--dev", "3"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
