@@ -225,3 +225,16 @@ def test_changing_a_badges_identity_needs_confirmation(badge, tmp_path, capsys):
 
 def test_repo_root_is_where_the_tools_look():
     assert (REPO_ROOT / "protocol").is_dir() and FIRMWARE_DIR == REPO_ROOT / "firmware"
+
+
+def test_flash_finishes_a_switch_a_killed_flash_left_pending(badge, tmp_path):
+    v1 = fake_firmware(tmp_path, "v1")
+    flash(badge.port, protocol_dir=v1[0], firmware_dir=v1[1])
+    v2 = fake_firmware(tmp_path, "v2")
+    (badge.root / STAGE / "app").mkdir(parents=True)
+    (badge.root / STAGE / "app" / "version.py").write_text("V = 'switched'\n")
+    (badge.root / JOURNAL).write_text("M app/version.py\nD app/version.mpy\n")
+    report = flash(badge.port, protocol_dir=v2[0], firmware_dir=v2[1])
+    assert report.resumed_switch and not (badge.root / JOURNAL).exists()
+    assert report.deleted == ["app/version.py"], "the switched-in file was not in the installed manifest"
+    assert badge.run_boot().strip() == "running v2 v2"

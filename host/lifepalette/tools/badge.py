@@ -168,10 +168,14 @@ class Badge:
         return self.info
 
     def _enter_raw(self, soft_reset: bool) -> None:
+        import contextlib
+        import io
+
         from mpremote.transport import TransportError
 
         try:
-            self.transport.enter_raw_repl(soft_reset=soft_reset)
+            with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got instead of a prompt
+                self.transport.enter_raw_repl(soft_reset=soft_reset)
         except (TransportError, OSError) as exc:
             raise LifePaletteError(f"no MicroPython REPL answers on {self.port} ({exc}): is MicroPython flashed "
                                    "on the badge, and is the baud rate right?") from None

@@ -185,7 +185,9 @@ def flash_badge(badge: Badge, files_for: Callable[[str | None], list[BadgeFile]]
     changed = [f for f in files if live.get(f.path) != f.sha256]
     if confirm is not None and CONFIG_PATH in wanted and live.get(CONFIG_PATH) not in (None, wanted[CONFIG_PATH].sha256):
         _confirm_identity_change(badge, wanted[CONFIG_PATH], confirm)
-    candidates = _stale_paths(badge, set(wanted))
+    # Also sources that would shadow a compiled module (MicroPython imports x.py before x.mpy), e.g. from mip.
+    shadows = [p[:-4] + ".py" for p in wanted if p.endswith(".mpy") and p[:-4] + ".py" not in wanted]
+    candidates = sorted(set(_stale_paths(badge, set(wanted))) | set(shadows))
     present = badge.hashes(candidates)
     stale = [p for p in candidates if present.get(p) is not None]
     if not changed and not stale:
