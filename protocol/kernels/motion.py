@@ -6,14 +6,14 @@ Input: milli-g per axis (ints), clamped to +-8000 mg. Integer only, no allocatio
   (<= 3 * 16000 * rate < 2**23 for rate <= 128), normalised to 16 samples per second (``tv * 16 // count``, so the
   index does not depend on the sampling rate for the same movement) and reported as ``min(254, tv16 // 32)``:
   one unit is 32 mg of movement per second. Gravity cancels in the differences.
-* Motion artefact: index >= ARTEFACT_INDEX (8, i.e. >= 256 mg/s, brisk arm movement) flags this second and the next
-  ARTEFACT_HOLD_S seconds, because PPG and EDA settle after the movement stops.
+* Motion artefact: index >= ARTEFACT_INDEX (32, i.e. >= 1 g of movement per second; sensor noise of 8-10 mg RMS
+  gives ~12) flags this second and the next ARTEFACT_HOLD_S seconds, because PPG and EDA settle after movement.
 * Skin contact (``contact``): skin temperature in 28.00..42.00 degC when a temperature sensor reports (temp.py), and
   skin conductance above 0.05 uS (Kleckner 2018's floor: electrodes off the skin read ~0).
 """
 
 AXIS_MAX = 8000
-ARTEFACT_INDEX = 8
+ARTEFACT_INDEX = 32
 ARTEFACT_HOLD_S = 2
 
 
@@ -61,6 +61,8 @@ class MotionKernel:
 
     def tick(self):
         """Once per second: close the second. index = -1 when no samples arrived."""
+        if self.hold > 0:
+            self.hold -= 1
         if self.cnt > 0:
             idx = ((self.tv * 16) // self.cnt) >> 5
             if idx > 254:
@@ -70,8 +72,6 @@ class MotionKernel:
                 self.hold = ARTEFACT_HOLD_S + 1
         else:
             self.index = -1
-        if self.hold > 0:
-            self.hold -= 1
         self.tv = 0
         self.cnt = 0
 
