@@ -13,6 +13,9 @@ const $ = (id) => document.getElementById(id);
 function mix(a, b, t) { return a.map((v, i) => Math.round(v + (b[i] - v) * t)); }
 function rgbOf(hex) { return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)); }
 function css(rgb) { return `rgb(${rgb[0]},${rgb[1]},${rgb[2]})`; }
+// The group colour's hue at full value: brightness is shown by the glow's size and opacity instead, so a calm
+// (dim) room still reads as a colour from across the room.
+function lit(rgb) { const m = Math.max(...rgb); return m > 0 ? rgb.map((v) => Math.round((v * 255) / m)) : [154, 163, 173]; }
 
 function arousalWord(a) { return a == null ? "" : a < 0.34 ? "calm" : a < 0.67 ? "stirred" : "intense"; }
 function syncWord(s) { return s == null ? "" : s < 0.34 ? "each in their own rhythm" : s < 0.67 ? "finding a shared rhythm" : "in step together"; }
@@ -37,9 +40,10 @@ function renderWaiting(view) {
   const g = $("swatches");
   g.replaceChildren();
   const n = Math.min(view.contributors, view.k_min);
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < view.k_min; i++) {  // filled dots for people here, dashed outlines for places still open
     const angle = (2 * Math.PI * i) / view.k_min - Math.PI / 2;
-    g.append(svg("circle", { cx: CENTRE + FAR * Math.cos(angle), cy: CENTRE + FAR * Math.sin(angle), r: 34 }, "waiting-dot"));
+    g.append(svg("circle", { cx: CENTRE + FAR * Math.cos(angle), cy: CENTRE + FAR * Math.sin(angle), r: 34 },
+      i < n ? "waiting-dot" : "waiting-dot open"));
   }
   $("waiting").hidden = false;
   $("mood-words").hidden = true;
@@ -47,6 +51,8 @@ function renderWaiting(view) {
     : view.contributors === 1 ? "1 person is here so far" : `${view.contributors} people are here so far`;
   $("aura-core").setAttribute("stop-color", "#56b4e9");
   $("aura-edge").setAttribute("stop-color", "#56b4e9");
+  $("aura-core").setAttribute("stop-opacity", "0.5");
+  $("aura").setAttribute("r", "300");
   $("together-ring").setAttribute("r", FAR);
   $("groups").replaceChildren();
   setPulse(SLOW_S);
@@ -56,11 +62,12 @@ function renderLive(view) {
   const pal = view.palette || { rgb: [86, 180, 233], brightness: view.arousal };
   const arousal = view.arousal ?? pal.brightness ?? 0;
   const sync = view.synchrony ?? pal.convergence ?? 0;
-  const group = pal.rgb;
-  const bright = 0.35 + 0.65 * (pal.brightness ?? arousal);
+  const group = lit(pal.rgb);
+  const bright = pal.brightness ?? arousal;
   $("aura-core").setAttribute("stop-color", css(group));
-  $("aura-core").setAttribute("stop-opacity", bright.toFixed(2));
+  $("aura-core").setAttribute("stop-opacity", (0.35 + 0.6 * bright).toFixed(2));
   $("aura-edge").setAttribute("stop-color", css(group));
+  $("aura").setAttribute("r", (260 + 200 * bright).toFixed(0));  // a stirred room glows wider
   const radius = FAR - (FAR - NEAR) * sync;
   $("together-ring").setAttribute("r", radius.toFixed(1));
   setPulse(pulseSeconds(arousal));

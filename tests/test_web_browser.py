@@ -1,0 +1,238 @@
+"""The wall and the console in REAL Chromium (Debian's /usr/bin/chromium via Playwright), served by the REAL hub
+that ingests sealed frames over UDP.
+
+Badges: CPython UDP senders that seal telemetry with protocol/ exactly as a badge does (BADGES below says which
+kind ran; see the module's report line in the test output).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import socket
+import threading
+
+import pytest
+from lifepalette.hub import Hub
+from lifepalette.web import serve_web
+
+from protocol import frame, records
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TOKEN = "browser-test-operator-token"
+DEV_IDS = [4711 + i for i in range(6)]  # distinctive numbers: easy to spot if they ever leak
+BADGES = "cpython-udp-senders"
+
+
+class Sender:
+    """One badge on UDP: a telemetry frame per second, sealed with its device key, counter + 1 each time."""
+
+    def __init__(self, dev_id: int, key: bytes, hub_port: int, index: int):
+        self.dev_id, self.key, self.hub_port, self.index = dev_id, key, hub_port, index
+        self.ctr = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+
+    def send(self) -> None:
+        self.ctr += 1
+        values = {"hr_bpm": 68 + self.index * 3, "rmssd_ms": 42, "scl": 480 + 20 * self.index, "scr_per_min": 4,
+                  "motion": 12, "hue": (self.index * 43) % 256, "chroma": 210, "colour_age": 3,
+                  "consent": records.make_consent(physio=True, colour=True), "battery": 77, "quality": 15}
+        sealed = frame.seal(self.key, frame.TELEMETRY, self.dev_id, self.ctr, records.pack_telemetry(values))
+        self.sock.sendto(sealed, ("127.0.0.1", self.hub_port))
+
+
+class LiveCove:
+    """Hub + web app on their own event loop in a thread, so the tests can drive a synchronous browser."""
+
+    def __init__(self, db_path):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.db_path = db_path
+        self.senders: list[Sender] = []
+        self.call(self._start())
+
+    def call(self, coro, timeout=30):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _start(self):
+        self.hub = Hub(self.db_path, udp=("127.0.0.1", 0), cadence_s=0.5)
+        self.keys = {dev: self.hub.enroll(dev) for dev in DEV_IDS}
+        await self.hub.start()
+        self.udp_port = self.hub.transports[0].port
+        self.runner = await serve_web(self.hub, "127.0.0.1", 0, TOKEN, cove="test-cove", announce=False)
+        self.url = self.runner.url
+        self._pump = asyncio.create_task(self._send_loop())
+
+    async def _send_loop(self):
+        while True:
+            for sender in list(self.senders):
+                sender.send()
+            await asyncio.sleep(1.0)
+
+    def set_badges(self, n: int) -> None:
+        async def change():
+            while len(self.senders) < n:
+                i = len(self.senders)
+                self.senders.append(Sender(DEV_IDS[i], self.keys[DEV_IDS[i]], self.udp_port, i))
+            del self.senders[n:]
+
+        self.call(change())
+
+    def close(self):
+        async def stop():
+            self._pump.cancel()
+            await self.runner.cleanup()
+            await self.hub.stop()
+
+        self.call(stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def cove(tmp_path_factory):
+    live = LiveCove(tmp_path_factory.mktemp("hub") / "hub.db")
+    yield live
+    live.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        pytest.fail("chromium is not installed: run `make system-deps` (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _wall_attr(page, name):
+    return page.eval_on_selector("#wall", f"e => e.dataset.{name}")
+
+
+def test_wall_waits_for_five_then_goes_live_as_badges_stream(cove, browser, artifacts_dir):
+    cove.set_badges(4)
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    try:
+        page.goto(cove.url)
+        page.wait_for_function("document.querySelector('#wall').dataset.state === 'waiting' && "
+                               "document.querySelectorAll('.waiting-dot:not(.open)').length === 4", timeout=15000)
+        assert page.locator(".waiting-dot.open").count() == 1  # one place still open, drawn dashed
+        assert "Waiting for 5 people" in page.inner_text("#waiting")
+        assert "4 people are here so far" in page.inner_text("#waiting")
+        assert page.locator(".swatch").count() == 0
+        first_seq = int(_wall_attr(page, "seq"))
+        page.screenshot(path=str(artifacts_dir / "cove_wall_waiting.png"))
+
+        cove.set_badges(6)  # two more people consent: the same page, no reload, turns live
+        page.wait_for_function("document.querySelector('#wall').dataset.state === 'live' && "
+                               "document.querySelectorAll('.swatch').length === 6", timeout=15000)
+        assert int(_wall_attr(page, "seq")) > first_seq
+        words = page.inner_text("#mood-words")
+        assert re.search(r"The room is (calm|stirred|intense)", words)
+        # arousal is carried by motion too: every swatch pulses, with the period the group arousal sets
+        durations = page.eval_on_selector_all(".swatch", "els => els.map(e => getComputedStyle(e).animationDuration)")
+        assert len(set(durations)) == 1 and 1.5 <= float(durations[0].rstrip("s")) <= 8.0
+        fills = page.eval_on_selector_all(".swatch", "els => els.map(e => e.getAttribute('fill'))")
+        assert len(set(fills)) >= 3  # each badge its own colour
+        renders = int(_wall_attr(page, "renders"))
+        page.wait_for_function(f"Number(document.querySelector('#wall').dataset.renders) >= {renders + 2}",
+                               timeout=10000)  # keeps updating with each scoring tick
+        page.wait_for_timeout(600)  # let the 2 s position transitions settle before the picture
+        page.screenshot(path=str(artifacts_dir / "cove_wall.png"))
+        text = page.inner_text("body")
+    finally:
+        page.close()
+    for dev in DEV_IDS:
+        assert str(dev) not in text
+    print(f"\nbadges used: {BADGES}")
+
+
+def test_operator_console_refuses_without_the_token_and_works_with_it(cove, browser):
+    cove.set_badges(6)
+    context = browser.new_context(bypass_csp=True)  # Playwright polls predicates by eval
+    page = context.new_page()
+    try:
+        response = page.goto(cove.url + "operator")
+        assert response.status == 401
+        assert page.locator("#badges").count() == 0 and page.locator("#login-form").count() == 1
+        status = page.evaluate("fetch('/api/operator/state').then(r => r.status)")
+        assert status == 401
+        page.fill("#token", "not-the-token")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=That token was not accepted.")
+        assert page.locator("#badges").count() == 0
+
+        page.fill("#token", TOKEN)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#badges table", timeout=15000)
+        page.wait_for_function("document.querySelector('#badges-online').textContent === '6'", timeout=15000)
+        table = page.inner_text("#badges")
+        assert all(str(dev) in table for dev in DEV_IDS)  # the operator does see badges, by id
+        assert "mic" in page.inner_text("#rejections")
+        assert page.inner_text("#cadence") == "every 0.5 s"
+        page.click("#start-session")
+        page.wait_for_function("document.querySelector('#session').textContent.startsWith('running')",
+                               timeout=10000)
+        assert cove.hub.session_id is not None
+        page.click("#end-session")
+        page.wait_for_function("document.querySelector('#session').textContent === 'no session'", timeout=10000)
+        assert cove.hub.session_id is None
+        cookies = context.cookies()
+        assert [c["name"] for c in cookies] == ["lp_operator"] and cookies[0]["httpOnly"]
+        assert TOKEN not in cookies[0]["value"]
+    finally:
+        context.close()
+    # a fresh browser (no cookie) is refused again
+    fresh = browser.new_page()
+    try:
+        assert fresh.goto(cove.url + "operator").status == 401
+    finally:
+        fresh.close()
+
+
+def test_token_in_the_url_fragment_signs_in_and_is_removed_from_the_address(cove, browser):
+    page = browser.new_page(bypass_csp=True)
+    try:
+        page.goto(cove.url + f"operator#token={TOKEN}")
+        page.wait_for_selector("#badges table", timeout=15000)
+        assert TOKEN not in page.url
+    finally:
+        page.close()
+
+
+def test_public_api_and_stream_leak_nothing_per_wearer(cove, browser):
+    cove.set_badges(6)
+    page = browser.new_page(bypass_csp=True)
+    try:
+        page.goto(cove.url)
+        page.wait_for_function("document.querySelector('#wall').dataset.state === 'live'", timeout=15000)
+        api = page.evaluate("fetch('/api/cove').then(r => r.text())")
+        streamed = page.evaluate("""new Promise((resolve) => {
+            const s = new EventSource('/api/cove/events');
+            s.onmessage = (ev) => { s.close(); resolve(ev.data); };
+        })""")
+    finally:
+        page.close()
+    for payload in (api, streamed):
+        view = json.loads(payload)
+        assert view["ready"] and view["contributors"] == 6
+        assert set(view) == {"cove", "seq", "updated", "k_min", "contributors", "ready", "palette", "arousal",
+                             "synchrony", "groups", "swatches", "session"}
+        for dev in DEV_IDS:
+            assert str(dev) not in payload
+        for field in records.TELEMETRY_FIELDS:
+            assert f'"{field}"' not in payload
+        assert "dev" not in payload and "wearer" not in payload
+        # swatches are bare colours; no per-badge number travels with them
+        assert all(re.fullmatch(r"#[0-9a-f]{6}", s) for s in view["swatches"])
+        for group in view["groups"]:
+            assert group["contributors"] >= 5
