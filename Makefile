@@ -40,7 +40,7 @@ demo: setup
 	$(PY) -m lifepalette demo
 
 flash: setup
-	$(PY) -m lifepalette flash --port $(PORT)
+	$(PY) -m lifepalette flash --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
 
 clean:
 	rm -rf $(VENV) .data artifacts build *.egg-info

@@ -82,7 +82,8 @@ def test_board_files_add_boards_and_override_arch(tmp_path):
 
 def test_package_json_is_current_and_lists_every_badge_file():
     """Fails when a badge file was added or removed: run `python scripts/gen_package_json.py` and commit."""
-    assert PACKAGE_JSON.read_text() == render(package_manifest()), "firmware/package.json is out of date"
+    assert PACKAGE_JSON.read_text() == render(package_manifest()), (
+        "firmware/package.json is out of date: run `.venv/bin/python scripts/gen_package_json.py` and commit it")
     listed = json.loads(PACKAGE_JSON.read_text())["urls"]
     assert sorted(dest for dest, _ in listed) == [dest for _, dest in badge_sources()]
     for _dest, url in listed:

@@ -207,6 +207,9 @@ def flash_badge(badge: Badge, files_for: Callable[[str | None], list[BadgeFile]]
     except BadgeFilesystemFull:
         raise BadgeFilesystemFull("the badge's filesystem filled up while copying (the previous firmware is "
                                   "untouched): remove files from the badge or flash a smaller build") from None
+    except LifePaletteError as exc:
+        raise FlashInterrupted(f"copy interrupted ({exc}); the previous firmware is untouched: run flash "
+                               "again to finish") from None
     report.copied = [f.path for f in to_copy]
 
     staged = badge.hashes(f"{STAGE}/{f.path}" for f in changed)
