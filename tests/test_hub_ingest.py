@@ -240,3 +240,23 @@ def test_revocation_erases_epoch_with_receipt(tmp_path, revoke):
     epochs = hub.operator_state()["consent_epochs"]
     assert [e["erased"] for e in epochs] == [True, False]
     hub.store.con.close()
+
+
+def test_scoring_cadence_with_cove_scorer_public_state_is_aggregate_only(tmp_path):
+    db = str(tmp_path / "hub.db")
+    hub = Hub(db, udp=None, cadence_s=0.05)
+    assert hub.scorer is not None, "lifepalette.scoring.CoveScorer is wired in"
+    keys = {dev: hub.enroll(dev) for dev in range(1, 8)}
+    ticks = []
+    hub.subscribe(lambda: ticks.append(1))
+    for ctr in range(1, 4):
+        for dev, key in keys.items():
+            assert hub.ingest(telemetry_frame(key, dev, ctr)).ok
+    hub.tick()
+    public, operator = hub.public_state(), hub.operator_state()
+    assert ticks == [1] and operator["scoring"]["ticks"] == 1 and operator["internal_errors"] == 0
+    assert public["contributors"] == 7 and public["palette"]["rgb"]
+    assert "wearers" not in operator["scores"] and "pairs" not in operator["scores"]
+    text = repr(public)
+    assert "dev_id" not in text and "hr_bpm" not in text
+    hub.store.con.close()

@@ -276,7 +276,7 @@ class Hub:
         if live:
             self._update_badge(dev, now, link, consent, battery, quality, rssi, hue, chroma)
             if fields is not None and self.scorer is not None:
-                self.scorer.add(dev, now, self._score_fields(fields, keep_physio, keep_colour))
+                self.scorer.add(dev, int(now), self._score_fields(fields, keep_physio, keep_colour))
         if route is not None:
             self.routes[dev] = route
             self.listeners[route] = now
@@ -504,10 +504,16 @@ class Hub:
         if len(contributors) < K_MIN:
             return state
         palette = self.scores.get("palette") if isinstance(self.scores, dict) else None
-        rgb, arousal, synchrony = self._palette_rgb()
+        rgb, _arousal, _synchrony = self._palette_rgb()
         state["palette"] = {"rgb": list(rgb), "brightness": _unit(palette, "brightness"),
                             "convergence": _unit(palette, "convergence")}
-        state["groups"] = [_public_group(g) for g in self.scores.get("groups", []) if isinstance(g, dict)]
+        public = self.scores.get("public") if isinstance(self.scores, dict) else None
+        public = public if isinstance(public, dict) else {}
+        cove = public.get("cove") if isinstance(public.get("cove"), dict) else {}
+        state["arousal"] = cove.get("arousal")
+        state["synchrony"] = cove.get("excess_synchrony")
+        state["groups"] = [_public_group(g) for g in public.get("groups", [])
+                           if isinstance(g, dict) and not g.get("suppressed")]
         state["groups"] = [g for g in state["groups"] if g["contributors"] >= K_MIN]
         state["swatches"] = [{"hue": b.hue, "chroma": b.chroma} for b in self.badges.values()
                              if now - b.last_seen <= ONLINE_S and b.hue is not None]
@@ -534,7 +540,8 @@ class Hub:
                         "cpu_s": round(self.score_cpu_s, 4), "available": self.scorer is not None},
             "group_colour": {"group_id": self.group_id, "rgb": list(self.group_rgb)},
             "session": self.session_state(),
-            "scores": self.scores,
+            # Groups and public aggregates only: no per-wearer numbers leave the hub through its state (no ranking).
+            "scores": {k: v for k, v in self.scores.items() if k in ("groups", "public", "palette", "t")},
         }
 
 
@@ -557,4 +564,4 @@ def _public_group(group: dict) -> dict:
     if isinstance(contributors, list | tuple):
         contributors = len(contributors)
     return {"contributors": int(contributors or 0), "arousal": group.get("arousal"),
-            "synchrony": group.get("synchrony"), "palette": group.get("palette")}
+            "synchrony": group.get("synchrony", group.get("excess_synchrony")), "palette": group.get("palette")}
