@@ -1,0 +1,79 @@
+"""Parity: the streaming kernels in CPython, the real MicroPython binary and the numpy twin give bit-identical
+telemetry for hypothesis-generated sessions (pulse rates, amplitudes, DC levels, noise, spikes, SCRs,
+saturation, motion, sampling rates)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lifepalette.kernels import run_pipeline
+from test_kernels_signals import parse_mpy, run_scalar, session, write_cases
+
+
+@st.composite
+def sessions(draw):
+    ppg_rate = draw(st.sampled_from([25, 50, 64]))
+    eda_rate = draw(st.sampled_from([8, 16]))
+    acc_rate = draw(st.sampled_from([16, 25]))
+    params = dict(
+        seconds=draw(st.integers(6, 24)),
+        hr=draw(st.floats(35, 200)),
+        ppg_dc=draw(st.integers(500, 250000)),
+        ppg_ac=draw(st.integers(0, 60000)),
+        ppg_noise=draw(st.floats(0, 3000)),
+        spikes=draw(st.integers(0, 3)),
+        eda_us=draw(st.floats(0.0, 26.0)),
+        scrs=draw(st.integers(0, 6)),
+        eda_noise=draw(st.floats(0, 0.5)),
+        motion_mg=draw(st.sampled_from([0.0, 50.0, 900.0, 9000.0])),
+        temp_c=draw(st.floats(15, 45)),
+        saturate=draw(st.booleans()),
+    )
+    params["ppg_ac"] = min(params["ppg_ac"], params["ppg_dc"])
+    seed = draw(st.integers(0, 2**32 - 1))
+    invert = draw(st.booleans())
+    sig = session(seed, ppg_rate=ppg_rate, eda_rate=eda_rate, acc_rate=acc_rate, **params)
+    return sig, ppg_rate, eda_rate, acc_rate, invert
+
+
+def _twin(sig, pr, er, ar, inv):
+    return run_pipeline(sig["ppg"], sig["eda"], sig["acc"], sig["temp"], ppg_rate=pr, eda_rate=er, acc_rate=ar,
+                        ppg_invert=inv)[0]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sessions())
+def test_cpython_scalar_equals_numpy_twin(case):
+    sig, pr, er, ar, inv = case
+    scalar = run_scalar(sig, ppg_rate=pr, eda_rate=er, acc_rate=ar, ppg_invert=inv)
+    np.testing.assert_array_equal(scalar, _twin(sig, pr, er, ar, inv))
+
+
+def test_twin_batches_wearers_independently():
+    cases = [session(s, 20, hr=50 + 30 * s, ppg_ac=500 * (s + 1), scrs=s) for s in range(3)]
+    stacked = {k: np.stack([c[k] for c in cases]) for k in cases[0]}
+    batch = run_pipeline(stacked["ppg"], stacked["eda"], stacked["acc"], stacked["temp"])
+    for w, c in enumerate(cases):
+        np.testing.assert_array_equal(batch[w], run_scalar(c))
+    assert len({int(batch[w, -1, 0]) for w in range(3)}) == 3  # three different heart rates came out
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(sessions(), min_size=6, max_size=6))
+def test_micropython_equals_cpython(mpy_session, tmp_path_factory, cases):
+    """One MicroPython run per example batch (process start-up dominates otherwise)."""
+    path = tmp_path_factory.mktemp("parity") / "cases.txt"
+    write_cases(path, cases, viper=False)
+    got = parse_mpy(mpy_session.run_file(path.parent / "runner.py", str(path), heapsize="2M")
+                    if _runner(path.parent) else "")
+    assert len(got) == len(cases)
+    for (sig, pr, er, ar, inv), mp in zip(cases, got, strict=True):
+        np.testing.assert_array_equal(mp, run_scalar(sig, ppg_rate=pr, eda_rate=er, acc_rate=ar, ppg_invert=inv))
+
+
+def _runner(folder) -> bool:
+    from test_kernels_signals import MPY_RUNNER
+
+    (folder / "runner.py").write_text(MPY_RUNNER)
+    return True
