@@ -37,6 +37,7 @@ print(seal_us / N, verify_us / 1000, v.counts["ok"])
 
 def _frames(n: int) -> tuple[dict[int, bytes], list[bytes]]:
     from lifepalette import crypto
+
     from protocol import records
 
     keys = {dev: os.urandom(16) for dev in range(DEVICES)}

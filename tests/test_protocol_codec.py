@@ -185,3 +185,9 @@ def test_slip_roundtrip_with_text_lines():
     assert dec.feed(b"\xc0ab\xdb\x01cd\xc0\xc0ok\xc0") == [("frame", b"ok")] and dec.errors == 1
     # joining mid-frame: the tail is taken as text, the END END pair resyncs
     assert slip.SlipDecoder().feed(b"zz\xc0\xc0" + frames[1][:5] + b"\xc0")[-1] == ("frame", frames[1][:5])
+
+
+def test_seal_and_open_cost_four_aes_blocks():
+    from bench.bench_protocol import aes_ops_per_frame
+
+    assert aes_ops_per_frame() == 4
