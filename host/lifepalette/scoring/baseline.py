@@ -2,7 +2,8 @@
 
 Learnt from each feature's first `learn_s` valid seconds after consent, then updated slowly with a stochastic
 quantile tracker (the median moves by a small step toward each new value, the MAD likewise toward |x - median|),
-so a long confrontation shifts the baseline only a little and one outlier not at all.
+and only from values within TRACK_WITHIN spreads of it: a long confrontation does not become the new baseline
+(arousal would read as calm again), while slow drifts (electrode settling, skin temperature) are followed.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 MAD_TO_SD = 1.4826
+TRACK_WITHIN = 2.0
 
 
 class RobustBaseline:
-    def __init__(self, min_spread: np.ndarray, learn_s: int = 180, drift_per_s: float = 1.0 / 900.0) -> None:
+    def __init__(self, min_spread: np.ndarray, learn_s: int = 180, drift_per_s: float = 1.0 / 1800.0) -> None:
         self.min_spread = np.asarray(min_spread, dtype=np.float64)
         self.n_features = self.min_spread.size
         self.learn_s = int(learn_s)
@@ -64,6 +66,7 @@ class RobustBaseline:
                 self.mad[rows, cols] = np.median(np.abs(samples - med[:, None]), axis=1)
                 self.ready[rows, cols] = True
         tracking = valid & self.ready & ~learning
+        tracking &= np.abs(np.where(valid, x, 0.0) - self.median) < TRACK_WITHIN * self.spread
         if tracking.any():
             step = self.drift * self.spread
             xs = np.where(tracking, x, self.median)

@@ -43,9 +43,10 @@ AROUSAL_WEIGHTS = np.array([0.4, 0.3, 0.3])  # SCL, SCR rate, HR
 # Synchrony uses SCL and HR only: the badge's SCR rate is a 60 s count, too smooth for 30 s windows (it only adds
 # noise there; measured on simulated cohorts, Spearman vs true coupling 0.70 with it, 0.86 without).
 SYNC_WEIGHTS = np.array([0.6, 0.0, 0.4])
-Z_CLIP = 3.0
+SYNC_Z_CLIP = 50.0
+Z_CLIP = 8.0  # arousal spans many baseline SDs (calm to confrontation); clip only wild outliers
 # Display mapping of the composite z to 0..1: the baseline (z = 0) sits low, +1 SD of baseline wobble adds AROUSAL_PER_Z.
-AROUSAL_AT_BASELINE = 0.2
+AROUSAL_AT_BASELINE = 0.15
 AROUSAL_PER_Z = 0.1
 PEAK_Z, RECOVERED_Z, RECOVERY_TAU_S, STUCK_S = 1.5, 0.5, 90.0, 300
 SYNC_FOR_FULL_SCORE = 0.4  # excess synchrony that counts as full attunement in the Compassion Metric
@@ -227,9 +228,11 @@ class CoveScorer:
         b[:, B_HR] = np.where(hr_ok, hr, np.nan)
         b[:, B_RMSSD] = np.where(hr_ok & (rmssd != RMSSD_NA), rmssd, np.nan)
         self.baseline.update(b)
-        z = np.clip(self.baseline.z(b), -Z_CLIP, Z_CLIP)
+        z_raw = self.baseline.z(b)
+        z = np.clip(z_raw, -Z_CLIP, Z_CLIP)
         comp = _weighted_nanmean(z[:, :3], AROUSAL_WEIGHTS)
-        sync_series = _weighted_nanmean(z[:, :3], SYNC_WEIGHTS)
+        # synchrony looks at moment-to-moment co-variation, so it must not be flattened where arousal saturates
+        sync_series = _weighted_nanmean(np.clip(z_raw[:, :3], -SYNC_Z_CLIP, SYNC_Z_CLIP), SYNC_WEIGHTS)
         arousal = np.clip(AROUSAL_AT_BASELINE + AROUSAL_PER_Z * comp, 0.0, 1.0)
         valid = ~np.isnan(comp)
         self.zcomp = comp
@@ -440,6 +443,9 @@ class CoveScorer:
             if not self.n_present[row]:
                 continue
             wearers[str(self.devs[row])] = self._wearer(row, level, trend, conf, reg)
+            if self.keep_trajectory:
+                wearers[str(self.devs[row])]["trajectory"] = [
+                    [int(t), round(float(lv[row]), 4)] for t, lv in self.trajectory if np.isfinite(lv[row])]
         if self._pairs_dirty and n:
             self._save_pair_state()
             self._build_pairs()
@@ -473,6 +479,7 @@ class CoveScorer:
             "seconds": int(self.n_present[row]), "valid_seconds": int(self.n_valid[row]),
             "valid_fraction": _num(self.n_valid[row] / consented) if consented else 0.0,
             "excluded_motion_s": int(self.n_motion[row]), "excluded_quality_s": int(self.n_quality[row]),
+            "excluded_fraction": _num((self.n_motion[row] + self.n_quality[row]) / consented) if consented else 0.0,
             "hr_valid_fraction": _num(self.n_hr_ok[row] / consented) if consented else 0.0,
             "eda_valid_fraction": _num(self.n_eda_ok[row] / consented) if consented else 0.0,
         }

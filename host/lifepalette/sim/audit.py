@@ -1,0 +1,175 @@
+"""Fairness and privacy audit of a simulated session directory or of a hub database.
+
+DIR (written by `lifepalette sim`): per demographic group the mean Compassion Metric level, exclusion rates by the
+quality gate, arousal error against the truth for our scorer and for a naive raw-level scorer, the disparities, and
+a privacy check that every public aggregate rests on k >= 5 contributors. A DIR holding only features.jsonl (and
+optionally groups.json) is scored first; without truth, error figures are absent.
+
+--db FILE (the hub's SQLite, schema owned by lifepalette.hub.store, read-only): telemetry frames joined with stored
+physiology are scored per dialogue group (no truth exists there), and the store itself is checked: no physiology row
+may exist for a frame whose consent byte withheld physiology or for an erased consent epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lifepalette.errors import UsageError
+from lifepalette.scoring import FIELDS, CoveScorer
+from lifepalette.scoring.fields import CONSENT_PHYSIO, HR_NA, Q_MOTION, Q_SKIN, RMSSD_NA, SCL_NA, SCR_NA
+from lifepalette.sim import evaluate
+from lifepalette.sim.cohort import DEMOGRAPHIC_GROUPS
+from lifepalette.sim.run import privacy_check
+
+MOTION_NA = 255
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+
+
+def group_figures(scores: dict, groups: dict[str, list[int]]) -> dict:
+    """Per group of device ids: wearers, mean level, exclusion rates (no truth needed)."""
+    out = {}
+    for name, devs in groups.items():
+        stats = [scores["wearers"][str(d)] for d in devs if str(d) in scores["wearers"]]
+        out[name] = {
+            "wearers": len(stats),
+            "mean_level": evaluate._mean([s.get("level") for s in stats]),
+            "exclusion_rate": evaluate._mean([s.get("excluded_fraction") for s in stats]),
+            "hr_invalid_rate": evaluate._mean([1.0 - (s.get("hr_valid_fraction") or 0.0) for s in stats]),
+            "eda_invalid_rate": evaluate._mean([1.0 - (s.get("eda_valid_fraction") or 0.0) for s in stats]),
+            "motion_excluded_s": evaluate._mean([s.get("excluded_motion_s") for s in stats]),
+        }
+    return out
+
+
+def audit_dir(directory: Path) -> dict:
+    if not directory.is_dir():
+        raise UsageError(f"{directory} is not a directory")
+    scores_path, features_path = directory / "scores.json", directory / "features.jsonl"
+    if scores_path.exists():
+        scores = _load_json(scores_path)
+    elif features_path.exists():
+        from lifepalette.commands.score import load_groups, score_lines
+
+        groups = load_groups(str(directory / "groups.json")) if (directory / "groups.json").exists() else None
+        with features_path.open(encoding="utf-8") as fh:
+            scores = score_lines(fh, str(features_path), groups)
+    else:
+        raise UsageError(f"{directory} has neither scores.json nor features.jsonl (run `lifepalette sim --out DIR`)")
+    if not isinstance(scores, dict) or not isinstance(scores.get("wearers"), dict):
+        raise UsageError(f"{scores_path}: not a scores document")
+    publics = [scores.get("public", {})]
+    timeline_path = directory / "palette_timeline.json"
+    if timeline_path.exists():
+        publics += [snap.get("public", {}) for snap in _load_json(timeline_path)]
+    report: dict[str, Any] = {"source": str(directory), "privacy": privacy_check(publics)}
+    cohort_path, arrays_path = directory / "cohort.json", directory / "arousal.npz"
+    if cohort_path.exists() and arrays_path.exists():
+        report.update(_truth_figures(scores, _load_json(cohort_path), arrays_path))
+    else:
+        dialogue = {f"group {g['group']}": g.get("members", []) for g in scores.get("groups", [])}
+        report["per_group"] = group_figures(scores, dialogue)
+        report["truth"] = False
+    report["checks"] = _checks(report)
+    return report
+
+
+def _truth_figures(scores: dict, cohort: dict, arrays_path: Path) -> dict:
+    try:
+        arrays = np.load(arrays_path)
+        truth, ours, naive = arrays["truth"], arrays["ours"], arrays["naive"]
+        demographic = arrays["demographic"]
+        dev_ids = arrays["dev_ids"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise UsageError(f"{arrays_path}: unreadable ({exc})") from None
+    stats = [scores["wearers"].get(str(int(d)), {}) for d in dev_ids]
+    fair = evaluate.fairness(demographic, truth, ours, naive, stats)
+    return {"truth": True, "per_group": fair["groups"], "disparity": fair["disparity"],
+            "error_disparity_max": fair["error_disparity_max"], "demographic_groups": list(DEMOGRAPHIC_GROUPS),
+            "scenario": cohort.get("scenario")}
+
+
+def _checks(report: dict) -> dict:
+    checks = {"privacy_ok": report["privacy"]["ok"]}
+    if "store" in report:
+        checks["store_consent_ok"] = report["store"]["ok"]
+    if report.get("truth"):
+        checks["error_disparity_ok"] = bool(report["disparity"]["ours_within_threshold"])
+    checks["ok"] = all(checks.values())
+    return checks
+
+
+# --- the hub's database ----------------------------------------------------------------------------------------
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    if not path.is_file():
+        raise UsageError(f"no database at {path}")
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"{path} is not a readable SQLite database ({exc})") from None
+    if not {"frames", "physio"} <= tables:
+        raise UsageError(f"{path} is not a Life Palette hub database (tables frames and physio missing)")
+    return con
+
+
+def audit_db(path: Path, groups: list[list[int]] | None = None) -> dict:
+    con = _connect_readonly(path)
+    try:
+        rows = con.execute(
+            "SELECT f.dev_id, f.t_rx, f.consent, f.quality, f.hue, f.chroma, f.colour_age, f.battery, "
+            "p.hr_bpm, p.rmssd_ms, p.scl, p.scr_per_min, p.motion FROM frames f LEFT JOIN physio p "
+            "ON p.dev_id = f.dev_id AND p.ctr = f.ctr WHERE f.ftype IN (0, 4) ORDER BY f.t_rx").fetchall()
+        leaks = con.execute(
+            "SELECT COUNT(*) FROM physio p JOIN frames f ON p.dev_id = f.dev_id AND p.ctr = f.ctr "
+            f"WHERE (f.consent & {CONSENT_PHYSIO}) = 0").fetchone()[0]
+        erased = _erased_leaks(con)
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"{path}: unexpected schema ({exc})") from None
+    finally:
+        con.close()
+    scorer = CoveScorer(groups)
+    na = (HR_NA, RMSSD_NA, SCL_NA, SCR_NA, MOTION_NA)
+    gate = {"frames": 0, "off_skin": 0, "motion": 0}
+    for dev, t_rx, consent, quality, hue, chroma, age, battery, *physio in rows:
+        quality = quality or 0
+        gate["frames"] += 1
+        gate["off_skin"] += not quality & Q_SKIN
+        gate["motion"] += bool(quality & Q_MOTION)
+        fields = dict(zip(("hr_bpm", "rmssd_ms", "scl", "scr_per_min", "motion"),
+                          (v if v is not None else n for v, n in zip(physio, na, strict=True)), strict=True))
+        fields.update(consent=consent or 0, quality=quality, hue=hue or 0, chroma=chroma or 0,
+                      colour_age=255 if age is None else age, battery=battery or 0)
+        scorer.add(int(dev), int(t_rx), {k: fields[k] for k in FIELDS})
+    scorer.flush()
+    scores = scorer.compute()
+    per_group = group_figures(scores, {f"group {g['group']}": g["members"] for g in scores["groups"]})
+    frames = max(gate["frames"], 1)
+    report = {"source": str(path), "truth": False, "telemetry_frames": gate["frames"],
+              "quality_gate": {"off_skin_rate": round(gate["off_skin"] / frames, 4),
+                               "motion_rate": round(gate["motion"] / frames, 4)},
+              "per_group": per_group, "privacy": privacy_check([scores["public"]]),
+              "store": {"physio_rows_without_consent": int(leaks), "physio_rows_in_erased_epochs": int(erased),
+                        "ok": leaks == 0 and erased == 0}}
+    report["checks"] = _checks(report)
+    return report
+
+
+def _erased_leaks(con: sqlite3.Connection) -> int:
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "consent_epochs" not in tables:
+        return 0
+    return con.execute("SELECT COUNT(*) FROM physio p JOIN consent_epochs e ON p.dev_id = e.dev_id "
+                       "AND p.epoch = e.epoch WHERE e.erased != 0").fetchone()[0]

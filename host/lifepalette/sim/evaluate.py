@@ -1,0 +1,112 @@
+"""Validity and fairness figures for a simulated cohort: estimates against the truth the cohort was made from."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lifepalette.sim.cohort import DEMOGRAPHIC_GROUPS
+
+SPEARMAN_MIN = 0.8  # true coupling vs estimated synchrony across pairs (issue 6)
+UNCOUPLED_MAX_ABS_T = 2.58  # uncoupled pairs' excess over the surrogate: two-sided p > 0.01
+UNCOUPLED_MAX_ABS_MEAN = 0.03  # ... and a negligible mean excess (r units)
+ERROR_DISPARITY_MAX = 0.05  # between-group difference in arousal MAE (0..1 scale) our scorer must stay below
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank), as Spearman's rho needs."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(x.size)
+    sx = x[order]
+    i = 0
+    while i < x.size:
+        j = i
+        while j + 1 < x.size and sx[j + 1] == sx[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    if x.size < 3:
+        return float("nan")
+    rx, ry = rankdata(np.asarray(x, float)), rankdata(np.asarray(y, float))
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def one_sample_t(x: np.ndarray) -> tuple[float, float]:
+    """(t, two-sided p from the normal approximation) for mean(x) == 0."""
+    if x.size < 2 or x.std(ddof=1) == 0:
+        return float("nan"), float("nan")
+    t = float(x.mean() / (x.std(ddof=1) / math.sqrt(x.size)))
+    return t, math.erfc(abs(t) / math.sqrt(2.0))
+
+
+def validity(true_coupling: np.ndarray, excess: np.ndarray, windows: np.ndarray) -> dict:
+    ok = np.isfinite(excess) & (windows > 0)
+    rho = spearman(true_coupling[ok], excess[ok])
+    unc = excess[ok & (true_coupling == 0)]
+    t, p = one_sample_t(unc)
+    uncoupled_ok = bool(unc.size >= 2 and abs(t) < UNCOUPLED_MAX_ABS_T and abs(unc.mean()) < UNCOUPLED_MAX_ABS_MEAN)
+    return {
+        "pairs": int(ok.sum()),
+        "spearman_coupling_vs_synchrony": _r(rho),
+        "spearman_min": SPEARMAN_MIN,
+        "spearman_ok": bool(np.isfinite(rho) and rho >= SPEARMAN_MIN),
+        "uncoupled": {"pairs": int(unc.size), "mean_excess": _r(unc.mean() if unc.size else float("nan")),
+                      "sd_excess": _r(unc.std(ddof=1) if unc.size > 1 else float("nan")), "t": _r(t), "p": _r(p),
+                      "max_abs_t": UNCOUPLED_MAX_ABS_T, "max_abs_mean": UNCOUPLED_MAX_ABS_MEAN,
+                      "indistinguishable_from_surrogate": uncoupled_ok},
+    }
+
+
+def fairness(demographic: np.ndarray, truth: np.ndarray, ours: np.ndarray, naive: np.ndarray,
+             wearer_stats: list[dict]) -> dict:
+    """Per demographic group: mean score, exclusion rates, arousal error (ours and naive) and disparities."""
+    mask = np.isfinite(ours) & np.isfinite(truth)  # the same seconds for both scorers
+    err_ours = np.where(mask, np.abs(ours - truth), np.nan)
+    err_naive = np.where(mask & np.isfinite(naive), np.abs(naive - truth), np.nan)
+    per_group = {}
+    for gi, name in enumerate(DEMOGRAPHIC_GROUPS):
+        sel = demographic == gi
+        if not sel.any():
+            continue
+        stats = [s for s, keep in zip(wearer_stats, sel, strict=True) if keep]
+        per_group[name] = {
+            "wearers": int(sel.sum()),
+            "mean_level": _mean([s.get("level") for s in stats]),
+            "mean_arousal": _r(float(np.nanmean(ours[sel]))) if np.isfinite(ours[sel]).any() else None,
+            "exclusion_rate": _mean([s.get("excluded_fraction") for s in stats]),
+            "hr_invalid_rate": _mean([1.0 - (s.get("hr_valid_fraction") or 0.0) for s in stats]),
+            "eda_invalid_rate": _mean([1.0 - (s.get("eda_valid_fraction") or 0.0) for s in stats]),
+            "motion_excluded_s": _mean([s.get("excluded_motion_s") for s in stats]),
+            "arousal_mae": _r(float(np.nanmean(err_ours[sel]))) if np.isfinite(err_ours[sel]).any() else None,
+            "naive_arousal_mae": _r(float(np.nanmean(err_naive[sel]))) if np.isfinite(err_naive[sel]).any() else None,
+        }
+    return {"groups": per_group, "disparity": disparities(per_group), "error_disparity_max": ERROR_DISPARITY_MAX}
+
+
+def disparities(per_group: dict) -> dict:
+    def spread(key: str) -> float | None:
+        vals = [g[key] for g in per_group.values() if g.get(key) is not None]
+        return _r(max(vals) - min(vals)) if len(vals) >= 2 else None
+
+    out = {key: spread(key) for key in ("mean_level", "mean_arousal", "exclusion_rate", "hr_invalid_rate",
+                                         "eda_invalid_rate", "arousal_mae", "naive_arousal_mae")}
+    out["ours_within_threshold"] = out["arousal_mae"] is not None and out["arousal_mae"] < ERROR_DISPARITY_MAX
+    out["naive_exceeds_threshold"] = (out["naive_arousal_mae"] is not None
+                                      and out["naive_arousal_mae"] >= ERROR_DISPARITY_MAX)
+    return out
+
+
+def _mean(values: list) -> float | None:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return _r(sum(vals) / len(vals)) if vals else None
+
+
+def _r(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 4)

@@ -1,0 +1,191 @@
+"""One simulated session end to end: cohort -> 1 Hz features -> our scoring and a naive one -> truth comparison.
+
+`simulate(...)` returns a `SimResult` (arrays and the final scores); `write_outputs(...)` writes the files
+`lifepalette sim` promises: features.jsonl (the `score` input format), groups.json, scores.json, cohort.json,
+arousal.npz, report.json and PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lifepalette.scoring import FIELDS, CoveScorer
+from lifepalette.scoring import scorer as sc
+from lifepalette.sim import evaluate
+from lifepalette.sim.cohort import DEMOGRAPHIC_GROUPS, Cohort, make_cohort
+from lifepalette.sim.features import feature_records, second_matrix
+from lifepalette.sim.naive import naive_arousal
+from lifepalette.sim.progress import Progress
+
+LEVELS = ("feature", "signal")
+
+
+@dataclass
+class SimResult:
+    cohort: Cohort
+    features: dict[str, np.ndarray]
+    scores: dict
+    ours: np.ndarray  # (W, T) our arousal estimate per second (NaN where gated or baseline not ready)
+    naive: np.ndarray  # (W, T) naive raw-level arousal
+    palette_timeline: list[dict]
+    report: dict
+
+
+def signal_level_features(cohort: Cohort, progress: Progress | None = None) -> dict[str, np.ndarray]:
+    """Badge-unit signals for every wearer through the badge kernels (protocol.kernels.pipeline.Pipeline)."""
+    from lifepalette.errors import UsageError
+
+    try:
+        from protocol.kernels.pipeline import Pipeline  # helper K's kernels
+    except ImportError:
+        raise UsageError("--level signal needs the badge kernels (protocol.kernels.pipeline), not built yet") from None
+    from lifepalette.sim.features import feature_records as by_feature
+    from lifepalette.sim.physiology import simulate_wearer
+
+    base = by_feature(cohort)  # colour, consent and battery are not physiology: keep the feature-level ones
+    w, t = cohort.arousal.shape
+    out = {k: base[k].copy() for k in FIELDS}
+    rates = {"ppg": 64, "eda": 16, "acc": 16, "temp": 1}
+    idx = {name: i for i, name in enumerate(FIELDS)}
+    for i in range(w):
+        sig, _truth = simulate_wearer(cohort.scenario, t, seed=cohort.seed * 100_003 + i, rates=rates,
+                                      params=cohort.params[i], arousal=cohort.arousal[i])
+        pipe = Pipeline(ppg_rate=64, eda_rate=16, acc_rate=16, temp_rate=1)
+        rec = [0] * len(FIELDS)
+        ppg, eda, acc, temp = (sig[k].tolist() for k in ("ppg", "eda", "acc", "temp"))
+        for s in range(t):
+            for v in ppg[s * 64:(s + 1) * 64]:
+                pipe.push_ppg(v)
+            for v in eda[s * 16:(s + 1) * 16]:
+                pipe.push_eda(v)
+            for x, y, z in acc[s * 16:(s + 1) * 16]:
+                pipe.push_acc(x, y, z)
+            pipe.push_temp(temp[s])
+            pipe.step(rec)
+            for name in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min", "motion", "quality"):
+                out[name][i, s] = rec[idx[name]]
+        if progress:
+            progress.update()
+    return out
+
+
+def simulate(n_wearers: int, minutes: float, scenario: str = "healing", seed: int = 0, level: str = "feature",
+             palette_every_s: int = 60, show_progress: bool | None = None) -> SimResult:
+    seconds = int(round(minutes * 60))
+    cohort = make_cohort(n_wearers, seconds, scenario, seed)
+    if level == "signal":
+        bar = Progress(n_wearers, "signals", show_progress)
+        features = signal_level_features(cohort, bar)
+        bar.close()
+    else:
+        features = feature_records(cohort)
+    scorer = CoveScorer(cohort.dialogue, keep_trajectory=True)
+    w = cohort.n
+    ours = np.full((w, seconds), np.nan, np.float32)
+    timeline: list[dict] = []
+    bar = Progress(seconds, "scoring", show_progress)
+    for t in range(seconds):
+        scorer.add_second(t, cohort.dev_ids, second_matrix(features, t))
+        ours[:, t] = np.clip(sc.AROUSAL_AT_BASELINE + sc.AROUSAL_PER_Z * scorer.zcomp[:w], 0.0, 1.0)
+        if palette_every_s and (t + 1) % palette_every_s == 0:
+            snap = scorer.compute()
+            timeline.append({"t": t, "cove": {k: v for k, v in snap["palette"].items() if k != "groups"},
+                             "groups": snap["palette"]["groups"], "public": snap["public"]})
+        bar.update()
+    bar.close()
+    scorer.flush()
+    scores = scorer.compute()
+    naive = naive_arousal(features["hr_bpm"], features["scl"], features["scr_per_min"]).astype(np.float32)
+    report = build_report(cohort, scores, ours, naive, timeline, level)
+    return SimResult(cohort, features, scores, ours, naive, timeline, report)
+
+
+def build_report(cohort: Cohort, scores: dict, ours: np.ndarray, naive: np.ndarray, timeline: list[dict],
+                 level: str) -> dict:
+    pairs = {(p["a"], p["b"]): p for p in scores["pairs"]}
+    est = [pairs.get((a, b), {}) for _g, a, b in cohort.pairs]
+    excess = np.array([np.nan if p.get("excess") is None else p["excess"] for p in est])
+    windows = np.array([p.get("windows", 0) for p in est])
+    stats = [scores["wearers"].get(str(int(d)), {}) for d in cohort.dev_ids]
+    return {
+        "scenario": cohort.scenario, "wearers": cohort.n, "seconds": cohort.seconds, "seed": cohort.seed,
+        "level": level,
+        "truth": {"pairs": [{"group": g, "a": a, "b": b, "coupling": round(float(c), 4), "lag_s": int(lag)}
+                            for (g, a, b), c, lag in zip(cohort.pairs, cohort.coupling, cohort.lag_s, strict=True)],
+                  "demographic": {str(int(d)): DEMOGRAPHIC_GROUPS[int(g)]
+                                  for d, g in zip(cohort.dev_ids, cohort.demographic, strict=True)}},
+        "estimates": {"pairs": [{"a": a, "b": b, "excess": p.get("excess"), "synchrony": p.get("synchrony"),
+                                 "surrogate": p.get("surrogate"), "windows": p.get("windows", 0)}
+                                for (_g, a, b), p in zip(cohort.pairs, est, strict=True)]},
+        "validity": evaluate.validity(cohort.coupling, excess, windows),
+        "fairness": evaluate.fairness(cohort.demographic, cohort.arousal, ours, naive, stats),
+        "privacy": privacy_check([scores["public"]] + [snap["public"] for snap in timeline]),
+    }
+
+
+def privacy_check(publics: list[dict]) -> dict:
+    """Every public aggregate must rest on at least k consenting contributors; suppressed entries carry no numbers."""
+    checked, violations = 0, []
+    for pub in publics:
+        k = pub.get("k", sc.K_ANONYMITY)
+        for entry in [pub.get("cove", {})] + list(pub.get("groups", [])):
+            if entry.get("suppressed"):
+                if set(entry) - {"suppressed", "group"}:
+                    violations.append({"reason": "suppressed entry carries data", "entry": entry})
+                continue
+            checked += 1
+            if (entry.get("contributors") or 0) < max(k, sc.K_ANONYMITY):
+                violations.append({"reason": "fewer than k contributors", "entry": entry})
+    return {"k": sc.K_ANONYMITY, "aggregates_checked": checked, "violations": violations[:20],
+            "ok": not violations}
+
+
+def write_features_jsonl(path: Path, cohort: Cohort, features: dict[str, np.ndarray],
+                         show_progress: bool | None = None) -> int:
+    cols = [features[k] for k in FIELDS]
+    n = 0
+    bar = Progress(cohort.seconds, "features", show_progress)
+    with path.open("w", encoding="utf-8") as fh:
+        for t in range(cohort.seconds):
+            values = np.stack([c[:, t] for c in cols], axis=1).tolist()
+            lines = []
+            for dev, row in zip(cohort.dev_ids.tolist(), values, strict=True):
+                body = ", ".join(f'"{k}": {v}' for k, v in zip(FIELDS, row, strict=True))
+                lines.append(f'{{"device": {dev}, "t": {t}, {body}}}\n')
+            fh.writelines(lines)
+            n += len(lines)
+            bar.update()
+    bar.close()
+    return n
+
+
+def write_outputs(result: SimResult, out: Path, features: bool = True, plots: bool = True,
+                  show_progress: bool | None = None) -> list[str]:
+    out.mkdir(parents=True, exist_ok=True)
+    c = result.cohort
+    written = []
+    if features:
+        write_features_jsonl(out / "features.jsonl", c, result.features, show_progress)
+        written.append("features.jsonl")
+    groups = {"groups": [members for _gid, members in sorted(c.dialogue.items())]}
+    files = {"groups.json": groups, "scores.json": result.scores, "report.json": result.report,
+             "palette_timeline.json": result.palette_timeline,
+             "cohort.json": {"scenario": c.scenario, "seconds": c.seconds, "seed": c.seed,
+                             "dev_ids": c.dev_ids.tolist(), "demographic": [DEMOGRAPHIC_GROUPS[int(g)]
+                                                                            for g in c.demographic],
+                             "dialogue": {str(k): v for k, v in c.dialogue.items()}}}
+    for name, doc in files.items():
+        (out / name).write_text(json.dumps(doc, allow_nan=False) + "\n", encoding="utf-8")
+        written.append(name)
+    np.savez_compressed(out / "arousal.npz", dev_ids=c.dev_ids, truth=c.arousal, ours=result.ours,
+                        naive=result.naive, demographic=c.demographic)
+    written.append("arousal.npz")
+    if plots:
+        from lifepalette.sim import plots as plot_mod
+
+        written += plot_mod.write_plots(result, out)
+    return written
