@@ -97,18 +97,20 @@ def _load_blocks(frame, direction):
     a[14] = 0
 
 
-def _mac_and_masks(aes, record):
-    # T = E(E(B0) ^ record||000); S0 = E(A0); S1 = E(A1). Four block operations in all.
+def _mac(aes, record):
+    # T = E(E(B0) ^ record || 000) into _x: two block operations.
     x = _x
     aes.encrypt_block(_b0, x)
     for i in range(RECORD_LEN):
         x[i] ^= record[i]
     aes.encrypt_block(x, x)  # in place: cryptolib and protocol.aes both allow src is dst
+
+
+def _mask(aes, counter, dst):
+    # S_counter = E(A_counter): A0 masks the tag, A1 is the keystream for the 13 record bytes.
     a = _a
-    a[15] = 0
-    aes.encrypt_block(a, _s0)
-    a[15] = 1
-    aes.encrypt_block(a, _s1)
+    a[15] = counter
+    aes.encrypt_block(a, dst)
 
 
 def seal(key16, ftype, dev_id, ctr, record13, direction=TO_HUB):
@@ -131,7 +133,9 @@ def seal(key16, ftype, dev_id, ctr, record13, direction=TO_HUB):
     out[6] = (ctr >> 24) & 0xFF
     aes = _aes_for(key16)
     _load_blocks(out, direction)
-    _mac_and_masks(aes, record13)
+    _mac(aes, record13)
+    _mask(aes, 0, _s0)
+    _mask(aes, 1, _s1)
     s1 = _s1
     for i in range(RECORD_LEN):
         out[HEADER_LEN + i] = record13[i] ^ s1[i]
@@ -148,14 +152,13 @@ def open_frame(key16, frame24, direction=TO_HUB):
         return None
     aes = _aes_for(key16)
     _load_blocks(frame24, direction)
-    a = _a
-    a[15] = 1
-    aes.encrypt_block(a, _s1)
+    _mask(aes, 1, _s1)
     s1 = _s1
     rec = bytearray(RECORD_LEN)
     for i in range(RECORD_LEN):
         rec[i] = frame24[HEADER_LEN + i] ^ s1[i]
-    _mac_and_masks(aes, rec)
+    _mac(aes, rec)
+    _mask(aes, 0, _s0)
     x = _x
     s0 = _s0
     diff = 0  # constant-time tag comparison
