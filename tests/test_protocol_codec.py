@@ -199,3 +199,13 @@ def test_seal_and_open_cost_four_aes_blocks(monkeypatch):
     calls.clear()
     assert frame.open_frame(key, sealed) == bytes(13)
     assert len(calls) == 4
+
+
+def test_keys_as_bytearray_work_on_both_paths():
+    rec = records.pack_telemetry(EXAMPLE)
+    key = bytearray(range(16))
+    sealed = crypto.seal(key, 0, 258, 1, rec)
+    assert sealed == frame.seal(bytes(key), 0, 258, 1, rec)
+    for opener in (None, frame.open_frame):
+        got = verifier.Verifier({258: key}, opener=opener).verify(memoryview(sealed))
+        assert got.ok and got.record == rec

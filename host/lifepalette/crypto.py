@@ -19,13 +19,15 @@ _ciphers: dict[bytes, AESCCM] = {}
 
 def cipher_for(key16: bytes) -> AESCCM:
     """The cached AESCCM(key, tag_length=4) for a 16-byte key."""
+    if type(key16) is not bytes:  # bytearray/memoryview keys are unhashable: normalise once
+        key16 = bytes(key16)
     ccm = _ciphers.get(key16)
     if ccm is None:
         if len(key16) != 16:
             raise ValueError("key must be 16 bytes")
         if len(_ciphers) >= _CACHE_MAX:  # a hub has a few hundred badges at most; never grow without bound
             _ciphers.clear()
-        ccm = _ciphers[bytes(key16)] = AESCCM(bytes(key16), tag_length=MIC_LEN)
+        ccm = _ciphers[key16] = AESCCM(key16, tag_length=MIC_LEN)
     return ccm
 
 
