@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from protocol.kernels.eda import centi_us_to_counts
 from protocol.kernels.pipeline import Pipeline
@@ -110,3 +113,69 @@ def parse_mpy(out: str) -> list[np.ndarray]:
         elif line.strip():
             rows.append([int(v) for v in line.split()])
     return cases
+
+
+# ---- real recordings from PyPI packages installed data-only by scripts/fetch-data.sh (read by path) ----
+DATA = Path(__file__).resolve().parents[1] / ".data" / "pkgs"
+BSN = DATA / "biosignalsnotebooks" / "notebook_files" / "osf_files" / "signal_samples"
+
+
+def need_data() -> None:
+    if not (DATA / ".complete-v1").exists():
+        pytest.skip("real recordings not installed: run `make data`")
+
+
+def heartpy_csv(name: str) -> tuple[np.ndarray, float]:
+    """HeartPy's example PPG: (samples, sampling rate) — data.csv 100 Hz, data2.csv ms timer, data3.csv datetime."""
+    need_data()
+    path = DATA / "heartpy" / "data" / name
+    if name == "data.csv":
+        return np.loadtxt(path), 100.0
+    lines = path.read_text().splitlines()[1:]
+    cols = [line.split(",") for line in lines if line.strip()]
+    x = np.array([float(c[1]) for c in cols])
+    if name == "data2.csv":
+        timer = np.array([float(c[0]) for c in cols])
+        return x, 1000.0 * (timer.size - 1) / (timer[-1] - timer[0])
+    import datetime as dt
+
+    def parse(s: str) -> float:
+        fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in s else "%Y-%m-%d %H:%M:%S"
+        return dt.datetime.strptime(s, fmt).timestamp()
+
+    first, last = parse(cols[0][0]), parse(cols[-1][0])
+    return x, (len(cols) - 1) / (last - first)
+
+
+def opensignals(name: str) -> tuple[np.ndarray, float, dict]:
+    """A biosignalsnotebooks OpenSignals .txt sample: (last column(s) raw ADC, rate, header)."""
+    need_data()
+    import json
+
+    with open(BSN / name) as f:
+        f.readline()
+        header = next(iter(json.loads(f.readline()[2:]).values()))
+        f.readline()
+        raw = np.loadtxt(f, dtype=np.int64, ndmin=2)
+    return raw, float(header["sampling rate"]), header
+
+
+def bsn_column(name: str) -> tuple[np.ndarray, float, dict]:
+    raw, fs, header = opensignals(name)
+    return raw[:, -1].astype(np.float64), fs, header
+
+
+def bsn_eda_us(name: str) -> tuple[np.ndarray, float]:
+    """EDA in microsiemens with PLUX's transfer functions (signals.md §3.2)."""
+    x, fs, header = bsn_column(name)
+    bits = int(header["resolution"][-1])
+    if header["device"].startswith("bitalino"):
+        return x / 2**bits * 3.3 / 0.132, fs
+    return x / 2**bits * 3.0 / 0.12, fs
+
+
+def to_counts_ppg(x: np.ndarray, bits: int = 16) -> np.ndarray:
+    """A recording's PPG as unsigned optical counts spanning `bits` (the kernel is scale-free)."""
+    lo, hi = float(np.min(x)), float(np.max(x))
+    span = hi - lo if hi > lo else 1.0
+    return np.rint((x - lo) / span * (2**bits - 1)).astype(np.int64)
