@@ -32,6 +32,8 @@ def _expected_lines() -> list[str]:
         hdr = (frame.VERSION << 5) | 0x10 | v["type"]
         lines.append("|".join(("frame", v["name"], v["frame"], v["advert"], v["nonce"], v["record"], "None", fields,
                                v["record"], str(hdr), str(v["type"]), str(v["dev_id"]), str(v["ctr"]), "True")))
+        if v["type"] in (0, 4):
+            lines.append(f"telemetry_seq|{v['name']}|{v['record']}")
     for v in data["key_derivation"]:
         lines.append(f"key|{v['dev_id']}|{v['key']}")
     for v in data["slip"]:

@@ -73,6 +73,10 @@ def frame_lines(d, out):
         out.append("|".join(("frame", v["name"], _h(sealed), _h(adv), _h(frame.nonce(sealed, direction)), _h(opened),
                              _h(wrong_dir), _fields(fields), _h(repacked), str(hdr[0]), str(hdr[1]), str(hdr[2]),
                              str(hdr[3]), str(ok))))
+        if v["type"] == 0 or v["type"] == 4:  # the badge's allocation-free path: a sequence into a buffer
+            buf = bytearray(13)
+            records.pack_telemetry_into(buf, [fields[n] for n in records.TELEMETRY_FIELDS])
+            out.append("telemetry_seq|" + v["name"] + "|" + _h(buf))
     for v in data["key_derivation"]:
         k = keys.derive_device_key(bytes.fromhex(v["site_key"]), v["dev_id"])
         out.append("|".join(("key", str(v["dev_id"]), _h(k))))
