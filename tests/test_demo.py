@@ -1,0 +1,126 @@
+"""`lifepalette demo` end to end: real hub, real MicroPython virtual badges, the wall's API; and no orphans."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from lifepalette.paths import REPO_ROOT
+
+
+def _children_of(pid: int) -> dict[int, str]:
+    """Every live descendant of pid: {pid: command line}."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in found:
+                found[child] = _cmdline(child)
+                frontier.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _start_demo(*args: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "lifepalette", "demo", "--port", "0", *args], cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "cove wall:" in line:
+            break
+    match = re.search(r"cove wall:\s+(http://\S+)", "".join(lines))
+    assert match, "".join(lines) + proc.stderr.read()
+    return proc, match.group(1)
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def _wait_micropython(proc, want: int, timeout: float = 60) -> dict[int, str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        kids = _children_of(proc.pid)
+        mpy = {p: c for p, c in kids.items() if "micropython" in c}
+        if len(mpy) >= want:
+            return kids
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, f"only {len(mpy)} micropython badges: {kids}"
+        time.sleep(0.2)
+
+
+def test_demo_streams_real_badges_to_the_wall_and_leaves_no_orphan():
+    proc, url = _start_demo("--badges", "5", "--seconds", "40", "--scenario", "dialogue")
+    try:
+        kids = _wait_micropython(proc, 5)
+        deadline = time.monotonic() + 35
+        view = _get(url + "api/cove")
+        while not view["ready"]:
+            assert time.monotonic() < deadline, f"the wall never went live: {view}"
+            time.sleep(0.5)
+            view = _get(url + "api/cove")
+        assert view["contributors"] == 5 and view["palette"] is not None and len(view["swatches"]) <= 5
+        seq = view["seq"]
+        time.sleep(2.5)
+        assert _get(url + "api/cove")["seq"] > seq  # still updating
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "demo stopped: 5 badges stopped" in out
+    survivors = {p: c for p, c in kids.items() if _alive(p)}
+    assert not survivors, f"orphans left behind: {survivors}"
+
+
+def test_demo_seconds_limit_stops_everything_even_mid_start():
+    proc, url = _start_demo("--badges", "3", "--seconds", "4")
+    kids = _wait_micropython(proc, 3, timeout=20)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Stops after 4 s" in out or "demo stopped" in out
+    survivors = {p: c for p, c in kids.items() if _alive(p)}
+    assert not survivors, f"orphans left behind: {survivors}"
+    mpy_left = [p for p in os.listdir("/proc") if p.isdigit() and "lifepalette-demo-" in _cmdline(int(p))]
+    assert not mpy_left
+
+
+def test_demo_rejects_bad_arguments_with_one_line():
+    for args, needle in ((["--badges", "0"], "--badges"), (["--scenario", "nope"], "unknown scenario"),
+                         (["--seconds", "-1"], "--seconds"), (["--osc", "h:x"], "OSC target")):
+        proc = subprocess.run([sys.executable, "-m", "lifepalette", "demo", *args], capture_output=True, text=True,
+                              timeout=30, cwd=REPO_ROOT)
+        assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
