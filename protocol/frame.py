@@ -6,7 +6,9 @@ nonce (13 bytes) = "LP" | hdr | dev_id | ctr | direction | 00 00 00    (no AAD: 
 advert (31 bytes) = 02 01 06 | 1B FF | company u16 LE | frame
 
 Runs unchanged on MicroPython (cryptolib ECB) and CPython; the hub's fast path is lifepalette.crypto.
-Sealing uses preallocated buffers and exactly 4 AES block operations.
+Sealing and opening use module-level preallocated buffers (no per-frame allocation but the result) and exactly 4 AES
+block operations each; they are therefore not re-entrant across threads (the badge is single-threaded, and the hub
+uses lifepalette.crypto).
 """
 
 from protocol.aes import AES
@@ -123,6 +125,8 @@ def seal(key16, ftype, dev_id, ctr, record13, direction=TO_HUB):
         raise ValueError("ctr out of range")
     if len(record13) != RECORD_LEN:
         raise ValueError("record must be 13 bytes")
+    if direction != TO_HUB and direction != TO_BADGE:
+        raise ValueError("direction must be TO_HUB or TO_BADGE")
     out = _out
     out[0] = header_byte(ftype)
     out[1] = dev_id & 0xFF

@@ -3,7 +3,7 @@
 Order: length (structure), version, unsealed, type, unknown_device, counter (duplicate / replay, before any
 cipher work), mic, semantic. The stored counter advances only after the MIC passes. Backlog frames (type 4)
 are accepted by MIC without the monotonic-counter rule and do not move the counter (the store dedups them).
-`verify()` never raises: any unexpected failure is reported as a rejection, never as an exception.
+`verify()` never raises for any input: malformed data is a rejection with a reason, never an exception.
 """
 
 from protocol import frame as _frame
@@ -91,20 +91,22 @@ class Verifier:
         return Verdict(False, reason, dev_id, ctr, ftype, None, data)
 
     def verify(self, data):
+        """Verdict for any input: malformed data is a named rejection, never an exception. Errors raised by the
+        keys or counters backends (say, a failing disk under the hub's store) do propagate: a broken store must
+        not look like a stream of bad frames."""
         try:
-            return self._verify(data)
-        except Exception:  # a bug or a hostile object must not stop the hub: count it as malformed
-            return self._reject("length")
-
-    def _verify(self, data):
-        n = len(data)
-        if n == _frame.ADVERT_LEN:
-            if bytes(data[0:7]) != self._advert_prefix:
+            n = len(data)
+            if n == _frame.ADVERT_LEN:
+                if bytes(data[0:7]) != self._advert_prefix:
+                    return self._reject("length")
+                data = bytes(data[7:])
+            elif n == _frame.FRAME_LEN:
+                data = bytes(data)
+            else:
                 return self._reject("length")
-            data = bytes(data[7:])
-        elif n == _frame.FRAME_LEN:
-            data = bytes(data)
-        else:
+        except Exception:  # not a byte string at all (None, str, a list of big ints...)
+            return self._reject("length")
+        if len(data) != _frame.FRAME_LEN:  # an object whose len() lied
             return self._reject("length")
         hdr = data[0]
         ftype = hdr & 0x0F
@@ -117,7 +119,7 @@ class Verifier:
         if ftype >= _frame.N_TYPES or not self._allowed[ftype]:
             return self._reject("type", dev_id, ctr, ftype, data)
         key = self.keys.get(dev_id)
-        if key is None or len(key) != 16:
+        if key is None or not _is_key(key):
             return self._reject("unknown_device", dev_id, ctr, ftype, data)
         direction = _frame.direction_of(ftype)
         counters = self._badge_counters if direction == _frame.TO_BADGE else self.counters
@@ -128,7 +130,10 @@ class Verifier:
                 if ctr == last and self._last_frame.get(dev_id | (direction << 16)) == data:
                     return self._reject("duplicate", dev_id, ctr, ftype, data)
                 return self._reject("replay", dev_id, ctr, ftype, data)
-        record = self.open(key, data, direction)
+        try:
+            record = self.open(key, data, direction)
+        except Exception:  # a key the cipher refuses cannot authenticate anything
+            record = None
         if record is None:
             return self._reject("mic", dev_id, ctr, ftype, data)
         if not backlog:
@@ -139,3 +144,10 @@ class Verifier:
             return self._reject("semantic", dev_id, ctr, ftype, data)
         self.counts["ok"] += 1
         return Verdict(True, None, dev_id, ctr, ftype, record, data)
+
+
+def _is_key(key):
+    try:
+        return len(key) == 16
+    except Exception:
+        return False

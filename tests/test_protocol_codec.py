@@ -209,3 +209,31 @@ def test_keys_as_bytearray_work_on_both_paths():
     for opener in (None, frame.open_frame):
         got = verifier.Verifier({258: key}, opener=opener).verify(memoryview(sealed))
         assert got.ok and got.record == rec
+
+
+def test_backend_errors_propagate_but_bad_keys_do_not_raise():
+    class BrokenStore:
+        def get(self, dev_id):
+            return -1
+
+        def set(self, dev_id, ctr):
+            raise OSError("disk full")
+
+    sealed = frame.seal(KEY, 0, 258, 1, records.pack_telemetry(EXAMPLE))
+    with pytest.raises(OSError):  # a broken store must not masquerade as bad frames
+        verifier.Verifier({258: KEY}, counters=BrokenStore()).verify(sealed)
+    for odd_key in (12345, "0" * 16, [300] * 16):
+        assert verifier.Verifier({258: odd_key}).verify(sealed).reason in ("unknown_device", "mic")
+
+
+def test_ccm_parameter_checks():
+    aes = AES(KEY)
+    for nonce, tag in ((bytes(6), 4), (bytes(14), 4), (bytes(13), 5), (bytes(13), 18), (bytes(13), 2)):
+        with pytest.raises(ValueError):
+            ccm.encrypt(aes, nonce, b"x", tag_len=tag)
+    assert ccm.decrypt(aes, bytes(13), b"abc", tag_len=4) is None  # shorter than a tag
+    assert ccm.decrypt(aes, bytes(13), ccm.encrypt(aes, bytes(13), b"", b"hdr"), b"hdr") == b""
+    with pytest.raises(ValueError):
+        frame.seal(KEY, 0, 1, 1, bytes(13), direction=2)
+    with pytest.raises(ValueError):
+        crypto.seal(KEY, 0, 1, 1, bytes(13), direction=2)

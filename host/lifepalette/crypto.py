@@ -36,6 +36,8 @@ def seal(key16: bytes, ftype: int, dev_id: int, ctr: int, record13: bytes, direc
         raise ValueError("header field out of range")
     if len(record13) != RECORD_LEN:
         raise ValueError("record must be 13 bytes")
+    if direction not in (0, 1):
+        raise ValueError("direction must be TO_HUB or TO_BADGE")
     head = bytes((header_byte(ftype),)) + dev_id.to_bytes(2, "little") + ctr.to_bytes(4, "little")
     return head + cipher_for(key16).encrypt(b"LP" + head + _DIR_SUFFIX[direction], bytes(record13), None)
 
