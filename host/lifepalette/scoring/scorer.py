@@ -44,6 +44,7 @@ AROUSAL_WEIGHTS = np.array([0.4, 0.3, 0.3])  # SCL, SCR rate, HR
 # noise there; measured on simulated cohorts, Spearman vs true coupling 0.70 with it, 0.86 without).
 SYNC_WEIGHTS = np.array([0.6, 0.0, 0.4])
 SYNC_Z_CLIP = 50.0
+CARRY_S = 5
 Z_CLIP = 8.0  # arousal spans many baseline SDs (calm to confrontation); clip only wild outliers
 # Display mapping of the composite z to 0..1: the baseline (z = 0) sits low, +1 SD of baseline wobble adds AROUSAL_PER_Z.
 AROUSAL_AT_BASELINE = 0.15
@@ -134,6 +135,8 @@ class CoveScorer:
         for name in ("n_present", "n_consented", "n_valid", "n_motion", "n_quality", "n_hr_ok", "n_eda_ok"):
             setattr(self, name, grow(g(name), 0, (), np.int64))
         self.in_peak = grow(g("in_peak"), False, (), bool)
+        self.z_last = grow(g("z_last"), np.nan, (3,))
+        self.z_age = grow(g("z_age"), 10**6, (3,), np.int64)
         self.consenting = grow(g("consenting"), False, (), bool)
         self.capacity = capacity
 
@@ -231,8 +234,14 @@ class CoveScorer:
         z_raw = self.baseline.z(b)
         z = np.clip(z_raw, -Z_CLIP, Z_CLIP)
         comp = _weighted_nanmean(z[:, :3], AROUSAL_WEIGHTS)
-        # synchrony looks at moment-to-moment co-variation, so it must not be flattened where arousal saturates
-        sync_series = _weighted_nanmean(np.clip(z_raw[:, :3], -SYNC_Z_CLIP, SYNC_Z_CLIP), SYNC_WEIGHTS)
+        # synchrony looks at moment-to-moment co-variation, so it must not be flattened where arousal saturates;
+        # a channel missing for a few seconds is carried forward, or the composite would jump between channel mixes
+        zc = np.clip(z_raw[:, :3], -SYNC_Z_CLIP, SYNC_Z_CLIP)
+        fresh = ~np.isnan(zc)
+        self.z_last = np.where(fresh, zc, self.z_last)
+        self.z_age = np.where(fresh, 0, self.z_age + 1)
+        held = np.where(self.z_age <= CARRY_S, self.z_last, np.nan)
+        sync_series = np.where(np.isnan(comp), np.nan, _weighted_nanmean(held, SYNC_WEIGHTS))
         arousal = np.clip(AROUSAL_AT_BASELINE + AROUSAL_PER_Z * comp, 0.0, 1.0)
         valid = ~np.isnan(comp)
         self.zcomp = comp
@@ -260,6 +269,7 @@ class CoveScorer:
             for name in ("arousal", "arousal_ema", "rec_score", "rmssd_ema", "last_sync"):
                 getattr(self, name)[rows] = np.nan
             self.in_peak[rows] = False
+            self.z_last[rows] = np.nan
 
     def forget(self, dev_id: int) -> None:
         """Drop everything scored for a wearer (consent revoked or erased); the next record starts afresh."""
@@ -273,6 +283,7 @@ class CoveScorer:
         for name in ("arousal", "arousal_ema", "zcomp", "rec_score", "rmssd_ema", "last_sync", "hue"):
             getattr(self, name)[rows] = np.nan
         self.chroma[rows] = 0.0
+        self.z_last[rows] = np.nan
         self.last_valid_t[rows] = -1e18
         self.revision[rows] = -1.0
         self.in_peak[rows] = False

@@ -1,0 +1,138 @@
+"""`lifepalette sim` and `lifepalette audit` through the real console script, and audit of a real hub database."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LP = Path(sys.executable).with_name("lifepalette")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def lp(*args):
+    return subprocess.run([str(LP), *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim") / "run"
+    res = lp("sim", "--wearers", 24, "--minutes", 12, "--seed", 5, "--out", out)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_sim_writes_everything_it_promises(sim_dir):
+    for name in ("features.jsonl", "groups.json", "scores.json", "report.json", "cohort.json", "arousal.npz"):
+        assert (sim_dir / name).stat().st_size > 0
+    for name in ("palette.png", "synchrony.png", "trajectories.png", "groups.png"):
+        assert (sim_dir / name).read_bytes()[:8] == PNG
+    report = json.loads((sim_dir / "report.json").read_text())
+    assert {"truth", "estimates", "validity", "fairness", "privacy"} <= set(report)
+    assert len(report["truth"]["pairs"]) == len(report["estimates"]["pairs"]) > 0
+    lines = (sim_dir / "features.jsonl").read_text().splitlines()
+    assert len(lines) == 24 * 12 * 60 and json.loads(lines[0])["device"] >= 1
+
+
+def test_score_reproduces_the_sims_scores(sim_dir):
+    res = lp("score", sim_dir / "features.jsonl", "--groups", sim_dir / "groups.json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["pairs"] == json.loads((sim_dir / "scores.json").read_text())["pairs"]
+
+
+def test_sim_is_reproducible(sim_dir, tmp_path):
+    res = lp("sim", "--wearers", 24, "--minutes", 12, "--seed", 5, "--out", tmp_path, "--no-plots")
+    assert res.returncode == 0
+    assert (tmp_path / "features.jsonl").read_bytes() == (sim_dir / "features.jsonl").read_bytes()
+
+
+def test_audit_dir_reports_per_group_figures_and_passes(sim_dir):
+    res = lp("audit", sim_dir)
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert set(rep["per_group"]) == {"reference", "low_ppg", "low_eda"}
+    for g in rep["per_group"].values():
+        assert {"mean_level", "exclusion_rate", "arousal_mae", "naive_arousal_mae"} <= set(g)
+    assert rep["disparity"]["naive_arousal_mae"] > rep["disparity"]["arousal_mae"]
+    assert rep["checks"] == {"privacy_ok": True, "error_disparity_ok": True, "ok": True}
+
+
+def test_audit_catches_a_public_aggregate_below_k(sim_dir, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("cohort.json", "arousal.npz"):
+        (bad / name).write_bytes((sim_dir / name).read_bytes())
+    scores = json.loads((sim_dir / "scores.json").read_text())
+    scores["public"]["groups"][0] = {"group": 1, "contributors": 3, "arousal": 0.4}
+    (bad / "scores.json").write_text(json.dumps(scores))
+    res = lp("audit", bad)
+    assert res.returncode == 1 and "privacy_ok" in res.stderr
+    assert json.loads(res.stdout)["privacy"]["violations"][0]["reason"] == "fewer than k contributors"
+
+
+def test_audit_scores_a_bare_features_dir(sim_dir, tmp_path):
+    (tmp_path / "features.jsonl").write_bytes((sim_dir / "features.jsonl").read_bytes())
+    res = lp("audit", tmp_path)
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["truth"] is False and rep["per_group"]
+
+
+def make_hub_db(path: Path) -> None:
+    """A database in the hub's schema (lifepalette.hub.store), filled the way the hub stores telemetry."""
+    from lifepalette.hub.store import Store
+
+    store = Store(path)
+    store.close()
+    con = sqlite3.connect(path)
+    for dev in range(1, 7):
+        for t in range(200):
+            consent = 1 | (1 << 4) if dev != 6 else (1 << 4)  # badge 6 withholds physiology
+            con.execute("INSERT INTO frames (dev_id, ctr, ftype, t_rx, link, epoch, consent, battery, quality, hue, "
+                        "chroma, colour_age) VALUES (?, ?, 0, ?, 'udp', 1, ?, 80, 7, NULL, NULL, NULL)",
+                        (dev, t, 1000.0 + t, consent))
+            if dev != 6:
+                con.execute("INSERT INTO physio VALUES (?, ?, 1, ?, 40, ?, 3, 0)", (dev, t, 70 + (t + dev) % 5,
+                                                                                   500 + (t * dev) % 17))
+    con.commit()
+    con.close()
+
+
+def test_audit_db(tmp_path):
+    db = tmp_path / "hub.db"
+    make_hub_db(db)
+    res = lp("audit", "--db", db)
+    assert res.returncode == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["telemetry_frames"] == 1200 and rep["store"]["ok"] and rep["privacy"]["ok"]
+    con = sqlite3.connect(db)  # a stored physiology row for a frame that withheld consent is a finding
+    con.execute("INSERT INTO physio VALUES (6, 3, 1, 70, 40, 500, 3, 0)")
+    con.commit()
+    con.close()
+    res = lp("audit", "--db", db)
+    assert res.returncode == 1 and json.loads(res.stdout)["store"]["physio_rows_without_consent"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["audit"], "either DIR or --db"),
+    (["audit", "/nonexistent-dir"], "not a directory"),
+    (["audit", "--db", "/nonexistent.db"], "no database"),
+    (["sim", "--wearers", "1", "--out", "/tmp/x"], "--wearers"),
+    (["sim", "--minutes", "0", "--out", "/tmp/x"], "--minutes"),
+    (["sim", "--scenario", "party", "--out", "/tmp/x"], "invalid choice"),
+])
+def test_usage_errors_exit_2(args, message):
+    res = lp(*args)
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr
+
+
+def test_audit_rejects_a_non_hub_database(tmp_path):
+    db = tmp_path / "other.db"
+    sqlite3.connect(db).execute("CREATE TABLE x (a)").connection.close()
+    res = lp("audit", "--db", db)
+    assert res.returncode == 2 and "not a Life Palette hub database" in res.stderr
+    (tmp_path / "junk.db").write_bytes(b"not sqlite at all" * 100)
+    res = lp("audit", "--db", tmp_path / "junk.db")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
