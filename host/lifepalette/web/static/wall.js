@@ -91,6 +91,7 @@ function renderLive(view) {
     halo.setAttribute("r", (50 + 70 * sync).toFixed(1));  // halos grow until they overlap when in step
     halo.setAttribute("stroke", css(group));
     dot.setAttribute("fill", fill);
+    dot.dataset.hex = hex;  // the wearer's own colour, before convergence (for tests and tools)
     dot.style.setProperty("animation-delay", (-(phase(i) * period * (1 - sync))).toFixed(2) + "s");
   });
   $("waiting").hidden = true;
