@@ -49,8 +49,11 @@ _s0 = bytearray(16)
 _s1 = bytearray(16)
 _out = bytearray(FRAME_LEN)
 
-_cache_key = None
-_cache_aes = None
+# A few AES objects by key: a badge alternates its device key (seal, commands) and the group key (group colour),
+# and a new cryptolib object means a key schedule and an allocation.
+_CACHE_SIZE = 4
+_cache_keys = []
+_cache_aes = []
 
 
 def header_byte(ftype):
@@ -63,11 +66,17 @@ def direction_of(ftype):
 
 
 def _aes_for(key):
-    global _cache_key, _cache_aes
-    if _cache_aes is None or key != _cache_key:
-        _cache_aes = AES(key)
-        _cache_key = bytes(key)
-    return _cache_aes
+    keys = _cache_keys
+    for i in range(len(keys)):
+        if keys[i] == key:
+            return _cache_aes[i]
+    aes = AES(key)
+    if len(keys) >= _CACHE_SIZE:
+        keys.pop(0)
+        _cache_aes.pop(0)
+    keys.append(bytes(key))
+    _cache_aes.append(aes)
+    return aes
 
 
 def nonce(frame, direction=TO_HUB):
