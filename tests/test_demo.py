@@ -135,3 +135,20 @@ def test_demo_rejects_bad_arguments_with_one_line():
         proc = subprocess.run([sys.executable, "-m", "lifepalette", "demo", *args], capture_output=True, text=True,
                               timeout=30, cwd=REPO_ROOT)
         assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_stopping_reaches_grandchildren_that_ignore_sigterm():
+    """The demo's stop path: a child whose own child ignores SIGTERM still leaves nothing behind."""
+    from lifepalette.commands.demo import stop_process_groups
+
+    script = "trap '' TERM; python3 -c 'import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); " \
+             "print(1, flush=True); time.sleep(60)' & wait"
+    procs = [subprocess.Popen(["sh", "-c", script], stdout=subprocess.PIPE, process_group=0) for _ in range(2)]
+    for proc in procs:
+        assert proc.stdout.readline() == b"1\n"
+    family = {pid for proc in procs for pid in [proc.pid, *_children_of(proc.pid)]}
+    assert len(family) == 4
+    started = time.monotonic()
+    stop_process_groups(procs, grace_s=0.5)
+    assert time.monotonic() - started < 5
+    assert not [pid for pid in family if _alive(pid)]
