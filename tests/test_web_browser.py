@@ -174,7 +174,7 @@ def test_pages_run_under_their_own_strict_csp_without_errors(cove, browser):
     assert [e for e in errors if "401" not in e] == []
 
 
-def test_operator_console_refuses_without_the_token_and_works_with_it(cove, browser):
+def test_operator_console_refuses_without_the_token_and_works_with_it(cove, browser, artifacts_dir):
     cove.set_badges(6)
     context = browser.new_context(bypass_csp=True)  # Playwright polls predicates by eval
     page = context.new_page()
@@ -197,6 +197,7 @@ def test_operator_console_refuses_without_the_token_and_works_with_it(cove, brow
         assert all(str(dev) in table for dev in DEV_IDS)  # the operator does see badges, by id
         assert "mic" in page.inner_text("#rejections")
         assert page.inner_text("#cadence") == "every 0.5 s"
+        page.screenshot(path=str(artifacts_dir / "operator_console.png"), full_page=True)
         page.click("#start-session")
         page.wait_for_function("document.querySelector('#session').textContent.startsWith('running')",
                                timeout=10000)

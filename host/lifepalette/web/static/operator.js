@@ -28,6 +28,13 @@ function fmt(v) {
   return String(v);
 }
 
+const TIME_KEYS = /(^|_)(at|now|last_seen|last_tick|time|started_at)$/;
+function cell(col, v) {
+  if (typeof v === "number" && TIME_KEYS.test(col) && v > 1e9) return new Date(v * 1000).toLocaleTimeString();
+  if (col === "battery" && typeof v === "number") return `${v} %`;
+  return fmt(v);
+}
+
 function table(value, keyName) {
   const t = document.createElement("table");
   let rows = [];
@@ -35,14 +42,14 @@ function table(value, keyName) {
   else if (value && typeof value === "object") {
     const entries = Object.entries(value);
     if (entries.every(([, v]) => v && typeof v === "object" && !Array.isArray(v))) rows = entries.map(([k, v]) => ({ [keyName]: k, ...v }));
-    else rows = entries.map(([k, v]) => ({ [keyName]: k, value: v }));
+    else rows = entries.map(([k, v]) => ({ [keyName]: k, value: cell(k, v) }));
   } else { const p = document.createElement("p"); p.textContent = fmt(value); return p; }
   if (rows.length === 0) { const p = document.createElement("p"); p.className = "empty"; p.textContent = "none"; return p; }
   const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const head = t.createTHead().insertRow();
   cols.forEach((c) => { const th = document.createElement("th"); th.textContent = c.replaceAll("_", " "); head.append(th); });
   const body = t.createTBody();
-  rows.forEach((r) => { const tr = body.insertRow(); cols.forEach((c) => { tr.insertCell().textContent = fmt(r[c]); }); });
+  rows.forEach((r) => { const tr = body.insertRow(); cols.forEach((c) => { tr.insertCell().textContent = cell(c, r[c]); }); });
   return t;
 }
 
