@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -92,7 +93,16 @@ def _wait_micropython(proc, want: int, timeout: float = 60) -> dict[int, str]:
 
 @needs_badge
 def test_demo_streams_real_badges_to_the_wall_and_leaves_no_orphan():
-    proc, url = _start_demo("--badges", "5", "--seconds", "40", "--scenario", "dialogue")
+    from pythonosc.dispatcher import Dispatcher
+    from pythonosc.osc_server import ThreadingOSCUDPServer
+
+    heard: list[tuple[str, tuple]] = []
+    dispatcher = Dispatcher()
+    dispatcher.set_default_handler(lambda address, *args: heard.append((address, args)))
+    osc = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
+    threading.Thread(target=osc.serve_forever, daemon=True).start()
+    proc, url = _start_demo("--badges", "5", "--seconds", "40", "--scenario", "dialogue", "--cove", "test-demo",
+                            "--osc", f"127.0.0.1:{osc.server_address[1]}")
     try:
         kids = _wait_micropython(proc, 5)
         deadline = time.monotonic() + 35
@@ -110,7 +120,10 @@ def test_demo_streams_real_badges_to_the_wall_and_leaves_no_orphan():
     finally:
         if proc.poll() is None:
             proc.kill()
+        osc.shutdown()
+        osc.server_close()
     assert proc.returncode == 0, err
+    assert ("/lifepalette/test-demo/ready", (1,)) in heard  # the demo's OSC output saw the cove go live
     assert "demo stopped: 5 badges stopped" in out
     survivors = {p: c for p, c in kids.items() if _alive(p)}
     assert not survivors, f"orphans left behind: {survivors}"

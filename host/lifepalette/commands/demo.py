@@ -132,20 +132,9 @@ class Demo:
               f"{ends} (and every process it started).", flush=True)
 
     async def _start_outputs(self) -> None:
-        from lifepalette.outputs.public import PublicSource
+        from lifepalette.outputs import start_outputs
 
-        if not (self.args.osc or self.args.mqtt):
-            return
-        source = PublicSource(self.hub, self.args.cove)
-        if self.args.osc:
-            from lifepalette.outputs.osc import OscOut, parse_target
-
-            host, port = parse_target(self.args.osc)
-            self.outputs.append(await OscOut(self.hub, host, port, source=source).start())
-        if self.args.mqtt:
-            from lifepalette.outputs.mqtt import MqttBridge
-
-            self.outputs.append(await MqttBridge(self.hub, self.args.mqtt, source=source).start())
+        self.outputs = await start_outputs(self.hub, osc=self.args.osc, mqtt=self.args.mqtt, cove=self.args.cove)
 
     def _spawn(self, cmd: list[str], log_path: str) -> None:
         import subprocess

@@ -3,3 +3,36 @@
 Every output publishes only the public cove view (`lifepalette.outputs.public.cove_view`): aggregates over
 k >= 5 consenting people, never a per-wearer number or a device id.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+
+async def start_outputs(hub: Any, *, osc: str | None = None, mqtt: str | None = None, cove: str = "cove",
+                        osc_rate_hz: float = 2.0) -> list:
+    """Start OSC (target "HOST:PORT") and/or MQTT (broker URL) outputs for `hub`; stop them with `stop_outputs`.
+
+    For the `hub` and `demo` commands: `outputs = await start_outputs(hub, osc=args.osc, mqtt=args.mqtt, cove=...)`.
+    """
+    from lifepalette.outputs.public import PublicSource
+
+    outputs: list = []
+    if not (osc or mqtt):
+        return outputs
+    source = PublicSource(hub, cove)
+    if osc:
+        from lifepalette.outputs.osc import OscOut, parse_target
+
+        host, port = parse_target(osc)
+        outputs.append(await OscOut(hub, host, port, rate_hz=osc_rate_hz, source=source).start())
+    if mqtt:
+        from lifepalette.outputs.mqtt import MqttBridge
+
+        outputs.append(await MqttBridge(hub, mqtt, source=source).start())
+    return outputs
+
+
+async def stop_outputs(outputs: list) -> None:
+    for output in outputs:
+        await output.stop()
