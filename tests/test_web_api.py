@@ -11,6 +11,8 @@ import json
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lifepalette.outputs.public import K_MIN, cove_view
 from lifepalette.web import serve_web
 
@@ -246,3 +248,28 @@ def test_serve_web_without_token_makes_one(bad, capsys):
 
     token = run(main())
     assert len(token) >= 20 and token in capsys.readouterr().err
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=30)
+_keys = st.sampled_from(["contributors", "k", "palette", "groups", "swatches", "arousal", "synchrony", "session",
+                         "dev_id", "wearers", "colour", "rgb", "hue", "chroma", "members", "brightness"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(_keys | st.text(max_size=6), _json_values, max_size=8))
+def test_cove_view_survives_any_hub_state_and_keeps_its_shape(state):
+    view = cove_view(state, cove="c", salt=b"s")
+    assert set(view) == {"cove", "seq", "updated", "k_min", "contributors", "ready", "palette", "arousal",
+                         "synchrony", "groups", "swatches", "session"}
+    json.dumps(view, allow_nan=False)  # always valid JSON
+    assert view["ready"] == (view["contributors"] >= K_MIN)
+    if not view["ready"]:
+        assert view["palette"] is None and view["groups"] == [] and view["swatches"] == []
+    for group in view["groups"]:
+        assert set(group) == {"label", "contributors", "arousal", "synchrony", "rgb"} and group["contributors"] >= 5
+    for value in (view["arousal"], view["synchrony"]):
+        assert value is None or 0.0 <= value <= 1.0
+    assert all(isinstance(s, str) and len(s) == 7 for s in view["swatches"])
