@@ -9,7 +9,7 @@ Units and formats (every intermediate |v| < 2**30):
   nanosiemens ``ns = ((counts - offset) * full_scale_ns + fsc // 2) // fsc`` (<= 25000, 6.1 nS per count);
   ``counts_to_centi_us`` gives 0.01 uS (the telemetry unit), ``centi_us_to_counts`` is its inverse for simulators.
 * Decimation: mean of ``rate // 4`` samples -> a tick at ~4 Hz (nS); then a 4-tick (1 s) running mean ``s``.
-* Tonic level (SCL): EMA on ticks in Q4, ``tonic += ((s << 4) - tonic) >> 5`` (time constant 8 s, <= 2**19).
+* Tonic level (SCL): EMA on ticks in Q4, ``tonic += ((s << 4) - tonic) >> 4`` (time constant 4 s, <= 2**19).
 * Phasic responses: a hysteresis (10 nS) trough/peak tracker on ``s``. A rise from a trough to a peak counts as an
   SCR when its amplitude is >= 30 nS (0.03 uS, the absolute computer-scoring threshold range 0.01-0.05 uS of
   Boucsein 2012) and the rise took at most 5 s (an SCR rises over 0.5-5 s; slower rises are tonic drift).
@@ -26,6 +26,7 @@ DEFAULT_CAL = (25000, 4096, 0)
 ADC_MAX = 4095
 HYST_NS = 10
 SCR_MIN_NS = 30
+TONIC_K = 4  # tonic EMA: alpha = 2**-4 per 4 Hz tick, time constant 4 s
 RISE_MAX_S = 5
 LEVEL_MIN_NS = 50
 JUMP_NS_PER_S = 10000
@@ -123,7 +124,7 @@ class EdaKernel:
         if self.tonic < 0:
             self.tonic = s << 4
             self.ext = s
-        self.tonic += ((s << 4) - self.tonic) >> 5
+        self.tonic += ((s << 4) - self.tonic) >> TONIC_K
         self.t_on += 1
         if self.rising:
             if s > self.ext:

@@ -21,7 +21,9 @@ Signal path and number formats (every intermediate |v| < 2**30; the range proof 
    Block of interest where ``S1 * W2 > T + (T >> 6)``, ``T = S2 * W1`` (mean_peak > mean_beat * (1 + 1/64); the
    record-wide 0.02 * mean(sq) offset of NeuroKit2 is not streamable, the relative 1/64 stands in for it).
    Blocks shorter than W1 are dropped; the peak is the first maximum of y in the block; peaks closer than 0.3 s to
-   the previous one are ignored (refractory).
+   the previous one are ignored (refractory), and so are peaks smaller than half the running beat amplitude that
+   come before 70 % of the running interval (diastolic waves; Elgendi's detector alone picks some of them up).
+   Peaks in the first WARM_S seconds are ignored while the DC tracker and the 0.5 Hz section settle.
 5. Beat times: sub-sample parabolic refinement in Q8 samples; inter-beat interval
    ``ibi_ms = (ibi_q8 * 1000 + fs * 128) // (fs * 256)``. Intervals outside 300..2000 ms or more than 30 % away from
    the running reference are rejected (four rejections in a row re-learn the reference).
@@ -29,7 +31,8 @@ Signal path and number formats (every intermediate |v| < 2**30; the range proof 
    last <= 32 successive differences of adjacent accepted intervals (needs 4), the NeuroKit2/Task Force definition.
 7. Quality: each beat's shape (+-0.125 s around the peak, mean removed, >> 2) is correlated with a running template
    (Orphanidou 2015); correlation in Q8 from ``Sxy // ((isqrt(Sxx) * isqrt(Syy)) >> 8)``. HR is flagged valid when
-   6 of the last 8 beats had an accepted interval and correlation >= 0.86, and a beat came in the last 2 s.
+   GOOD_OF_8 of the last 8 beats were good (accepted interval, amplitude within half to twice the running beat
+   amplitude, correlation >= CORR_GOOD), and a beat came in the last 2 s.
 
 Time stamps are sample counters modulo 2**20 (differences masked), so nothing grows with uptime.
 """
@@ -46,6 +49,9 @@ U_LIMIT = 1 << 12
 U_LOW = 1 << 9
 SHIFT_MAX = 12
 SENTINEL = -(1 << 29)
+WARM_S = 2          # seconds after start/reset before peaks count
+CORR_GOOD = 220     # Q8 template correlation of a good beat (0.86, Orphanidou 2015)
+GOOD_OF_8 = 6       # good beats among the last 8 for a valid HR
 
 # Q14 band-pass 0.5-8 Hz, order 2, per sampling rate: (b0, b1, b2, a1, a2) of section 1, (a1, a2) of section 2
 # (section 2 has b = [1, -2, 1]). Generated with scipy.signal.butter(2, [0.5, 8], 'band', fs=fs, output='sos')
@@ -302,6 +308,8 @@ class BeatTracker:
         self.tmpl_ok = 0
         self.good = 0
         self.since = 99
+        self.warm = 0
+        self.amp_ref = 0
         self.beats = 0
         self.last_corr = 0
         for i in range(self.seg_len):
@@ -317,6 +325,8 @@ class BeatTracker:
             self.last_p = -1
             self.prev_ok = 0
         self.since += 1
+        if self.warm < WARM_S:
+            self.warm += 1
         if self.since > 3:
             self.since = 99
             self.ibi_n = 0
@@ -328,12 +338,21 @@ class BeatTracker:
 
     def peak(self, p, frac):
         """A candidate peak (seg already filled). Returns 1 if it counts as a beat (outside the refractory)."""
+        if self.warm < WARM_S:  # the DC tracker and the 0.5 Hz section are still settling
+            return 0
         if self.last_p >= 0:
             dn = (p - self.last_p) & M20
             if dn < self.refractory:
                 return 0
         else:
             dn = -1
+        amp = self.seg[self.half]
+        ref = self.amp_ref
+        steady = ref > 0 and (ref >> 1) <= amp <= (ref << 1)
+        if ref > 0 and dn > 0 and amp < (ref >> 1) and dn * 1000 < self.ibi_ref * self.rate * 7 // 10:
+            return 0  # small and early: a diastolic wave or a notch, not a beat
+        if amp > 0:
+            self.amp_ref = amp if ref <= 0 else ref + ((amp - ref) >> 2)
         corr = self._shape()
         self.last_corr = corr
         ok = 0
@@ -341,7 +360,7 @@ class BeatTracker:
             ok = self._interval(((dn << 8) + frac - self.last_frac) * 1000)
         else:
             self.prev_ok = 0
-        self.good = ((self.good << 1) | (1 if ok and corr >= 220 else 0)) & 0xFF
+        self.good = ((self.good << 1) | (1 if ok and steady and corr >= CORR_GOOD else 0)) & 0xFF
         self.last_p = p
         self.last_frac = frac
         self.since = 0
@@ -444,7 +463,7 @@ class BeatTracker:
         while g:
             cnt += g & 1
             g >>= 1
-        return cnt >= 6 and self.since <= 2 and self.ibi_n >= 4
+        return cnt >= GOOD_OF_8 and self.since <= 2 and self.ibi_n >= 4
 
 
 class PpgKernel:
