@@ -13,7 +13,8 @@ Pipeline(ppg_rate=64, eda_rate=16, acc_rate=16, temp_rate=1, eda_cal=None, ppg_i
 
 n/a values as in protocol/records.py: hr 0, rmssd 255, scl 0xFFFF, scr 255, motion 255. Numbers are reported even
 when a quality bit is clear; the quality byte says whether to trust them:
-  Q_SKIN (1)   skin contact: temperature in skin range (when a sensor reports) and conductance above 0.05 uS
+  Q_SKIN (1)   skin contact: temperature in skin range and conductance above 0.05 uS (a sensor that has not
+               reported anything yet does not count against contact)
   Q_HR (2)     HR valid: periodic beats with a consistent shape, skin contact, no motion artefact
   Q_EDA (4)    EDA valid: in range, not saturated, no jumps, skin contact
   Q_MOTION (8) motion artefact in this second (or the two before)
@@ -57,9 +58,13 @@ def telemetry_values(ppg, eda, motion, temp, out):
     mi = motion.index
     out[I_MOTION] = MOTION_NA if mi < 0 else mi
     q = 0
+    # a sensor that has not reported yet neither confirms nor denies contact (tools analysing one signal)
     warm = temp.on_skin()
-    eda_on = eda.tonic >= 0 and eda.s >= LEVEL_MIN_NS
-    if warm != 0 and (eda_on or (eda.tonic < 0 and warm == 1)):
+    if eda.tonic < 0:
+        eda_on = -1
+    else:
+        eda_on = 1 if eda.s >= LEVEL_MIN_NS else 0
+    if warm != 0 and eda_on != 0:
         q |= Q_SKIN
     art = motion.artefact()
     if art:
