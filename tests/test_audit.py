@@ -136,3 +136,12 @@ def test_audit_rejects_a_non_hub_database(tmp_path):
     (tmp_path / "junk.db").write_bytes(b"not sqlite at all" * 100)
     res = lp("audit", "--db", tmp_path / "junk.db")
     assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_sim_signal_level_cli(tmp_path):
+    res = lp("sim", "--level", "signal", "--wearers", 6, "--minutes", 4, "--scenario", "calm", "--no-plots",
+             "--no-features", "--out", tmp_path)
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["level"] == "signal" and report["scenario"] == "calm"
+    assert not (tmp_path / "features.jsonl").exists()

@@ -52,3 +52,28 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="unknown physiology params"):
         badge_signals("calm", 10, params={"hr": 1})
     assert set(scenarios.SCENARIO_NAMES) >= {"calm", "dialogue", "confrontation", "healing"}
+
+
+def test_eda_counts_invert_through_the_badge_calibration():
+    from protocol.kernels.eda import counts_to_centi_us
+
+    sig, truth = simulate_wearer("calm", 120, seed=5, params={"scr_rate_rest": 0.0, "scr_rate_gain": 0.0})
+    centi = np.array([counts_to_centi_us(int(c)) for c in sig["eda"][16 * 60:]])
+    tonic = np.repeat(truth["scl_us"][60:], 16) * 100
+    assert np.median(np.abs(centi - tonic)) < 3  # within ~0.03 uS: one ADC step is 0.006 uS
+
+
+def test_signal_level_features_come_from_the_badge_kernels():
+    from lifepalette.sim.cohort import make_cohort
+    from lifepalette.sim.physiology import true_hr_per_second
+    from lifepalette.sim.run import signal_level_features
+
+    cohort = make_cohort(4, 120, "dialogue", seed=2)
+    f = signal_level_features(cohort)
+    hr = f["hr_bpm"][:, 20:].astype(float)
+    hr[hr == 0] = np.nan
+    assert np.isfinite(hr).mean() > 0.8
+    expected = np.array([p["hr_rest"] for p in cohort.params])[:, None] + np.array(
+        [p["hr_gain"] for p in cohort.params])[:, None] * cohort.arousal[:, 20:]
+    assert np.nanmedian(np.abs(hr - expected)) < 5
+    assert (f["scl"] > 0).all() and callable(true_hr_per_second)

@@ -56,3 +56,11 @@ def test_cohort_is_seeded_and_builds_in_group_differences():
     assert scl[low].mean() < 0.5 * scl[~low].mean()
     with pytest.raises(ValueError):
         make_cohort(1, 60)
+
+
+def test_signal_level_through_the_badge_kernels_meets_the_same_bars():
+    r = simulate(36, 30, "healing", seed=2, level="signal", palette_every_s=0, show_progress=False)
+    assert r.report["level"] == "signal"
+    assert r.report["validity"]["spearman_ok"] and r.report["validity"]["uncoupled"]["indistinguishable_from_surrogate"]
+    assert r.report["fairness"]["disparity"]["ours_within_threshold"]
+    assert r.report["fairness"]["disparity"]["naive_exceeds_threshold"]

@@ -107,6 +107,9 @@ class CoveScorer:
         self.pair_keys: list[tuple[int, int, int]] = []
         self._cache_pairs: list[dict] | None = None
         self.trajectory: list[tuple[int, np.ndarray]] = []
+        self._batch_rows: tuple[np.ndarray, np.ndarray] | None = None
+        # unit windows per synchrony step, kept as long as the longest surrogate shift: each is computed once
+        self._windows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._alloc(16)
         self.set_groups(groups)
 
@@ -181,7 +184,13 @@ class CoveScorer:
 
     def add_second(self, t: int, dev_ids: Iterable[int], matrix: np.ndarray) -> None:
         """Batch input for simulators: one second, a row of FIELDS values (NaN = missing) per device."""
-        rows = np.array([self._row(int(d)) for d in dev_ids], dtype=np.int64)
+        ids = np.asarray(dev_ids)
+        cached = self._batch_rows
+        if cached is not None and cached[0].shape == ids.shape and np.array_equal(cached[0], ids):
+            rows = cached[1]
+        else:
+            rows = np.array([self._row(int(d)) for d in ids], dtype=np.int64)
+            self._batch_rows = (ids.copy(), rows)
         self._advance(t - 1)
         x = np.full((self.capacity, len(FIELDS)), np.nan)
         x[rows] = matrix
@@ -200,6 +209,7 @@ class CoveScorer:
             self.next_t = self.t0 = min(self.pending)
         if self.pending and min(self.pending) > self.next_t + HISTORY_S:
             self.ring[:] = np.nan  # a long silence: history is stale, skip ahead
+            self._windows.clear()
             self.next_t = min(self.pending)
         while self.next_t <= target:
             t = self.next_t
@@ -270,6 +280,7 @@ class CoveScorer:
                 getattr(self, name)[rows] = np.nan
             self.in_peak[rows] = False
             self.z_last[rows] = np.nan
+            self._invalidate_windows(rows)
 
     def forget(self, dev_id: int) -> None:
         """Drop everything scored for a wearer (consent revoked or erased); the next record starts afresh."""
@@ -284,6 +295,7 @@ class CoveScorer:
             getattr(self, name)[rows] = np.nan
         self.chroma[rows] = 0.0
         self.z_last[rows] = np.nan
+        self._invalidate_windows(rows)
         self.last_valid_t[rows] = -1e18
         self.revision[rows] = -1.0
         self.in_peak[rows] = False
@@ -372,6 +384,24 @@ class CoveScorer:
         idx = np.arange(end_t - sy.SPAN_S + 1, end_t + 1) % HISTORY_S
         return self.ring[: len(self.devs)][:, idx].astype(np.float64)
 
+    def _windows_at(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.devs)
+        hit = self._windows.get(t)
+        if hit is None:
+            hit = sy.unit_windows(self._segment(t))
+            self._windows[t] = hit
+            for old in [k for k in self._windows if k < t - max(sy.SURROGATE_SHIFTS_S)]:
+                del self._windows[old]
+        unit, valid = hit
+        if unit.shape[0] < n:  # wearers who joined since: no windows back then
+            unit = np.concatenate([unit, np.zeros((n - unit.shape[0], *unit.shape[1:]), unit.dtype)])
+            valid = np.concatenate([valid, np.zeros((n - valid.shape[0], valid.shape[1]), bool)])
+        return unit, valid
+
+    def _invalidate_windows(self, rows: np.ndarray) -> None:
+        for _unit, valid in self._windows.values():
+            valid[rows[rows < valid.shape[0]]] = False
+
     def _sync_step(self, t: int) -> None:
         if self._pairs_dirty:
             self._save_pair_state()
@@ -379,7 +409,7 @@ class CoveScorer:
         self._cache_pairs = None
         metric_sync = np.full(self.capacity, np.nan)
         if len(self.pair_keys):
-            unit, valid = sy.unit_windows(self._segment(t))
+            unit, valid = self._windows_at(t)
             centre, centre_ok = unit[:, sy.LAG_S], valid[:, sy.LAG_S]
             pa, pb = self.pa, self.pb
             r, lag, ok = sy.peak_r(centre[pa], centre_ok[pa], unit[pb], valid[pb])
@@ -388,7 +418,7 @@ class CoveScorer:
             for shift in sy.SURROGATE_SHIFTS_S:
                 if self.processed_s < sy.SPAN_S + shift:
                     break
-                su, sv = sy.unit_windows(self._segment(t - shift))
+                su, sv = self._windows_at(t - shift)
                 rs, _l, oks = sy.peak_r(centre[pa], centre_ok[pa], su[pb], sv[pb])
                 st[:, 2] += np.where(oks, sy.fisher_z(rs), 0.0)
                 st[:, 3] += oks

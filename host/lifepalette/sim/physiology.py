@@ -50,27 +50,17 @@ PPG_MAX = (1 << 18) - 1
 EDA_MAX = 4095
 
 # --- EDA calibration -------------------------------------------------------------------------------------------
-# PLACEHOLDER until helper K lands protocol.kernels.eda: a linear front end of 0.01 uS per ADC count. When
-# `protocol.kernels.eda` provides the inverse calibration we use it (see _us_to_counts).
-_PLACEHOLDER_CENTI_US_PER_COUNT = 1.0
-
-
 def _us_to_counts(us: np.ndarray, cal: Any = None) -> np.ndarray:
-    """Skin conductance in microsiemens -> 12-bit ADC counts via the badge's calibration (inverse)."""
-    centi = np.rint(np.asarray(us) * 100.0).astype(np.int64)
-    try:  # the real calibration, once the kernels exist
-        from protocol.kernels import eda as eda_kernel
+    """Skin conductance in microsiemens -> 12-bit ADC counts through the badge's own calibration inverse
+    (protocol.kernels.eda.centi_us_to_counts), applied once per distinct value."""
+    from protocol.kernels.eda import centi_us_to_counts
 
-        inverse = getattr(eda_kernel, "centi_us_to_counts", None)
-    except ImportError:
-        inverse = None
-    if inverse is not None:
-        flat = [inverse(int(c), cal) if cal is not None else inverse(int(c)) for c in np.unique(centi)]
-        lut = dict(zip(np.unique(centi).tolist(), flat, strict=True))
-        counts = np.vectorize(lut.__getitem__, otypes=[np.int64])(centi) if centi.size else centi
-    else:
-        counts = np.rint(centi / _PLACEHOLDER_CENTI_US_PER_COUNT).astype(np.int64)
-    return np.clip(counts, 0, EDA_MAX)
+    centi = np.rint(np.asarray(us) * 100.0).astype(np.int64)
+    if not centi.size:
+        return centi
+    values, inverse = np.unique(centi, return_inverse=True)
+    counts = np.array([centi_us_to_counts(int(c), cal) for c in values], dtype=np.int64)
+    return np.clip(counts[inverse].reshape(centi.shape), 0, EDA_MAX)
 
 
 # --- latent state ----------------------------------------------------------------------------------------------

@@ -35,41 +35,36 @@ class SimResult:
     report: dict
 
 
+SIGNAL_CHUNK = 25  # wearers through the kernel twin at once (bounds memory: ~60 MB of samples per chunk-hour)
+
+
 def signal_level_features(cohort: Cohort, progress: Progress | None = None) -> dict[str, np.ndarray]:
-    """Badge-unit signals for every wearer through the badge kernels (protocol.kernels.pipeline.Pipeline)."""
+    """Badge-unit signals for every wearer, through the badge kernels' numpy twin (lifepalette.kernels), which is
+    bit-identical to protocol/kernels: the physiology fields are exactly what the badges would send."""
     from lifepalette.errors import UsageError
 
     try:
-        from protocol.kernels.pipeline import Pipeline  # helper K's kernels
+        from lifepalette.kernels.pipeline import run_pipeline
     except ImportError:
-        raise UsageError("--level signal needs the badge kernels (protocol.kernels.pipeline), not built yet") from None
-    from lifepalette.sim.features import feature_records as by_feature
-    from lifepalette.sim.physiology import simulate_wearer
+        raise UsageError("--level signal needs the badge kernels' numpy twin (lifepalette.kernels)") from None
+    from lifepalette.sim.physiology import DEFAULT_RATES, simulate_wearer
 
-    base = by_feature(cohort)  # colour, consent and battery are not physiology: keep the feature-level ones
+    base = feature_records(cohort)  # colour, consent and battery are not physiology: keep the feature-level ones
     w, t = cohort.arousal.shape
     out = {k: base[k].copy() for k in FIELDS}
-    rates = {"ppg": 64, "eda": 16, "acc": 16, "temp": 1}
     idx = {name: i for i, name in enumerate(FIELDS)}
-    for i in range(w):
-        sig, _truth = simulate_wearer(cohort.scenario, t, seed=cohort.seed * 100_003 + i, rates=rates,
-                                      params=cohort.params[i], arousal=cohort.arousal[i])
-        pipe = Pipeline(ppg_rate=64, eda_rate=16, acc_rate=16, temp_rate=1)
-        rec = [0] * len(FIELDS)
-        ppg, eda, acc, temp = (sig[k].tolist() for k in ("ppg", "eda", "acc", "temp"))
-        for s in range(t):
-            for v in ppg[s * 64:(s + 1) * 64]:
-                pipe.push_ppg(v)
-            for v in eda[s * 16:(s + 1) * 16]:
-                pipe.push_eda(v)
-            for x, y, z in acc[s * 16:(s + 1) * 16]:
-                pipe.push_acc(x, y, z)
-            pipe.push_temp(temp[s])
-            pipe.step(rec)
-            for name in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min", "motion", "quality"):
-                out[name][i, s] = rec[idx[name]]
+    for start in range(0, w, SIGNAL_CHUNK):
+        rows = range(start, min(w, start + SIGNAL_CHUNK))
+        sigs = [simulate_wearer(cohort.scenario, t, seed=cohort.seed * 100_003 + i, params=cohort.params[i],
+                                arousal=cohort.arousal[i])[0] for i in rows]
+        recs = run_pipeline(np.stack([s["ppg"] for s in sigs]), np.stack([s["eda"] for s in sigs]),
+                            np.stack([s["acc"] for s in sigs]), np.stack([s["temp"] for s in sigs]),
+                            ppg_rate=DEFAULT_RATES["ppg"], eda_rate=DEFAULT_RATES["eda"],
+                            acc_rate=DEFAULT_RATES["acc"], temp_rate=DEFAULT_RATES["temp"])
+        for name in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min", "motion", "quality"):
+            out[name][start:start + len(rows)] = recs[:, :, idx[name]]
         if progress:
-            progress.update()
+            progress.update(len(rows))
     return out
 
 
