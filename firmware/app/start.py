@@ -1,0 +1,81 @@
+# Start-up, compiled to .mpy (main.py stays a two-line source file: compiling more on the badge would fragment the
+# heap). On an ESP32 it uses the esp32 HAL; on the unix port (the virtual badge, `lifepalette badge run`) it takes
+# its options from the command line and uses the unix HAL.
+import sys
+
+
+def buffers(cfg):
+    """The kernels' state and the backlog ring, made first while the heap is unfragmented."""
+    from app import pipeline, storage
+
+    return pipeline.Features(cfg["rates"]), storage.Ring(600)
+
+
+def start(hal, cfg, bufs):
+    from app.badge import Badge, safe_mode
+    from app.storage import StorageError
+
+    try:
+        sensors = hal.sensors()
+        badge = Badge(hal, cfg, sensors, bufs[0], bufs[1])
+    except (StorageError, OSError) as exc:
+        safe_mode(hal, "storage: " + str(exc))
+        return 3
+    hal.log("badge %d up: no consent yet, sensors off (hold the button 3 s to consent)" % cfg["dev_id"])
+    badge.run()
+    return 0
+
+
+def _load_config(path):
+    from app import config
+
+    cfg, reason = config.load(path)
+    default_rates = config.DEFAULT_RATES
+    del config
+    # config parsing is only needed at boot: free its bytecode for the run
+    sys.modules.pop("app.config", None)
+    import app
+
+    try:
+        del app.config
+    except (AttributeError, TypeError):
+        pass
+    return cfg, reason, default_rates
+
+
+def run_esp32():
+    from hal.esp32.board import Esp32Hal
+
+    cfg, reason, _ = _load_config("config.json")
+    if cfg is None:
+        from app.badge import safe_mode
+
+        safe_mode(Esp32Hal(None), reason)
+        return 3
+    bufs = buffers(cfg)
+    return start(Esp32Hal(cfg), cfg, bufs)
+
+
+def run_unix(argv):
+    from hal.unix import board
+
+    opts = board.main(argv)
+    cfg, reason, default_rates = _load_config(opts["--config"])
+    bufs = buffers(cfg) if cfg is not None else None
+    rates = cfg["rates"] if cfg is not None else default_rates
+    hal = board.UnixHal(rates, samples=opts["--samples"], hub=opts["--udp"] if cfg is not None else None,
+                        tick_us=int(opts["--tick-us"]), seconds=int(opts["--seconds"]),
+                        presses=board.parse_presses(opts["--press"]), led_addr=opts["--led"],
+                        dev_label=opts["--label"], chips=opts["--chips"] == "1")
+    if cfg is None:
+        from app.badge import safe_mode
+
+        safe_mode(hal, reason)
+        return 3
+    return start(hal, cfg, bufs)
+
+
+def main():
+    if sys.platform == "esp32":
+        return run_esp32()
+    return run_unix(sys.argv[1:])

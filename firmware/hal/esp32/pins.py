@@ -1,0 +1,32 @@
+# Pin maps per board: the same numbers as hardware/boards/<board>.json (a test checks they agree, and checks the
+# JSON against the chip rules: EDA on ADC1, no outputs on input-only pins, no strapping pins, no pin twice).
+PINS = {
+    "esp32-devkitc": {
+        "i2c_sda": 21,
+        "i2c_scl": 22,
+        "ppg_int": 35,
+        "acc_int": 32,
+        "eda_adc": 36,
+        "ntc_adc": 39,
+        "batt_adc": 34,
+        "eda_en": 25,
+        "ntc_en": 26,
+        "button": 27,
+        "led": 13,
+        "charging": 33,
+    },
+    "esp32-s3-devkitc": {
+        "i2c_sda": 8,
+        "i2c_scl": 9,
+        "ppg_int": 10,
+        "acc_int": 11,
+        "eda_adc": 4,
+        "ntc_adc": 5,
+        "batt_adc": 6,
+        "eda_en": 12,
+        "ntc_en": 13,
+        "button": 14,
+        "led": 21,
+        "charging": 7,
+    },
+}

@@ -1,0 +1,125 @@
+# BLE on the ESP32 (MicroPython `bluetooth`, NimBLE). One job: move 24-byte frames.
+# - each second's frame goes out as a 31-byte legacy advert (connectable ADV_IND, 200 ms interval, so ~5 copies)
+#   and as a notification on the telemetry characteristic to every connected hub
+# - GATT: the Life Palette service (telemetry notify/read, control write, backlog notify), Battery (0x180F) and
+#   Device Information (0x180A). The control characteristic gets a 64-byte buffer (gatts_set_buffer): the default
+#   20 bytes would truncate a 24-byte command frame.
+# - the same frame also goes out on USB serial, SLIP-framed (protocol/slip.py), for a hub with the badge plugged in
+# - a duty-cycled passive scan (30 ms every 1 s) for group-colour adverts; the IRQ handler only does the 8-byte
+#   prefix check and copies into a preallocated slot; decryption happens later in the main loop (app.radio)
+import sys
+
+import bluetooth
+from micropython import const
+
+from protocol import frame
+from protocol.slip import slip_encode
+
+_IRQ_CENTRAL_CONNECT = const(1)
+_IRQ_CENTRAL_DISCONNECT = const(2)
+_IRQ_GATTS_WRITE = const(3)
+_IRQ_SCAN_RESULT = const(5)
+_FLAG_READ = const(0x0002)
+_FLAG_WRITE = const(0x0008)
+_FLAG_NOTIFY = const(0x0010)
+_SLOTS = const(4)
+_ADV_INTERVAL_US = const(200000)
+_SCAN_INTERVAL_US = const(1000000)
+_SCAN_WINDOW_US = const(30000)
+
+LP_SERVICE = bluetooth.UUID("6c500001-7e1d-4c8f-9a52-4c6966655061")
+LP_TELEMETRY = bluetooth.UUID("6c500002-7e1d-4c8f-9a52-4c6966655061")
+LP_CONTROL = bluetooth.UUID("6c500003-7e1d-4c8f-9a52-4c6966655061")
+LP_BACKLOG = bluetooth.UUID("6c500004-7e1d-4c8f-9a52-4c6966655061")
+
+
+class Esp32Radio:
+    def __init__(self, dev_id, company, model, group_prefix):
+        self.company = company
+        self.prefix = group_prefix  # 8 bytes: flags AD, manufacturer AD header, company, group-colour hdr
+        self.conns = set()
+        self.slots = [bytearray(31) for _ in range(_SLOTS)]
+        self.lens = bytearray(_SLOTS)
+        self.head = 0
+        self.tail = 0
+        self.out = bytearray(31)
+        ble = bluetooth.BLE()
+        self.ble = ble
+        ble.active(True)
+        ble.config(gap_name="LP-%04x" % dev_id)
+        lp = (LP_SERVICE, ((LP_TELEMETRY, _FLAG_READ | _FLAG_NOTIFY), (LP_CONTROL, _FLAG_WRITE),
+                           (LP_BACKLOG, _FLAG_NOTIFY)))
+        bas = (bluetooth.UUID(0x180F), ((bluetooth.UUID(0x2A19), _FLAG_READ | _FLAG_NOTIFY),))
+        dis = (bluetooth.UUID(0x180A), ((bluetooth.UUID(0x2A29), _FLAG_READ), (bluetooth.UUID(0x2A24), _FLAG_READ)))
+        ((self.h_telem, self.h_ctrl, self.h_backlog), (self.h_batt,), (h_maker, h_model)) = \
+            ble.gatts_register_services((lp, bas, dis))
+        ble.gatts_set_buffer(self.h_ctrl, 64)
+        ble.gatts_write(h_maker, b"Life Palette")
+        ble.gatts_write(h_model, model.encode())
+        ble.irq(self._irq)
+        ble.gap_scan(0, _SCAN_INTERVAL_US, _SCAN_WINDOW_US, False)
+
+    def _queue(self, data):
+        """Copy a received packet into the next free slot (IRQ context: no allocation)."""
+        nxt = (self.head + 1) % _SLOTS
+        if nxt == self.tail:
+            return  # full: drop, the hub repeats group colours every second
+        slot = self.slots[self.head]
+        n = len(data)
+        for i in range(n):
+            slot[i] = data[i]
+        self.lens[self.head] = n
+        self.head = nxt
+
+    def _irq(self, event, data):
+        if event == _IRQ_SCAN_RESULT:
+            adv = data[4]
+            if len(adv) != 31:
+                return
+            p = self.prefix
+            for i in range(8):
+                if adv[i] != p[i]:
+                    return
+            self._queue(adv)
+        elif event == _IRQ_GATTS_WRITE:
+            if data[1] == self.h_ctrl:
+                self._queue(self.ble.gatts_read(self.h_ctrl))
+        elif event == _IRQ_CENTRAL_CONNECT:
+            self.conns.add(data[0])
+        elif event == _IRQ_CENTRAL_DISCONNECT:
+            self.conns.discard(data[0])
+
+    def send(self, frame24):
+        self.ble.gap_advertise(_ADV_INTERVAL_US, adv_data=frame.advert(frame24, self.company), connectable=True)
+        self.ble.gatts_write(self.h_telem, frame24)
+        try:
+            sys.stdout.buffer.write(slip_encode(frame24))  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            pass
+        for conn in self.conns:
+            try:
+                self.ble.gatts_notify(conn, self.h_telem, frame24)  # type: ignore[call-arg]  # stub lacks conn
+            except OSError:
+                pass
+
+    def send_backlog(self, frame24):
+        for conn in self.conns:
+            try:
+                self.ble.gatts_notify(conn, self.h_backlog, frame24)  # type: ignore[call-arg]
+            except OSError:
+                pass
+
+    def can_backlog(self):
+        return len(self.conns) > 0
+
+    def recv(self):
+        """The next received packet (a copy), or None."""
+        if self.tail == self.head:
+            return None
+        n = self.lens[self.tail]
+        data = bytes(self.slots[self.tail][:n])
+        self.tail = (self.tail + 1) % _SLOTS
+        return data
+
+    def battery(self, pct):
+        self.ble.gatts_write(self.h_batt, bytes((pct & 0x7F,)))
