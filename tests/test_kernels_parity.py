@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lifepalette.kernels import run_pipeline
-from test_kernels_signals import parse_mpy, run_scalar, session, write_cases
+from test_kernels_signals import MPY_RUNNER, parse_mpy, run_scalar, session, write_cases
 
 
 @st.composite
@@ -61,19 +61,16 @@ def test_twin_batches_wearers_independently():
 
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(sessions(), min_size=6, max_size=6))
-def test_micropython_equals_cpython(mpy_session, tmp_path_factory, cases):
-    """One MicroPython run per example batch (process start-up dominates otherwise)."""
-    path = tmp_path_factory.mktemp("parity") / "cases.txt"
-    write_cases(path, cases, viper=False)
-    got = parse_mpy(mpy_session.run_file(path.parent / "runner.py", str(path), heapsize="2M")
-                    if _runner(path.parent) else "")
-    assert len(got) == len(cases)
-    for (sig, pr, er, ar, inv), mp in zip(cases, got, strict=True):
-        np.testing.assert_array_equal(mp, run_scalar(sig, ppg_rate=pr, eda_rate=er, acc_rate=ar, ppg_invert=inv))
-
-
-def _runner(folder) -> bool:
-    from test_kernels_signals import MPY_RUNNER
-
+def test_micropython_plain_and_viper_equal_cpython(mpy_session, tmp_path_factory, cases):
+    """One MicroPython run per batch and emitter (process start-up would dominate otherwise)."""
+    folder = tmp_path_factory.mktemp("parity")
     (folder / "runner.py").write_text(MPY_RUNNER)
-    return True
+    expected = [run_scalar(sig, ppg_rate=pr, eda_rate=er, acc_rate=ar, ppg_invert=inv)
+                for sig, pr, er, ar, inv in cases]
+    for viper in (False, True):
+        path = folder / f"cases_{int(viper)}.txt"
+        write_cases(path, cases, viper=viper)
+        got = parse_mpy(mpy_session.run_file(folder / "runner.py", str(path), heapsize="2M"))
+        assert len(got) == len(cases)
+        for want, mp in zip(expected, got, strict=True):
+            np.testing.assert_array_equal(mp, want)

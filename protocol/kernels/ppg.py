@@ -88,6 +88,7 @@ S_LEN = 24
 # Coefficient/config layout (array 'i').
 C_B0, C_B1, C_B2, C_A1, C_A2, C_A21, C_A22 = 0, 1, 2, 3, 4, 5, 6
 C_W1, C_W2, C_D, C_MASK, C_KDC, C_INV, C_MAXB, C_PERIOD = 7, 8, 9, 10, 11, 12, 13, 14
+C_SX = 15  # viper only: sign-extension shift for ptr32 loads (32 on a 64-bit port, 0 on the MCU)
 C_LEN = 16
 
 
@@ -484,19 +485,17 @@ class PpgKernel:
         self.on_beat = None  # optional callback(p_mod_2**20, frac_q8, n_now) for tools (analyze --beats)
         self._block_fn = ppg_block
         try:
-            from protocol.kernels import _ppg_viper
-
-            if _ppg_viper.AVAILABLE:
-                self._block_fn = _ppg_viper.ppg_block
+            self.use_viper(True)  # MicroPython with a native emitter: the sample loop in viper
         except ImportError:
             pass
 
     def use_viper(self, on):
-        """Switch the block function (the bench compares both; results are identical)."""
+        """Pick the sample-loop implementation (the bench compares both; results are identical)."""
         self._block_fn = ppg_block
         if on:
             from protocol.kernels import _ppg_viper
 
+            self.co[C_SX] = _ppg_viper.SX
             self._block_fn = _ppg_viper.ppg_block
 
     def reset(self):
