@@ -190,3 +190,13 @@ def test_palette_brightness_hue_and_convergence():
 def test_unknown_field_is_rejected():
     with pytest.raises(ValueError, match="unknown telemetry field"):
         CoveScorer().add(1, 0, {"heart": 70})
+
+
+def test_flat_identical_signals_are_not_synchrony():
+    s = CoveScorer(learn_s=30)
+    for t in range(400):
+        for dev in (1, 2, 3):
+            s.add(dev, 1_700_000_000 + t + 0.4, record(0.3))  # hub-style float unix time
+        s.compute()
+    for p in s.compute()["pairs"]:
+        assert p["windows"] == 0 and p["synchrony"] is None

@@ -382,7 +382,7 @@ class CoveScorer:
 
     def _segment(self, end_t: int) -> np.ndarray:
         idx = np.arange(end_t - sy.SPAN_S + 1, end_t + 1) % HISTORY_S
-        return self.ring[: len(self.devs)][:, idx].astype(np.float64)
+        return self.ring[: len(self.devs)][:, idx]  # float32: windows are normalised, r needs no more
 
     def _windows_at(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         n = len(self.devs)

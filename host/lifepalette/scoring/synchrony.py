@@ -20,9 +20,12 @@ N_LAGS = 2 * LAG_S + 1
 SPAN_S = WINDOW_S + 2 * LAG_S  # seconds of history one window needs
 SURROGATE_SHIFTS_S = (45, 90, 135, 180)  # partner's series shifted this far back in time: chance alignment
 MAX_MISSING = 0.2
+# A window whose detrended series barely moves (SD below this, in baseline-z units) carries no timing information:
+# flat or quantised-constant signals would otherwise correlate perfectly with each other.
+MIN_WINDOW_SD = 0.05
 R_CLIP = 0.999
 
-_TC = np.arange(WINDOW_S) - (WINDOW_S - 1) / 2.0
+_TC = (np.arange(WINDOW_S) - (WINDOW_S - 1) / 2.0).astype(np.float32)
 _TC2 = float(np.sum(_TC * _TC))
 
 
@@ -38,7 +41,7 @@ def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     detrended = centred - slope[..., None] * _TC
     detrended[missing] = 0.0  # a missing second contributes nothing rather than a made-up value
     norm = np.sqrt(np.einsum("...l,...l->...", detrended, detrended))
-    valid = (count >= WINDOW_S * (1.0 - MAX_MISSING)) & (norm > 1e-9)
+    valid = (count >= WINDOW_S * (1.0 - MAX_MISSING)) & (norm > MIN_WINDOW_SD * np.sqrt(np.maximum(count, 1)))
     unit = (detrended / np.where(valid, norm, 1.0)[..., None]).astype(np.float32)
     return unit, valid
 
