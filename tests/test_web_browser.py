@@ -1,21 +1,25 @@
 """The wall and the console in REAL Chromium (Debian's /usr/bin/chromium via Playwright), served by the REAL hub
-that ingests sealed frames over UDP.
+that ingests sealed frames over UDP from REAL virtual badges: `lifepalette badge run`, the badge firmware under the
+MicroPython unix port, consenting at start and picking a hue by scripted clicks.
 
-Badges: CPython UDP senders that seal telemetry with protocol/ exactly as a badge does (BADGES below says which
-kind ran; see the module's report line in the test output).
+LP_WEB_TEST_BADGES=python swaps them for CPython UDP senders that seal telemetry with protocol/ (quicker, for
+working on the web app alone).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import socket
 import threading
 
 import pytest
+from lifepalette.commands.demo import badge_command, stop_process_groups
 from lifepalette.hub import Hub
+from lifepalette.hub.sitekey import badge_config, write_private_json
 from lifepalette.web import serve_web
 
 from protocol import frame, records
@@ -25,7 +29,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 TOKEN = "browser-test-operator-token"
 DEV_IDS = [4711 + i for i in range(6)]  # distinctive numbers: easy to spot if they ever leak
-BADGES = "cpython-udp-senders"
+BADGES = os.environ.get("LP_WEB_TEST_BADGES", "virtual")
 
 
 class Sender:
@@ -50,6 +54,8 @@ class LiveCove:
     """Hub + web app on their own event loop in a thread, so the tests can drive a synchronous browser."""
 
     def __init__(self, db_path):
+        self.workdir = db_path.parent
+        self.procs: list = []
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -76,6 +82,10 @@ class LiveCove:
             await asyncio.sleep(1.0)
 
     def set_badges(self, n: int) -> None:
+        if BADGES == "virtual":
+            self._set_virtual_badges(n)
+            return
+
         async def change():
             while len(self.senders) < n:
                 i = len(self.senders)
@@ -84,7 +94,23 @@ class LiveCove:
 
         self.call(change())
 
+    def _set_virtual_badges(self, n: int) -> None:
+        import subprocess
+
+        while len(self.procs) < n:
+            i = len(self.procs)
+            config = self.workdir / f"badge-{DEV_IDS[i]}.json"
+            write_private_json(config, badge_config(DEV_IDS[i], self.keys[DEV_IDS[i]], self.hub.group_id,
+                                                    self.hub.group_key))
+            with open(self.workdir / f"badge-{i}.log", "wb") as log:
+                self.procs.append(subprocess.Popen(badge_command(str(config), self.udp_port, "dialogue", i, index=i),
+                                                   stdout=log, stderr=subprocess.STDOUT, process_group=0))
+        stop_process_groups(self.procs[n:])
+        del self.procs[n:]
+
     def close(self):
+        stop_process_groups(self.procs)
+
         async def stop():
             self._pump.cancel()
             await self.runner.cleanup()
@@ -141,8 +167,9 @@ def test_wall_waits_for_five_then_goes_live_as_badges_stream(cove, browser, arti
         # arousal is carried by motion too: every swatch pulses, with the period the group arousal sets
         durations = page.eval_on_selector_all(".swatch", "els => els.map(e => getComputedStyle(e).animationDuration)")
         assert len(set(durations)) == 1 and 1.5 <= float(durations[0].rstrip("s")) <= 8.0
-        fills = page.eval_on_selector_all(".swatch", "els => els.map(e => e.getAttribute('fill'))")
-        assert len(set(fills)) >= 3  # each badge its own colour
+        # each badge its own colour (the wearers' scripted clicks pick different hues)
+        page.wait_for_function("new Set([...document.querySelectorAll('.swatch')].map(e => e.dataset.hex)).size >= 3",
+                               timeout=20000)
         renders = int(_wall_attr(page, "renders"))
         page.wait_for_function(f"Number(document.querySelector('#wall').dataset.renders) >= {renders + 2}",
                                timeout=10000)  # keeps updating with each scoring tick
@@ -192,7 +219,7 @@ def test_operator_console_refuses_without_the_token_and_works_with_it(cove, brow
         page.fill("#token", TOKEN)
         page.click("button[type=submit]")
         page.wait_for_selector("#badges table", timeout=15000)
-        page.wait_for_function("document.querySelector('#badges-online').textContent === '6'", timeout=15000)
+        page.wait_for_function("document.querySelector('#badges-online').textContent === '6'", timeout=30000)
         table = page.inner_text("#badges")
         assert all(str(dev) in table for dev in DEV_IDS)  # the operator does see badges, by id
         assert "mic" in page.inner_text("#rejections")

@@ -60,12 +60,19 @@ def run(args: argparse.Namespace) -> int:
     return asyncio.run(Demo(args).run())
 
 
-def badge_command(config: str, hub_port: int, scenario: str, seed: int) -> list[str]:
+def hue_clicks(index: int, start_s: float = 5.0) -> str:
+    """Scripted clicks so badge `index` picks its own hue, as a wearer would (8 hue steps, one per click)."""
+    return ",".join(f"click@{start_s + 1.0 * k:g}" for k in range(index % 8))
+
+
+def badge_command(config: str, hub_port: int, scenario: str, seed: int, index: int = 0) -> list[str]:
     """One virtual badge: `lifepalette badge run` (real MicroPython firmware, unix HAL) consenting at start."""
     import sys
 
-    return [sys.executable, "-m", "lifepalette", "badge", "run", "--config", config,
-            "--udp", f"127.0.0.1:{hub_port}", "--scenario", scenario, "--seed", str(seed), "--consent"]
+    cmd = [sys.executable, "-m", "lifepalette", "badge", "run", "--config", config,
+           "--udp", f"127.0.0.1:{hub_port}", "--scenario", scenario, "--seed", str(seed), "--consent"]
+    clicks = hue_clicks(index)
+    return cmd + ["--press", clicks] if clicks else cmd
 
 
 class Demo:
@@ -121,7 +128,8 @@ class Demo:
         self.runner = await serve_web(self.hub, "127.0.0.1", args.port, args.token, cove=args.cove, announce=False)
         await self._start_outputs()
         for i, config in enumerate(configs):
-            self._spawn(badge_command(config, hub_port, args.scenario, seed=i), os.path.join(tmp, f"badge-{i}.log"))
+            self._spawn(badge_command(config, hub_port, args.scenario, seed=i, index=i),
+                        os.path.join(tmp, f"badge-{i}.log"))
         url, token = self.runner.url, self.runner.token
         ends = f"Stops after {args.seconds:g} s" if args.seconds else "Ctrl-C stops the demo"
         print(f"Life Palette demo: {args.badges} virtual badges (MicroPython), scenario {args.scenario!r}\n"
