@@ -122,6 +122,7 @@ def test_audit_db(tmp_path):
     (["sim", "--wearers", "1", "--out", "/tmp/x"], "--wearers"),
     (["sim", "--minutes", "0", "--out", "/tmp/x"], "--minutes"),
     (["sim", "--scenario", "party", "--out", "/tmp/x"], "invalid choice"),
+    (["sim", "--wearers", "4", "--minutes", "1", "--out", "/etc/hostname"], "not a directory"),
 ])
 def test_usage_errors_exit_2(args, message):
     res = lp(*args)

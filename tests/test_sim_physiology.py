@@ -77,3 +77,19 @@ def test_signal_level_features_come_from_the_badge_kernels():
         [p["hr_gain"] for p in cohort.params])[:, None] * cohort.arousal[:, 20:]
     assert np.nanmedian(np.abs(hr - expected)) < 5
     assert (f["scl"] > 0).all() and callable(true_hr_per_second)
+
+
+def test_progress_bar_draws_on_request_only():
+    import io
+
+    from lifepalette.sim.progress import Progress
+
+    buf = io.StringIO()
+    bar = Progress(4, "scoring", enabled=True, stream=buf)
+    for _ in range(4):
+        bar.update()
+    bar.close()
+    assert "100.0%" in buf.getvalue() and buf.getvalue().endswith("\n")
+    quiet = io.StringIO()
+    Progress(4, "x", stream=quiet).update(4)  # not a terminal: nothing
+    assert quiet.getvalue() == ""
