@@ -103,7 +103,7 @@ class StreamSensor:
     def read_into(self, out):
         xyz = self.xyz
         for i in range(3):
-            out[i] = xyz[i] if self.on else 0
+            out[i] = xyz[i]
 
 
 class ChipSensors:
@@ -155,17 +155,20 @@ class StreamSensors:
     def drivers(self):
         return self.s
 
+    # like the chips: a sensor that is shut down does not measure (its last reading stays in its registers)
     def ppg(self, v):
         p = self.s.ppg
-        p.value = v
-        p.fresh = True
+        if p.on:
+            p.value = v
+            p.fresh = True
 
     def eda(self, counts):
         self.s.eda.value = counts
 
     def acc(self, x, y, z):
-        xyz = self.s.acc.xyz
-        xyz[0], xyz[1], xyz[2] = x, y, z
+        if self.s.acc.on:
+            xyz = self.s.acc.xyz
+            xyz[0], xyz[1], xyz[2] = x, y, z
 
     def ntc(self, counts):
         self.s.ntc.value = self.to_centi_c(counts)

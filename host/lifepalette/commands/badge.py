@@ -74,11 +74,11 @@ def run(args: argparse.Namespace) -> int:
     presses = parse_presses(args.press)
     if args.consent:
         presses = sorted([(0, 3200), *presses])
-    if args.udp is None and args.led is None and not args.show:
-        raise UsageError("nothing to do: give --udp HOST:PORT (a hub), --led HOST:PORT or --show")
     badge = VirtualBadge(args.config, args.udp, seconds=args.seconds, scenario=args.scenario, seed=args.seed,
                          speed=args.speed, presses=presses, led=args.led, state_dir=args.state)
     _check_scenario(args.scenario)
+    if args.udp is None and args.led is None and not args.show:
+        raise UsageError("nothing to do: give --udp HOST:PORT (a hub), --led HOST:PORT or --show")
     rc = run_badge(badge, args.show)
     return 0 if rc == 0 else 1
 
