@@ -15,7 +15,7 @@ import numpy as np
 
 CALM_HUE_DEG = 202.0  # Okabe-Ito blue #0072B2
 AROUSED_HUE_DEG = 41.0  # Okabe-Ito orange #E69F00
-SYNC_FOR_FULL_CONVERGENCE = 0.3  # excess synchrony (r above surrogate) that pulls hues fully together
+SYNC_FOR_FULL_CONVERGENCE = 0.2  # excess synchrony (r above surrogate) that pulls hues fully together
 
 
 def circular_mean_deg(hues_deg: np.ndarray, weights: np.ndarray) -> tuple[float, float]:

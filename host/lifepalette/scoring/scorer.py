@@ -50,7 +50,8 @@ Z_CLIP = 8.0  # arousal spans many baseline SDs (calm to confrontation); clip on
 AROUSAL_AT_BASELINE = 0.15
 AROUSAL_PER_Z = 0.1
 PEAK_Z, RECOVERED_Z, RECOVERY_TAU_S, STUCK_S = 1.5, 0.5, 90.0, 300
-SYNC_FOR_FULL_SCORE = 0.4  # excess synchrony that counts as full attunement in the Compassion Metric
+SYNC_FOR_FULL_SCORE = 0.2  # excess synchrony (r above surrogate) counted as full attunement; peak-picked r over
+# 30 s windows is compressed: on simulated cohorts a true coupling of 0.6 reads as an excess of about 0.15
 METRIC_STEPS = 120  # Compassion Metric points kept (STEP_S apart): a 10-minute trajectory window
 CONTRIBUTOR_RECENT_S = 60
 IGNORED_FIELDS = frozenset({"reserved"})

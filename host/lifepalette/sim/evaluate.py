@@ -64,6 +64,20 @@ def validity(true_coupling: np.ndarray, excess: np.ndarray, windows: np.ndarray)
     }
 
 
+def wearer_validity(pairs: list[tuple[int, int, int]], coupling: np.ndarray, excess: np.ndarray) -> dict:
+    """Each wearer's mean true coupling with partners vs the mean estimated synchrony (what the metric uses)."""
+    true_sum: dict[int, list[float]] = {}
+    est_sum: dict[int, list[float]] = {}
+    for (_g, a, b), c, e in zip(pairs, coupling, excess, strict=True):
+        if np.isfinite(e):
+            for dev in (a, b):
+                true_sum.setdefault(dev, []).append(float(c))
+                est_sum.setdefault(dev, []).append(float(e))
+    devs = sorted(true_sum)
+    rho = spearman(np.array([np.mean(true_sum[d]) for d in devs]), np.array([np.mean(est_sum[d]) for d in devs]))
+    return {"wearers": len(devs), "spearman_mean_coupling_vs_synchrony": _r(rho)}
+
+
 def fairness(demographic: np.ndarray, truth: np.ndarray, ours: np.ndarray, naive: np.ndarray,
              wearer_stats: list[dict]) -> dict:
     """Per demographic group: mean score, exclusion rates, arousal error (ours and naive) and disparities."""

@@ -60,7 +60,7 @@ def _palette(plt: Any, result: Any) -> Any:
 
 def _synchrony(plt: Any, result: Any) -> Any:
     c = result.cohort
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(15, 4.5))
     ids = c.dev_ids[:MAX_MATRIX_WEARERS].tolist()
     pos = {d: i for i, d in enumerate(ids)}
     mat = np.full((len(ids), len(ids)), np.nan)
@@ -76,8 +76,11 @@ def _synchrony(plt: Any, result: Any) -> Any:
         if a in pos and b in pos:
             mat[pos[a], pos[b]] = mat[pos[b], pos[a]] = p["excess"]
             truth[pos[a], pos[b]] = truth[pos[b], pos[a]] = coupling
-    im = ax1.imshow(np.where(np.tril(np.ones_like(mat)) > 0, truth, mat), cmap="cividis", vmin=-0.1, vmax=0.8)
-    ax1.set_title("synchrony excess (upper) vs true coupling (lower)", fontsize=9)
+    im0 = ax0.imshow(truth, cmap="cividis", vmin=0.0, vmax=0.8)
+    ax0.set_title(f"true coupling (first {len(ids)} wearers)", fontsize=9)
+    fig.colorbar(im0, ax=ax0)
+    im = ax1.imshow(mat, cmap="cividis", vmin=-0.05, vmax=0.2)
+    ax1.set_title("estimated synchrony above surrogate", fontsize=9)
     fig.colorbar(im, ax=ax1)
     ax2.scatter(xs, ys, s=12, alpha=0.7)
     ax2.axhline(0, color="grey", lw=0.8)

@@ -116,7 +116,8 @@ def build_report(cohort: Cohort, scores: dict, ours: np.ndarray, naive: np.ndarr
         "estimates": {"pairs": [{"a": a, "b": b, "excess": p.get("excess"), "synchrony": p.get("synchrony"),
                                  "surrogate": p.get("surrogate"), "windows": p.get("windows", 0)}
                                 for (_g, a, b), p in zip(cohort.pairs, est, strict=True)]},
-        "validity": evaluate.validity(cohort.coupling, excess, windows),
+        "validity": {**evaluate.validity(cohort.coupling, excess, windows),
+                     "per_wearer": evaluate.wearer_validity(cohort.pairs, cohort.coupling, excess)},
         "fairness": evaluate.fairness(cohort.demographic, cohort.arousal, ours, naive, stats),
         "privacy": privacy_check([scores["public"]] + [snap["public"] for snap in timeline]),
     }
