@@ -6,7 +6,7 @@
 try:
     from protocol.kernels.pipeline import Pipeline
 except ImportError:
-    Pipeline = None
+    Pipeline = None  # type: ignore[misc,assignment]
 
 N_FIELDS = 11
 RECORD_LEN = 13
