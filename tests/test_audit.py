@@ -81,23 +81,17 @@ def test_audit_scores_a_bare_features_dir(sim_dir, tmp_path):
 
 
 def make_hub_db(path: Path) -> None:
-    """A database in the hub's schema (lifepalette.hub.store), filled the way the hub stores telemetry."""
-    from lifepalette.hub.store import Store
+    """A database written by the real hub: sealed frames from 6 enrolled badges through Hub.ingest and flush."""
+    from lifepalette.hub.core import Hub
+    from lifepalette.hub.loadgen import telemetry_frame
 
-    store = Store(path)
-    store.close()
-    con = sqlite3.connect(path)
-    for dev in range(1, 7):
-        for t in range(200):
-            consent = 1 | (1 << 4) if dev != 6 else (1 << 4)  # badge 6 withholds physiology
-            con.execute("INSERT INTO frames (dev_id, ctr, ftype, t_rx, link, epoch, consent, battery, quality, hue, "
-                        "chroma, colour_age) VALUES (?, ?, 0, ?, 'udp', 1, ?, 80, 7, NULL, NULL, NULL)",
-                        (dev, t, 1000.0 + t, consent))
-            if dev != 6:
-                con.execute("INSERT INTO physio VALUES (?, ?, 1, ?, 40, ?, 3, 0)", (dev, t, 70 + (t + dev) % 5,
-                                                                                   500 + (t * dev) % 17))
-    con.commit()
-    con.close()
+    hub = Hub(path)
+    keys = {dev: hub.enroll(dev) for dev in range(1, 7)}
+    for ctr in range(1, 201):
+        for dev, key in keys.items():
+            hub.ingest(telemetry_frame(key, dev, ctr, physio=dev != 6))  # badge 6 withholds physiology
+    hub.flush()
+    hub.store.close()
 
 
 def test_audit_db(tmp_path):
@@ -107,8 +101,11 @@ def test_audit_db(tmp_path):
     assert res.returncode == 0, res.stderr
     rep = json.loads(res.stdout)
     assert rep["telemetry_frames"] == 1200 and rep["store"]["ok"] and rep["privacy"]["ok"]
+    group = rep["per_group"]["group 1"]
+    assert group["wearers"] == 6 and group["consenting_wearers"] == 5 and group["hr_invalid_rate"] == 0.0
+    epoch = sqlite3.connect(db).execute("SELECT epoch FROM frames WHERE dev_id = 6").fetchone()[0]
     con = sqlite3.connect(db)  # a stored physiology row for a frame that withheld consent is a finding
-    con.execute("INSERT INTO physio VALUES (6, 3, 1, 70, 40, 500, 3, 0)")
+    con.execute("INSERT INTO physio VALUES (6, 3, ?, 70, 40, 500, 3, 0)", (epoch,))
     con.commit()
     con.close()
     res = lp("audit", "--db", db)

@@ -42,9 +42,12 @@ def group_figures(scores: dict, groups: dict[str, list[int]]) -> dict:
     """Per group of device ids: wearers, mean level, exclusion rates (no truth needed)."""
     out = {}
     for name, devs in groups.items():
-        stats = [scores["wearers"][str(d)] for d in devs if str(d) in scores["wearers"]]
+        present = [scores["wearers"][str(d)] for d in devs if str(d) in scores["wearers"]]
+        # rates describe people who consented: a badge that withholds physiology is not "excluded" by the gate
+        stats = [s for s in present if s.get("consented_seconds", 1)]
         out[name] = {
-            "wearers": len(stats),
+            "wearers": len(present),
+            "consenting_wearers": len(stats),
             "mean_level": evaluate._mean([s.get("level") for s in stats]),
             "exclusion_rate": evaluate._mean([s.get("excluded_fraction") for s in stats]),
             "hr_invalid_rate": evaluate._mean([1.0 - (s.get("hr_valid_fraction") or 0.0) for s in stats]),
