@@ -67,9 +67,11 @@ class LedListener(asyncio.DatagramProtocol):
         self.lines: list[tuple[float, list[int]]] = []
 
     def datagram_received(self, data: bytes, addr) -> None:
-        parts = data.decode(errors="replace").split()
-        if len(parts) >= 6 and parts[0] == "LED":
-            self.lines.append((time.time(), [int(parts[3]), int(parts[4]), int(parts[5])]))
+        parts = data.decode(errors="replace").split()  # "[dev] LED <ms> <pattern> r g b period"
+        if "LED" in parts:
+            at = parts.index("LED")
+            if len(parts) >= at + 6:
+                self.lines.append((time.time(), [int(parts[at + 3]), int(parts[at + 4]), int(parts[at + 5])]))
 
 
 async def _bench() -> dict:
