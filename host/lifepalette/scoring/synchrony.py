@@ -29,21 +29,38 @@ _TC = (np.arange(WINDOW_S) - (WINDOW_S - 1) / 2.0).astype(np.float32)
 _TC2 = float(np.sum(_TC * _TC))
 
 
+_J = np.arange(SPAN_S, dtype=np.float64)
+_OFFSET = np.arange(N_LAGS) + (WINDOW_S - 1) / 2.0  # window k's time centre, in segment samples
+
+
+def _window_sums(v: np.ndarray) -> np.ndarray:
+    """Sum of every WINDOW_S-long window along axis 1: (n, SPAN_S) -> (n, N_LAGS), by prefix sums."""
+    cs = np.zeros((v.shape[0], v.shape[1] + 1))
+    np.cumsum(v, axis=1, out=cs[:, 1:])
+    return cs[:, WINDOW_S:] - cs[:, :-WINDOW_S]
+
+
 def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """segment (n, SPAN_S) with NaN -> (unit windows (n, N_LAGS, WINDOW_S) float32, valid (n, N_LAGS) bool)."""
-    win = sliding_window_view(segment, WINDOW_S, axis=1)
-    missing = np.isnan(win)
-    count = WINDOW_S - missing.sum(axis=-1)
-    filled0 = np.where(missing, 0.0, win)
-    mean = filled0.sum(axis=-1) / np.maximum(count, 1)
-    centred = np.where(missing, 0.0, win - mean[..., None])
-    slope = (centred @ _TC) / _TC2
-    detrended = centred - slope[..., None] * _TC
-    detrended[missing] = 0.0  # a missing second contributes nothing rather than a made-up value
+    """segment (n, SPAN_S) with NaN -> (unit windows (n, N_LAGS, WINDOW_S) float32, valid (n, N_LAGS) bool).
+
+    Each window's mean and least-squares slope over its observed samples come from prefix sums (2-D work), so
+    only the detrend and the scaling touch the 3-D array.
+    """
+    missing = np.isnan(segment)
+    x0 = np.where(missing, 0.0, segment).astype(np.float64)
+    observed = (~missing).astype(np.float64)
+    count = _window_sums(observed)
+    s0, s1, o1 = _window_sums(x0), _window_sums(x0 * _J), _window_sums(observed * _J)
+    mean = s0 / np.maximum(count, 1)
+    # sum over observed samples of (x - mean) * (t - centre), with t - centre = j - offset_k
+    slope = ((s1 - _OFFSET * s0) - mean * (o1 - _OFFSET * count)) / _TC2
+    windows = sliding_window_view(x0.astype(np.float32), WINDOW_S, axis=1)
+    detrended = windows - (mean[..., None] + slope[..., None] * _TC).astype(np.float32)
+    detrended[sliding_window_view(missing, WINDOW_S, axis=1)] = 0.0  # a missing second adds nothing
     norm = np.sqrt(np.einsum("...l,...l->...", detrended, detrended))
     valid = (count >= WINDOW_S * (1.0 - MAX_MISSING)) & (norm > MIN_WINDOW_SD * np.sqrt(np.maximum(count, 1)))
-    unit = (detrended / np.where(valid, norm, 1.0)[..., None]).astype(np.float32)
-    return unit, valid
+    detrended /= np.where(valid, norm, 1.0)[..., None].astype(np.float32)
+    return detrended, valid
 
 
 def peak_r(centre_a: np.ndarray, valid_a: np.ndarray, lags_b: np.ndarray, valid_b: np.ndarray
