@@ -106,3 +106,16 @@ def test_missing_and_empty_inputs(tmp_path):
 def test_help():
     res = run("--help")
     assert res.returncode == 0 and "GROUPS.json" in res.stdout
+
+
+def test_minimal_records_as_in_the_issue(tmp_path):
+    rng = np.random.default_rng(3)
+    f = tmp_path / "min.jsonl"
+    f.write_text("".join(json.dumps({"device": d, "t": t, "hr_bpm": int(74 + 3 * rng.standard_normal()),
+                                     "scl": int(512 + 10 * rng.standard_normal())}) + "\n"
+                         for t in range(400) for d in (3, 4)))
+    res = run(f)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert set(out["wearers"]) == {"3", "4"} and out["wearers"]["3"]["valid_seconds"] > 200
+    assert out["pairs"][0]["a"] == 3 and out["pairs"][0]["windows"] > 0

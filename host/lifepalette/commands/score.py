@@ -18,7 +18,8 @@ def register(subparsers: Any) -> None:
         '{"device": 3, "t": 17, "hr_bpm": 74, "scl": 512, ...} (telemetry field names, t in seconds). '
         "Prints one JSON object: per-wearer Compassion Metric trajectories (level, trend, confidence; never a "
         "ranking), synchrony for every pair in the same group against a surrogate baseline, groups, the palette, "
-        "and public aggregates (only where at least 5 consenting people contribute).",
+        "and public aggregates (only where at least 5 consenting people contribute). A record without 'consent' "
+        "counts as consented; without 'quality', every physiology value it carries counts as valid.",
     )
     p.add_argument("features", metavar="FEATURES.jsonl", help="feature records, one JSON object per line ('-' = stdin)")
     p.add_argument("--groups", metavar="GROUPS.json",

@@ -79,6 +79,20 @@ def _num(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), 4)
 
 
+def _fill_defaults(vec: np.ndarray) -> np.ndarray:
+    """Records without a consent or quality byte (offline feature files, e.g. {"device", "t", "hr_bpm", "scl"})
+    count as consented to physiology and colour, and as valid for every physiology value they carry."""
+    col = FIELD_INDEX
+    if np.isnan(vec[col["consent"]]):
+        vec[col["consent"]] = CONSENT_PHYSIO | CONSENT_COLOUR
+    if np.isnan(vec[col["quality"]]):
+        hr, scl = vec[col["hr_bpm"]], vec[col["scl"]]
+        has_hr = not np.isnan(hr) and hr != HR_NA
+        has_eda = not np.isnan(scl) and scl != SCL_NA
+        vec[col["quality"]] = Q_SKIN | (Q_HR if has_hr else 0) | (Q_EDA if has_eda else 0)
+    return vec
+
+
 def _weighted_nanmean(z: np.ndarray, weights: np.ndarray) -> np.ndarray:
     have = ~np.isnan(z) & (weights > 0)
     wsum = (have * weights).sum(axis=1)
@@ -167,7 +181,7 @@ class CoveScorer:
                 raise ValueError(f"unknown telemetry field {name!r}")
             if value is not None:
                 vec[idx] = float(value)
-        return vec
+        return _fill_defaults(vec)
 
     def add(self, dev_id: int, t: int, fields: Mapping[str, float]) -> None:
         """One telemetry record (field names of protocol.records.TELEMETRY_FIELDS) for second `t`."""
