@@ -98,8 +98,10 @@ def test_synchrony_separates_coupled_from_uncoupled_pairs_against_surrogate():
     s = CoveScorer({10: [1, 2], 20: [3, 4]}, learn_s=60)
     feed(s, {1: x1, 2: y1, 3: x0, 4: y0}, seconds, rng)
     s.flush()
-    pairs = {(p["a"], p["b"]): p for p in s.compute()["pairs"]}
+    out = s.compute()
+    pairs = {(p["a"], p["b"]): p for p in out["pairs"]}
     assert set(pairs) == {(1, 2), (3, 4)}  # pairs only within a group
+    assert out["wearers"]["1"]["synchrony"] > 0.15 > abs(out["wearers"]["3"]["synchrony"])
     coupled, uncoupled = pairs[(1, 2)], pairs[(3, 4)]
     assert coupled["windows"] > 100 and coupled["surrogate_windows"] > 100
     assert coupled["excess"] > 0.2

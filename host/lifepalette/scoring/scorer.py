@@ -492,19 +492,20 @@ class CoveScorer:
         if self.latest_t is not None:
             self._advance(self.latest_t - self.grace_s)
         n = len(self.devs)
+        if self._pairs_dirty and n:
+            self._save_pair_state()
+            self._build_pairs()
         level, trend, conf = self.metric_levels()
         reg = self.regulation()
+        sync = self.recent_synchrony()
         wearers = {}
         for row in range(n):
             if not self.n_present[row]:
                 continue
-            wearers[str(self.devs[row])] = self._wearer(row, level, trend, conf, reg)
+            wearers[str(self.devs[row])] = self._wearer(row, level, trend, conf, reg, sync)
             if self.keep_trajectory:
                 wearers[str(self.devs[row])]["trajectory"] = [
                     [int(t), round(float(lv[row]), 4)] for t, lv in self.trajectory if np.isfinite(lv[row])]
-        if self._pairs_dirty and n:
-            self._save_pair_state()
-            self._build_pairs()
         pairs = self._pairs_out()
         groups = self._groups_out(pairs, level)
         public = self._public(groups)
@@ -525,12 +526,25 @@ class CoveScorer:
         return pal.group_colour(arousal, float(np.mean(excess)) if excess else float("nan"), hues[has],
                                 self.chroma[rows][has], quality)
 
-    def _wearer(self, row: int, level, trend, conf, reg) -> dict:
+    def recent_synchrony(self) -> np.ndarray:
+        """Per wearer: mean over partners of the pairs' recent (5-minute EMA) synchrony above surrogate."""
+        out = np.full(self.capacity, np.nan)
+        if not self.pair_keys:
+            return out
+        recent = self.pair_state[:, 5]
+        ok = ~np.isnan(recent)
+        pa, pb = self.pa[ok], self.pb[ok]
+        n = np.bincount(pa, minlength=self.capacity) + np.bincount(pb, minlength=self.capacity)
+        total = (np.bincount(pa, recent[ok], minlength=self.capacity)
+                 + np.bincount(pb, recent[ok], minlength=self.capacity))
+        return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+    def _wearer(self, row: int, level, trend, conf, reg, sync) -> dict:
         consented = int(self.n_consented[row])
         return {
             "level": _num(level[row]), "trend": _num(trend[row]), "confidence": _num(conf[row]),
             "arousal": _num(self.arousal_ema[row]), "regulation": _num(reg[row]),
-            "synchrony": _num(self.last_sync[row]),
+            "synchrony": _num(sync[row]),
             "baseline_ready": bool(self.baseline.ready[row, :3].any()),
             "seconds": int(self.n_present[row]), "consented_seconds": consented,
             "valid_seconds": int(self.n_valid[row]),
