@@ -28,7 +28,7 @@ class Hub:
     """A hub stand-in on 127.0.0.1: verifies every datagram; every `ack_every` telemetry frames it acks the backlog
     and sends a group colour, each sealed under its own counter, to the datagram's source address."""
 
-    def __init__(self, ack_every: int = 0, extra: list[bytes] | None = None):
+    def __init__(self, ack_every: int = 0, extra: list[bytes] | None = None, ack_lag: int = 0, on_first=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
@@ -38,6 +38,8 @@ class Hub:
         self.raw: list[bytes] = []
         self.ack_every = ack_every
         self.extra = list(extra or [])
+        self.ack_lag = ack_lag
+        self.on_first = on_first  # called with (hub, peer) on the first datagram
         self.hub_ctr = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -57,12 +59,16 @@ class Hub:
             except TimeoutError:
                 continue
             self.raw.append(data)
+            if self.on_first is not None:
+                self.on_first(self, peer)
+                self.on_first = None
             v = self.verifier.verify(data)
             self.frames.append(v)
             if v.ok and v.ftype == frame.TELEMETRY:
                 telemetry += 1
                 if self.ack_every and telemetry % self.ack_every == 0:
-                    self._send(frame.COMMAND, CONFIG["dev_id"], KEY, records.pack_cmd_backlog_ack(v.ctr), peer)
+                    self._send(frame.COMMAND, CONFIG["dev_id"], KEY, records.pack_cmd_backlog_ack(max(0, v.ctr - self.ack_lag)),
+                               peer)
                     self._send(frame.GROUP_COLOUR, CONFIG["group_id"], GROUP_KEY,
                                records.pack_group_colour(0, 0, 255, ttl_s=30), peer)
                     while self.extra:
@@ -186,3 +192,42 @@ def test_driver_path_gives_the_same_frames_as_the_stream_path(tmp_path):
         finally:
             h.close()
     assert len(frames[0]) == 25 and frames[0] == frames[1]
+
+
+def test_backlog_resends_unacked_records_with_original_counters(tmp_path):
+    hub = Hub(ack_every=5, ack_lag=30)  # the hub acknowledges, but lags 30 frames behind
+    try:
+        run_badge(tmp_path, hub, 90, presses=[(0, 3200)])
+        wait_for(hub, 90)
+    finally:
+        hub.close()
+    assert all(v.ok for v in hub.frames)
+    telemetry = {v.ctr: v.record for v in hub.frames if v.ftype == frame.TELEMETRY}
+    backlog = [v for v in hub.frames if v.ftype == frame.BACKLOG]
+    assert len(backlog) > 20
+    for v in backlog:  # the original record under its original counter, sealed again as type 4
+        assert telemetry[v.ctr] == v.record
+    newest = max(telemetry)
+    assert all(v.ctr <= newest for v in backlog)
+
+
+def test_hub_prompt_never_grants_consent_and_group_key_rotates(tmp_path):
+    new_key = bytes(range(50, 66))
+
+    def first(h: Hub, peer) -> None:
+        h._send(frame.COMMAND, CONFIG["dev_id"], KEY, records.pack_cmd_consent_prompt(), peer)
+        for part in records.group_key_commands(9, new_key):
+            h._send(frame.COMMAND, CONFIG["dev_id"], KEY, part, peer)
+        h._send(frame.GROUP_COLOUR, 9, new_key, records.pack_group_colour(255, 0, 0, ttl_s=60), peer)
+
+    hub = Hub(on_first=first)
+    try:
+        lines = run_badge(tmp_path, hub, 20)
+        wait_for(hub, 20)
+    finally:
+        hub.close()
+    assert all(v.ok and v.ftype == frame.HEARTBEAT and v.record[0] == 0 for v in hub.frames)
+    assert any(" prompt " in ln for ln in lines if ln.startswith("LED"))
+    assert any("group key installed for group 9" in ln for ln in lines)
+    last = stats(lines)[-1]
+    assert last[5] == 3 and last[10] == 0  # three commands taken, the new-key group colour verified too
