@@ -165,3 +165,16 @@ def test_stopping_reaches_grandchildren_that_ignore_sigterm():
     stop_process_groups(procs, grace_s=0.5)
     assert time.monotonic() - started < 5
     assert not [pid for pid in family if _alive(pid)]
+
+
+def test_demo_on_a_busy_port_says_so_and_cleans_up():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "lifepalette", "demo", "--badges", "2", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    assert proc.returncode == 1, proc.stderr
+    assert f"cannot serve the web app on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr

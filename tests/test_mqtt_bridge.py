@@ -263,3 +263,47 @@ def test_sphere_command_serves_the_coves_it_hears(broker):
         proc.wait(10)
     assert bay["palette"]["rgb"] == [0, 158, 115] and bay["contributors"] == 5
     assert "sphere: http://127.0.0.1:" in proc.stderr.read()
+
+
+def test_sphere_page_in_chromium_shows_each_cove(broker, artifacts_dir):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed: run `make system-deps`"
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    hubs = {"harbour": StubHub(9, (0, 114, 178), 0.2), "market": StubHub(14, (230, 159, 0), 0.9),
+            "library": StubHub(2)}
+
+    async def start():
+        bridges = [await MqttBridge(h, broker, cove=n, min_interval_s=0.1).start() for n, h in hubs.items()]
+        directory = CoveDirectory(broker)
+        runner = await serve_sphere(directory, "127.0.0.1", 0)
+        directory.start()
+        return bridges, directory, runner
+
+    bridges, directory, runner = asyncio.run_coroutine_threadsafe(start(), loop).result(20)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(runner.url)
+            for name in hubs:
+                page.locator(f"#coves li[data-cove={name}].online").wait_for(timeout=15000)
+            words = {name: page.inner_text(f"#coves li[data-cove={name}] .words") for name in hubs}
+            city = page.inner_text("#city-words")
+            page.screenshot(path=str(artifacts_dir / "sphere.png"))
+            browser.close()
+    finally:
+        async def stop():
+            for bridge in bridges:
+                await bridge.stop()
+            directory.stop()
+            await runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(20)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+    assert words == {"harbour": "calm, in step", "market": "intense, in step", "library": "waiting for 5 people"}
+    assert city.startswith("23 people in 2 coves")
