@@ -91,7 +91,7 @@ class Badge:
         pattern = pal.frame(now, self.led)
         self.hal.led(self.led)
         k = self.led_key
-        b = pal.base if pattern in (palette.PULSE, palette.STEADY, palette.IDLE, palette.PAUSED) else self.led
+        b = pal.src
         per = pal.period >> 6
         if k[0] != pattern or k[1] != b[0] or k[2] != b[1] or k[3] != b[2] or k[4] != (per & 255):
             k[0], k[1], k[2], k[3], k[4] = pattern, b[0], b[1], b[2], per & 255

@@ -122,6 +122,7 @@ class Palette:
         self.arousal = 64
         self.quality_ok = False
         self._tmp = bytearray(3)
+        self.src = self.base
 
     # wearer input
     def next_hue(self, now):
@@ -245,6 +246,7 @@ class Palette:
             src[0], src[1], src[2] = 0, 40, 120
         if src is self._tmp:
             self._cap(src)
+        self.src = src  # the colour before the pattern's level (what the LED state reports)
         lv = self.level(pattern, now)
         for i in range(3):
             out[i] = src[i] * lv // 255
