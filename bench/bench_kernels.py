@@ -19,7 +19,7 @@ import numpy as np
 
 HOUR = 3600
 RATE = 64
-WEARERS = 32
+WEARERS = 128
 
 
 def _hour_of_ppg(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -45,6 +45,7 @@ def _steady(truth: np.ndarray) -> np.ndarray:
 
 def bench_twin_vs_neurokit() -> None:
     import neurokit2 as nk
+    from lifepalette.kernels import ppg as ppg_k
     from lifepalette.kernels import run_pipeline
 
     warnings.filterwarnings("ignore")
@@ -59,32 +60,44 @@ def bench_twin_vs_neurokit() -> None:
 
     counts = np.rint((x - x.min()) / (x.max() - x.min()) * 65535).astype(np.int64)
     seconds = counts.size // RATE
-    eda = np.full(seconds * 16, 800, dtype=np.int64)
-    acc = np.zeros((seconds * 16, 3), dtype=np.int64)
+
+    def ppg_twin(batch: np.ndarray) -> np.ndarray:
+        """The PPG part alone (what ppg_process does): per-second HR of every wearer."""
+        hr = np.zeros((batch.shape[0], seconds), dtype=np.int64)
+        for w, beats in enumerate(ppg_k.analyse(batch, RATE, invert=False)):
+            for s in range(seconds):
+                beats.advance(s)
+                hr[w, s] = beats.beats.hr_bpm()
+        return hr
+
     t0 = time.perf_counter()
-    rec = run_pipeline(counts, eda, acc, None, ppg_invert=False)[0]
+    hr = ppg_twin(counts[None])[0].astype(np.float64)
     t_one = time.perf_counter() - t0
-    hr = rec[:, 0].astype(np.float64)
     ok = steady & (hr > 0)
     twin_err = float(np.mean(np.abs(hr - truth)[ok]))
-
-    batch = np.tile(counts, (WEARERS, 1))
     t0 = time.perf_counter()
-    run_pipeline(batch, np.tile(eda, (WEARERS, 1)), np.tile(acc, (WEARERS, 1, 1)), None, ppg_invert=False)
+    ppg_twin(np.tile(counts, (WEARERS, 1)))
     t_batch = time.perf_counter() - t0
+
+    eda = np.full((WEARERS, seconds * 16), 800, dtype=np.int64)
+    acc = np.zeros((WEARERS, seconds * 16, 3), dtype=np.int64)
+    t0 = time.perf_counter()
+    run_pipeline(np.tile(counts, (WEARERS, 1)), eda, acc, None, ppg_invert=False)
+    t_pipe = time.perf_counter() - t0
 
     us = 2.0 + 0.3 * np.sin(np.arange(HOUR * 16) / 16 / 40.0)
     t0 = time.perf_counter()
     nk.eda_process(us, sampling_rate=16)
     t_nk_eda = time.perf_counter() - t0
 
-    print(f"PPG, one hour at {RATE} Hz (60 rates 50-150 bpm):")
-    print(f"  NeuroKit2 ppg_process       {t_nk:7.2f} s/hour   HR error {nk_err:.2f} bpm")
-    print(f"  twin, 1 wearer              {t_one:7.2f} s/hour   HR error {twin_err:.2f} bpm   "
+    print(f"PPG, one hour at {RATE} Hz (60 rates 50-150 bpm), same signal for both:")
+    print(f"  NeuroKit2 ppg_process        {t_nk:7.3f} s/hour   HR error {nk_err:.2f} bpm (per second, steady)")
+    print(f"  twin PPG, 1 wearer           {t_one:7.3f} s/hour   HR error {twin_err:.2f} bpm   "
           f"ratio {t_nk / t_one:.1f}x")
-    print(f"  twin, {WEARERS} wearers batched     {t_batch / WEARERS:7.3f} s/hour   "
+    print(f"  twin PPG, {WEARERS} wearers batched {t_batch / WEARERS:7.3f} s/hour   "
           f"ratio {t_nk * WEARERS / t_batch:.1f}x (goal >= 30x)")
-    print(f"  NeuroKit2 eda_process (16 Hz hour) {t_nk_eda:.2f} s; twin's pipeline above includes EDA")
+    print(f"  twin whole pipeline (PPG+EDA+acc), {WEARERS} wearers {t_pipe / WEARERS:.3f} s/hour")
+    print(f"  NeuroKit2 eda_process, one hour at 16 Hz {t_nk_eda:.3f} s")
 
 
 MPY_BENCH = """

@@ -126,6 +126,7 @@ def ppg_block(raw: ptr32, start: int, stop: int, ring: ptr32, sqr: ptr32, st: pt
                 v1 = v1 << 1
                 v2 = v2 << 1
                 e2 = e2 << 1
+                u = d >> sh
             pk = 0
             pcnt = period
         acc = b0 * u + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2 + e1

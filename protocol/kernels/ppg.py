@@ -196,6 +196,7 @@ def ppg_block(raw, start, stop, ring, sqr, st, co):
             if pk < U_LOW and sh > 0:
                 sh -= 1
                 _rescale(st, 1)
+                u = d >> sh  # this sample at the new scale too (pk < 2**9, so |u| < 2**10)
             pk = 0
             pcnt = co[C_PERIOD]
         # section 1 (low-pass half), DF1 + error feedback
@@ -418,18 +419,16 @@ class BeatTracker:
         for i in range(k):
             tot += seg[i]
         mean = tot // k
-        for i in range(k):
-            seg[i] = (seg[i] - mean) >> 2
         if not self.tmpl_ok:
             for i in range(k):
-                tm[i] = seg[i]
+                tm[i] = (seg[i] - mean) >> 2
             self.tmpl_ok = 1
             return 256
         sxy = 0
         sxx = 0
         syy = 0
         for i in range(k):
-            a = seg[i]
+            a = (seg[i] - mean) >> 2
             b = tm[i]
             sxy += a * b
             sxx += a * a

@@ -43,62 +43,91 @@ def _check(name: str, v: np.ndarray) -> None:
 
 
 def band_pass(raw: np.ndarray, rate: int, invert: bool = True, check: bool = False) -> np.ndarray:
-    """Stages 1-3 (DC tracker, auto-range, Q14 biquads) for raw counts of shape (wearers, samples)."""
+    """Stages 1-3 (DC tracker, auto-range, Q14 biquads) for raw counts of shape (wearers, samples).
+
+    Time-major history arrays make the biquads' delayed samples views rather than copies, and each section is one
+    small integer matmul of its coefficients with the last three rows: about 20 numpy calls per time step for all
+    wearers together. The largest auto-range peak is folded in from the history only when it is needed."""
     co = k.make_config(rate, invert)
     b0, b1, b2, a1, a2, a21, a22 = (int(co[i]) for i in range(7))
     kdc, period = int(co[k.C_KDC]), int(co[k.C_PERIOD])
-    x_all = np.clip(np.atleast_2d(np.asarray(raw, dtype=np.int64)), 0, 0x3FFFF) << 4
-    w, n = x_all.shape
-    out = np.zeros((w, n), dtype=np.int64)
+    x_all = np.ascontiguousarray((np.clip(np.atleast_2d(np.asarray(raw, dtype=np.int64)), 0, 0x3FFFF) << 4).T)
+    n, w = x_all.shape
+    out = np.zeros((n, w), dtype=np.int64)
     if n == 0:
-        return out
-    dc = x_all[:, 0].copy()
+        return out.T
+    # Rolling history: rows 0, 1 hold the two previous samples (zero at the start), sample i lives in row
+    # i % CHUNK + 2, and at each wrap the last two rows move to the top. Columns: [u, y] and [y, v].
+    chunk = 4096
+    h1 = np.zeros((chunk + 2, 2, w), dtype=np.int64)
+    h2 = np.zeros((chunk + 2, 2, w), dtype=np.int64)
+    c1 = np.array([[b2, -a2, b1, -a1, b0, 0]], dtype=np.int64)
+    c2 = np.array([[1 << 14, -a22, -2 << 14, -a21, 1 << 14, 0]], dtype=np.int64)
+    e1 = np.zeros(w, dtype=np.int64)
+    e2 = np.zeros(w, dtype=np.int64)
+    dc = x_all[0].copy()
     sh = np.zeros(w, dtype=np.int64)
     pk = np.zeros(w, dtype=np.int64)
-    st = np.zeros((10, w), dtype=np.int64)  # x1, x2, y1, y2, err of both sections, like st[5:15]
+    folded = 2  # history rows before this one are already in pk
     pcnt = period
     lim = k.U_LIMIT
     for i in range(n):
-        x = x_all[:, i]
-        dc += (x - dc) >> kdc
+        r = i % chunk + 2
+        if r == 2 and i:
+            pk = np.maximum(pk, np.abs(h1[folded:, 0]).max(axis=0)) if folded < chunk + 2 else pk
+            folded = 2
+            h1[:2] = h1[chunk:]
+            h2[:2] = h2[chunk:]
+        x = x_all[i]
+        t = x - dc
+        t >>= kdc
+        dc += t
         d = dc - x if invert else x - dc
-        u = d >> sh
-        grow = ((u >= lim) | (u < -lim)) & (sh < k.SHIFT_MAX)
-        while grow.any():
-            sh[grow] += 1
-            st[:, grow] >>= 1
-            u = d >> sh
+        u = h1[r, 0]
+        np.right_shift(d, sh, out=u)
+        if u.max() >= lim or u.min() < -lim:
+            pk = np.maximum(pk, np.abs(h1[folded:r, 0]).max(axis=0)) if r > folded else pk
+            folded = r
             grow = ((u >= lim) | (u < -lim)) & (sh < k.SHIFT_MAX)
-        np.clip(u, -lim, lim - 1, out=u)
-        np.maximum(pk, np.abs(u), out=pk)
+            while grow.any():
+                sh[grow] += 1
+                h1[r - 2:r, :, grow] >>= 1
+                h2[r - 2:r, :, grow] >>= 1
+                e1[grow] >>= 1
+                e2[grow] >>= 1
+                np.right_shift(d, sh, out=u)
+                grow = ((u >= lim) | (u < -lim)) & (sh < k.SHIFT_MAX)
+            np.clip(u, -lim, lim - 1, out=u)
         pcnt -= 1
         if pcnt <= 0:
+            pk = np.maximum(pk, np.abs(h1[folded:r + 1, 0]).max(axis=0))
             down = (pk < k.U_LOW) & (sh > 0)
             if down.any():
                 sh[down] -= 1
-                st[:, down] <<= 1
+                h1[r - 2:r, :, down] <<= 1
+                h2[r - 2:r, :, down] <<= 1
+                e1[down] <<= 1
+                e2[down] <<= 1
+                u[down] = d[down] >> sh[down]
             pk[:] = 0
+            folded = r + 1
             pcnt = period
-        acc = b0 * u + b1 * st[0] + b2 * st[1] - a1 * st[2] - a2 * st[3] + st[4]
+        acc = (c1 @ h1[r - 2:r + 1].reshape(6, w))[0]
+        acc += e1
         y = acc >> 14
+        e1 = acc - (y << 14)
+        h1[r, 1] = y
+        h2[r, 0] = y
+        acc2 = (c2 @ h2[r - 2:r + 1].reshape(6, w))[0]
+        acc2 += e2
+        v = acc2 >> 14
+        e2 = acc2 - (v << 14)
+        h2[r, 1] = v
+        out[i] = v
         if check:
             _check("section 1 accumulator", acc)
-        st[4] = acc - (y << 14)
-        st[1] = st[0]
-        st[0] = u
-        st[3] = st[2]
-        st[2] = y
-        acc = ((y - (st[5] << 1) + st[6]) << 14) - a21 * st[7] - a22 * st[8] + st[9]
-        v = acc >> 14
-        if check:
-            _check("section 2 accumulator", acc)
-        st[9] = acc - (v << 14)
-        st[6] = st[5]
-        st[5] = y
-        st[8] = st[7]
-        st[7] = v
-        out[:, i] = v
-    return out
+            _check("section 2 accumulator", acc2)
+    return out.T
 
 
 def _window_sum(cs: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
@@ -126,45 +155,70 @@ def candidates(y: np.ndarray, rate: int) -> PpgEvents:
     keep = (ends < n) & (ends - starts >= w1) & (ends - starts <= maxb)
     starts, ends = starts[keep], ends[keep]
     ypad = np.concatenate((np.zeros(dly, dtype=np.int64), y))  # y[c] for c = n - dly, zero before the start
-    peaks = np.empty(starts.size, dtype=np.int64)
-    for j, (a, b) in enumerate(zip(starts, ends, strict=True)):
-        peaks[j] = a - dly + int(np.argmax(ypad[a:b]))
+    if starts.size:
+        # first maximum of each block, as the kernel's strict `>` scan finds it
+        best = np.maximum.reduceat(ypad, np.column_stack((starts, ends)).ravel())[::2]
+        edge = np.zeros(n + 1, dtype=np.int64)
+        edge[starts] += 1
+        edge[ends] -= 1
+        inside = np.cumsum(edge)[:n] > 0
+        first_pos = np.zeros(n, dtype=np.int64)
+        first_pos[starts] = 1
+        block_of = np.cumsum(first_pos) - 1
+        pos = np.flatnonzero(inside)
+        hit = pos[ypad[pos] == best[block_of[pos]]]
+        _, first = np.unique(block_of[hit], return_index=True)
+        peaks = hit[first] - dly
+    else:
+        peaks = np.zeros(0, dtype=np.int64)
     return PpgEvents(n_event=ends, peak=peaks)
 
 
+def refine_all(ym: np.ndarray, y0: np.ndarray, yp: np.ndarray) -> np.ndarray:
+    """protocol.kernels.ppg.refine_q8 for many peaks at once (numpy // floors like Python's)."""
+    den = ym - 2 * y0 + yp
+    safe = np.where(den < 0, den, -1)
+    f = np.clip(((ym - yp) * 128) // safe, -128, 128)
+    return np.where(den < 0, f, 0)
+
+
 class BatchPpg:
-    """Replays one wearer's candidate peaks into the badge's BeatTracker, second by second."""
+    """Replays one wearer's candidate peaks into the badge's BeatTracker, second by second.
+
+    The shape segments and sub-sample refinements of all candidates are cut out of the filtered signal at once;
+    the tracker then sees exactly what the streaming kernel's ring buffer would have given it."""
 
     def __init__(self, y: np.ndarray, rate: int, events: PpgEvents):
-        self.y = y
         self.rate = rate
         self.events = events
         self.beats = k.BeatTracker(rate)
         self.found = PpgBeats()
         self._next = 0
-        self._pad = k.ms_to_samples(125, rate) + 1
+        h = self.beats.half
+        ypad = np.concatenate((np.zeros(h, dtype=np.int64), y, np.zeros(h + 1, dtype=np.int64)))
+        idx = events.peak[:, None] + np.arange(2 * h + 1)[None, :]  # ypad index of y[p - h + j]
+        segs = ypad[idx] if events.peak.size else np.zeros((0, 2 * h + 1), dtype=np.int64)
+        self._segs = segs.tolist()
+        self._fracs = refine_all(segs[:, h - 1], segs[:, h], segs[:, h + 1]).tolist() if segs.size else []
+        self._peaks = events.peak.tolist()
+        self._ends = events.n_event.tolist()
 
     def advance(self, second: int) -> None:
         """Everything the kernel does up to and including step() number `second` (0-based)."""
         end = (second + 1) * self.rate
-        ev = self.events
         bt = self.beats
-        h = bt.half
-        y = self.y
-        while self._next < ev.n_event.size and ev.n_event[self._next] < end:
-            p = int(ev.peak[self._next])
-            lo = p - h
-            seg = y[max(lo, 0):p + h + 1]
-            if lo < 0:
-                seg = np.concatenate((np.zeros(-lo, dtype=np.int64), seg))
-            frac = k.refine_q8(int(seg[h - 1]), int(seg[h]), int(seg[h + 1]))
-            for i in range(bt.seg_len):
-                bt.seg[i] = int(seg[i])
+        ends = self._ends
+        j = self._next
+        while j < len(ends) and ends[j] < end:
+            p = self._peaks[j]
+            frac = self._fracs[j]
+            bt.seg = self._segs[j]  # a list in place of the ring copy; _shape works on it in place
             if bt.peak(p & k.M20, frac):
                 self.found.peak.append(p)
                 self.found.frac_q8.append(frac)
-                self.found.n_event.append(int(ev.n_event[self._next]))
-            self._next += 1
+                self.found.n_event.append(ends[j])
+            j += 1
+        self._next = j
         bt.tick(end & k.M20)
 
 
