@@ -34,8 +34,11 @@ LP_BACKLOG = bluetooth.UUID("6c500004-7e1d-4c8f-9a52-4c6966655061")
 
 
 class Esp32Radio:
-    def __init__(self, dev_id, company, model, group_prefix):
+    def __init__(self, dev_id, company, model, group_prefix, usb=None):
         self.company = company
+        if usb is None:
+            usb = getattr(sys.stdout, "buffer", None)
+        self.usb = usb  # where SLIP frames go (USB serial on the badge)
         self.prefix = group_prefix  # 8 bytes: flags AD, manufacturer AD header, company, group-colour hdr
         self.conns = set()
         self.slots = [bytearray(31) for _ in range(_SLOTS)]
@@ -92,10 +95,11 @@ class Esp32Radio:
     def send(self, frame24):
         self.ble.gap_advertise(_ADV_INTERVAL_US, adv_data=frame.advert(frame24, self.company), connectable=True)
         self.ble.gatts_write(self.h_telem, frame24)
-        try:
-            sys.stdout.buffer.write(slip_encode(frame24))  # type: ignore[attr-defined]
-        except (AttributeError, OSError):
-            pass
+        if self.usb is not None:
+            try:
+                self.usb.write(slip_encode(frame24))
+            except OSError:
+                pass
         for conn in self.conns:
             try:
                 self.ble.gatts_notify(conn, self.h_telem, frame24)  # type: ignore[call-arg]  # stub lacks conn
