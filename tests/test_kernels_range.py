@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 from lifepalette.kernels.resample import resample
 from test_kernels_signals import (
     bsn_column,
@@ -22,6 +23,7 @@ from test_kernels_signals import (
     opensignals,
     run_scalar,
     session,
+    sessions,
     to_counts_ppg,
 )
 
@@ -166,6 +168,18 @@ def test_range_synthetic_corpus(checked, artifacts_dir):
 
 def test_range_real_recordings(checked, artifacts_dir):
     _prove(_real_corpus(), artifacts_dir, "real")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(sessions())
+def test_range_hypothesis_sessions(checked, case):
+    """Extremes the corpus may not reach: full-scale DC and pulses, noise, spikes, saturation, 9 g motion."""
+    sig, pr, er, ar, inv = case
+    Checked.peak = 0
+    rows = run_scalar(sig, ppg_rate=pr, eda_rate=er, acc_rate=ar, ppg_invert=inv,
+                      pipeline=Pipeline(pr, er, ar, 1, None, inv), wrap=Checked)
+    assert rows.shape[0] == sig["ppg"].size // pr and Checked.peak < LIMIT
 
 
 def test_twin_filter_range_check_on_an_hour():

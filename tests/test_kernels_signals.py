@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 from protocol.kernels.eda import centi_us_to_counts
 from protocol.kernels.pipeline import Pipeline
@@ -58,6 +59,32 @@ def run_scalar(sig: dict[str, np.ndarray], *, ppg_rate: int = 64, eda_rate: int 
         p.step(out)
         rows.append([int(v) for v in out])
     return np.array(rows, dtype=np.int64).reshape(-1, 11)
+
+
+@st.composite
+def sessions(draw):
+    ppg_rate = draw(st.sampled_from([25, 50, 64]))
+    eda_rate = draw(st.sampled_from([8, 16]))
+    acc_rate = draw(st.sampled_from([16, 25]))
+    params = dict(
+        seconds=draw(st.integers(6, 24)),
+        hr=draw(st.floats(35, 200)),
+        ppg_dc=draw(st.integers(500, 250000)),
+        ppg_ac=draw(st.integers(0, 60000)),
+        ppg_noise=draw(st.floats(0, 3000)),
+        spikes=draw(st.integers(0, 3)),
+        eda_us=draw(st.floats(0.0, 26.0)),
+        scrs=draw(st.integers(0, 6)),
+        eda_noise=draw(st.floats(0, 0.5)),
+        motion_mg=draw(st.sampled_from([0.0, 50.0, 900.0, 9000.0])),
+        temp_c=draw(st.floats(15, 45)),
+        saturate=draw(st.booleans()),
+    )
+    params["ppg_ac"] = min(params["ppg_ac"], params["ppg_dc"])
+    seed = draw(st.integers(0, 2**32 - 1))
+    invert = draw(st.booleans())
+    sig = session(seed, ppg_rate=ppg_rate, eda_rate=eda_rate, acc_rate=acc_rate, **params)
+    return sig, ppg_rate, eda_rate, acc_rate, invert
 
 
 MPY_RUNNER = """
