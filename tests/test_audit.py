@@ -143,3 +143,11 @@ def test_sim_signal_level_cli(tmp_path):
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["level"] == "signal" and report["scenario"] == "calm"
     assert not (tmp_path / "features.jsonl").exists()
+
+
+def test_too_short_a_session_is_not_judged(tmp_path):
+    res = lp("sim", "--wearers", 5, "--minutes", 1, "--no-features", "--out", tmp_path)
+    assert res.returncode == 0 and "note:" in res.stderr
+    res = lp("audit", tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["checks"]["error_disparity_ok"] is None

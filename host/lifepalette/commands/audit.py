@@ -43,6 +43,6 @@ def run(args: argparse.Namespace) -> int:
     json.dump(report, sys.stdout, indent=1, allow_nan=False)
     sys.stdout.write("\n")
     if not report["checks"]["ok"]:
-        failed = ", ".join(k for k, v in report["checks"].items() if k != "ok" and not v)
+        failed = ", ".join(k for k, v in report["checks"].items() if k != "ok" and v is False)
         raise LifePaletteError(f"audit checks failed: {failed}")
     return 0

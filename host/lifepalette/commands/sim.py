@@ -43,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
+    from lifepalette.scoring.scorer import BASELINE_LEARN_S
+    from lifepalette.scoring.synchrony import SPAN_S
+
+    if args.minutes * 60 < BASELINE_LEARN_S + 2 * SPAN_S:
+        print(f"lifepalette sim: note: sessions under {(BASELINE_LEARN_S + 2 * SPAN_S) / 60:.1f} minutes end before "
+              "baselines are learnt and synchrony windows fill; expect few or no scores", file=sys.stderr)
     from lifepalette.sim.run import simulate, write_outputs
 
     result = simulate(args.wearers, args.minutes, args.scenario, args.seed, args.level)

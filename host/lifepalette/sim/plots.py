@@ -106,15 +106,20 @@ def _trajectories(plt: Any, result: Any) -> Any:
         ax1.plot(minutes, np.nanmean(result.ours, axis=0), label="estimated arousal (mean)")
     ax1.set_ylim(0, 1)
     ax1.legend(fontsize=7)
+    plotted = 0
     for dev in c.dev_ids[:MAX_TRAJECTORIES]:
         traj = result.scores["wearers"].get(str(int(dev)), {}).get("trajectory", [])
         if traj:
             t, lv = zip(*traj, strict=True)
             ax2.plot(np.array(t) / 60.0, lv, lw=1, label=f"wearer {dev}")
+            plotted += 1
     ax2.set_ylabel("Compassion Metric level")
     ax2.set_xlabel("minute")
     ax2.set_ylim(0, 1)
-    ax2.legend(fontsize=6, ncol=4)
+    if plotted:
+        ax2.legend(fontsize=6, ncol=4)
+    else:
+        ax2.text(0.5, 0.5, "session too short for a trajectory", transform=ax2.transAxes, ha="center")
     fig.tight_layout()
     return fig
 
