@@ -66,7 +66,7 @@ def run_unix(argv):
     hal = board.UnixHal(rates, samples=opts["--samples"], hub=opts["--udp"] if cfg is not None else None,
                         tick_us=int(opts["--tick-us"]), seconds=int(opts["--seconds"]),
                         presses=board.parse_presses(opts["--press"]), led_addr=opts["--led"],
-                        dev_label=opts["--label"], chips=opts["--chips"] == "1")
+                        label=opts["--label"], chips=opts["--chips"] == "1")
     if cfg is None:
         from app.badge import safe_mode
 

@@ -1,0 +1,44 @@
+# The virtual badge's chip path (--chips 1): the real drivers on a simulated I2C bus with register-level chip
+# models (sim_i2c). Loaded only on request: the badge heap has no room for the models and the stream stand-ins both.
+from app.sampler import Sensors
+from drivers.eda import EDA
+from drivers.lis3dh import LIS3DH
+from drivers.max30102 import MAX30102
+from drivers.ntc import NTC
+
+from hal.unix.sim_i2c import Lis3dhModel, Max3010xModel, SimADC, SimI2C, SimPin
+
+
+class ChipSensors:
+    """Same feeding interface as hal.unix.board.StreamSensors: ppg(v), eda(counts), acc(x, y, z), ntc(counts)."""
+
+    def __init__(self):
+        self.bus = SimI2C()
+        self.max_model = self.bus.attach(0x57, Max3010xModel())
+        self.acc_model = self.bus.attach(0x18, Lis3dhModel())
+        self.eda_adc = SimADC(1000)
+        self.ntc_adc = SimADC(2100)
+        self.eda_pin = SimPin()
+        self.ntc_pin = SimPin()
+
+    def drivers(self):
+        ppg = MAX30102(self.bus)
+        acc = LIS3DH(self.bus)
+        ppg.setup()
+        acc.setup()
+        return Sensors(ppg, acc, EDA(self.eda_adc, self.eda_pin), NTC(self.ntc_adc, self.ntc_pin))
+
+    def ppg(self, v):
+        self.max_model.push_sample(v)
+
+    def eda(self, counts):
+        self.eda_adc.counts = counts
+
+    def acc(self, x, y, z):
+        self.acc_model.set_mg(x, y, z)
+
+    def ntc(self, counts):
+        self.ntc_adc.counts = counts
+
+    def transactions(self):
+        return self.bus.transactions
