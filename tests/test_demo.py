@@ -79,7 +79,7 @@ def _get(url: str) -> dict:
         return json.loads(r.read())
 
 
-def _wait_micropython(proc, want: int, timeout: float = 60) -> dict[int, str]:
+def _wait_micropython(proc, want: int, timeout: float = 120) -> dict[int, str]:
     deadline = time.monotonic() + timeout
     while True:
         kids = _children_of(proc.pid)
@@ -101,11 +101,11 @@ def test_demo_streams_real_badges_to_the_wall_and_leaves_no_orphan():
     dispatcher.set_default_handler(lambda address, *args: heard.append((address, args)))
     osc = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
     threading.Thread(target=osc.serve_forever, daemon=True).start()
-    proc, url = _start_demo("--badges", "5", "--seconds", "40", "--scenario", "dialogue", "--cove", "test-demo",
+    proc, url = _start_demo("--badges", "5", "--seconds", "300", "--scenario", "dialogue", "--cove", "test-demo",
                             "--osc", f"127.0.0.1:{osc.server_address[1]}")
     try:
         kids = _wait_micropython(proc, 5)
-        deadline = time.monotonic() + 35
+        deadline = time.monotonic() + 120  # liveness limit for a loaded CI machine, not a timing
         view = _get(url + "api/cove")
         while not view["ready"]:
             assert time.monotonic() < deadline, f"the wall never went live: {view}"
@@ -131,15 +131,19 @@ def test_demo_streams_real_badges_to_the_wall_and_leaves_no_orphan():
 
 @needs_badge
 def test_demo_seconds_limit_stops_everything_even_mid_start():
-    proc, url = _start_demo("--badges", "3", "--seconds", "4")
-    kids = _wait_micropython(proc, 3, timeout=20)
+    proc, url = _start_demo("--badges", "3", "--seconds", "15")
+    seen: dict[int, str] = {}
+    while proc.poll() is None:  # every process the demo ever had, until it ends by itself
+        seen.update(_children_of(proc.pid))
+        time.sleep(0.1)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert "Stops after 4 s" in out or "demo stopped" in out
-    survivors = {p: c for p, c in kids.items() if _alive(p)}
+    assert "demo stopped: 3 badges stopped" in out
+    assert any("micropython" in c for c in seen.values()), seen
+    survivors = {p: c for p, c in seen.items() if _alive(p)}
     assert not survivors, f"orphans left behind: {survivors}"
-    mpy_left = [p for p in os.listdir("/proc") if p.isdigit() and "lifepalette-demo-" in _cmdline(int(p))]
-    assert not mpy_left
+    left = [p for p in os.listdir("/proc") if p.isdigit() and "lifepalette-demo-" in _cmdline(int(p))]
+    assert not left
 
 
 def test_demo_rejects_bad_arguments_with_one_line():

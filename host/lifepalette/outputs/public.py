@@ -93,8 +93,13 @@ def _shuffle_key(salt: bytes, item: Any, index: int) -> bytes:
     return hmac.new(salt, repr(ident).encode(), hashlib.sha256).digest()
 
 
+def _items(raw: Any) -> list:
+    """A list from the hub's list/tuple field; anything else (None, a number, a dict, a string) is no items."""
+    return list(raw) if isinstance(raw, list | tuple) else []
+
+
 def _ordered_swatches(raw: Any, salt: bytes) -> list[str]:
-    items = list(raw or ())
+    items = _items(raw)
     order = sorted(range(len(items)), key=lambda i: _shuffle_key(salt, items[i], i))
     return [hex_colour(rgb) for rgb in _swatch_colours(items[i] for i in order)]
 
@@ -117,7 +122,7 @@ def _palette(raw: Any) -> dict | None:
 def _groups(raw: Any) -> list[dict]:
     """Groups with k >= K_MIN contributors; labelled A, B, ... in the order the hub lists them."""
     out = []
-    for index, group in enumerate(raw or ()):
+    for index, group in enumerate(_items(raw)):
         if not isinstance(group, Mapping):
             continue
         contributors = _count(_first(group, "contributors", "k", "n", "members", "wearers"))
