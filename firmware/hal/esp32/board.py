@@ -8,6 +8,7 @@ import neopixel
 from app.sampler import Sensors
 from drivers.eda import EDA
 from drivers.lis3dh import LIS3DH
+from drivers.lis3dh import SensorError as AccError
 from drivers.max30102 import MAX30102, SensorError
 from drivers.ntc import NTC
 from micropython import const
@@ -65,7 +66,7 @@ class Esp32Hal:
             ppg = None
         try:
             acc.setup()
-        except (SensorError, OSError) as exc:
+        except (AccError, OSError) as exc:
             self.log("accelerometer missing: " + str(exc))
             acc = None
         return Sensors(ppg, acc, EDA(self.eda_adc, self.eda_en), NTC(self.ntc_adc, self.ntc_en))
