@@ -1,8 +1,6 @@
 # ESP32 HAL: the badge's hardware behind the same small interface as hal.unix.board.UnixHal.
 # A machine.Timer at the PPG rate only counts ticks (IRQ context: no allocation, no I2C); the main loop does the
 # sampling for every pending tick, so a slow second never loses samples.
-import time
-
 import machine
 import neopixel
 from app.sampler import Sensors
@@ -28,7 +26,6 @@ class Esp32Hal:
         self.base = cfg["rates"]["ppg"] if cfg is not None else 64
         self.pending = 0
         self.ticks = 0
-        self.t0 = time.ticks_ms()
         self.i2c = machine.I2C(0, scl=machine.Pin(p["i2c_scl"]), sda=machine.Pin(p["i2c_sda"]), freq=400000)
         self.eda_en = machine.Pin(p["eda_en"], machine.Pin.OUT, value=0)
         self.ntc_en = machine.Pin(p["ntc_en"], machine.Pin.OUT, value=0)
@@ -88,7 +85,8 @@ class Esp32Hal:
         return n
 
     def ms(self):
-        return time.ticks_diff(time.ticks_ms(), self.t0)
+        """Badge time from the sample timer's ticks (the same clock the sampler runs on)."""
+        return self.ticks * 1000 // self.base
 
     def button(self):
         return self.btn.value() == 0

@@ -1,0 +1,128 @@
+"""The ESP32 HAL with the whole badge app on top, under the real MicroPython, with `machine`, `neopixel` and
+`bluetooth` replaced by stand-ins at the narrowest seam: the I2C stand-in is the register-level chip models of
+hal/unix/sim_i2c.py, the timer fires from machine.idle(), and the BLE stand-in records adverts. The adverts are
+then opened on the CPython side with protocol.verifier."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from test_firmware_radio import FAKE_BLUETOOTH
+
+from protocol import frame, records
+from protocol.verifier import Verifier
+
+KEY = bytes(range(16))
+
+FAKE_MACHINE = '''
+from hal.unix.sim_i2c import SimI2C, Max3010xModel, Lis3dhModel
+BUS = SimI2C()
+MAX = BUS.attach(0x57, Max3010xModel())
+ACC = BUS.attach(0x18, Lis3dhModel())
+PINS = {}
+ADCS = {}
+TIMERS = []
+
+class Pin:
+    IN = 1
+    OUT = 3
+    PULL_UP = 1
+    def __init__(self, n, mode=-1, pull=-1, value=None):
+        self.n = n
+        PINS[n] = self
+        self.v = 1 if pull == 1 else (value or 0)
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        self.v = 1 if v else 0
+
+class I2C:
+    def __init__(self, i, scl=None, sda=None, freq=0):
+        self.pins = (scl.n, sda.n)
+    def readfrom_mem_into(self, a, r, b):
+        BUS.readfrom_mem_into(a, r, b)
+    def writeto_mem(self, a, r, b):
+        BUS.writeto_mem(a, r, b)
+
+class ADC:
+    ATTN_11DB = 3
+    def __init__(self, pin, atten=0):
+        ADCS[pin.n] = self
+        self.counts = 2000
+    def read_u16(self):
+        return self.counts << 4
+    def read_uv(self):
+        return self.counts * 1000
+
+class Timer:
+    PERIODIC = 1
+    def __init__(self, i):
+        TIMERS.append(self)
+    def init(self, freq=0, mode=0, callback=None):
+        self.freq = freq
+        self.cb = callback
+
+def idle():
+    for t in TIMERS:
+        t.cb(t)
+'''
+
+FAKE_NEOPIXEL = '''
+WRITES = []
+class NeoPixel:
+    def __init__(self, pin, n):
+        self.pin = pin
+        self.n = n
+        self.buf = [(0, 0, 0)] * n
+    def __setitem__(self, i, v):
+        self.buf[i] = v
+    def write(self):
+        WRITES.append(self.buf[0])
+'''
+
+
+def test_badge_on_esp32_hal(mpy, tmp_path):
+    for name, text in (("machine", FAKE_MACHINE), ("neopixel", FAKE_NEOPIXEL), ("bluetooth", FAKE_BLUETOOTH)):
+        (tmp_path / f"{name}.py").write_text(text)
+    (tmp_path / "config.json").write_text(json.dumps({"dev_id": 258, "key": KEY.hex(), "board": "esp32-devkitc"}))
+    out = mpy.run(textwrap.dedent("""
+        import io, json, machine, neopixel, bluetooth
+        from app import config, pipeline, storage
+        from app.badge import Badge
+        from hal.esp32 import board
+        cfg, reason = config.load()
+        hal = board.Esp32Hal(cfg)
+        hal.radio.usb = io.BytesIO()
+        badge = Badge(hal, cfg, hal.sensors(), pipeline.Features(cfg["rates"]), storage.Ring(600))
+        ble = bluetooth.BLE.last
+        p = hal.p
+        state = {"before": [machine.MAX.shutdown(), machine.ACC.powered_down(), machine.PINS[p["eda_en"]].value()]}
+        machine.ADCS[p["batt_adc"]].counts = 1900          # 1.9 V at the pin = 3.8 V battery
+        btn = machine.PINS[p["button"]]
+        for tick in range(64 * 12):
+            btn.value(0 if 64 * 2 <= tick < 64 * 5 + 20 else 1)   # held from 2 s for 3.3 s
+            machine.MAX.push_sample(100000 + (tick * 37) % 500)
+            machine.ACC.set_mg(0, 0, 1000)
+            for _ in range(hal.wait_tick()):
+                badge.tick()
+        state["after"] = [machine.MAX.shutdown(), machine.ACC.powered_down(), machine.PINS[p["eda_en"]].value()]
+        state["adverts"] = [list(c[2]) for c in ble.calls if c[0] == "advertise"]
+        state["i2c_pins"] = list(hal.i2c.pins)
+        state["led_writes"] = len(neopixel.WRITES)
+        state["led_max"] = max(sum(w) for w in neopixel.WRITES)
+        state["timer_freq"] = machine.TIMERS[0].freq
+        print(json.dumps(state))
+    """), heapsize="512K", extra_path=str(tmp_path))
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["before"] == [True, True, 0]  # no consent at boot: every sensor off
+    assert r["after"] == [False, False, 1]  # consented at 5 s: sensors on
+    assert r["i2c_pins"] == [22, 21] and r["timer_freq"] == 64
+    verifier = Verifier({258: KEY})
+    verdicts = [verifier.verify(bytes(a)) for a in r["adverts"]]
+    assert len(verdicts) == 12 and all(v.ok for v in verdicts)
+    types = [v.ftype for v in verdicts]
+    assert types[:5] == [frame.HEARTBEAT] * 5 and set(types[6:]) == {frame.TELEMETRY}
+    battery = records.unpack_telemetry(verdicts[-1].record)["battery"]
+    assert battery == 55  # (3800 - 3300) / 900 mV, not charging
+    assert r["led_writes"] > 10 and 0 < r["led_max"] * 20 / 255 <= 12  # LED under the current cap
