@@ -234,6 +234,12 @@ def test_operator_console_refuses_without_the_token_and_works_with_it(cove, brow
         page.click("#end-session")
         page.wait_for_function("document.querySelector('#session').textContent === 'no session'", timeout=LIVE_MS)
         assert cove.hub.session_id is None
+        old_key = cove.hub.group_key
+        page.click("#rotate-key")
+        page.wait_for_function("document.querySelector('#action-result').textContent.startsWith('rotate group key: done')",
+                               timeout=LIVE_MS)
+        assert cove.hub.group_key != old_key
+        assert cove.hub.group_key.hex() not in page.content()  # key material never reaches the browser
         cookies = context.cookies()
         assert [c["name"] for c in cookies] == ["lp_operator"] and cookies[0]["httpOnly"]
         assert TOKEN not in cookies[0]["value"]

@@ -152,6 +152,8 @@ def _action(method_name: str):
             result = await maybe_await(getattr(hub, method_name)())
         except Exception as exc:  # report the hub's refusal (e.g. "no session running") to the operator
             return _json({"ok": False, "action": method_name, "error": str(exc) or type(exc).__name__}, status=409)
+        if isinstance(result, bytes | bytearray | memoryview):
+            result = None  # e.g. rotate_group_key returns the new key: key material never goes to a browser
         request.app[FEEDS].operator.poke()
         request.app[FEEDS].public.poke()
         return _json({"ok": True, "action": method_name, "result": result})
