@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from protocol import records
 from protocol.verifier import Verifier
 
 CLI = [sys.executable, "-m", "lifepalette", "badge", "run"]
@@ -88,15 +89,19 @@ def test_two_badges_side_by_side_with_led_socket(tmp_path):
     leds.close()
 
 
-def test_counter_survives_restarts(tmp_path):
+def test_counter_and_consent_revision_survive_restarts(tmp_path):
     hub = udp_socket()
     addr = f"127.0.0.1:{hub.getsockname()[1]}"
     cfg = config(tmp_path, 400)
     verifier = Verifier({400: bytes.fromhex(f"{400:032x}")})
     for _ in range(2):
-        subprocess.run(CLI + ["--config", str(cfg), "--udp", addr, "--seconds", "3", "--speed", "0"], check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(CLI + ["--config", str(cfg), "--udp", addr, "--seconds", "5", "--speed", "0", "--consent"],
+                       check=True, capture_output=True, timeout=60)
     verdicts = [verifier.verify(f) for f in drain(hub)]
-    assert len(verdicts) == 6 and all(v.ok for v in verdicts)  # no replay: the second run starts a new block
-    assert verdicts[3].ctr >= 1025
+    assert len(verdicts) == 10 and all(v.ok for v in verdicts)  # no replay: the second run starts a new block
+    assert verdicts[5].ctr >= 1025
+    revisions = [records.consent_revision(records.unpack_telemetry(v.record)["consent"]) for v in verdicts
+                 if v.ftype == 0]
+    assert revisions[0] == 1 and revisions[-1] == 2  # each consent is a new epoch, also after a restart
+    assert (tmp_path / "badge400.state" / "consent.txt").read_text().split() == ["LP", "2"]
     hub.close()
