@@ -22,7 +22,8 @@ Signal path and number formats (every intermediate |v| < 2**30; the range proof 
    record-wide 0.02 * mean(sq) offset of NeuroKit2 is not streamable, the relative 1/64 stands in for it).
    Blocks shorter than W1 are dropped; the peak is the first maximum of y in the block; peaks closer than 0.3 s to
    the previous one are ignored (refractory), and so are peaks smaller than half the running beat amplitude that
-   come before 70 % of the running interval (diastolic waves; Elgendi's detector alone picks some of them up).
+   come before 120 % of the running interval (diastolic waves; Elgendi's detector alone picks some of them up; a
+   real drop in amplitude still gets through once a beat is late, and the running amplitude then adapts).
    Peaks in the first WARM_S seconds are ignored while the DC tracker and the 0.5 Hz section settle.
 5. Beat times: sub-sample parabolic refinement in Q8 samples; inter-beat interval
    ``ibi_ms = (ibi_q8 * 1000 + fs * 128) // (fs * 256)``. Intervals outside 300..2000 ms or more than 30 % away from
@@ -338,8 +339,9 @@ class BeatTracker:
             self.good = 0
             self.ibi_ref = 0
 
-    def peak(self, p, frac):
-        """A candidate peak (seg already filled). Returns 1 if it counts as a beat (outside the refractory)."""
+    def peak(self, p, frac, shift):
+        """A candidate peak (seg already filled; `shift` is the auto-range shift at detection, so the peak's
+        amplitude in input units is seg[half] << shift). Returns 1 if it counts as a beat."""
         if self.warm < WARM_S:  # the DC tracker and the 0.5 Hz section are still settling
             return 0
         if self.last_p >= 0:
@@ -349,12 +351,18 @@ class BeatTracker:
         else:
             dn = -1
         amp = self.seg[self.half]
+        if amp < 0:
+            amp = 0
+        amp = amp << shift  # Q4 input units (<= 2**25): comparable across auto-range changes
         ref = self.amp_ref
         steady = ref > 0 and (ref >> 1) <= amp <= (ref << 1)
-        if ref > 0 and dn > 0 and amp < (ref >> 1) and dn * 1000 < self.ibi_ref * self.rate * 7 // 10:
-            return 0  # small and early: a diastolic wave or a notch, not a beat
+        if ref > 0 and dn > 0 and amp < (ref >> 1) and dn * 1000 < self.ibi_ref * self.rate * 6 // 5:
+            return 0  # small and not late: a diastolic wave or a notch, not a beat
         if amp > 0:
-            self.amp_ref = amp if ref <= 0 else ref + ((amp - ref) >> 2)
+            if ref <= 0:
+                self.amp_ref = amp
+            else:  # an artefact spike moves the reference by at most a quarter
+                self.amp_ref = ref + (((amp if amp < (ref << 1) else (ref << 1)) - ref) >> 2)
         corr = self._shape()
         self.last_corr = corr
         ok = 0
@@ -539,7 +547,7 @@ class PpgKernel:
         h = bt.half
         for k in range(bt.seg_len):
             seg[k] = ring[(p - h + k) & m]
-        if bt.peak(p, frac) and self.on_beat is not None:
+        if bt.peak(p, frac, st[S_SHIFT]) and self.on_beat is not None:
             self.on_beat(p, frac, st[S_N])
 
     def tick(self):

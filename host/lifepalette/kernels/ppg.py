@@ -42,7 +42,8 @@ def _check(name: str, v: np.ndarray) -> None:
         raise OverflowError(f"{name} left the small-int range")
 
 
-def band_pass(raw: np.ndarray, rate: int, invert: bool = True, check: bool = False) -> np.ndarray:
+def band_pass(raw: np.ndarray, rate: int, invert: bool = True, check: bool = False,
+              with_shift: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Stages 1-3 (DC tracker, auto-range, Q14 biquads) for raw counts of shape (wearers, samples).
 
     Time-major history arrays make the biquads' delayed samples views rather than copies, and each section is one
@@ -54,8 +55,9 @@ def band_pass(raw: np.ndarray, rate: int, invert: bool = True, check: bool = Fal
     x_all = np.ascontiguousarray((np.clip(np.atleast_2d(np.asarray(raw, dtype=np.int64)), 0, 0x3FFFF) << 4).T)
     n, w = x_all.shape
     out = np.zeros((n, w), dtype=np.int64)
+    shifts = np.zeros((n, w), dtype=np.int64)
     if n == 0:
-        return out.T
+        return (out.T, shifts.T) if with_shift else out.T
     # Rolling history: rows 0, 1 hold the two previous samples (zero at the start), sample i lives in row
     # i % CHUNK + 2, and at each wrap the last two rows move to the top. Columns: [u, y] and [y, v].
     chunk = 4096
@@ -124,10 +126,11 @@ def band_pass(raw: np.ndarray, rate: int, invert: bool = True, check: bool = Fal
         e2 = acc2 - (v << 14)
         h2[r, 1] = v
         out[i] = v
+        shifts[i] = sh
         if check:
             _check("section 1 accumulator", acc)
             _check("section 2 accumulator", acc2)
-    return out.T
+    return (out.T, shifts.T) if with_shift else out.T
 
 
 def _window_sum(cs: np.ndarray, end: np.ndarray, width: int) -> np.ndarray:
@@ -188,7 +191,7 @@ class BatchPpg:
     The shape segments and sub-sample refinements of all candidates are cut out of the filtered signal at once;
     the tracker then sees exactly what the streaming kernel's ring buffer would have given it."""
 
-    def __init__(self, y: np.ndarray, rate: int, events: PpgEvents):
+    def __init__(self, y: np.ndarray, rate: int, events: PpgEvents, shifts: np.ndarray):
         self.rate = rate
         self.events = events
         self.beats = k.BeatTracker(rate)
@@ -202,6 +205,7 @@ class BatchPpg:
         self._fracs = refine_all(segs[:, h - 1], segs[:, h], segs[:, h + 1]).tolist() if segs.size else []
         self._peaks = events.peak.tolist()
         self._ends = events.n_event.tolist()
+        self._shifts = shifts[events.n_event].tolist()  # auto-range shift after the detecting sample
 
     def advance(self, second: int) -> None:
         """Everything the kernel does up to and including step() number `second` (0-based)."""
@@ -213,7 +217,7 @@ class BatchPpg:
             p = self._peaks[j]
             frac = self._fracs[j]
             bt.seg = self._segs[j]  # a list in place of the ring copy; _shape works on it in place
-            if bt.peak(p & k.M20, frac):
+            if bt.peak(p & k.M20, frac, self._shifts[j]):
                 self.found.peak.append(p)
                 self.found.frac_q8.append(frac)
                 self.found.n_event.append(ends[j])
@@ -224,5 +228,5 @@ class BatchPpg:
 
 def analyse(raw: np.ndarray, rate: int, invert: bool = True, check: bool = False) -> list[BatchPpg]:
     """Run the PPG kernel over (wearers, samples) raw counts; returns one BatchPpg per wearer (call advance())."""
-    y = band_pass(raw, rate, invert, check=check)
-    return [BatchPpg(row, rate, candidates(row, rate)) for row in y]
+    y, shifts = band_pass(raw, rate, invert, check=check, with_shift=True)
+    return [BatchPpg(row, rate, candidates(row, rate), sh) for row, sh in zip(y, shifts, strict=True)]
