@@ -139,12 +139,13 @@ def test_simulated_scr_counts_track_the_simulation(scr_number):
 CLEAN = ["heartpy/data.csv", "heartpy/data3.csv", "bsn/bvp_sample.txt"]
 
 
+@pytest.mark.parametrize("rate", [25, 50, 64])
 @pytest.mark.parametrize("key", CLEAN)
-def test_real_ppg_hr_and_beats_match_neurokit(key):
+def test_real_ppg_hr_and_beats_match_neurokit(key, rate):
     need_data()
     x, fs = _recording(key)
     peaks, _ = nk_peaks(key)
-    rec, beats = badge_ppg(resample(x, fs, 64), 64, bits=10 if key.startswith("heartpy") else 16)
+    rec, beats = badge_ppg(resample(x, fs, rate), rate, bits=10 if key.startswith("heartpy") else 16)
     end = rec.shape[0]
     hr_k = rec[WARM:, 0]
     assert abs(float(hr_k[hr_k > 0].mean()) - hr_from_peaks(peaks, WARM - 8, end)) <= 2.0
@@ -155,10 +156,11 @@ def test_real_ppg_hr_and_beats_match_neurokit(key):
     assert ((rec[WARM:, 10] & Q_HR) > 0).mean() >= 0.9  # clean recordings are flagged valid
 
 
-def test_motion_artefact_recording_is_flagged_low_quality():
+@pytest.mark.parametrize("rate", [50, 64])
+def test_motion_artefact_recording_is_flagged_low_quality(rate):
     need_data()
     x, fs, _ = bsn_column("bvp_motion_artifact.txt")
-    rec, _ = badge_ppg(resample(x, fs, 64), 64)
+    rec, _ = badge_ppg(resample(x, fs, rate), rate)
     invalid = (rec[WARM // 2:, 10] & Q_HR) == 0
     assert invalid.mean() > 0.5  # most one-second windows
 
