@@ -136,3 +136,21 @@ def test_scr_counting_threshold_and_rise_time():
     assert count(0.2, 1.5) == 1  # a normal response
     assert count(0.015, 1.5) == 0  # below the 0.03 uS amplitude threshold
     assert count(0.5, 12.0) == 0  # too slow to be a response: tonic drift
+
+
+def test_sample_counter_wraps_without_changing_results():
+    """Counters run modulo 2**20 (4.5 h at 64 Hz): starting just before the wrap changes nothing."""
+    sig = session(8, 60, hr=75)["ppg"]
+    results = []
+    for start in (0, ppg.M20 - 700):
+        k = ppg.PpgKernel(64)
+        k.st[ppg.S_N] = start
+        per_second = []
+        for s in range(60):
+            for v in sig[s * 64:(s + 1) * 64]:
+                k.push(int(v))
+            k.tick()
+            per_second.append((k.beats.hr_bpm(), k.beats.rmssd_ms(), k.beats.hr_valid(), k.beats.beats))
+        results.append(per_second)
+    assert results[0] == results[1]
+    assert results[0][-1][0] == 75 and results[0][-1][3] > 60
