@@ -6,6 +6,7 @@ import argparse
 
 DEFAULT_BADGES = 12
 FIRST_DEV_ID = 258  # 0x102: clear of 0 and of the small ids people type by hand
+DEMO_LEARN_S = 30  # baselines learnt over 30 s instead of the hub's 3 min, so the wall moves within a minute
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +59,14 @@ def run(args: argparse.Namespace) -> int:
 
         parse_broker_url(args.mqtt)
     return asyncio.run(Demo(args).run())
+
+
+def _demo_scorer():
+    try:
+        from lifepalette.scoring import CoveScorer
+    except ImportError:
+        return "auto"  # the hub then runs without scores, as it would anywhere
+    return CoveScorer(learn_s=DEMO_LEARN_S)
 
 
 def hue_clicks(index: int, start_s: float = 5.0) -> str:
@@ -115,7 +124,7 @@ class Demo:
         from lifepalette.web import serve_web
 
         args = self.args
-        self.hub = Hub(os.path.join(tmp, "hub.db"), udp=("127.0.0.1", 0), cadence_s=1.0)
+        self.hub = Hub(os.path.join(tmp, "hub.db"), udp=("127.0.0.1", 0), cadence_s=1.0, scorer=_demo_scorer())
         configs = []
         for i in range(args.badges):
             dev_id = FIRST_DEV_ID + i
