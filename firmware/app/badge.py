@@ -30,6 +30,17 @@ _BACKLOG_PER_SECOND = const(2)
 _BACKLOG_GRACE = const(3)  # resend only records at least this many frames old (the hub may still be acking them)
 _STATUS_EVERY_S = const(10)
 _HUB_COLOUR_TTL_S = const(30)
+# app.consent's gesture events and actions, app.palette's pattern codes (by number: const names cost no heap)
+_CLICK = const(1)
+_DOUBLE = const(2)
+_NOTHING = const(0)
+_GRANTED = const(1)
+_REVOKED = const(2)
+_P_SAFE = const(5)
+_P_CONFIRM = const(6)
+_P_REVOKE = const(7)
+_P_PROMPT = const(8)
+_PROMPT_MS = const(30000)
 # command bytes (protocol/records.py CMD_*)
 _CMD_COLOUR = const(1)
 _CMD_TIME = const(2)
@@ -101,26 +112,26 @@ class Badge:
     def on_gesture(self, event, now):
         c = self.consent
         pal = self.palette
-        if event == consent_mod.CLICK:
+        if event == _CLICK:
             if c.sharing_colour():
                 pal.next_hue(now)
             self.refresh(now)
             return
-        if event == consent_mod.DOUBLE and c.given():
+        if event == _DOUBLE and c.given():
             pal.undo_hue()  # the first click of the pair stepped the hue
         action = c.on_gesture(event)
-        if action == consent_mod.NOTHING:
+        if action == _NOTHING:
             return
         self.hal.log("consent " + consent_mod.ACTION_NAMES[action] + " rev " + str(c.revision))
         if c.changed:
             storage.save_revision(c.revision)
             c.changed = False
-        if action == consent_mod.REVOKED:
+        if action == _REVOKED:
             self.stop_capture()
-            pal.show_overlay(palette.REVOKE, now)
+            pal.show_overlay(_P_REVOKE, now)
             self.send_now(now)  # tell the hub at once (consent bits 0, new revision); it erases on its side
-        elif action == consent_mod.GRANTED:
-            pal.show_overlay(palette.CONFIRM, now)
+        elif action == _GRANTED:
+            pal.show_overlay(_P_CONFIRM, now)
         if c.capturing() != self.sampler.powered:
             if c.capturing():
                 self.sampler.power(True)
@@ -234,7 +245,7 @@ class Badge:
             self.time_offset = u32(rec, 1) - now // 1000
         elif cmd == _CMD_CONSENT_PROMPT:
             if not self.consent.given():  # a prompt only: consent is given on the badge, by the wearer
-                self.palette.show_overlay(palette.PROMPT, now, palette.PROMPT_MS)
+                self.palette.show_overlay(_P_PROMPT, now, _PROMPT_MS)
         elif cmd == _CMD_GROUP_KEY:
             if self.link.group_key_part(rec):
                 self.hal.log("group key installed for group " + str(self.link.group_id))
@@ -255,8 +266,8 @@ def safe_mode(hal, reason):
     hal.shutdown_sensors()
     pal = palette.Palette()
     led = bytearray(3)
-    pal.pattern = palette.SAFE
-    hal.led_state(palette.SAFE, led, 0, 0)
+    pal.pattern = _P_SAFE
+    hal.led_state(_P_SAFE, led, 0, 0)
     while True:
         n = hal.wait_tick()
         if n <= 0:

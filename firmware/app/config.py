@@ -10,7 +10,6 @@ import json
 
 from app import storage
 
-PATH = "config.json"
 BOARDS = ("esp32-devkitc", "esp32-s3-devkitc", "virtual")
 DEFAULT_RATES = {"ppg": 64, "eda": 16, "acc": 16, "temp": 1}
 # (min, max) per stream; every stream is sampled on the PPG timer, so none may be faster than PPG.
@@ -99,7 +98,7 @@ def _valid(text):
         return False
 
 
-def load(path=PATH):
+def load(path="config.json"):
     """(config, None) or (None, reason). Finishes or discards an interrupted write first."""
     storage.recover(path, _valid)
     text = storage.read_text(path)
@@ -111,7 +110,7 @@ def load(path=PATH):
         return None, path + " corrupt: " + str(exc.args[0])
 
 
-def save(obj, path=PATH, hook=None):
+def save(obj, path="config.json", hook=None):
     """Validate and write atomically (temp + rename); raises ConfigError before touching flash if invalid."""
     text = json.dumps(obj)
     parse(text)

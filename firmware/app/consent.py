@@ -18,11 +18,11 @@ except ImportError:  # CPython
 #   DOUBLE  a second click within DOUBLE_GAP_MS of the first (the app undoes the first click's action)
 #   MEDIUM  released after MEDIUM_MS .. LONG_MS
 #   LONG    held for LONG_MS: fired while still held, so the wearer sees the confirmation without letting go
-NONE = const(0)
-CLICK = const(1)
-DOUBLE = const(2)
-MEDIUM = const(3)
-LONG = const(4)
+_NONE = const(0)
+_CLICK = const(1)
+_DOUBLE = const(2)
+_MEDIUM = const(3)
+_LONG = const(4)
 
 _DEBOUNCE_MS = const(30)
 _MEDIUM_MS = const(1000)
@@ -42,39 +42,39 @@ class Gestures:
             self.down = True
             self.since = now
             self.long_fired = False
-            return NONE
+            return _NONE
         if down:
             if not self.long_fired and now - self.since >= _LONG_MS:
                 self.long_fired = True
-                return LONG
-            return NONE
+                return _LONG
+            return _NONE
         if not self.down:
-            return NONE
+            return _NONE
         self.down = False
         held = now - self.since
         if self.long_fired or held < _DEBOUNCE_MS:
-            return NONE
+            return _NONE
         if held >= _MEDIUM_MS:
-            return MEDIUM
+            return _MEDIUM
         if self.since - self.last_click <= _DOUBLE_GAP_MS:
             self.last_click = -100000
-            return DOUBLE
+            return _DOUBLE
         self.last_click = now
-        return CLICK
+        return _CLICK
 
 
-CONSENT_PHYSIO = const(1)
-CONSENT_COLOUR = const(2)
-CONSENT_PAUSED = const(4)
+_CONSENT_PHYSIO = const(1)
+_CONSENT_COLOUR = const(2)
+_CONSENT_PAUSED = const(4)
 
 # Actions returned by on_gesture / the methods, for the app to act on (LED confirmation, sensor power, frames).
-NOTHING = const(0)
-GRANTED = const(1)
-REVOKED = const(2)
-PAUSED = const(3)
-RESUMED = const(4)
-SCOPE = const(5)
-ACTION_NAMES = ("nothing", "granted", "revoked", "paused", "resumed", "scope")
+_NOTHING = const(0)
+_GRANTED = const(1)
+_REVOKED = const(2)
+_PAUSED = const(3)
+_RESUMED = const(4)
+_SCOPE = const(5)
+ACTION_NAMES = "nothing granted revoked paused resumed scope".split()  # one string: no qstr per name
 
 
 class Consent:
@@ -98,11 +98,11 @@ class Consent:
     def byte(self):
         b = self.revision << 4
         if self.physio:
-            b |= CONSENT_PHYSIO
+            b |= _CONSENT_PHYSIO
         if self.colour:
-            b |= CONSENT_COLOUR
+            b |= _CONSENT_COLOUR
         if self.paused:
-            b |= CONSENT_PAUSED
+            b |= _CONSENT_PAUSED
         return b
 
     def _bump(self):
@@ -114,36 +114,36 @@ class Consent:
         self.colour = colour
         self.paused = False
         self._bump()
-        return GRANTED
+        return _GRANTED
 
     def revoke(self):
         if not self.given():
-            return NOTHING
+            return _NOTHING
         self.physio = False
         self.colour = False
         self.paused = False
         self._bump()
-        return REVOKED
+        return _REVOKED
 
     def toggle_pause(self):
         if not self.given():
-            return NOTHING
+            return _NOTHING
         self.paused = not self.paused
-        return PAUSED if self.paused else RESUMED
+        return _PAUSED if self.paused else _RESUMED
 
     def toggle_physio(self):
         if not self.given():
-            return NOTHING
+            return _NOTHING
         self.physio = not self.physio
         self.colour = True
         self._bump()
-        return SCOPE
+        return _SCOPE
 
     def on_gesture(self, event):
-        if event == LONG:
+        if event == _LONG:
             return self.revoke() if self.given() else self.grant()
-        if event == MEDIUM:
+        if event == _MEDIUM:
             return self.toggle_pause()
-        if event == DOUBLE:
+        if event == _DOUBLE:
             return self.toggle_physio()
-        return NOTHING
+        return _NOTHING

@@ -13,22 +13,23 @@ except ImportError:  # CPython
         return x
 
 
-# Patterns (what the LED does over time). The pattern alone tells whether capture is on.
-OFF = const(0)
-IDLE = const(1)  # no consent: one short dim blink every 3 s, nothing captured
-PULSE = const(2)  # capturing physiology: breathing, period 4 s (calm) .. 1 s (aroused)
-STEADY = const(3)  # colour-only consent: steady light, no physiology captured
-PAUSED = const(4)  # paused: double blink every 2 s
-SAFE = const(5)  # safe mode (bad config/storage): red/amber alternating at 2 Hz, never captures
-CONFIRM = const(6)  # consent given: three green flashes
-REVOKE = const(7)  # consent revoked: three white flashes, then IDLE
-PROMPT = const(8)  # the hub asks the wearer to consider consenting: slow blue breathing (consent stays manual)
+# Patterns (what the LED does over time). The pattern alone tells whether capture is on. The codes are part of
+# the HAL interface (led_state) and app.badge uses them by number: const names with _ cost no heap.
+_OFF = const(0)
+_IDLE = const(1)  # no consent: one short dim blink every 3 s, nothing captured
+_PULSE = const(2)  # capturing physiology: breathing, period 4 s (calm) .. 1 s (aroused)
+_STEADY = const(3)  # colour-only consent: steady light, no physiology captured
+_PAUSED = const(4)  # paused: double blink every 2 s
+_SAFE = const(5)  # safe mode (bad config/storage): red/amber alternating at 2 Hz, never captures
+_CONFIRM = const(6)  # consent given: three green flashes
+_REVOKE = const(7)  # consent revoked: three white flashes, then IDLE
+_PROMPT = const(8)  # the hub asks the wearer to consider consenting: slow blue breathing (consent stays manual)
 
 _HUE_STEPS = const(8)
 _MA_PER_CHANNEL = const(20)
 _GROUP_WEIGHT = const(96)  # of 256: how strongly the group colour blends into the wearer's own
 _OVERLAY_MS = const(1200)
-PROMPT_MS = const(30000)
+_PROMPT_MS = const(30000)
 
 # orange, sky blue, bluish green, yellow, blue, vermillion, reddish purple, white (r, g, b each)
 OKABE_ITO = bytes((230, 159, 0, 86, 180, 233, 0, 158, 115, 240, 228, 66, 0, 114, 178, 213, 94, 0, 204, 121, 167,
@@ -115,9 +116,9 @@ class Palette:
         self.group = bytearray(3)
         self.group_until = 0
         self.base = bytearray(3)  # colour before the pattern's level
-        self.pattern = IDLE
+        self.pattern = _IDLE
         self.period = 3000
-        self.overlay = OFF
+        self.overlay = _OFF
         self.overlay_until = 0
         self.arousal = 64
         self.quality_ok = False
@@ -157,16 +158,16 @@ class Palette:
         self.arousal = arousal
         self.quality_ok = quality_ok
         if paused:
-            self.pattern = PAUSED
+            self.pattern = _PAUSED
             self.period = 2000
         elif capturing:
-            self.pattern = PULSE
+            self.pattern = _PULSE
             self.period = 4000 - arousal * 3000 // 255
         elif colour_only:
-            self.pattern = STEADY
+            self.pattern = _STEADY
             self.period = 0
         else:
-            self.pattern = IDLE
+            self.pattern = _IDLE
             self.period = 3000
         self._compose(capturing, colour_only, now)
 
@@ -203,25 +204,25 @@ class Palette:
                 c[i] = c[i] * limit // total
 
     def active_pattern(self, now):
-        if self.overlay != OFF and now < self.overlay_until:
+        if self.overlay != _OFF and now < self.overlay_until:
             return self.overlay
-        self.overlay = OFF
+        self.overlay = _OFF
         return self.pattern
 
     def level(self, pattern, now):
         """Brightness multiplier 0-255 of `pattern` at time now (ms)."""
-        if pattern == PULSE:
+        if pattern == _PULSE:
             return triangle(now, self.period, 64, 255)
-        if pattern == STEADY:
+        if pattern == _STEADY:
             return 255
-        if pattern == IDLE:
+        if pattern == _IDLE:
             return 255 if now % 3000 < 120 else 0
-        if pattern == PAUSED:
+        if pattern == _PAUSED:
             p = now % 2000
             return 255 if p < 150 or 300 <= p < 450 else 0
-        if pattern == SAFE or pattern == CONFIRM or pattern == REVOKE:
+        if pattern == _SAFE or pattern == _CONFIRM or pattern == _REVOKE:
             return 255 if now % 400 < 200 else 0
-        if pattern == PROMPT:
+        if pattern == _PROMPT:
             return triangle(now, 3000, 0, 255)
         return 0
 
@@ -229,19 +230,19 @@ class Palette:
         """The LED colour right now into out[0:3]; returns the active pattern."""
         pattern = self.active_pattern(now)
         src = self.base
-        if pattern == CONFIRM:
+        if pattern == _CONFIRM:
             src = self._tmp
             src[0], src[1], src[2] = 0, 120, 0
-        elif pattern == REVOKE:
+        elif pattern == _REVOKE:
             src = self._tmp
             src[0], src[1], src[2] = 60, 60, 60
-        elif pattern == SAFE:
+        elif pattern == _SAFE:
             src = self._tmp
             if now % 800 < 400:
                 src[0], src[1], src[2] = 120, 0, 0
             else:
                 src[0], src[1], src[2] = 100, 60, 0
-        elif pattern == PROMPT:
+        elif pattern == _PROMPT:
             src = self._tmp
             src[0], src[1], src[2] = 0, 40, 120
         if src is self._tmp:

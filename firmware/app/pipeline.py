@@ -4,22 +4,29 @@
 # The record layout and n/a values are protocol/records.py's (a CPython test checks pack_into against
 # records.pack_telemetry_into); the badge does not import records itself, to save ~12 KB of heap.
 try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):  # type: ignore[misc]
+        return x
+
+
+try:
     from protocol.kernels.pipeline import Pipeline
 except ImportError:
     Pipeline = None  # type: ignore[misc,assignment]
 
 N_FIELDS = 11
 RECORD_LEN = 13
-HR_NA = 0
-RMSSD_NA = 255
-SCL_NA = 0xFFFF
-SCR_NA = 255
-MOTION_NA = 255
+_HR_NA = const(0)
+_RMSSD_NA = const(255)
+_SCL_NA = const(0xFFFF)
+_SCR_NA = const(255)
+_MOTION_NA = const(255)
 COLOUR_AGE_NA = 255
 Q_SKIN = 1
 Q_HR = 2
 Q_EDA = 4
-Q_MOTION = 8
 
 
 def pack_into(rec, values):
@@ -37,11 +44,11 @@ def pack_into(rec, values):
 
 def clear_physio(values):
     """Set every physiology field and the quality byte to n/a."""
-    values[0] = HR_NA
-    values[1] = RMSSD_NA
-    values[2] = SCL_NA
-    values[3] = SCR_NA
-    values[4] = MOTION_NA
+    values[0] = _HR_NA
+    values[1] = _RMSSD_NA
+    values[2] = _SCL_NA
+    values[3] = _SCR_NA
+    values[4] = _MOTION_NA
     values[10] = 0  # quality
 
 

@@ -59,14 +59,13 @@ def run_esp32():
 def run_unix(argv):
     from hal.unix import board
 
-    opts = board.main(argv)
-    cfg, reason, default_rates = _load_config(opts["--config"])
+    o = board.main(argv)  # config, udp, samples, tick-us, seconds, press, led, label, chips
+    cfg, reason, default_rates = _load_config(o[0])
     bufs = buffers(cfg) if cfg is not None else None
     rates = cfg["rates"] if cfg is not None else default_rates
-    hal = board.UnixHal(rates, samples=opts["--samples"], hub=opts["--udp"] if cfg is not None else None,
-                        tick_us=int(opts["--tick-us"]), seconds=int(opts["--seconds"]),
-                        presses=board.parse_presses(opts["--press"]), led_addr=opts["--led"],
-                        label=opts["--label"], chips=opts["--chips"] == "1")
+    hal = board.UnixHal(rates, samples=o[2], hub=o[1] if cfg is not None else None, tick_us=int(o[3]),
+                        seconds=int(o[4]), presses=board.parse_presses(o[5]), led_addr=o[6], label=o[7],
+                        chips=o[8] == "1")
     if cfg is None:
         from app.badge import safe_mode
 

@@ -4,9 +4,9 @@
 # atomically), so a power cut leaves either the old or the new file, never half of one. Paths are relative to the
 # badge's root (the unix port's rooted VfsPosix breaks absolute renames).
 #
-# CounterStore: the frame counter must never repeat under one key. It reserves blocks of BLOCK counters: the stored
+# CounterStore: the frame counter must never repeat under one key. It reserves blocks of _BLOCK counters: the stored
 # value is a limit no counter has reached yet. On boot the badge starts at the stored limit (skipping whatever the
-# last run reserved but did not use) and writes limit + BLOCK before sending; after that it writes once per BLOCK
+# last run reserved but did not use) and writes limit + _BLOCK before sending; after that it writes once per _BLOCK
 # frames (about one flash write per 17 min at 1 Hz). Writes are atomic (write_atomic). A corrupt counter file
 # raises StorageError: the badge goes to safe mode rather than risk reusing a counter.
 #
@@ -22,7 +22,6 @@ except ImportError:  # CPython
         return x
 
 
-TMP_SUFFIX = ".tmp"
 def exists(path):
     try:
         os.stat(path)
@@ -50,7 +49,7 @@ def remove(path):
 def write_atomic(path, text, hook=None):
     """Replace `path` with `text` atomically. `hook(stage)` is called after the temp file is complete ("temp"), the
     seam tests use to cut power between the temp write and the rename."""
-    tmp = path + TMP_SUFFIX
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
         f.flush()
@@ -70,21 +69,19 @@ def recover(path, validate):
 
     A leftover temp file is promoted only if `path` is missing and `validate(text)` accepts the temp file (the cut
     came between the remove and the rename); otherwise it is a stale or truncated write and is deleted."""
-    tmp = path + TMP_SUFFIX
+    tmp = path + ".tmp"
     if not exists(tmp):
         return None
     if not exists(path):
         text = read_text(tmp)
         if text is not None and validate(text):
             os.rename(tmp, path)
-            return "promoted"
+            return 1  # promoted
     remove(tmp)
-    return "discarded"
+    return 2  # discarded
 
 
-BLOCK = const(1024)
-COUNTER_PATH = "counter.txt"
-STATE_PATH = "consent.txt"
+_BLOCK = const(1024)
 
 
 class StorageError(Exception):
@@ -114,7 +111,7 @@ def _valid_int_file(text):
 
 
 class CounterStore:
-    def __init__(self, path=COUNTER_PATH, block=BLOCK):
+    def __init__(self, path="counter.txt", block=_BLOCK):
         self.path = path
         self.block = block
         self.writes = 0
@@ -141,18 +138,18 @@ class CounterStore:
         return ctr
 
 
-def load_revision(path=STATE_PATH):
+def load_revision(path="consent.txt"):
     """The persisted consent revision (0-15); 0 when missing, StorageError when corrupt."""
     recover(path, _valid_int_file)
     value = _read_int(path, 0, 15)
     return 0 if value is None else value
 
 
-def save_revision(revision, path=STATE_PATH):
+def save_revision(revision, path="consent.txt"):
     write_atomic(path, "LP " + str(revision) + "\n")
 
 
-SLOT = const(17)  # ctr u32 LE | record 13 bytes (600 slots = 10 min at 1 Hz in 10.2 KB)
+_SLOT = const(17)  # ctr u32 LE | record 13 bytes (600 slots = 10 min at 1 Hz in 10.2 KB)
 _CHUNK = const(50)  # slots per bytearray: small blocks fit a fragmented heap where one 10 KB block may not
 
 
@@ -161,7 +158,7 @@ class Ring:
 
     def __init__(self, slots=600):
         self.slots = slots
-        self.chunks = [bytearray(_CHUNK * SLOT) for _ in range((slots + _CHUNK - 1) // _CHUNK)]
+        self.chunks = [bytearray(_CHUNK * _SLOT) for _ in range((slots + _CHUNK - 1) // _CHUNK)]
         self.start = 0  # index of the oldest entry
         self.count = 0
         self.cursor = 0  # resend position, as an offset from the oldest entry
@@ -170,7 +167,7 @@ class Ring:
     def _at(self, n):
         """(chunk, byte offset) of the n-th oldest entry."""
         i = (self.start + n) % self.slots
-        return self.chunks[i // _CHUNK], (i % _CHUNK) * SLOT
+        return self.chunks[i // _CHUNK], (i % _CHUNK) * _SLOT
 
     def push(self, ctr, record):
         if self.count == self.slots:

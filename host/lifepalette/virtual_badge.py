@@ -26,13 +26,14 @@ from lifepalette.errors import UsageError
 from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, micropython_binary, mpy_cross_binary
 
 # The badge's free heap is ~96 KB on a 32-bit ESP32. The unix port here is 64-bit: every pointer, object header,
-# dict slot and qstr-pool entry is twice as wide, so the same firmware needs ~100 KB live there and does not start
-# below ~116K (measured: bench/bench_firmware.py). 128K keeps the virtual badge honest about heap growth (the tests
-# check the heap stays flat) with room for the kernels to grow a little.
-HEAPSIZE = os.environ.get("LP_BADGE_HEAPSIZE", "128K")
+# dict slot and qstr-pool entry is twice as wide, so the same firmware needs ~90 KB live there and does not start
+# below ~104K (measured: bench/bench_firmware.py). 120K keeps the virtual badge honest about heap growth (the tests
+# check the heap stays flat) with room for the shared kernels to grow (one more qstr pool alone is 8 KB).
+HEAPSIZE = os.environ.get("LP_BADGE_HEAPSIZE", "120K")
 CHUNK_S = 300  # seconds of samples generated at a time for open-ended runs
 FIRMWARE_PACKAGES = ("app", "hal", "drivers")
 KEEP_SOURCE = ("main.py",)
+MPY_FLAGS = ("-march=x64", "-O3", "-X", "no-source-lines", "-s", "lp")
 # Named presses for --press: NAME@SECONDS -> (offset s, hold s) steps.
 PRESS_GESTURES = {
     "consent": ((0.0, 3.2),),
@@ -106,7 +107,7 @@ def compile_firmware(cache_root: Path | None = None) -> Path:
 
     The badge runs .mpy, not source: compiling ~40 modules on the badge would not fit its heap."""
     sources = _sources()
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(" ".join(MPY_FLAGS).encode())
     for path, rel in [*sources, *((FIRMWARE_DIR / name, name) for name in KEEP_SOURCE)]:
         digest.update(rel.encode() + b"\0" + path.read_bytes())
     root = cache_root or Path(tempfile.gettempdir()) / f"lifepalette-mpy-{os.getuid()}"
@@ -118,9 +119,11 @@ def compile_firmware(cache_root: Path | None = None) -> Path:
     for path, rel in sources:
         out = work / (rel[:-3] + ".mpy")
         out.parent.mkdir(parents=True, exist_ok=True)
-        # -march=x64: the unix port here is x86-64, and viper kernels compile to native code for it
-        proc = subprocess.run([mpy_cross_binary(), "-march=x64", "-O3", "-X", "no-source-lines", "-o", str(out),
-                               str(path)], capture_output=True, text=True)
+        # -march=x64: the unix port here is x86-64, and viper kernels compile to native code for it. One short
+        # source name for every module: each distinct name is a qstr on the badge's heap, and past 620 qstrs
+        # MicroPython allocates another 8 KB qstr pool (tracebacks keep the function names).
+        proc = subprocess.run([mpy_cross_binary(), *MPY_FLAGS, "-o", str(out), str(path)], capture_output=True,
+                              text=True)
         if proc.returncode:
             shutil.rmtree(work, ignore_errors=True)
             raise UsageError(f"mpy-cross failed on {rel}: {proc.stderr.strip()}")

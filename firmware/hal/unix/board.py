@@ -18,7 +18,8 @@ import time
 
 from app.sampler import Schedule, Sensors
 
-PATTERN_NAMES = ("off", "idle", "pulse", "steady", "paused", "safe", "confirm", "revoke", "prompt")  # app.palette
+# app.palette's patterns; one long string, split at import: short string constants would each cost a qstr
+PATTERN_NAMES = "off idle pulse steady paused safe confirm revoke prompt".split()
 
 
 def block_size(rates):
@@ -293,17 +294,21 @@ def parse_presses(spec):
     return tuple(out)
 
 
+# Command-line options in one string (a qstr per option name would cost heap); main() returns their values in
+# this order: config, udp, samples, tick-us, seconds, press, led, label, chips.
+OPTIONS = "--config --udp --samples --tick-us --seconds --press --led --label --chips".split()
+
+
 def main(argv):
-    """micropython firmware/main.py --config PATH --udp HOST:PORT --samples FILE --tick-us N --seconds S
-    --press SPEC --led HOST:PORT (run from the badge's root directory, which holds config.json and state)."""
-    opts = {"--config": "config.json", "--udp": None, "--samples": None, "--tick-us": "15625", "--seconds": "0",
-            "--press": "", "--led": None, "--label": "badge", "--chips": "0"}
+    """micropython main.py [--config PATH] [--udp HOST:PORT] [--samples FILE] [--tick-us N] [--seconds S]
+    [--press START_MS:DUR_MS,...] [--led HOST:PORT] [--label NAME] [--chips 0|1], run from the badge's root
+    directory (config.json and the badge's state live there). Returns the values in OPTIONS order."""
+    values = ["config.json", None, None, "15625", "0", "", None, "badge", "0"]
     i = 0
     while i < len(argv):
-        if argv[i] not in opts or i + 1 >= len(argv):
-            print("usage: main.py [--config PATH] [--udp HOST:PORT] [--samples FILE] [--tick-us N] [--seconds S] "
-                  "[--press START_MS:DUR_MS,...] [--led HOST:PORT] [--label NAME] [--chips 0|1]")
+        if argv[i] not in OPTIONS or i + 1 >= len(argv):
+            print("usage: main.py " + " ".join("[" + o + " X]" for o in OPTIONS))
             sys.exit(2)
-        opts[argv[i]] = argv[i + 1]
+        values[OPTIONS.index(argv[i])] = argv[i + 1]
         i += 2
-    return opts
+    return values
