@@ -27,7 +27,7 @@ from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, micropython_binary, mp
 
 # The badge's free heap is ~96 KB on a 32-bit ESP32. The unix port here is 64-bit: every pointer, object header,
 # dict slot and qstr-pool entry is twice as wide, so the same firmware needs ~90 KB live there and does not start
-# below ~104K (measured: bench/bench_firmware.py). 120K keeps the virtual badge honest about heap growth (the tests
+# below ~100K (measured: bench/bench_firmware.py). 120K keeps the virtual badge honest about heap growth (the tests
 # check the heap stays flat) with room for the shared kernels to grow (one more qstr pool alone is 8 KB).
 HEAPSIZE = os.environ.get("LP_BADGE_HEAPSIZE", "120K")
 CHUNK_S = 300  # seconds of samples generated at a time for open-ended runs
