@@ -273,3 +273,21 @@ def test_cove_view_survives_any_hub_state_and_keeps_its_shape(state):
     for value in (view["arousal"], view["synchrony"]):
         assert value is None or 0.0 <= value <= 1.0
     assert all(isinstance(s, str) and len(s) == 7 for s in view["swatches"])
+
+
+def test_a_change_between_ticks_reaches_the_stream_without_waiting_for_the_tick():
+    hub = InTestHub(5)
+
+    async def body(http, runner):
+        async with http.get("/api/cove/events") as r:
+            views = []
+            while len(views) < 2:
+                line = (await r.content.readline()).decode().strip()
+                if line.startswith("data: "):
+                    views.append(json.loads(line[6:]))
+                    hub.contributors = 6  # a sixth person consents; no scoring tick follows (refresh_s = 30 s)
+            return views
+
+    first, second = run(_with_app(hub, body))
+    assert (first["contributors"], second["contributors"]) == (5, 6)
+    assert second["seq"] == first["seq"] == 0  # pushed by the watch, not by a tick

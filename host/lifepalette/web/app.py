@@ -194,14 +194,15 @@ async def operator_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, request.app[FEEDS].operator)
 
 
-def build_app(hub: Any, token: str, *, cove: str = "cove", refresh_s: float = 2.0) -> web.Application:
+def build_app(hub: Any, token: str, *, cove: str = "cove", refresh_s: float = 2.0,
+              watch_s: float | None = 0.25) -> web.Application:
     if not token:
         raise ValueError("the operator console needs a non-empty token")
     app = web.Application(middlewares=[security_headers])
     app[TOKEN] = token
 
     async def on_startup(app: web.Application) -> None:
-        app[FEEDS] = HubFeeds(hub, cove, refresh_s)
+        app[FEEDS] = HubFeeds(hub, cove, refresh_s, watch_s)
         app[FEEDS].start()
 
     async def on_shutdown(app: web.Application) -> None:
@@ -234,16 +235,18 @@ class WebRunner(web.AppRunner):
 
 
 async def serve_web(hub: Any, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, *,
-                    cove: str = "cove", refresh_s: float = 2.0, announce: bool = True) -> WebRunner:
+                    cove: str = "cove", refresh_s: float = 2.0, watch_s: float | None = 0.25,
+                    announce: bool = True) -> WebRunner:
     """Serve the wall and the console for `hub` on the running loop; `await runner.cleanup()` stops it.
 
-    Without a token, a random one is made and printed, so the console is never open to everyone.
+    Without a token, a random one is made and printed, so the console is never open to everyone. The wall gets a
+    new view after every scoring tick, and within `watch_s` of any change to the public view between ticks.
     """
     if not token:
         token = secrets.token_urlsafe(16)
         if announce:
             print(f"operator token: {token}", file=sys.stderr, flush=True)
-    runner = WebRunner(build_app(hub, token, cove=cove, refresh_s=refresh_s), shutdown_timeout=2.0,
+    runner = WebRunner(build_app(hub, token, cove=cove, refresh_s=refresh_s, watch_s=watch_s), shutdown_timeout=2.0,
                        access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -56,11 +56,20 @@ async def maybe_await(value: Any) -> Any:
 
 
 class Feed:
-    """Snapshots of one kind (public or operator), pushed to streams on every hub tick and every `refresh_s`."""
+    """Snapshots of one kind (public or operator), pushed to streams on every hub tick and every `refresh_s`.
 
-    def __init__(self, build: Callable[[], Awaitable[str]], refresh_s: float = 2.0):
+    With `watch_s`, the snapshot is also rebuilt that often between ticks and pushed when its content (`content`
+    of the text, e.g. without counters and timestamps) changed: a badge joining or picking a colour reaches the wall
+    within `watch_s`, not at the next scoring tick.
+    """
+
+    def __init__(self, build: Callable[[], Awaitable[str]], refresh_s: float = 2.0, *, watch_s: float | None = None,
+                 content: Callable[[str], Any] | None = None):
         self._build = build
         self._refresh_s = refresh_s
+        self._watch_s = watch_s
+        self._content = content
+        self._pushed_content: Any = None
         self._queues: set[asyncio.Queue] = set()
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -100,9 +109,14 @@ class Feed:
                 pass
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_push = loop.time()
         while not self.closed:
+            wait = self._refresh_s if self._watch_s is None else min(self._watch_s, self._refresh_s)
+            ticked = False
             try:
-                await asyncio.wait_for(self._wake.wait(), self._refresh_s)
+                await asyncio.wait_for(self._wake.wait(), wait)
+                ticked = True
             except TimeoutError:
                 pass
             self._wake.clear()
@@ -112,8 +126,26 @@ class Feed:
                 text = await self.snapshot()
             except Exception as exc:  # a hub bug must not end the live feed; the next tick retries
                 text = to_json({"error": f"state unavailable: {type(exc).__name__}"})
+            content = self._content(text) if self._content else text
+            due = ticked or loop.time() - last_push >= self._refresh_s
+            if not due and content == self._pushed_content:
+                continue
+            self._pushed_content = content
+            last_push = loop.time()
             for queue in list(self._queues):
                 _offer(queue, text)
+
+
+def public_content(text: str) -> Any:
+    """A public view's content without its tick counter and timestamp."""
+    try:
+        view = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(view, dict):
+        view.pop("seq", None)
+        view.pop("updated", None)
+    return view
 
 
 def _offer(queue: asyncio.Queue, item: str | None) -> None:
@@ -125,12 +157,12 @@ def _offer(queue: asyncio.Queue, item: str | None) -> None:
 class HubFeeds:
     """The public and operator feeds of one hub, built once per tick however many browsers watch."""
 
-    def __init__(self, hub: Any, cove: str, refresh_s: float = 2.0):
+    def __init__(self, hub: Any, cove: str, refresh_s: float = 2.0, watch_s: float | None = 0.25):
         self.hub = hub
         self.cove = cove
         self._salt = secrets.token_bytes(16)  # swatch order: stable while this hub runs, unguessable
         self._seq = 0
-        self.public = Feed(self._public_json, refresh_s)
+        self.public = Feed(self._public_json, refresh_s, watch_s=watch_s, content=public_content)
         self.operator = Feed(self._operator_json, refresh_s)
 
     def start(self) -> None:
