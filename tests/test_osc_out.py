@@ -99,3 +99,30 @@ def test_no_receiver_listening_does_not_break_the_sender():
     with Receiver() as rx:
         port = rx.port
     assert _stream(StubHub(6), port, rate_hz=20, seconds=0.2) >= 1
+
+
+def test_start_and_stop_outputs_leave_no_subscription_on_the_hub():
+    from lifepalette.outputs import start_outputs, stop_outputs
+
+    class SubscribingHub(StubHub):
+        def __init__(self):
+            super().__init__(6)
+            self.callbacks = []
+
+        def subscribe(self, callback):
+            self.callbacks.append(callback)
+            return lambda: self.callbacks.remove(callback)
+
+    hub = SubscribingHub()
+    with Receiver() as rx:
+        async def main():
+            outputs = await start_outputs(hub, osc=f"127.0.0.1:{rx.port}", cove="c", osc_rate_hz=20)
+            subscribed = len(hub.callbacks)
+            await asyncio.sleep(0.2)
+            await stop_outputs(outputs)
+            return subscribed
+
+        assert asyncio.run(main()) == 1  # one shared public source for every output
+        asyncio.run(asyncio.sleep(0.1))
+    assert hub.callbacks == []
+    assert ("/lifepalette/c/ready", (1,)) in rx.messages

@@ -187,9 +187,10 @@ class Demo:
     async def _stop(self) -> None:
         import asyncio
 
+        from lifepalette.outputs import stop_outputs
+
         await asyncio.to_thread(stop_process_groups, self.procs)
-        for output in self.outputs:
-            await output.stop()
+        await stop_outputs(self.outputs)
         if self.runner is not None:
             await self.runner.cleanup()
         if self.hub is not None:

@@ -21,6 +21,7 @@ async def start_outputs(hub: Any, *, osc: str | None = None, mqtt: str | None = 
     if not (osc or mqtt):
         return outputs
     source = PublicSource(hub, cove)
+    outputs.append(source)  # closed last by stop_outputs
     if osc:
         from lifepalette.outputs.osc import OscOut, parse_target
 
@@ -34,5 +35,8 @@ async def start_outputs(hub: Any, *, osc: str | None = None, mqtt: str | None = 
 
 
 async def stop_outputs(outputs: list) -> None:
-    for output in outputs:
-        await output.stop()
+    for output in reversed(outputs):
+        if hasattr(output, "stop"):
+            await output.stop()
+        else:
+            output.close()

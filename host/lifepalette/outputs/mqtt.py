@@ -85,6 +85,7 @@ class MqttBridge:
     def __init__(self, hub: Any, url: str, *, cove: str = "cove", min_interval_s: float = 1.0,
                  max_interval_s: float = 10.0, source: PublicSource | None = None):
         self.broker = parse_broker_url(url)
+        self._own_source = source is None
         self.source = source or PublicSource(hub, cove)
         self.base = f"{TOPIC_ROOT}/{self.source.cove}"
         self.min_interval_s = min_interval_s
@@ -141,6 +142,8 @@ class MqttBridge:
                 await asyncio.to_thread(info.wait_for_publish, 2.0)
         self.client.disconnect()
         self.client.loop_stop()
+        if self._own_source:
+            self.source.close()
 
 
 class CoveDirectory:

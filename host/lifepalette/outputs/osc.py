@@ -59,6 +59,7 @@ class OscOut:
             raise ValueError("OSC rate must be > 0 Hz")
         from pythonosc.udp_client import SimpleUDPClient
 
+        self._own_source = source is None
         self.source = source or PublicSource(hub, cove)
         self.client = SimpleUDPClient(host, port)
         self.period = 1.0 / rate_hz
@@ -90,6 +91,8 @@ class OscOut:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._own_source:
+            self.source.close()
 
 
 def parse_target(text: str, default_port: int = 9000) -> tuple[str, int]:

@@ -190,9 +190,18 @@ class PublicSource:
         self.salt = secrets.token_bytes(16)
         self.seq = 0
         self._callbacks: list = []
+        self._unsubscribe = None
         subscribe = getattr(hub, "subscribe", None)
         if callable(subscribe):
-            subscribe(self._on_tick)
+            unsubscribe = subscribe(self._on_tick)
+            self._unsubscribe = unsubscribe if callable(unsubscribe) else None
+
+    def close(self) -> None:
+        """Stop listening to the hub's ticks (the hub's subscribe returns an unsubscribe callable)."""
+        self._callbacks.clear()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
 
     def on_tick(self, callback) -> None:
         self._callbacks.append(callback)

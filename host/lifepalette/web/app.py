@@ -177,7 +177,7 @@ async def _stream(request: web.Request, feed) -> web.StreamResponse:
             if text is None:  # app shutting down
                 break
             await response.write(f"data: {text}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:  # the browser went away
         pass
     finally:
         feed.close_stream(queue)

@@ -164,13 +164,15 @@ class HubFeeds:
         self._seq = 0
         self.public = Feed(self._public_json, refresh_s, watch_s=watch_s, content=public_content)
         self.operator = Feed(self._operator_json, refresh_s)
+        self._unsubscribe: Callable[[], Any] | None = None
 
     def start(self) -> None:
         self.public.start()
         self.operator.start()
         subscribe = getattr(self.hub, "subscribe", None)
         if callable(subscribe):
-            subscribe(self._on_tick)
+            unsubscribe = subscribe(self._on_tick)
+            self._unsubscribe = unsubscribe if callable(unsubscribe) else None
 
     def _on_tick(self, *_: Any) -> None:
         self._seq += 1
@@ -192,6 +194,8 @@ class HubFeeds:
         return to_json(await self.operator_view())
 
     async def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         await self.public.close()
         await self.operator.close()
 
