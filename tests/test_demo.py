@@ -148,7 +148,7 @@ def test_demo_seconds_limit_stops_everything_even_mid_start():
 
 def test_demo_rejects_bad_arguments_with_one_line():
     for args, needle in ((["--badges", "0"], "--badges"), (["--scenario", "nope"], "unknown scenario"),
-                         (["--seconds", "-1"], "--seconds"), (["--osc", "h:x"], "OSC target")):
+                         (["--seconds", "-1"], "--seconds"), (["--osc", "h:x"], "OSC target"), (["--osc-rate", "0"], "--osc-rate")):
         proc = subprocess.run([sys.executable, "-m", "lifepalette", "demo", *args], capture_output=True, text=True,
                               timeout=30, cwd=REPO_ROOT)
         assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--token", default=None, help="operator token (default: a random one, printed)")
     parser.add_argument("--cove", default="demo-cove", help="cove name shown on the wall and used by OSC/MQTT")
     parser.add_argument("--osc", metavar="HOST:PORT", help="also send OSC to HOST:PORT (see README: OSC addresses)")
+    parser.add_argument("--osc-rate", type=float, default=2.0, metavar="HZ",
+                        help="OSC messages per second (default 2)")
     parser.add_argument("--mqtt", metavar="URL", help="also publish public aggregates to an MQTT broker")
     parser.set_defaults(func=run)
 
@@ -38,6 +40,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--port must be 0-65535")
     if args.seconds is not None and args.seconds <= 0:
         raise UsageError("--seconds must be > 0")
+    if not 0 < args.osc_rate <= 1000:
+        raise UsageError("--osc-rate must be between 0 and 1000 Hz")
     try:
         from lifepalette.sim.scenarios import SCENARIO_NAMES
     except ImportError:  # the simulator names its scenarios; without the table, let the badge launcher judge
@@ -151,7 +155,8 @@ class Demo:
     async def _start_outputs(self) -> None:
         from lifepalette.outputs import start_outputs
 
-        self.outputs = await start_outputs(self.hub, osc=self.args.osc, mqtt=self.args.mqtt, cove=self.args.cove)
+        self.outputs = await start_outputs(self.hub, osc=self.args.osc, mqtt=self.args.mqtt, cove=self.args.cove,
+                                           osc_rate_hz=self.args.osc_rate)
 
     def _spawn(self, cmd: list[str], log_path: str) -> None:
         import subprocess
