@@ -26,6 +26,10 @@ def register(subparsers) -> None:
     p.add_argument("--http", type=host_port, metavar="HOST:PORT", help="serve the cove wall and operator console")
     p.add_argument("--token", help="operator console token (random and printed if omitted)")
     p.add_argument("--cadence", type=float, default=1.0, metavar="S", help="scoring cadence in seconds (default 1)")
+    p.add_argument("--cove", default="cove", help="cove name used on the wall and in OSC/MQTT topics")
+    p.add_argument("--osc", metavar="HOST:PORT", help="send the public cove palette and measures by OSC")
+    p.add_argument("--osc-rate", type=float, default=2.0, metavar="HZ", help="OSC send rate (default 2 Hz)")
+    p.add_argument("--mqtt", metavar="URL", help="publish public aggregates to an MQTT broker (mqtt://host:port)")
     p.add_argument("--advertise", action="store_true",
                    help="advertise the group colour through BlueZ (LEAdvertisingManager1, needs a Pi/BlueZ)")
     p.set_defaults(func=run)
@@ -38,6 +42,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--cadence must be positive")
     if not (args.udp or args.ble or args.serial):
         raise UsageError("nothing to listen on: give --udp HOST:PORT, --ble and/or --serial PORT")
+    if not 0 < args.osc_rate <= 1000:
+        raise UsageError("--osc-rate must be between 0 and 1000 Hz")
+    if args.osc:
+        from lifepalette.outputs.osc import parse_target
+
+        parse_target(args.osc)
+    if args.mqtt:
+        from lifepalette.outputs.mqtt import parse_broker_url
+
+        parse_broker_url(args.mqtt)
     return asyncio.run(_serve(args))
 
 
@@ -59,6 +73,7 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runner = None
+    outputs: list = []
     try:
         for line in await hub.start():
             print(f"listening: {line}", flush=True)
@@ -66,9 +81,18 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.http:
             from lifepalette.web import serve_web
 
-            runner = await serve_web(hub, args.http[0], args.http[1], args.token)
+            runner = await serve_web(hub, args.http[0], args.http[1], args.token, cove=args.cove)
+        if args.osc or args.mqtt:
+            from lifepalette.outputs import start_outputs
+
+            outputs = await start_outputs(hub, osc=args.osc, mqtt=args.mqtt, cove=args.cove,
+                                          osc_rate_hz=args.osc_rate)
         await stop.wait()
     finally:
+        if outputs:
+            from lifepalette.outputs import stop_outputs
+
+            await stop_outputs(outputs)
         if runner is not None:
             await runner.cleanup()
         await hub.stop()
