@@ -83,3 +83,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, content, args, message):
     assert r.returncode == 2
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert r.stdout == ""
+
+
+def test_timestamp_column_with_spaces_is_one_cell_and_only_the_chosen_column_must_be_numeric(tmp_path):
+    # heartpy's data3.csv style: "datetime,hr" with a date and a time in the first cell
+    x = pulse(20, 100, 90)
+    f = tmp_path / "stamped.csv"
+    f.write_text("datetime,hr\n" + "\n".join(f"2016-11-24 13:58:{i / 100:05.2f},{v:.0f}" for i, v in enumerate(x)))
+    r = lp(str(f), "--kind", "ppg", "--rate", "100", "--column", "1")
+    assert r.returncode == 0, r.stderr
+    seconds = [json.loads(s) for s in r.stdout.splitlines()]
+    assert len(seconds) == 20 and abs(seconds[-1]["hr_bpm"] - 90) <= 1
+    # the timestamp column itself is not a signal: one clear line, exit 2
+    r = lp(str(f), "--kind", "ppg", "--rate", "100", "--column", "0")
+    assert r.returncode == 2 and "not a number" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ragged_rows_are_a_clear_error(tmp_path):
+    f = tmp_path / "ragged.csv"
+    f.write_text("1,2\n3,4\n5\n")
+    r = lp(str(f), "--kind", "eda", "--rate", "16")
+    assert r.returncode == 2 and "ragged.csv:3" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -35,44 +35,56 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def read_table(path: Path) -> list[list[float]]:
+def read_table(path: Path, kind: str, column: int | None):
+    """The signal column(s) of a recording as a float array: (n,) or (n, 3) for three-axis acc.
+
+    The delimiter is the file's own (comma, semicolon or tab; else whitespace), so a timestamp column such as
+    "2016-11-24 13:58:58.081" stays one cell. Only the chosen columns must be numbers; one header line is skipped.
+    """
+    import numpy as np
+
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else 'not text'}") from exc
+    lines = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise UsageError(f"{path}: no samples")
+    first = lines[0][1]
+    delimiter = next((d for d in (",", ";", "\t") if d in first), None)
+    width = len(_cells(first, delimiter))
+    picked = _pick_columns(width, kind, column)
     rows: list[list[float]] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        s = line.strip()
-        if not s or s.startswith("#"):
-            continue
-        cells = [c for c in s.replace(",", " ").replace(";", " ").replace("\t", " ").split(" ") if c]
+    for index, (lineno, line) in enumerate(lines):
+        cells = _cells(line, delimiter)
+        if len(cells) != width:
+            raise UsageError(f"{path}:{lineno}: {len(cells)} columns where the first row has {width}")
         try:
-            rows.append([float(c) for c in cells])
+            rows.append([float(cells[c]) for c in picked])
         except ValueError:
-            if not rows and lineno == next(i for i, ln in enumerate(text.splitlines(), 1) if ln.strip()):
+            if index == 0:
                 continue  # one header line
-            raise UsageError(f"{path}:{lineno}: not a number in {s[:40]!r}") from None
+            raise UsageError(f"{path}:{lineno}: not a number in {line[:40]!r}") from None
     if not rows:
         raise UsageError(f"{path}: no samples")
-    width = len(rows[0])
-    if any(len(r) != width for r in rows):
-        raise UsageError(f"{path}: rows have different numbers of columns")
-    return rows
-
-
-def _columns(rows: list[list[float]], kind: str, column: int | None):
-    import numpy as np
-
     table = np.asarray(rows, dtype=np.float64)
     if not np.isfinite(table).all():
         raise UsageError("recording contains NaN or infinite values")
+    return table if table.shape[1] > 1 else table[:, 0]
+
+
+def _cells(line: str, delimiter: str | None) -> list[str]:
+    return [c.strip() for c in line.split(delimiter)] if delimiter else line.split()
+
+
+def _pick_columns(width: int, kind: str, column: int | None) -> list[int]:
     if column is not None:
-        if not -table.shape[1] <= column < table.shape[1]:
-            raise UsageError(f"--column {column}: the recording has {table.shape[1]} column(s)")
-        return table[:, column]
-    if kind == "acc" and table.shape[1] >= 3:
-        return table[:, -3:]
-    return table[:, -1]
+        if not -width <= column < width:
+            raise UsageError(f"--column {column}: the recording has {width} column(s)")
+        return [column % width]
+    if kind == "acc" and width >= 3:
+        return [width - 3, width - 2, width - 1]
+    return [width - 1]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--device-rate must be positive")
     if kind == "ppg" and device not in RATES:
         raise UsageError(f"--device-rate for ppg must be one of {', '.join(map(str, RATES))}")
-    data = _columns(read_table(args.recording), kind, args.column)
+    data = read_table(args.recording, kind, args.column)
     if data.ndim == 1:
         x = resample(data, args.rate, device)
     else:
