@@ -119,3 +119,12 @@ def test_minimal_records_as_in_the_issue(tmp_path):
     out = json.loads(res.stdout)
     assert set(out["wearers"]) == {"3", "4"} and out["wearers"]["3"]["valid_seconds"] > 200
     assert out["pairs"][0]["a"] == 3 and out["pairs"][0]["windows"] > 0
+
+
+def test_dev_id_is_accepted_as_the_device_key(tmp_path):
+    f = tmp_path / "dev_id.jsonl"
+    f.write_text('{"dev_id": 7, "t": 1, "hr_bpm": 70}\n{"dev_id": 8, "t": 1, "hr_bpm": 60}\n')
+    res = run(f)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert set(out["wearers"]) == {"7", "8"} and [(p["a"], p["b"]) for p in out["pairs"]] == [(7, 8)]

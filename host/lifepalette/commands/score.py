@@ -53,12 +53,13 @@ def load_groups(path: str) -> list[list[int]]:
 def _check_record(rec: Any, where: str, allowed: frozenset[str]) -> tuple[int, int, dict]:
     if not isinstance(rec, dict):
         raise UsageError(f"{where}: expected a JSON object")
-    dev, t = rec.get("device"), rec.get("t")
+    id_key = "device" if "device" in rec or "dev_id" not in rec else "dev_id"  # dev_id as in `frame open` output
+    dev, t = rec.get(id_key), rec.get("t")
     if not isinstance(dev, int) or isinstance(dev, bool) or dev < 0:
-        raise UsageError(f"{where}: 'device' must be a non-negative integer")
+        raise UsageError(f"{where}: '{id_key}' must be a non-negative integer")
     if not isinstance(t, int | float) or isinstance(t, bool) or t != t or t < 0:
         raise UsageError(f"{where}: 't' must be a non-negative number of seconds")
-    fields = {k: v for k, v in rec.items() if k not in ("device", "t")}
+    fields = {k: v for k, v in rec.items() if k not in (id_key, "t")}
     for name, value in fields.items():
         if name not in allowed:
             raise UsageError(f"{where}: unknown field {name!r}")
