@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from lifepalette.paths import REPO_ROOT, micropython_binary, micropython_path
 
 ARTIFACTS = REPO_ROOT / "artifacts"

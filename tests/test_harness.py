@@ -1,7 +1,6 @@
 """The two-interpreter harness itself: the binary is the real MicroPython, with the badge's heap."""
 
 import pytest
-
 from conftest import MicroPythonError
 
 

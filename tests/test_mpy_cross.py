@@ -3,7 +3,6 @@
 import subprocess
 
 import pytest
-
 from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, mpy_cross_binary
 
 BADGE_SOURCES = sorted([*PROTOCOL_DIR.rglob("*.py"), *FIRMWARE_DIR.rglob("*.py")])
