@@ -27,7 +27,7 @@ data: setup
 compile: setup
 	$(PY) scripts/compile_badge.py
 
-test: setup system-deps data compile
+test: setup system-deps data compile lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: setup
