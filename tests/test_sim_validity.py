@@ -28,9 +28,26 @@ def test_uncoupled_pairs_are_indistinguishable_from_surrogate(result):
     assert u["indistinguishable_from_surrogate"]
 
 
-def test_our_error_disparity_stays_below_threshold_while_naive_shows_the_built_in_one(result):
+FAIRNESS_SEEDS = range(4)  # consecutive seeds, not chosen: each cohort must pass
+FAIRNESS_WEARERS = 120  # 40 per demographic group: a group's mean error is not dominated by a few individuals
+
+
+@pytest.mark.parametrize("scenario", ["healing", "dialogue", "confrontation"])
+def test_our_error_disparity_stays_below_threshold_on_every_seed(scenario):
+    gaps, naive = [], []
+    for seed in FAIRNESS_SEEDS:
+        r = simulate(FAIRNESS_WEARERS, 30, scenario, seed=seed, palette_every_s=0, show_progress=False)
+        d = r.report["fairness"]["disparity"]
+        gaps.append(d["arousal_mae"])
+        naive.append(d["naive_arousal_mae"])
+    # measured over seeds 0-9 x these 3 scenarios at 120 wearers: max 0.037, median 0.012
+    assert max(gaps) < evaluate.ERROR_DISPARITY_MAX, gaps
+    assert np.mean(gaps) < evaluate.ERROR_DISPARITY_MAX / 2, gaps
+    assert min(naive) >= evaluate.ERROR_DISPARITY_MAX, naive
+
+
+def test_naive_scorer_shows_the_built_in_disparity(result):
     d = result.report["fairness"]["disparity"]
-    assert d["arousal_mae"] < evaluate.ERROR_DISPARITY_MAX
     assert d["naive_arousal_mae"] >= evaluate.ERROR_DISPARITY_MAX
     groups = result.report["fairness"]["groups"]
     # the naive raw-level scorer under-reads the low responders most
