@@ -182,6 +182,44 @@ def open_frame(key16, frame24, direction=TO_HUB):
     return bytes(rec)
 
 
+def unwrap(data, prefix):
+    """The 24-byte frame in `data`: data itself when it is 24 bytes long, the frame inside a 31-byte advert whose
+    first 7 bytes equal `prefix` (advert_prefix(company)), else None. Byte by byte: foreign adverts cost nothing."""
+    n = len(data)
+    if n == FRAME_LEN:
+        return data
+    if n != ADVERT_LEN:
+        return None
+    for i in range(ADVERT_PREFIX_LEN):
+        if data[i] != prefix[i]:
+            return None
+    return data[ADVERT_PREFIX_LEN:]
+
+
+def type_mask(direction):
+    """Bit t set for every frame type t that travels in `direction`."""
+    m = 0
+    for t in range(N_TYPES):
+        if direction_of(t) == direction:
+            m |= 1 << t
+    return m
+
+
+def check_header(frame, allowed):
+    """The checks before any key lookup or cipher work, in PROTOCOL.md §5 order: None if the clear header is
+    version 1, sealed, and of a type whose bit is set in the mask `allowed`; else the failed check's reason
+    ("version", "unsealed", "type"). Shared by protocol.verifier (hub) and the badge's app.radio."""
+    hdr = frame[0]
+    if hdr >> 5 != VERSION:
+        return "version"
+    if not hdr & SEALED:
+        return "unsealed"
+    t = hdr & 0x0F
+    if t >= N_TYPES or not (allowed >> t) & 1:
+        return "type"
+    return None
+
+
 def parse_header(frame):
     """(hdr, ftype, dev_id, ctr) from the clear 7-byte header of a frame (no key needed, nothing checked)."""
     hdr = frame[0]

@@ -5,33 +5,34 @@ is a byte string (the half group key). Bytes not covered by a layout are reserve
 Command records (type 3) have one layout per command byte (record[0]).
 """
 
-RECORD_LEN = 13
+# n/a values, consent and quality bits, and the telemetry packer live in protocol/telemetry.py (the badge's lean
+# import); re-exported here so host code keeps using records.*.
+from protocol.telemetry import (  # noqa: F401 (re-exported)
+    COLOUR_AGE_NA,
+    CONSENT_COLOUR,
+    CONSENT_PAUSED,
+    CONSENT_PHYSIO,
+    HR_MAX,
+    HR_MIN,
+    HR_NA,
+    MOTION_NA,
+    Q_EDA,
+    Q_HR,
+    Q_MOTION,
+    Q_SKIN,
+    RECORD_LEN,
+    RMSSD_NA,
+    SCL_NA,
+    SCR_NA,
+)
+from protocol.telemetry import pack_into as _pack_telemetry_seq
 
 TELEMETRY_FIELDS = ("hr_bpm", "rmssd_ms", "scl", "scr_per_min", "motion", "hue", "chroma",
                     "colour_age", "consent", "battery", "quality")
 
-# "not available" values: the firmware sends these when a signal is invalid or consent withholds it.
-HR_NA = 0
-RMSSD_NA = 255
-SCL_NA = 0xFFFF
-SCR_NA = 255
-MOTION_NA = 255
-COLOUR_AGE_NA = 255
-
-CONSENT_PHYSIO = 1
-CONSENT_COLOUR = 2
-CONSENT_PAUSED = 4
 CONSENT_RESERVED = 8
 
-Q_SKIN = 1
-Q_HR = 2
-Q_EDA = 4
-Q_MOTION = 8
-
 BATTERY_CHARGING = 0x80
-
-HR_MIN = 25
-HR_MAX = 250
 
 # Group colour modes (type 2, byte 3).
 MODE_SOLID = 0
@@ -164,24 +165,7 @@ def pack_telemetry_into(buf13, values):
     """values: dict by TELEMETRY_FIELDS name (missing -> n/a or 0) or a sequence indexed like TELEMETRY_FIELDS."""
     if isinstance(values, dict):
         return pack_into(buf13, TELEMETRY_LAYOUT, values, TELEMETRY_DEFAULTS)
-    # Sequence fast path for the badge's once-a-second out buffer: no dict, no allocation.
-    if len(values) < 11:
-        raise ValueError("need 11 values")
-    for i in (0, 1, 3, 4, 5, 6, 7, 8, 9, 10):
-        v = values[i]
-        if v < 0 or v > 255:
-            raise ValueError(TELEMETRY_FIELDS[i] + " out of range")
-    scl = values[2]
-    if scl < 0 or scl > 0xFFFF:
-        raise ValueError("scl out of range")
-    buf13[0] = values[0]
-    buf13[1] = values[1]
-    buf13[2] = scl & 0xFF
-    buf13[3] = scl >> 8
-    for i in range(3, 11):
-        buf13[i + 1] = values[i]
-    buf13[12] = 0
-    return buf13
+    return _pack_telemetry_seq(buf13, values)  # the badge's allocation-free packer (protocol/telemetry.py)
 
 
 def pack_telemetry(values):

@@ -79,11 +79,11 @@ class Verifier:
         for r in REASONS:
             self.counts[r] = 0
         self._last_frame = {}  # dev_id + (direction << 16) -> bytes of the last accepted frame, for benign duplicates
-        allowed = bytearray(16)
-        for t in range(_frame.N_TYPES):
-            if direction is ANY or _frame.direction_of(t) == direction:
-                allowed[t] = 1
-        self._allowed = bytes(allowed)
+        mask = 0
+        for d in (_frame.TO_HUB, _frame.TO_BADGE):
+            if direction is ANY or d == direction:
+                mask |= _frame.type_mask(d)
+        self._allowed = mask
         self._advert_prefix = _frame.advert_prefix(company)
 
     def _reject(self, reason, dev_id=None, ctr=None, ftype=None, data=None):
@@ -95,29 +95,18 @@ class Verifier:
         keys or counters backends (say, a failing disk under the hub's store) do propagate: a broken store must
         not look like a stream of bad frames."""
         try:
-            n = len(data)
-            if n == _frame.ADVERT_LEN:
-                if bytes(data[0:7]) != self._advert_prefix:
-                    return self._reject("length")
-                data = bytes(data[7:])
-            elif n == _frame.FRAME_LEN:
-                data = bytes(data)
-            else:
+            inner = _frame.unwrap(data, self._advert_prefix)
+            if inner is None:
                 return self._reject("length")
+            data = bytes(inner)
         except Exception:  # not a byte string at all (None, str, a list of big ints...)
             return self._reject("length")
         if len(data) != _frame.FRAME_LEN:  # an object whose len() lied
             return self._reject("length")
-        hdr = data[0]
-        ftype = hdr & 0x0F
-        dev_id = data[1] | (data[2] << 8)
-        ctr = data[3] | (data[4] << 8) | (data[5] << 16) | (data[6] << 24)
-        if hdr >> 5 != _frame.VERSION:
-            return self._reject("version", dev_id, ctr, ftype, data)
-        if not hdr & 0x10:
-            return self._reject("unsealed", dev_id, ctr, ftype, data)
-        if ftype >= _frame.N_TYPES or not self._allowed[ftype]:
-            return self._reject("type", dev_id, ctr, ftype, data)
+        _hdr, ftype, dev_id, ctr = _frame.parse_header(data)
+        reason = _frame.check_header(data, self._allowed)
+        if reason is not None:
+            return self._reject(reason, dev_id, ctr, ftype, data)
         key = self.keys.get(dev_id)
         if key is None or not _is_key(key):
             return self._reject("unknown_device", dev_id, ctr, ftype, data)

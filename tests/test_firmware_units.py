@@ -1,5 +1,5 @@
 """The badge's sans-I/O modules under the real MicroPython: consent, gestures, counter store, backlog ring, config,
-palette. Plus CPython checks that the badge's own record packing equals protocol.records'."""
+palette, and the badge's telemetry packing (protocol.telemetry) as the host decodes it."""
 
 from __future__ import annotations
 
@@ -166,17 +166,48 @@ def test_config_parses_same_under_micropython(mpy):
         assert message in got
 
 
-def test_pack_into_equals_protocol_records():
-    pipeline = firmware_module("app.pipeline")
+def test_badge_telemetry_packing_under_micropython(mpy):
+    """The badge packs with protocol.telemetry (the core records.pack_telemetry uses): under the real MicroPython,
+    with the heap locked (no allocation per record), the bytes decode on the host to the values given, n/a values
+    read as n/a, and out-of-range values are refused rather than truncated."""
     rng = random.Random(4)
-    for _ in range(300):
+    rows = []
+    for _ in range(50):
         values = [rng.randrange(256) for _ in range(11)]
         values[2] = rng.randrange(0x10000)
-        assert bytes(pipeline.pack_into(bytearray(13), values)) == records.pack_telemetry(values)
-    na = [0] * 11
-    pipeline.clear_physio(na)
-    assert records.unpack_telemetry(pipeline.pack_into(bytearray(13), na))["scl"] == records.SCL_NA
-    assert (na[0], na[1], na[3], na[4]) == (records.HR_NA, records.RMSSD_NA, records.SCR_NA, records.MOTION_NA)
+        rows.append(values)
+    r = run_json(mpy, f"""
+        import json, micropython
+        from protocol import telemetry as T
+        rows = {rows!r}
+        buf = bytearray(13)
+        out = []
+        for v in rows:
+            micropython.heap_lock()
+            T.pack_into(buf, v)
+            micropython.heap_unlock()
+            out.append(bytes(buf).hex())
+        na = [7] * 11
+        T.clear_physio(na)
+        refused = []
+        for i, bad in ((0, 256), (2, 0x10000), (5, -1)):
+            v = list(rows[0])
+            v[i] = bad
+            try:
+                T.pack_into(buf, v)
+                refused.append(False)
+            except ValueError:
+                refused.append(True)
+        print(json.dumps({{"out": out, "na": bytes(T.pack_into(buf, na)).hex(), "refused": refused}}))
+    """)
+    for values, hexrec in zip(rows, r["out"], strict=True):
+        assert records.unpack_telemetry(bytes.fromhex(hexrec)) == dict(zip(records.TELEMETRY_FIELDS, values, strict=True))
+        assert hexrec.endswith("00")  # reserved byte
+    na = records.unpack_telemetry(bytes.fromhex(r["na"]))
+    assert (na["hr_bpm"], na["rmssd_ms"], na["scl"], na["scr_per_min"], na["motion"], na["quality"]) == (
+        records.HR_NA, records.RMSSD_NA, records.SCL_NA, records.SCR_NA, records.MOTION_NA, 0)
+    assert na["hue"] == 7  # the firmware's fields are left alone
+    assert r["refused"] == [True, True, True]
 
 
 def test_palette(mpy):

@@ -5,7 +5,7 @@ from app import consent as consent_mod
 from app import palette, pipeline, storage
 from app.radio import Link, u32
 from app.sampler import Sampler
-from protocol import frame
+from protocol import frame, telemetry
 
 try:
     from micropython import const
@@ -65,10 +65,10 @@ class Badge:
         self.arousal = palette.Arousal()
         self.link = Link(cfg)
         self.ring = ring or storage.Ring(600)
-        self.values = [0] * pipeline.N_FIELDS
-        pipeline.clear_physio(self.values)
-        self.record = bytearray(pipeline.RECORD_LEN)
-        self.backlog_rec = bytearray(pipeline.RECORD_LEN)
+        self.values = [0] * telemetry.N_FIELDS
+        telemetry.clear_physio(self.values)
+        self.record = bytearray(telemetry.RECORD_LEN)
+        self.backlog_rec = bytearray(telemetry.RECORD_LEN)
         self.led = bytearray(3)
         self.led_key = bytearray(5)  # pattern, r, g, b, period/64: publish the LED state only when it changes
         self.tick_no = 0
@@ -144,14 +144,14 @@ class Badge:
         self.sampler.power(False)
         self.features.reset()
         self.arousal.reset()
-        pipeline.clear_physio(self.values)
+        telemetry.clear_physio(self.values)
         if not self.consent.given():
             self.ring.clear()
 
     def refresh(self, now):
         c = self.consent
         v = self.values
-        quality_ok = (v[_QUALITY] & (pipeline.Q_SKIN | pipeline.Q_HR)) == (pipeline.Q_SKIN | pipeline.Q_HR)
+        quality_ok = (v[_QUALITY] & (telemetry.Q_SKIN | telemetry.Q_HR)) == (telemetry.Q_SKIN | telemetry.Q_HR)
         self.palette.update(c.capturing(), c.sharing_colour() and not c.capturing(), c.paused,
                             self.arousal.value, quality_ok, now)
 
@@ -163,9 +163,9 @@ class Badge:
         if c.capturing():
             self.features.step(v)
             q = v[_QUALITY]
-            self.arousal.update(v[_HR], v[_SCL], v[_SCR], q & pipeline.Q_HR, q & pipeline.Q_EDA)
+            self.arousal.update(v[_HR], v[_SCL], v[_SCR], q & telemetry.Q_HR, q & telemetry.Q_EDA)
         else:
-            pipeline.clear_physio(v)
+            telemetry.clear_physio(v)
         self.refresh(now)
         self.send_now(now)
         self.send_backlog(now)
@@ -186,18 +186,18 @@ class Badge:
         else:
             v[_HUE] = 0
             v[_CHROMA] = 0
-            v[_COLOUR_AGE] = pipeline.COLOUR_AGE_NA
+            v[_COLOUR_AGE] = telemetry.COLOUR_AGE_NA
         rec = self.record
         if c.paused or not c.given():
-            for i in range(pipeline.RECORD_LEN):
+            for i in range(telemetry.RECORD_LEN):
                 rec[i] = 0
             rec[0] = v[_CONSENT]
             rec[1] = v[_BATTERY]
             rec[2] = v[_QUALITY] if c.capturing() else 0
             return frame.HEARTBEAT
         if not c.capturing():
-            pipeline.clear_physio(v)
-        pipeline.pack_into(rec, v)
+            telemetry.clear_physio(v)
+        telemetry.pack_into(rec, v)
         return frame.TELEMETRY
 
     def send_now(self, now):

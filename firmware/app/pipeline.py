@@ -1,55 +1,13 @@
 # Glue to the integer feature kernels (protocol.kernels.pipeline.Pipeline): push samples as they arrive, step() once
 # per second into the telemetry value list (indexed like protocol.records.TELEMETRY_FIELDS). If the kernels are not
-# installed on this badge, every physiology field reads n/a and the quality byte is 0.
-# The record layout and n/a values are protocol/records.py's (a CPython test checks pack_into against
-# records.pack_telemetry_into); the badge does not import records itself, to save ~12 KB of heap.
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[misc]
-        return x
-
+# installed on this badge, every physiology field reads n/a and the quality byte is 0. The record layout, n/a values
+# and packer are protocol/telemetry.py's (the lean core protocol.records re-exports).
+from protocol.telemetry import clear_physio
 
 try:
     from protocol.kernels.pipeline import Pipeline
 except ImportError:
     Pipeline = None  # type: ignore[misc,assignment]
-
-N_FIELDS = 11
-RECORD_LEN = 13
-_HR_NA = const(0)
-_RMSSD_NA = const(255)
-_SCL_NA = const(0xFFFF)
-_SCR_NA = const(255)
-_MOTION_NA = const(255)
-COLOUR_AGE_NA = 255
-Q_SKIN = 1
-Q_HR = 2
-Q_EDA = 4
-
-
-def pack_into(rec, values):
-    """The 13-byte telemetry record from the 11 values (scl is u16 LE; reserved byte 12 is 0)."""
-    rec[0] = values[0]
-    rec[1] = values[1]
-    scl = values[2]
-    rec[2] = scl & 0xFF
-    rec[3] = (scl >> 8) & 0xFF
-    for i in range(3, 11):
-        rec[i + 1] = values[i] & 0xFF
-    rec[12] = 0
-    return rec
-
-
-def clear_physio(values):
-    """Set every physiology field and the quality byte to n/a."""
-    values[0] = _HR_NA
-    values[1] = _RMSSD_NA
-    values[2] = _SCL_NA
-    values[3] = _SCR_NA
-    values[4] = _MOTION_NA
-    values[10] = 0  # quality
 
 
 class Features:

@@ -1,21 +1,10 @@
 # The badge's side of the wire protocol, sans-I/O: seal outgoing frames, and accept hub-to-badge frames.
 # Outgoing: a new frame each second (counter + 1) -> the HAL sends it as a 31-byte legacy advert and a GATT notify
 # (esp32) or a UDP datagram (virtual badge). Incoming: group-colour adverts (group key) and commands (device key),
-# both checked like protocol.verifier checks them (version, sealed bit, type, id, counter strictly above the hub's
-# last one, then the MIC); replays and forgeries are dropped and counted. The badge does these few checks itself
-# instead of importing protocol.verifier + protocol.records: together they cost ~16 KB of the badge's ~96 KB heap.
-# Adverts from other devices are rejected by a cheap 8-byte prefix compare before any decryption.
+# checked with protocol.frame's shared checks in the verifier's order (envelope, version, sealed bit, type, then id,
+# counter strictly above the hub's last one, then the MIC); replays and forgeries are dropped and counted. Adverts
+# from other devices fail frame.unwrap's byte-by-byte prefix compare before any decryption.
 from protocol import frame
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):  # type: ignore[misc]
-        return x
-
-
-_PREFIX_LEN = const(8)
 
 
 class Link:
@@ -31,13 +20,8 @@ class Link:
         self._key_parts = [None, None, -1]  # part 0, part 1, group id they belong to
         if cfg["group_key"] is not None:
             self.set_group_key(self.group_id, cfg["group_key"])
-        # 02 01 06 1B FF <company LE> <hdr of a sealed v1 group-colour frame>
-        p = bytearray(_PREFIX_LEN)
-        p[0], p[1], p[2], p[3], p[4] = 2, 1, 6, 0x1B, 0xFF
-        p[5] = self.company & 0xFF
-        p[6] = self.company >> 8
-        p[7] = frame.header_byte(frame.GROUP_COLOUR)
-        self.prefix = bytes(p)
+        self.prefix = frame.advert_prefix(self.company)  # 02 01 06 1B FF <company LE>
+        self.allowed = frame.type_mask(frame.TO_BADGE)  # group colour and command
         self.foreign = 0  # adverts dropped by the prefix check
         self.rejected = 0  # frames that failed verification
 
@@ -53,30 +37,17 @@ class Link:
     def advert(self, frame24):
         return frame.advert(frame24, self.company)
 
-    def prefix_ok(self, adv):
-        p = self.prefix
-        for i in range(_PREFIX_LEN):
-            if adv[i] != p[i]:
-                return False
-        return True
-
     def accept(self, data):
         """True if `data` is an authentic, fresh hub-to-badge frame (24 bytes) or advert (31 bytes); its type and
         13-byte plaintext are then in self.ftype and self.record."""
-        n = len(data)
-        if n == frame.ADVERT_LEN:
-            if not self.prefix_ok(data):
-                self.foreign += 1
-                return False
-            data = data[7:]
-        elif n != frame.FRAME_LEN:
+        data = frame.unwrap(data, self.prefix)
+        if data is None:
             self.foreign += 1
             return False
-        hdr = data[0]
-        ftype = hdr & 0x0F
-        if hdr >> 4 != (frame.VERSION << 1) | 1 or (ftype != frame.GROUP_COLOUR and ftype != frame.COMMAND):
+        if frame.check_header(data, self.allowed) is not None:
             self.rejected += 1
             return False
+        ftype = data[0] & 0x0F
         slot = 1 if ftype == frame.GROUP_COLOUR else 0
         key = self.group_key if slot else self.key
         want = self.group_id if slot else self.dev_id
@@ -111,6 +82,12 @@ class Link:
             parts[2] = -1
             return True
         return False
+
+
+def scan_prefix(company):
+    """The first 8 bytes of every group-colour advert for this badge (the esp32 HAL's scan filter in IRQ context):
+    the advert envelope of `company` and the header byte of a sealed v1 group-colour frame."""
+    return frame.advert_prefix(company) + bytes((frame.header_byte(frame.GROUP_COLOUR),))
 
 
 def u32(rec, off):

@@ -40,12 +40,11 @@ class Esp32Hal:
         self.batt_pct = 100
         self.radio = None
         if cfg is not None:
-            from app.radio import Link
+            from app.radio import scan_prefix
 
             from hal.esp32.radio import Esp32Radio
 
-            prefix = Link(cfg).prefix
-            self.radio = Esp32Radio(cfg["dev_id"], cfg["company_id"], board, prefix)
+            self.radio = Esp32Radio(cfg["dev_id"], cfg["company_id"], board, scan_prefix(cfg["company_id"]))
         self.timer = machine.Timer(0)
         self.timer.init(freq=self.base, mode=machine.Timer.PERIODIC, callback=self._tick)
 
