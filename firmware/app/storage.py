@@ -10,8 +10,9 @@
 # frames (about one flash write per 17 min at 1 Hz). Writes are atomic (write_atomic). A corrupt counter file
 # raises StorageError: the badge goes to safe mode rather than risk reusing a counter.
 #
-# Ring: the last SLOTS telemetry records (counter + 13-byte plaintext record), preallocated, so the badge can resend
-# them as backlog frames until the hub acknowledges them (CMD_BACKLOG_ACK: every ctr <= n is acked).
+# Ring: the last SLOTS telemetry records (counter + the 13-byte plaintext record less its reserved zero byte),
+# preallocated, so the badge can resend them as backlog frames until the hub acknowledges them (CMD_BACKLOG_ACK:
+# every ctr <= n is acked).
 import os
 
 try:
@@ -149,7 +150,7 @@ def save_revision(revision, path="consent.txt"):
     write_atomic(path, "LP " + str(revision) + "\n")
 
 
-_SLOT = const(17)  # ctr u32 LE | record 13 bytes (600 slots = 10 min at 1 Hz in 10.2 KB)
+_SLOT = const(16)  # ctr u32 LE | record bytes 0-11 (byte 12 is reserved, always 0): 600 slots = 10 min in 9.6 KB
 _CHUNK = const(50)  # slots per bytearray: small blocks fit a fragmented heap where one 10 KB block may not
 
 
@@ -181,7 +182,7 @@ class Ring:
         b[i + 1] = (ctr >> 8) & 0xFF
         b[i + 2] = (ctr >> 16) & 0xFF
         b[i + 3] = (ctr >> 24) & 0xFF
-        for k in range(13):
+        for k in range(12):
             b[i + 4 + k] = record[k]
         self.count += 1
 
@@ -192,8 +193,9 @@ class Ring:
 
     def record_into(self, n, out):
         b, i = self._at(n)
-        for k in range(13):
+        for k in range(12):
             out[k] = b[i + 4 + k]
+        out[12] = 0  # reserved
 
     def ack(self, upto):
         """Release every entry with ctr <= upto. Returns how many were released."""

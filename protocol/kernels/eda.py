@@ -23,13 +23,21 @@ except ImportError:  # pragma: no cover
     from uarray import array
 
 DEFAULT_CAL = (25000, 4096, 0)
-ADC_MAX = 4095
-HYST_NS = 10
-SCR_MIN_NS = 30
-TONIC_K = 4  # tonic EMA: alpha = 2**-4 per 4 Hz tick, time constant 4 s
-RISE_MAX_S = 5
-LEVEL_MIN_NS = 50
-JUMP_NS_PER_S = 10000
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):  # type: ignore[misc]
+        return x
+
+
+ADC_MAX = const(4095)
+_HYST_NS = const(10)
+_SCR_MIN_NS = const(30)
+_TONIC_K = const(4)  # tonic EMA: alpha = 2**-4 per 4 Hz tick, time constant 4 s
+_RISE_MAX_S = const(5)
+LEVEL_MIN_NS = const(50)
+_JUMP_NS_PER_S = const(10000)
 
 
 def counts_to_nano_s(counts, cal=None):
@@ -61,8 +69,8 @@ class EdaKernel:
         self.decim = rate // 4 if rate >= 8 else 1
         tick_hz = rate // self.decim  # ticks per second (4 at 16 Hz)
         self.tick_hz = tick_hz
-        self.rise_max = RISE_MAX_S * tick_hz
-        self.jump = JUMP_NS_PER_S // tick_hz
+        self.rise_max = _RISE_MAX_S * tick_hz
+        self.jump = _JUMP_NS_PER_S // tick_hz
         self.smooth = array("i", [0] * 4)
         self.per_s = bytearray(60)
         self.reset()
@@ -117,21 +125,21 @@ class EdaKernel:
         if prev >= 0:
             dj = s - prev
             if dj > self.jump or dj < -self.jump:
-                self.bad = RISE_MAX_S * self.tick_hz
+                self.bad = _RISE_MAX_S * self.tick_hz
         if self.bad > 0:
             self.bad -= 1
         self.s = s
         if self.tonic < 0:
             self.tonic = s << 4
             self.ext = s
-        self.tonic += ((s << 4) - self.tonic) >> TONIC_K
+        self.tonic += ((s << 4) - self.tonic) >> _TONIC_K
         self.t_on += 1
         if self.rising:
             if s > self.ext:
                 self.ext = s
                 self.t_peak = self.t_on
-            elif s <= self.ext - HYST_NS:
-                if self.ext - self.onset >= SCR_MIN_NS and self.t_peak <= self.rise_max:
+            elif s <= self.ext - _HYST_NS:
+                if self.ext - self.onset >= _SCR_MIN_NS and self.t_peak <= self.rise_max:
                     self.scr_now += 1
                 self.rising = 0
                 self.ext = s
@@ -140,7 +148,7 @@ class EdaKernel:
             if s <= self.ext:  # the latest lowest point is the onset (rise time counts from there)
                 self.ext = s
                 self.t_on = 0
-            elif s >= self.ext + HYST_NS:
+            elif s >= self.ext + _HYST_NS:
                 self.rising = 1
                 self.onset = self.ext
                 self.ext = s

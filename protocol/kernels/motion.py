@@ -12,9 +12,17 @@ Input: milli-g per axis (ints), clamped to +-8000 mg. Integer only, no allocatio
   skin conductance above 0.05 uS (Kleckner 2018's floor: electrodes off the skin read ~0).
 """
 
-AXIS_MAX = 8000
-ARTEFACT_INDEX = 32
-ARTEFACT_HOLD_S = 2
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):  # type: ignore[misc]
+        return x
+
+
+AXIS_MAX = const(8000)
+ARTEFACT_INDEX = const(32)
+ARTEFACT_HOLD_S = const(2)
 
 
 class MotionKernel:

@@ -24,39 +24,49 @@ from protocol.kernels.eda import LEVEL_MIN_NS, EdaKernel
 from protocol.kernels.motion import MotionKernel
 from protocol.kernels.ppg import PpgKernel
 from protocol.kernels.temp import TempKernel
+from protocol.telemetry import (  # the record's n/a values, HR range and quality bits (one copy, re-exported)
+    HR_MAX,
+    HR_MIN,
+    HR_NA,
+    MOTION_NA,
+    Q_EDA,
+    Q_HR,
+    Q_MOTION,
+    Q_SKIN,
+    RMSSD_NA,
+    SCL_NA,
+    SCR_NA,
+)
 
-HR_NA = 0
-RMSSD_NA = 255
-SCL_NA = 0xFFFF
-SCR_NA = 255
-MOTION_NA = 255
-HR_MIN = 25
-HR_MAX = 250
-Q_SKIN = 1
-Q_HR = 2
-Q_EDA = 4
-Q_MOTION = 8
+try:
+    from micropython import const
+except ImportError:  # CPython
 
-I_HR = 0
-I_RMSSD = 1
-I_SCL = 2
-I_SCR = 3
-I_MOTION = 4
-I_QUALITY = 10
+    def const(x):  # type: ignore[misc]
+        return x
+
+
+# indices of protocol.records.TELEMETRY_FIELDS
+_I_HR = const(0)
+_I_RMSSD = const(1)
+_I_SCL = const(2)
+_I_SCR = const(3)
+_I_MOTION = const(4)
+_I_QUALITY = const(10)
 
 
 def telemetry_values(ppg, eda, motion, temp, out):
     """Fill `out` from the kernels' current state (shared with the numpy twin, which holds the same kernels)."""
     hr = ppg.beats.hr_bpm()
-    out[I_HR] = hr if HR_MIN <= hr <= HR_MAX else HR_NA
+    out[_I_HR] = hr if HR_MIN <= hr <= HR_MAX else HR_NA
     rm = ppg.beats.rmssd_ms()
-    out[I_RMSSD] = RMSSD_NA if rm < 0 else (rm if rm < 254 else 254)
+    out[_I_RMSSD] = RMSSD_NA if rm < 0 else (rm if rm < 254 else 254)
     scl = eda.scl_centi()
-    out[I_SCL] = SCL_NA if scl < 0 else (scl if scl < 0xFFFE else 0xFFFE)
+    out[_I_SCL] = SCL_NA if scl < 0 else (scl if scl < 0xFFFE else 0xFFFE)
     scr = eda.scr_per_min()
-    out[I_SCR] = SCR_NA if scr < 0 else (scr if scr < 254 else 254)
+    out[_I_SCR] = SCR_NA if scr < 0 else (scr if scr < 254 else 254)
     mi = motion.index
-    out[I_MOTION] = MOTION_NA if mi < 0 else mi
+    out[_I_MOTION] = MOTION_NA if mi < 0 else mi
     q = 0
     # a sensor that has not reported yet neither confirms nor denies contact (tools analysing one signal)
     warm = temp.on_skin()
@@ -70,11 +80,11 @@ def telemetry_values(ppg, eda, motion, temp, out):
     if art:
         q |= Q_MOTION
     if q & Q_SKIN:
-        if ppg.beats.hr_valid() and not art and out[I_HR] != HR_NA:
+        if ppg.beats.hr_valid() and not art and out[_I_HR] != HR_NA:
             q |= Q_HR
         if eda.valid():
             q |= Q_EDA
-    out[I_QUALITY] = q
+    out[_I_QUALITY] = q
 
 
 class Pipeline:

@@ -45,14 +45,22 @@ except ImportError:  # pragma: no cover
 
 from protocol.kernels.fixed import isqrt, log2_floor, sqrt_mean_round
 
-M20 = (1 << 20) - 1
-U_LIMIT = 1 << 12
-U_LOW = 1 << 9
-SHIFT_MAX = 12
-SENTINEL = -(1 << 29)
-WARM_S = 2          # seconds after start/reset before peaks count
-CORR_GOOD = 220     # Q8 template correlation of a good beat (0.86, Orphanidou 2015)
-GOOD_OF_8 = 6       # good beats among the last 8 for a valid HR
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):  # type: ignore[misc]
+        return x
+
+
+M20 = const((1 << 20) - 1)
+U_LIMIT = const(1 << 12)
+U_LOW = const(1 << 9)
+SHIFT_MAX = const(12)
+_SENTINEL = const(-(1 << 29))
+_WARM_S = const(2)          # seconds after start/reset before peaks count
+_CORR_GOOD = const(220)     # Q8 template correlation of a good beat (0.86, Orphanidou 2015)
+_GOOD_OF_8 = const(6)       # good beats among the last 8 for a valid HR
 
 # Q14 band-pass 0.5-8 Hz, order 2, per sampling rate: (b0, b1, b2, a1, a2) of section 1, (a1, a2) of section 2
 # (section 2 has b = [1, -2, 1]). Generated with scipy.signal.butter(2, [0.5, 8], 'band', fs=fs, output='sos')
@@ -69,28 +77,41 @@ BANDPASS_Q14 = {
 RATES = tuple(sorted(BANDPASS_Q14))
 
 # State layout (array 'i'), shared by the pure and the viper block functions.
-S_N = 0          # sample counter mod 2**20 (next sample's index)
-S_DC = 1         # DC tracker, Q4
-S_SHIFT = 2      # auto-range shift
-S_PK = 3         # peak |u| in the current auto-range period
-S_PCNT = 4       # samples left in the auto-range period
-S_B1 = 5         # section 1: x1, x2, y1, y2, err  (5..9)
-S_B2 = 10        # section 2: x1, x2, y1, y2, err  (10..14)
-S_S1 = 15        # running sum over W1
-S_S2 = 16        # running sum over W2
-S_ACT = 17       # inside a block of interest
-S_BLEN = 18      # block length so far
-S_PKV = 19       # block maximum
-S_PKN = 20       # its sample index (mod 2**20)
-S_INIT = 21      # DC tracker initialised
-S_EV = 22        # event: peak index of a finished block
-S_LEN = 24
+S_N = const(0)          # sample counter mod 2**20 (next sample's index)
+_S_DC = const(1)         # DC tracker, Q4
+_S_SHIFT = const(2)      # auto-range shift
+_S_PK = const(3)         # peak |u| in the current auto-range period
+_S_PCNT = const(4)       # samples left in the auto-range period
+_S_B1 = const(5)         # section 1: x1, x2, y1, y2, err  (5..9)
+_S_B2 = const(10)        # section 2: x1, x2, y1, y2, err  (10..14)
+_S_S1 = const(15)        # running sum over W1
+_S_S2 = const(16)        # running sum over W2
+_S_ACT = const(17)       # inside a block of interest
+_S_BLEN = const(18)      # block length so far
+_S_PKV = const(19)       # block maximum
+_S_PKN = const(20)       # its sample index (mod 2**20)
+_S_INIT = const(21)      # DC tracker initialised
+_S_EV = const(22)        # event: peak index of a finished block
+_S_LEN = const(24)
 
 # Coefficient/config layout (array 'i').
-C_B0, C_B1, C_B2, C_A1, C_A2, C_A21, C_A22 = 0, 1, 2, 3, 4, 5, 6
-C_W1, C_W2, C_D, C_MASK, C_KDC, C_INV, C_MAXB, C_PERIOD = 7, 8, 9, 10, 11, 12, 13, 14
-C_SX = 15  # viper only: sign-extension shift for ptr32 loads (32 on a 64-bit port, 0 on the MCU)
-C_LEN = 16
+_C_B0 = const(0)
+_C_B1 = const(1)
+_C_B2 = const(2)
+_C_A1 = const(3)
+_C_A2 = const(4)
+_C_A21 = const(5)
+_C_A22 = const(6)
+C_W1 = const(7)
+C_W2 = const(8)
+C_D = const(9)
+_C_MASK = const(10)
+C_KDC = const(11)
+_C_INV = const(12)
+C_MAXB = const(13)
+C_PERIOD = const(14)
+_C_SX = const(15)  # viper only: sign-extension shift for ptr32 loads (32 on a 64-bit port, 0 on the MCU)
+_C_LEN = const(16)
 
 
 def ms_to_samples(ms, rate):
@@ -109,7 +130,7 @@ def ring_size(rate):
 def make_config(rate, invert):
     if rate not in BANDPASS_Q14:
         raise ValueError("ppg rate must be one of %r" % (RATES,))
-    co = array("i", [0] * C_LEN)
+    co = array("i", [0] * _C_LEN)
     b = BANDPASS_Q14[rate]
     for i in range(7):
         co[i] = b[i]
@@ -119,9 +140,9 @@ def make_config(rate, invert):
     co[C_W1] = w1
     co[C_W2] = w2
     co[C_D] = (w2 - 1) // 2
-    co[C_MASK] = size - 1
+    co[_C_MASK] = size - 1
     co[C_KDC] = log2_floor(3 * rate // 2)
-    co[C_INV] = 1 if invert else 0
+    co[_C_INV] = 1 if invert else 0
     co[C_MAXB] = size - co[C_D] - ms_to_samples(125, rate) - 2
     co[C_PERIOD] = 2 * rate
     return co
@@ -129,8 +150,8 @@ def make_config(rate, invert):
 
 def _rescale(st, up):
     """Halve (up=0) or double (up=1) both biquads' states: the filter output scales the same way."""
-    i = S_B1
-    while i < S_B1 + 10:
+    i = _S_B1
+    while i < _S_B1 + 10:
         if up:
             st[i] = st[i] << 1
         else:
@@ -140,39 +161,39 @@ def _rescale(st, up):
 
 def ppg_block(raw, start, stop, ring, sqr, st, co):
     """Filter and detect samples raw[start:stop]. Returns the index after the last consumed sample: it stops
-    right after a sample that finished a block of interest (peak index in st[S_EV]) so the caller can read the
+    right after a sample that finished a block of interest (peak index in st[_S_EV]) so the caller can read the
     ring before it moves on. Pure Python; `_ppg_viper.ppg_block` is the same code for the viper emitter."""
     n = st[S_N]
-    dc = st[S_DC]
-    sh = st[S_SHIFT]
-    pk = st[S_PK]
-    pcnt = st[S_PCNT]
-    s1 = st[S_S1]
-    s2 = st[S_S2]
-    act = st[S_ACT]
-    blen = st[S_BLEN]
-    pkv = st[S_PKV]
-    pkn = st[S_PKN]
-    b0 = co[C_B0]
-    b1 = co[C_B1]
-    b2 = co[C_B2]
-    a1 = co[C_A1]
-    a2 = co[C_A2]
-    a21 = co[C_A21]
-    a22 = co[C_A22]
+    dc = st[_S_DC]
+    sh = st[_S_SHIFT]
+    pk = st[_S_PK]
+    pcnt = st[_S_PCNT]
+    s1 = st[_S_S1]
+    s2 = st[_S_S2]
+    act = st[_S_ACT]
+    blen = st[_S_BLEN]
+    pkv = st[_S_PKV]
+    pkn = st[_S_PKN]
+    b0 = co[_C_B0]
+    b1 = co[_C_B1]
+    b2 = co[_C_B2]
+    a1 = co[_C_A1]
+    a2 = co[_C_A2]
+    a21 = co[_C_A21]
+    a22 = co[_C_A22]
     w1 = co[C_W1]
     w2 = co[C_W2]
     dly = co[C_D]
-    m = co[C_MASK]
+    m = co[_C_MASK]
     kdc = co[C_KDC]
-    inv = co[C_INV]
+    inv = co[_C_INV]
     maxb = co[C_MAXB]
     half = w1 >> 1
     i = start
     while i < stop:
         x = raw[i] << 4
-        if not st[S_INIT]:
-            st[S_INIT] = 1
+        if not st[_S_INIT]:
+            st[_S_INIT] = 1
             dc = x
             pcnt = co[C_PERIOD]
         dc += (x - dc) >> kdc
@@ -236,7 +257,7 @@ def ppg_block(raw, start, stop, ring, sqr, st, co):
             if not act:
                 act = 1
                 blen = 0
-                pkv = SENTINEL
+                pkv = _SENTINEL
             blen += 1
             vc = ring[c & m]
             if vc > pkv:
@@ -245,19 +266,19 @@ def ppg_block(raw, start, stop, ring, sqr, st, co):
         elif act:
             act = 0
             if blen >= w1 and blen <= maxb:
-                st[S_EV] = pkn
+                st[_S_EV] = pkn
                 break
     st[S_N] = n
-    st[S_DC] = dc
-    st[S_SHIFT] = sh
-    st[S_PK] = pk
-    st[S_PCNT] = pcnt
-    st[S_S1] = s1
-    st[S_S2] = s2
-    st[S_ACT] = act
-    st[S_BLEN] = blen
-    st[S_PKV] = pkv
-    st[S_PKN] = pkn
+    st[_S_DC] = dc
+    st[_S_SHIFT] = sh
+    st[_S_PK] = pk
+    st[_S_PCNT] = pcnt
+    st[_S_S1] = s1
+    st[_S_S2] = s2
+    st[_S_ACT] = act
+    st[_S_BLEN] = blen
+    st[_S_PKV] = pkv
+    st[_S_PKN] = pkn
     return i
 
 
@@ -328,7 +349,7 @@ class BeatTracker:
             self.last_p = -1
             self.prev_ok = 0
         self.since += 1
-        if self.warm < WARM_S:
+        if self.warm < _WARM_S:
             self.warm += 1
         if self.since > 3:
             self.since = 99
@@ -342,7 +363,7 @@ class BeatTracker:
     def peak(self, p, frac, shift):
         """A candidate peak (seg already filled; `shift` is the auto-range shift at detection, so the peak's
         amplitude in input units is seg[half] << shift). Returns 1 if it counts as a beat."""
-        if self.warm < WARM_S:  # the DC tracker and the 0.5 Hz section are still settling
+        if self.warm < _WARM_S:  # the DC tracker and the 0.5 Hz section are still settling
             return 0
         if self.last_p >= 0:
             dn = (p - self.last_p) & M20
@@ -370,7 +391,7 @@ class BeatTracker:
             ok = self._interval(((dn << 8) + frac - self.last_frac) * 1000)
         else:
             self.prev_ok = 0
-        self.good = ((self.good << 1) | (1 if ok and steady and corr >= CORR_GOOD else 0)) & 0xFF
+        self.good = ((self.good << 1) | (1 if ok and steady and corr >= _CORR_GOOD else 0)) & 0xFF
         self.last_p = p
         self.last_frac = frac
         self.since = 0
@@ -471,7 +492,7 @@ class BeatTracker:
         while g:
             cnt += g & 1
             g >>= 1
-        return cnt >= GOOD_OF_8 and self.since <= 2 and self.ibi_n >= 4
+        return cnt >= _GOOD_OF_8 and self.since <= 2 and self.ibi_n >= 4
 
 
 class PpgKernel:
@@ -480,11 +501,11 @@ class PpgKernel:
     def __init__(self, rate=64, invert=True, block=None):
         self.rate = rate
         self.co = make_config(rate, invert)
-        size = self.co[C_MASK] + 1
+        size = self.co[_C_MASK] + 1
         self.ring = array("i", [0] * size)
         self.sqr = array("i", [0] * size)
-        self.st = array("i", [0] * S_LEN)
-        self.st[S_EV] = -1
+        self.st = array("i", [0] * _S_LEN)
+        self.st[_S_EV] = -1
         self.block = block or rate
         self.buf = array("i", [0] * self.block)
         self.fill = 0
@@ -502,13 +523,13 @@ class PpgKernel:
         if on:
             from protocol.kernels import _ppg_viper
 
-            self.co[C_SX] = _ppg_viper.SX
+            self.co[_C_SX] = _ppg_viper.SX
             self._block_fn = _ppg_viper.ppg_block
 
     def reset(self):
-        for i in range(S_LEN):
+        for i in range(_S_LEN):
             self.st[i] = 0
-        self.st[S_EV] = -1
+        self.st[_S_EV] = -1
         for i in range(len(self.ring)):
             self.ring[i] = 0
             self.sqr[i] = 0
@@ -531,15 +552,15 @@ class PpgKernel:
         st = self.st
         while i < stop:
             i = self._block_fn(self.buf, i, stop, self.ring, self.sqr, st, self.co)
-            if st[S_EV] >= 0:
+            if st[_S_EV] >= 0:
                 self._event()
         self.fill = 0
 
     def _event(self):
         st = self.st
-        p = st[S_EV]
-        st[S_EV] = -1
-        m = self.co[C_MASK]
+        p = st[_S_EV]
+        st[_S_EV] = -1
+        m = self.co[_C_MASK]
         ring = self.ring
         frac = refine_q8(ring[(p - 1) & m], ring[p & m], ring[(p + 1) & m])
         bt = self.beats
@@ -547,7 +568,7 @@ class PpgKernel:
         h = bt.half
         for k in range(bt.seg_len):
             seg[k] = ring[(p - h + k) & m]
-        if bt.peak(p, frac, st[S_SHIFT]) and self.on_beat is not None:
+        if bt.peak(p, frac, st[_S_SHIFT]) and self.on_beat is not None:
             self.on_beat(p, frac, st[S_N])
 
     def tick(self):

@@ -5,8 +5,16 @@ Skin contact range 28.00..42.00 degC: wider than Kleckner 2018's 30-40 degC beca
 a cool room reads a few degrees low, yet a badge lying on a table sits at room temperature (< 28 degC).
 """
 
-SKIN_MIN = 2800
-SKIN_MAX = 4200
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):  # type: ignore[misc]
+        return x
+
+
+SKIN_MIN = const(2800)
+SKIN_MAX = const(4200)
 
 
 class TempKernel:
