@@ -25,11 +25,13 @@ from typing import Any
 from lifepalette.errors import UsageError
 from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, micropython_binary, mpy_cross_binary
 
-# The badge's free heap is ~96 KB on a 32-bit ESP32. The unix port here is 64-bit: every pointer, object header,
-# dict slot and qstr-pool entry is twice as wide, so the same firmware needs ~90 KB live there and does not start
-# below ~100K (measured: bench/bench_firmware.py). 120K keeps the virtual badge honest about heap growth (the tests
-# check the heap stays flat) with room for the shared kernels to grow (one more qstr pool alone is 8 KB).
-HEAPSIZE = os.environ.get("LP_BADGE_HEAPSIZE", "120K")
+# The badge's free heap is ~96 KB on a 32-bit ESP32, and the virtual badge runs in the same -X heapsize=96K on the
+# 64-bit unix port here, where every pointer, object header, dict slot and qstr-pool entry is twice as wide: live
+# heap after a collection ~86 KB (measured: bench/bench_firmware.py, tests/test_firmware_virtual_badge.py). What
+# keeps it there: .mpy only, one source name, const() constants folded out of globals, the badge importing the lean
+# protocol core (frame, telemetry) rather than records/verifier, a short module path ("lib/..."), and staying
+# under 620 qstrs (past that MicroPython allocates another 8 KB qstr pool).
+HEAPSIZE = os.environ.get("LP_BADGE_HEAPSIZE", "96K")
 CHUNK_S = 300  # seconds of samples generated at a time for open-ended runs
 FIRMWARE_PACKAGES = ("app", "hal", "drivers")
 KEEP_SOURCE = ("main.py",)
@@ -205,10 +207,10 @@ class VirtualBadge:
         tmp.write_bytes(self.config_path.read_bytes())
         os.replace(tmp, self.state_dir / "config.json")
 
-    def command(self, fifo: Path | None, root: Path) -> list[str]:
+    def command(self, fifo: Path | None) -> list[str]:
         rates = self.cfg["rates"]
         tick_us = 0 if self.speed <= 0 else max(1, round(1_000_000 / (rates["ppg"] * self.speed)))
-        cmd = [micropython_binary(), "-X", f"heapsize={self.heapsize}", str(root / "main.py"),
+        cmd = [micropython_binary(), "-X", f"heapsize={self.heapsize}", "main.py",
                "--config", "config.json", "--tick-us", str(tick_us), "--label", str(self.cfg["dev_id"])]
         if self.udp:
             cmd += ["--udp", self.udp]
@@ -224,6 +226,22 @@ class VirtualBadge:
             cmd += ["--chips", "1"]
         return cmd
 
+    def _link_root(self, mpy_dir: Path) -> Path:
+        """Lay the badge's root out as on its flash: main.py next to config.json, the compiled modules under a short
+        relative name ("lib/app/badge.mpy"). Every module's __file__ is a qstr on the badge's heap: the cache's
+        absolute path would add ~1.1 KB of them (and the unix port puts main.py's real directory first on sys.path,
+        so main.py cannot stay in the cache)."""
+        for name in KEEP_SOURCE:
+            tmp = self.state_dir / (name + ".tmp")
+            shutil.copy(mpy_dir / name, tmp)
+            os.replace(tmp, self.state_dir / name)
+        link = self.state_dir / "lib"
+        tmp = self.state_dir / "lib.tmp"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(mpy_dir, target_is_directory=True)
+        os.replace(tmp, link)  # atomic: a restarted badge may find the link of a previous build
+        return Path("lib")
+
     def start(self) -> VirtualBadge:
         self._install_config()
         mpy_dir = compile_firmware()
@@ -232,8 +250,9 @@ class VirtualBadge:
             self._tmp = tempfile.TemporaryDirectory(prefix="lp-badge-")
             fifo = Path(self._tmp.name) / "samples"
             os.mkfifo(fifo)
-        env = dict(os.environ, MICROPYPATH=str(mpy_dir))
-        self.proc = subprocess.Popen(self.command(fifo, mpy_dir), cwd=self.state_dir, env=env, stdout=subprocess.PIPE,
+        root = self._link_root(mpy_dir)
+        env = dict(os.environ, MICROPYPATH=str(root))
+        self.proc = subprocess.Popen(self.command(fifo), cwd=self.state_dir, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         if fifo is not None:
             self._writer = threading.Thread(target=self._write_samples, args=(fifo,), daemon=True)
