@@ -1,6 +1,6 @@
 """Simulator throughput: feature level 10,000 wearers x 1 h (goal <= 60 s), signal level 100 wearers x 1 h
 (goal <= 120 s), each as a ratio to real time. Scoring of the feature-level cohort is timed separately (the hub's
-scorer, vectorised over wearers). Set LP_BENCH_QUICK=1 for a tenth of the size."""
+scorer, vectorised over wearers). Also the fairness gap's distribution over seeds and scenarios. Set LP_BENCH_QUICK=1 for a tenth of the size."""
 
 from __future__ import annotations
 
@@ -12,9 +12,16 @@ CHUNK = 2000  # wearers generated at once (dialogue groups never span chunks); b
 
 
 def feature_level(wearers: int, score: bool) -> tuple[float, float]:
-    from lifepalette.scoring import CoveScorer
+    """Generation, then scoring as `lifepalette sim` does it: the batch path (lifepalette.scoring.batch), the
+    per-second arousal read-out and a palette snapshot every minute."""
+    from lifepalette.scoring.batch import score_features
     from lifepalette.sim.cohort import make_cohort
-    from lifepalette.sim.features import feature_records, second_matrix
+    from lifepalette.sim.features import feature_records
+
+    def each_second(scorer, t: int) -> None:
+        _ = scorer.zcomp[:n].copy()
+        if (t + 1) % 60 == 0:
+            scorer.compute(per_wearer=False)
 
     gen = scoring = 0.0
     for start in range(0, wearers, CHUNK):
@@ -25,11 +32,7 @@ def feature_level(wearers: int, score: bool) -> tuple[float, float]:
         gen += time.perf_counter() - t0
         if score:
             t0 = time.perf_counter()
-            scorer = CoveScorer(cohort.dialogue)
-            for t in range(SECONDS):
-                scorer.add_second(t, cohort.dev_ids, second_matrix(features, t))
-            scorer.flush()
-            scorer.compute()
+            score_features(cohort.dev_ids, features, cohort.dialogue, on_second=each_second).compute()
             scoring += time.perf_counter() - t0
         del features, cohort
     return gen, scoring
@@ -60,13 +63,34 @@ def signal_level(wearers: int) -> tuple[float, str]:
     return time.perf_counter() - t0, what
 
 
+def fairness_distribution(seeds: int, wearers: int = 120) -> dict[str, list[float]]:
+    """Between-group arousal-error gap of our scorer per scenario over consecutive seeds (30-minute sessions)."""
+    from lifepalette.sim.run import simulate
+
+    out: dict[str, list[float]] = {}
+    for scenario in ("healing", "dialogue", "confrontation"):
+        out[scenario] = [simulate(wearers, 30, scenario, seed=seed, palette_every_s=0, show_progress=False)
+                         .report["fairness"]["disparity"]["arousal_mae"] for seed in range(seeds)]
+    return out
+
+
 def main() -> None:
+    import numpy as np
+    from lifepalette.sim.evaluate import ERROR_DISPARITY_MAX
+
     quick = bool(os.environ.get("LP_BENCH_QUICK"))
     n_feat, n_sig = (1000, 10) if quick else (10_000, 100)
     gen, scoring = feature_level(n_feat, score=True)
-    print(f"feature level {n_feat} wearers x 1 h: generation {gen:.1f} s ({SECONDS / gen:.0f}x real time, "
-          f"goal <= 60 s); + hub scoring {scoring:.1f} s (total {gen + scoring:.1f} s, "
-          f"{SECONDS / (gen + scoring):.0f}x real time)", flush=True)
+    total = gen + scoring
+    print(f"feature level {n_feat} wearers x 1 h: generation {gen:.1f} s ({SECONDS / gen:.0f}x real time); "
+          f"+ hub scoring {scoring:.1f} s = total {total:.1f} s ({SECONDS / total:.0f}x real time, "
+          f"{total / 60:.2f}x the 60 s goal; scoring is {100 * scoring / total:.0f} % of it)", flush=True)
+    gaps = fairness_distribution(3 if quick else 10)
+    for scenario, vals in gaps.items():
+        v = np.array(vals)
+        print(f"fairness {scenario}, 120 wearers x 30 min, seeds 0-{v.size - 1}: between-group error gap "
+              f"min {v.min():.4f} median {np.median(v):.4f} max {v.max():.4f} (threshold {ERROR_DISPARITY_MAX}, "
+              f"max is {v.max() / ERROR_DISPARITY_MAX:.2f}x it)", flush=True)
     sig, what = signal_level(n_sig)
     print(f"signal level {n_sig} wearers x 1 h, {what}: {sig:.1f} s ({SECONDS / sig:.0f}x real time, "
           f"goal <= 120 s)", flush=True)

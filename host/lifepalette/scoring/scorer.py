@@ -35,6 +35,7 @@ from lifepalette.scoring.fields import (
 
 K_ANONYMITY = 5
 HISTORY_S = 256  # >= SPAN_S + max surrogate shift
+WINDOW_RING = 200  # > max surrogate shift + N_LAGS + STEP_S: every window a step needs is still there
 BASELINE_LEARN_S = 180
 # Baseline features: log SCL (scale-free across people whose SCL differs tenfold), SCR rate, HR, RMSSD.
 B_LOGSCL, B_SCR, B_HR, B_RMSSD = range(4)
@@ -128,8 +129,12 @@ class CoveScorer:
         self._cache_pairs: list[dict] | None = None
         self.trajectory: list[tuple[int, np.ndarray]] = []
         self._batch_rows: tuple[np.ndarray, np.ndarray] | None = None
-        # unit windows per synchrony step, kept as long as the longest surrogate shift: each is computed once
-        self._windows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # unit windows by the second they end at, in a ring long enough for the longest surrogate shift: each window
+        # is computed once (consecutive steps share half their lag windows, surrogates reuse older steps' windows)
+        # (the first N_LAGS slots are mirrored after the last, so any N_LAGS consecutive ends are one slice)
+        self._wring = np.zeros((0, WINDOW_RING + sy.N_LAGS, sy.WINDOW_S), np.float32)
+        self._wvalid = np.zeros((0, WINDOW_RING + sy.N_LAGS), bool)
+        self._wend = np.full(WINDOW_RING, -1, np.int64)
         self._alloc(16)
         self.set_groups(groups)
 
@@ -229,7 +234,7 @@ class CoveScorer:
             self.next_t = self.t0 = min(self.pending)
         if self.pending and min(self.pending) > self.next_t + HISTORY_S:
             self.ring[:] = np.nan  # a long silence: history is stale, skip ahead
-            self._windows.clear()
+            self._wend[:] = -1
             self.next_t = min(self.pending)
         while self.next_t <= target:
             t = self.next_t
@@ -400,27 +405,36 @@ class CoveScorer:
         if self.pair_keys:
             self._pair_state.update({(a, b): self.pair_state[i] for i, (_g, a, b) in enumerate(self.pair_keys)})
 
-    def _segment(self, end_t: int) -> np.ndarray:
-        idx = np.arange(end_t - sy.SPAN_S + 1, end_t + 1) % HISTORY_S
+    def _segment(self, end_t: int, length: int) -> np.ndarray:
+        idx = np.arange(end_t - length + 1, end_t + 1) % HISTORY_S
         return self.ring[: len(self.devs)][:, idx]  # float32: windows are normalised, r needs no more
 
-    def _windows_at(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+    def _windows_at(self, t: int) -> slice:
+        """Ring slice of the N_LAGS unit windows ending at t - 2 * LAG_S .. t, computing those not there yet (normally
+        the STEP_S newest: one segment from the oldest missing end to t covers them)."""
         n = len(self.devs)
-        hit = self._windows.get(t)
-        if hit is None:
-            hit = sy.unit_windows(self._segment(t))
-            self._windows[t] = hit
-            for old in [k for k in self._windows if k < t - max(sy.SURROGATE_SHIFTS_S)]:
-                del self._windows[old]
-        unit, valid = hit
-        if unit.shape[0] < n:  # wearers who joined since: no windows back then
-            unit = np.concatenate([unit, np.zeros((n - unit.shape[0], *unit.shape[1:]), unit.dtype)])
-            valid = np.concatenate([valid, np.zeros((n - valid.shape[0], valid.shape[1]), bool)])
-        return unit, valid
+        if self._wring.shape[0] < n:  # wearers who joined since: no windows back then
+            extra = max(n, 2 * self._wring.shape[0]) - self._wring.shape[0]
+            slots = WINDOW_RING + sy.N_LAGS
+            self._wring = np.concatenate([self._wring, np.zeros((extra, slots, sy.WINDOW_S), np.float32)])
+            self._wvalid = np.concatenate([self._wvalid, np.zeros((extra, slots), bool)])
+        ends = np.arange(t - sy.N_LAGS + 1, t + 1)
+        slots = ends % WINDOW_RING
+        missing = np.flatnonzero(self._wend[slots] != ends)
+        if missing.size:
+            first = int(ends[missing[0]])
+            unit, valid = sy.unit_windows(self._segment(t, sy.WINDOW_S + t - first))
+            new = np.arange(first, t + 1) % WINDOW_RING
+            mirror = new < sy.N_LAGS
+            for dest, src in ((new, slice(None)), (new[mirror] + WINDOW_RING, mirror)):
+                self._wring[:n, dest] = unit[:, src]
+                self._wvalid[:n, dest] = valid[:, src]
+                self._wvalid[n:, dest] = False
+            self._wend[new] = np.arange(first, t + 1)
+        return slice(int(slots[0]), int(slots[0]) + sy.N_LAGS)
 
     def _invalidate_windows(self, rows: np.ndarray) -> None:
-        for _unit, valid in self._windows.values():
-            valid[rows[rows < valid.shape[0]]] = False
+        self._wvalid[rows[rows < self._wvalid.shape[0]]] = False
 
     def _sync_step(self, t: int) -> None:
         if self._pairs_dirty:
@@ -429,17 +443,18 @@ class CoveScorer:
         self._cache_pairs = None
         metric_sync = np.full(self.capacity, np.nan)
         if len(self.pair_keys):
-            unit, valid = self._windows_at(t)
-            centre, centre_ok = unit[:, sy.LAG_S], valid[:, sy.LAG_S]
+            lags = self._windows_at(t)
             pa, pb = self.pa, self.pb
-            r, lag, ok = sy.peak_r(centre[pa], centre_ok[pa], unit[pb], valid[pb])
+            centre_slot = lags.start + sy.LAG_S  # a's centre window ends LAG_S before t
+            centre, centre_ok = self._wring[pa, centre_slot], self._wvalid[pa, centre_slot]
+            r, lag, ok = sy.peak_r(centre, centre_ok, self._wring[:, lags][pb], self._wvalid[:, lags][pb])
             zr = sy.fisher_z(r)
             st = self.pair_state
             for shift in sy.SURROGATE_SHIFTS_S:
                 if self.processed_s < sy.SPAN_S + shift:
                     break
-                su, sv = self._windows_at(t - shift)
-                rs, _l, oks = sy.peak_r(centre[pa], centre_ok[pa], su[pb], sv[pb])
+                old = self._windows_at(t - shift)
+                rs, _l, oks = sy.peak_r(centre, centre_ok, self._wring[:, old][pb], self._wvalid[:, old][pb])
                 st[:, 2] += np.where(oks, sy.fisher_z(rs), 0.0)
                 st[:, 3] += oks
             st[:, 0] += np.where(ok, zr, 0.0)
@@ -492,8 +507,11 @@ class CoveScorer:
         recent = self.last_valid_t[rows] >= self.next_t - 1 - CONTRIBUTOR_RECENT_S
         return rows[recent & self.consenting[rows]]
 
-    def compute(self) -> dict:
-        """Process every second older than the grace period and return the scores (see `lifepalette score`)."""
+    def compute(self, per_wearer: bool = True) -> dict:
+        """Process every second older than the grace period and return the scores (see `lifepalette score`).
+
+        per_wearer=False leaves "wearers" empty (cheaper for periodic palette snapshots of a large cove); every other
+        key is the same."""
         if self.latest_t is not None:
             self._advance(self.latest_t - self.grace_s)
         n = len(self.devs)
@@ -501,10 +519,10 @@ class CoveScorer:
             self._save_pair_state()
             self._build_pairs()
         level, trend, conf = self.metric_levels()
-        reg = self.regulation()
-        sync = self.recent_synchrony()
-        wearers = {}
-        for row in range(n):
+        wearers: dict[str, dict] = {}
+        reg = self.regulation() if per_wearer else None
+        sync = self.recent_synchrony() if per_wearer else None
+        for row in range(n if per_wearer else 0):
             if not self.n_present[row]:
                 continue
             wearers[str(self.devs[row])] = self._wearer(row, level, trend, conf, reg, sync)

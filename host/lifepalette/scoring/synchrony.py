@@ -29,12 +29,10 @@ _TC = (np.arange(WINDOW_S) - (WINDOW_S - 1) / 2.0).astype(np.float32)
 _TC2 = float(np.sum(_TC * _TC))
 
 
-_J = np.arange(SPAN_S, dtype=np.float64)
-_OFFSET = np.arange(N_LAGS) + (WINDOW_S - 1) / 2.0  # window k's time centre, in segment samples
 
 
 def _window_sums(v: np.ndarray) -> np.ndarray:
-    """Sum of every WINDOW_S-long window along axis 1: (n, SPAN_S) -> (n, N_LAGS), by prefix sums."""
+    """Sum of every WINDOW_S-long window along axis 1: (n, L) -> (n, L - WINDOW_S + 1), by prefix sums."""
     cs = np.zeros((v.shape[0], v.shape[1] + 1))
     np.cumsum(v, axis=1, out=cs[:, 1:])
     return cs[:, WINDOW_S:] - cs[:, :-WINDOW_S]
@@ -44,7 +42,8 @@ BLOCK_ROWS = 1024  # wearers per block: keeps temporaries in the CPU cache (~1.6
 
 
 def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """segment (n, SPAN_S) with NaN -> (unit windows (n, N_LAGS, WINDOW_S) float32, valid (n, N_LAGS) bool).
+    """segment (n, L >= WINDOW_S) with NaN -> (unit windows (n, L - WINDOW_S + 1, WINDOW_S) float32, valid bool):
+    every WINDOW_S-long window of the segment (L = SPAN_S gives the N_LAGS windows one synchrony step needs).
 
     Each window's mean and least-squares slope over its observed samples come from prefix sums (2-D work), so
     only the detrend and the scaling touch the 3-D array.
@@ -52,8 +51,9 @@ def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = segment.shape[0]
     if n <= BLOCK_ROWS:
         return _unit_windows_block(segment)
-    unit = np.empty((n, N_LAGS, WINDOW_S), np.float32)
-    valid = np.empty((n, N_LAGS), bool)
+    n_win = segment.shape[1] - WINDOW_S + 1
+    unit = np.empty((n, n_win, WINDOW_S), np.float32)
+    valid = np.empty((n, n_win), bool)
     for lo in range(0, n, BLOCK_ROWS):
         unit[lo:lo + BLOCK_ROWS], valid[lo:lo + BLOCK_ROWS] = _unit_windows_block(segment[lo:lo + BLOCK_ROWS])
     return unit, valid
@@ -64,10 +64,12 @@ def _unit_windows_block(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x0 = np.where(missing, 0.0, segment).astype(np.float64)
     observed = (~missing).astype(np.float64)
     count = _window_sums(observed)
-    s0, s1, o1 = _window_sums(x0), _window_sums(x0 * _J), _window_sums(observed * _J)
+    j = np.arange(segment.shape[1], dtype=np.float64)
+    offset = np.arange(count.shape[1]) + (WINDOW_S - 1) / 2.0  # window k's time centre, in segment samples
+    s0, s1, o1 = _window_sums(x0), _window_sums(x0 * j), _window_sums(observed * j)
     mean = s0 / np.maximum(count, 1)
     # sum over observed samples of (x - mean) * (t - centre), with t - centre = j - offset_k
-    slope = ((s1 - _OFFSET * s0) - mean * (o1 - _OFFSET * count)) / _TC2
+    slope = ((s1 - offset * s0) - mean * (o1 - offset * count)) / _TC2
     windows = sliding_window_view(x0.astype(np.float32), WINDOW_S, axis=1)
     detrended = windows - (mean[..., None] + slope[..., None] * _TC).astype(np.float32)
     detrended[sliding_window_view(missing, WINDOW_S, axis=1)] = 0.0  # a missing second adds nothing

@@ -15,9 +15,10 @@ import numpy as np
 
 from lifepalette.scoring import FIELDS, CoveScorer
 from lifepalette.scoring import scorer as sc
+from lifepalette.scoring.batch import score_features
 from lifepalette.sim import evaluate
 from lifepalette.sim.cohort import DEMOGRAPHIC_GROUPS, Cohort, make_cohort
-from lifepalette.sim.features import feature_records, second_matrix
+from lifepalette.sim.features import feature_records
 from lifepalette.sim.naive import naive_arousal
 from lifepalette.sim.progress import Progress
 
@@ -78,21 +79,21 @@ def simulate(n_wearers: int, minutes: float, scenario: str = "healing", seed: in
         bar.close()
     else:
         features = feature_records(cohort)
-    scorer = CoveScorer(cohort.dialogue, keep_trajectory=True)
     w = cohort.n
     ours = np.full((w, seconds), np.nan, np.float32)
     timeline: list[dict] = []
     bar = Progress(seconds, "scoring", show_progress)
-    for t in range(seconds):
-        scorer.add_second(t, cohort.dev_ids, second_matrix(features, t))
+
+    def each_second(scorer: CoveScorer, t: int) -> None:
         ours[:, t] = np.clip(sc.AROUSAL_AT_BASELINE + sc.AROUSAL_PER_Z * scorer.zcomp[:w], 0.0, 1.0)
         if palette_every_s and (t + 1) % palette_every_s == 0:
-            snap = scorer.compute()
+            snap = scorer.compute(per_wearer=False)  # the palette and public view only: cheap for large coves
             timeline.append({"t": t, "cove": {k: v for k, v in snap["palette"].items() if k != "groups"},
                              "groups": snap["palette"]["groups"], "public": snap["public"]})
         bar.update()
+
+    scorer = score_features(cohort.dev_ids, features, cohort.dialogue, on_second=each_second, keep_trajectory=True)
     bar.close()
-    scorer.flush()
     scores = scorer.compute()
     naive = naive_arousal(features["hr_bpm"], features["scl"], features["scr_per_min"]).astype(np.float32)
     report = build_report(cohort, scores, ours, naive, timeline, level)
