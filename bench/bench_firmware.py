@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -105,9 +106,13 @@ def virtual_badge(state: Path, root: Path, heapsize: str, seconds: int) -> subpr
     """The real virtual badge (main.py, unix HAL) with consent at 1 s."""
     for f in ("counter.txt", "consent.txt"):
         (state / f).unlink(missing_ok=True)
-    return subprocess.run([micropython_binary(), "-X", f"heapsize={heapsize}", str(root / "main.py"), "--tick-us",
+    # laid out as VirtualBadge does (and as on flash): main.py at the root, the .mpy under lib/ (short __file__ qstrs)
+    shutil.copy(root / "main.py", state / "main.py")
+    (state / "lib").unlink(missing_ok=True)
+    (state / "lib").symlink_to(root, target_is_directory=True)
+    return subprocess.run([micropython_binary(), "-X", f"heapsize={heapsize}", "main.py", "--tick-us",
                            "0", "--seconds", str(seconds), "--samples", "samples.bin", "--press", "1000:3200"],
-                          cwd=state, env=dict(os.environ, MICROPYPATH=str(root)), capture_output=True, text=True,
+                          cwd=state, env=dict(os.environ, MICROPYPATH="lib"), capture_output=True, text=True,
                           timeout=300)
 
 
