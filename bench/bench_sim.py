@@ -21,7 +21,7 @@ def feature_level(wearers: int, score: bool) -> tuple[float, float]:
     def each_second(scorer, t: int) -> None:
         _ = scorer.zcomp[:n].copy()
         if (t + 1) % 60 == 0:
-            scorer.compute(per_wearer=False)
+            scorer.compute(detail=False)
 
     gen = scoring = 0.0
     for start in range(0, wearers, CHUNK):

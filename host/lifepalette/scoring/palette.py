@@ -61,3 +61,33 @@ def converged_hue(own_hue_deg: float, group_hue_deg: float, conv: float) -> floa
     """A member's hue pulled toward the group hue by `conv` (0 = own, 1 = group), the short way round."""
     delta = ((group_hue_deg - own_hue_deg + 180.0) % 360.0) - 180.0
     return (own_hue_deg + conv * delta) % 360.0
+
+
+def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """colorsys.hsv_to_rgb over arrays, operation for operation (identical floats): (G,) x 3 -> (G, 3)."""
+    i = np.floor(h * 6.0)
+    f = (h * 6.0) - i
+    p, q, t = v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f))
+    sector = i.astype(np.int64) % 6
+    r = np.choose(sector, [v, q, p, p, t, v])
+    g = np.choose(sector, [t, v, v, q, p, p])
+    b = np.choose(sector, [p, p, t, v, v, q])
+    grey = s == 0.0
+    return np.stack([np.where(grey, v, r), np.where(grey, v, g), np.where(grey, v, b)], axis=1)
+
+
+def group_colours(arousal: np.ndarray, excess: np.ndarray, mean_hue: np.ndarray, agreement: np.ndarray,
+                  quality: np.ndarray) -> list[dict]:
+    """`group_colour` for many groups at once, from each group's reported mean hue (NaN = none) and agreement."""
+    conv = np.where(np.isfinite(excess), np.clip(excess / SYNC_FOR_FULL_CONVERGENCE, 0.0, 1.0), 0.0)
+    a = np.where(np.isfinite(arousal), arousal, 0.0)
+    reported = np.isfinite(mean_hue)
+    hue = np.where(reported, mean_hue, CALM_HUE_DEG + (AROUSED_HUE_DEG - CALM_HUE_DEG) * np.clip(a, 0.0, 1.0))
+    brightness = 0.25 + 0.75 * a
+    purity = np.where(reported, np.maximum(agreement, conv), 0.5 + 0.5 * a)
+    saturation = np.clip((0.3 + 0.7 * purity) * (0.4 + 0.6 * quality), 0.0, 1.0)
+    rgb = np.rint(_hsv_to_rgb(hue / 360.0, saturation, brightness) * 255).astype(int).tolist()
+    return [{"rgb": c, "hue": round(h, 1), "saturation": round(s, 3), "brightness": round(b, 3),
+             "convergence": round(k, 3)}
+            for c, h, s, b, k in zip(rgb, hue.tolist(), saturation.tolist(), brightness.tolist(), conv.tolist(),
+                                     strict=True)]

@@ -127,6 +127,7 @@ class CoveScorer:
         self._pair_state: dict[tuple[int, int], np.ndarray] = {}
         self.pair_keys: list[tuple[int, int, int]] = []
         self._cache_pairs: list[dict] | None = None
+        self._group_cache: tuple | None = None
         self.trajectory: list[tuple[int, np.ndarray]] = []
         self._batch_rows: tuple[np.ndarray, np.ndarray] | None = None
         # unit windows by the second they end at, in a ring long enough for the longest surrogate shift: each window
@@ -507,11 +508,11 @@ class CoveScorer:
         recent = self.last_valid_t[rows] >= self.next_t - 1 - CONTRIBUTOR_RECENT_S
         return rows[recent & self.consenting[rows]]
 
-    def compute(self, per_wearer: bool = True) -> dict:
+    def compute(self, detail: bool = True) -> dict:
         """Process every second older than the grace period and return the scores (see `lifepalette score`).
 
-        per_wearer=False leaves "wearers" empty (cheaper for periodic palette snapshots of a large cove); every other
-        key is the same."""
+        detail=False leaves "wearers" and "pairs" empty (cheaper for periodic palette snapshots of a large cove);
+        groups, palette and the public view are the same."""
         if self.latest_t is not None:
             self._advance(self.latest_t - self.grace_s)
         n = len(self.devs)
@@ -520,17 +521,17 @@ class CoveScorer:
             self._build_pairs()
         level, trend, conf = self.metric_levels()
         wearers: dict[str, dict] = {}
-        reg = self.regulation() if per_wearer else None
-        sync = self.recent_synchrony() if per_wearer else None
-        for row in range(n if per_wearer else 0):
+        reg = self.regulation() if detail else None
+        sync = self.recent_synchrony() if detail else None
+        for row in range(n if detail else 0):
             if not self.n_present[row]:
                 continue
             wearers[str(self.devs[row])] = self._wearer(row, level, trend, conf, reg, sync)
             if self.keep_trajectory:
                 wearers[str(self.devs[row])]["trajectory"] = [
                     [int(t), round(float(lv[row]), 4)] for t, lv in self.trajectory if np.isfinite(lv[row])]
-        pairs = self._pairs_out()
-        groups = self._groups_out(pairs, level)
+        pairs = self._pairs_out() if detail else []
+        groups = self._groups_out(level)
         public = self._public(groups)
         cove = self._cove_colour(groups)
         return {"wearers": wearers, "pairs": pairs, "groups": groups,
@@ -594,30 +595,66 @@ class CoveScorer:
         self._cache_pairs = out
         return out
 
-    def _groups_out(self, pairs: list[dict], level: np.ndarray) -> list[dict]:
-        out = []
-        by_group: dict[int, list[dict]] = {}
-        for p in pairs:
-            by_group.setdefault(p["group"], []).append(p)
-        for gid, members in self._group_of().items():
-            rows = np.array([self.rows[d] for d in members], dtype=np.int64)
-            contrib = self.contributors(rows)
-            gp = by_group.get(gid, [])
-            excess = [p["excess"] for p in gp if p["excess"] is not None]
-            syn = [p["synchrony"] for p in gp if p["synchrony"] is not None]
-            sur = [p["surrogate"] for p in gp if p["surrogate"] is not None]
-            arousal = float(np.nanmean(self.arousal_ema[contrib])) if contrib.size else float("nan")
-            ex = float(np.mean(excess)) if excess else float("nan")
-            quality = float(np.mean(self.n_valid[rows] / np.maximum(self.n_consented[rows], 1))) if rows.size else 0.0
-            hues = self.hue[rows]
-            has_hue = ~np.isnan(hues)
-            colour = pal.group_colour(arousal, ex, hues[has_hue], self.chroma[rows][has_hue], quality)
-            lv = level[contrib] if contrib.size else np.array([])
-            out.append({"group": gid, "members": sorted(members), "contributors": int(contrib.size),
-                        "arousal": _num(arousal), "synchrony": _num(np.mean(syn)) if syn else None,
-                        "surrogate": _num(np.mean(sur)) if sur else None, "excess": _num(ex),
-                        "level": _num(np.nanmean(lv)) if np.isfinite(lv).any() else None, "palette": colour})
+    def _group_index(self) -> tuple[list[int], list[list[int]], np.ndarray, np.ndarray]:
+        """(group ids, sorted members, group index of each row or -1, group index of each pair), cached with the
+        pairs (rebuilt when wearers or groups change)."""
+        cached = self._group_cache
+        if cached is not None and cached[0] is self.pair_keys:
+            return cached[1]
+        groups = self._group_of()
+        gids = list(groups)
+        row_group = np.full(len(self.devs), -1, np.int64)
+        for gi, members in enumerate(groups.values()):
+            row_group[[self.rows[d] for d in members]] = gi
+        position = {gid: gi for gi, gid in enumerate(gids)}
+        pair_group = np.array([position[g] for g, _a, _b in self.pair_keys], dtype=np.int64)
+        out = (gids, [sorted(m) for m in groups.values()], row_group, pair_group)
+        self._group_cache = (self.pair_keys, out)
         return out
+
+    def _groups_out(self, level: np.ndarray) -> list[dict]:
+        """Per dialogue group, vectorised over groups (a large cove has thousands): contributors, mean arousal, mean
+        pair synchrony and excess, quality, the members' reported hues and the group's palette."""
+        gids, members, row_group, pair_group = self._group_index()
+        n_groups, n = len(gids), len(self.devs)
+
+        def mean_by(index: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            ok = np.isfinite(values) & (index >= 0)
+            count = np.bincount(index[ok], minlength=n_groups)
+            total = np.bincount(index[ok], values[ok], minlength=n_groups)
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
+
+        st = self.pair_state if self.pair_keys else np.zeros((0, 6))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            syn, sur = np.tanh(st[:, 0] / st[:, 1]), np.tanh(st[:, 2] / st[:, 3])
+        syn_mean, n_syn = mean_by(pair_group, syn)
+        sur_mean, n_sur = mean_by(pair_group, sur)
+        excess, _n = mean_by(pair_group, syn - sur)
+        rows = np.arange(n, dtype=np.int64)
+        is_contrib = np.zeros(n, bool)
+        is_contrib[self.contributors(rows)] = True
+        contrib_group = np.where(is_contrib, row_group, -1)
+        n_contrib = np.bincount(contrib_group[contrib_group >= 0], minlength=n_groups)
+        arousal, _n = mean_by(contrib_group, self.arousal_ema[:n])
+        level_mean, n_level = mean_by(contrib_group, level[:n])
+        quality, n_rows = mean_by(row_group, self.n_valid[:n] / np.maximum(self.n_consented[:n], 1))
+        quality = np.where(n_rows > 0, quality, 0.0)
+        hue = self.hue[:n]
+        shares = ~np.isnan(hue) & (row_group >= 0)
+        w = self.chroma[:n][shares]
+        rad = np.deg2rad(hue[shares])
+        c = np.bincount(row_group[shares], w * np.cos(rad), minlength=n_groups)
+        s = np.bincount(row_group[shares], w * np.sin(rad), minlength=n_groups)
+        total = np.bincount(row_group[shares], w, minlength=n_groups)
+        has = total > 0
+        mean_hue = np.where(has, np.rad2deg(np.arctan2(s, c)) % 360.0, np.nan)
+        agreement = np.where(has, np.hypot(c, s) / np.where(has, total, 1.0), 0.0)
+        colours = pal.group_colours(arousal, excess, mean_hue, agreement, quality)
+        return [{"group": gid, "members": members[gi], "contributors": int(n_contrib[gi]),
+                 "arousal": _num(arousal[gi]), "synchrony": _num(syn_mean[gi]) if n_syn[gi] else None,
+                 "surrogate": _num(sur_mean[gi]) if n_sur[gi] else None, "excess": _num(excess[gi]),
+                 "level": _num(level_mean[gi]) if n_level[gi] else None, "palette": colours[gi]}
+                for gi, gid in enumerate(gids)]
 
     def _public(self, groups: list[dict]) -> dict:
         """Aggregates safe to show publicly: only where at least K_ANONYMITY consenting people contribute."""

@@ -87,7 +87,7 @@ def simulate(n_wearers: int, minutes: float, scenario: str = "healing", seed: in
     def each_second(scorer: CoveScorer, t: int) -> None:
         ours[:, t] = np.clip(sc.AROUSAL_AT_BASELINE + sc.AROUSAL_PER_Z * scorer.zcomp[:w], 0.0, 1.0)
         if palette_every_s and (t + 1) % palette_every_s == 0:
-            snap = scorer.compute(per_wearer=False)  # the palette and public view only: cheap for large coves
+            snap = scorer.compute(detail=False)  # the palette and public view only: cheap for large coves
             timeline.append({"t": t, "cove": {k: v for k, v in snap["palette"].items() if k != "groups"},
                              "groups": snap["palette"]["groups"], "public": snap["public"]})
         bar.update()
