@@ -26,20 +26,22 @@ def start(hal, cfg, bufs):
     return 0
 
 
+def _forget(package, name):
+    """Drop a boot-only module (config parsing, command line) so its bytecode is freed for the run."""
+    sys.modules.pop(package + "." + name, None)
+    try:
+        delattr(sys.modules[package], name)
+    except (KeyError, AttributeError, TypeError):
+        pass
+
+
 def _load_config(path):
     from app import config
 
     cfg, reason = config.load(path)
     default_rates = config.DEFAULT_RATES
     del config
-    # config parsing is only needed at boot: free its bytecode for the run
-    sys.modules.pop("app.config", None)
-    import app
-
-    try:
-        del app.config
-    except (AttributeError, TypeError):
-        pass
+    _forget("app", "config")
     return cfg, reason, default_rates
 
 
@@ -57,14 +59,17 @@ def run_esp32():
 
 
 def run_unix(argv):
-    from hal.unix import board
+    from hal.unix import args, board
 
-    o = board.main(argv)  # config, udp, samples, tick-us, seconds, press, led, label, chips
+    o = args.main(argv)  # config, udp, samples, tick-us, seconds, press, led, label, chips
+    presses = args.parse_presses(o[5])
+    del args
+    _forget("hal.unix", "args")
     cfg, reason, default_rates = _load_config(o[0])
     bufs = buffers(cfg) if cfg is not None else None
     rates = cfg["rates"] if cfg is not None else default_rates
     hal = board.UnixHal(rates, samples=o[2], hub=o[1] if cfg is not None else None, tick_us=int(o[3]),
-                        seconds=int(o[4]), presses=board.parse_presses(o[5]), led_addr=o[6], label=o[7],
+                        seconds=int(o[4]), presses=presses, led_addr=o[6], label=o[7],
                         chips=o[8] == "1")
     if cfg is None:
         from app.badge import safe_mode
