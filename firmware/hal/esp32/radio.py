@@ -12,7 +12,7 @@ import sys
 import bluetooth
 from micropython import const
 
-from protocol import frame
+from protocol import frame, gatt
 from protocol.slip import slip_encode
 
 _IRQ_CENTRAL_CONNECT = const(1)
@@ -27,10 +27,10 @@ _ADV_INTERVAL_US = const(200000)
 _SCAN_INTERVAL_US = const(1000000)
 _SCAN_WINDOW_US = const(30000)
 
-LP_SERVICE = bluetooth.UUID("6c500001-7e1d-4c8f-9a52-4c6966655061")
-LP_TELEMETRY = bluetooth.UUID("6c500002-7e1d-4c8f-9a52-4c6966655061")
-LP_CONTROL = bluetooth.UUID("6c500003-7e1d-4c8f-9a52-4c6966655061")
-LP_BACKLOG = bluetooth.UUID("6c500004-7e1d-4c8f-9a52-4c6966655061")
+LP_SERVICE = bluetooth.UUID(gatt.SERVICE_UUID)
+LP_TELEMETRY = bluetooth.UUID(gatt.TELEMETRY_UUID)
+LP_CONTROL = bluetooth.UUID(gatt.CONTROL_UUID)
+LP_BACKLOG = bluetooth.UUID(gatt.BACKLOG_UUID)
 
 
 class Esp32Radio:
@@ -56,7 +56,7 @@ class Esp32Radio:
         dis = (bluetooth.UUID(0x180A), ((bluetooth.UUID(0x2A29), _FLAG_READ), (bluetooth.UUID(0x2A24), _FLAG_READ)))
         ((self.h_telem, self.h_ctrl, self.h_backlog), (self.h_batt,), (h_maker, h_model)) = \
             ble.gatts_register_services((lp, bas, dis))
-        ble.gatts_set_buffer(self.h_ctrl, 64)
+        ble.gatts_set_buffer(self.h_ctrl, gatt.CONTROL_BUFFER)
         ble.gatts_write(h_maker, b"Life Palette")
         ble.gatts_write(h_model, model.encode())
         ble.irq(self._irq)
