@@ -368,6 +368,8 @@ class Hub:
 
     def send_command(self, dev_id: int, record13: bytes) -> bool:
         route = self.routes.get(dev_id)
+        if route is None and self.ble is not None and dev_id in self.ble.devices:
+            route = (self.ble, dev_id)  # heard in adverts, no GATT link yet: written when the link comes up
         if route is None or dev_id not in self.keys:
             return False
         frame = self.seal_command(dev_id, record13)

@@ -191,7 +191,8 @@ class BleTransport:
             try:
                 await link.client.write_gatt_char(CONTROL_UUID, frame, response=True)
                 self.stats["writes"] += 1
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # the link went while this frame was in flight: write it on the next
+                self.pending.setdefault(link.dev_id, []).insert(0, frame)
                 raise
             except Exception as exc:
                 log.info("write to badge %d failed: %s", link.dev_id, exc)
