@@ -100,9 +100,10 @@ def _fill_defaults(vec: np.ndarray) -> np.ndarray:
 
 
 def _weighted_nanmean(z: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    have = ~np.isnan(z) & (weights > 0)
-    wsum = (have * weights).sum(axis=1)
-    total = np.where(have, z * weights, 0.0).sum(axis=1)
+    """Per row, the weighted mean of the non-NaN values (NaN where none has weight); matrix-vector products."""
+    have = ~np.isnan(z)
+    wsum = have @ weights
+    total = np.where(have, z, 0.0) @ weights
     return np.where(wsum > 0, total / np.where(wsum > 0, wsum, 1.0), np.nan)
 
 

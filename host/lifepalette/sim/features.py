@@ -100,7 +100,7 @@ def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.nda
         "battery": np.full((w, t), 80),
         "quality": quality,
     }
-    return {k: np.ascontiguousarray(np.broadcast_to(out[k], (w, t))).astype(np.int32) for k in FIELDS}
+    return {k: np.broadcast_to(out[k], (w, t)).astype(np.int32) for k in FIELDS}  # astype: one contiguous copy
 
 
 def second_matrix(features: dict[str, np.ndarray], t: int) -> np.ndarray:
