@@ -60,3 +60,18 @@ def test_batch_rejects_bad_input(cohort):
         score_features(c.dev_ids, {"pulse": features["hr_bpm"]})
     with pytest.raises(ValueError, match="one shape"):
         score_features(c.dev_ids[:3], {"hr_bpm": features["hr_bpm"]})
+
+
+def test_snapshot_without_detail_has_the_same_groups_palette_and_public_view(cohort):
+    c, features = cohort
+    scorer = score_features(c.dev_ids, features, c.dialogue)
+    light, full = scorer.compute(detail=False), scorer.compute()
+    assert light["wearers"] == {} and light["pairs"] == [] and full["wearers"] and full["pairs"]
+    for key in ("groups", "palette", "public", "t"):
+        assert light[key] == full[key]
+    # group figures agree with the pairs and wearers they summarise
+    for g in full["groups"]:
+        pairs = [p for p in full["pairs"] if p["group"] == g["group"] and p["excess"] is not None]
+        if pairs:
+            assert abs(g["excess"] - np.mean([p["excess"] for p in pairs])) < 1e-3
+        assert g["members"] == sorted(c.dialogue[g["group"]])
