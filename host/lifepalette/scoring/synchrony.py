@@ -70,12 +70,14 @@ def _unit_windows_block(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = s0 / np.maximum(count, 1)
     # sum over observed samples of (x - mean) * (t - centre), with t - centre = j - offset_k
     slope = ((s1 - offset * s0) - mean * (o1 - offset * count)) / _TC2
+    # the 3-D work in float32, in place where possible: it dominates the cost of synchrony for a large cove
     windows = sliding_window_view(x0.astype(np.float32), WINDOW_S, axis=1)
-    detrended = windows - (mean[..., None] + slope[..., None] * _TC).astype(np.float32)
-    detrended[sliding_window_view(missing, WINDOW_S, axis=1)] = 0.0  # a missing second adds nothing
+    detrended = windows - mean.astype(np.float32)[..., None]
+    detrended -= slope.astype(np.float32)[..., None] * _TC
+    detrended *= sliding_window_view(observed.astype(np.float32), WINDOW_S, axis=1)  # a missing second adds nothing
     norm = np.sqrt(np.einsum("...l,...l->...", detrended, detrended))
     valid = (count >= WINDOW_S * (1.0 - MAX_MISSING)) & (norm > MIN_WINDOW_SD * np.sqrt(np.maximum(count, 1)))
-    detrended /= np.where(valid, norm, 1.0)[..., None].astype(np.float32)
+    detrended *= (1.0 / np.where(valid, norm, 1.0))[..., None].astype(np.float32)  # invalid windows are never read
     return detrended, valid
 
 
