@@ -63,7 +63,8 @@ def score_features(dev_ids: Iterable[int], features: Mapping[str, np.ndarray], g
         stop = min(seconds, start + CHUNK_S)
         block = np.full((stop - start, w, len(FIELDS)), np.nan)
         for name, values in features.items():
-            block[:, :, FIELD_INDEX[name]] = np.asarray(values[:, start:stop], dtype=np.float64).T
+            # transpose to (seconds, wearers) contiguously first: the interleaving write then reads in order
+            block[:, :, FIELD_INDEX[name]] = np.ascontiguousarray(np.asarray(values)[:, start:stop].T)
         fill_defaults(block)
         for i in range(stop - start):
             scorer.add_second(t0 + start + i, ids, block[i])

@@ -429,6 +429,8 @@ class CoveScorer:
             new = np.arange(first, t + 1) % WINDOW_RING
             mirror = new < sy.N_LAGS
             for dest, src in ((new, slice(None)), (new[mirror] + WINDOW_RING, mirror)):
+                if dest.size and dest[-1] - dest[0] == dest.size - 1:  # consecutive slots: a slice writes faster
+                    dest = slice(int(dest[0]), int(dest[-1]) + 1)
                 self._wring[:n, dest] = unit[:, src]
                 self._wvalid[:n, dest] = valid[:, src]
                 self._wvalid[n:, dest] = False
