@@ -454,9 +454,10 @@ class CoveScorer:
             r, lag, ok = sy.peak_r(centre, centre_ok, self._wring[:, lags][pb], self._wvalid[:, lags][pb])
             zr = sy.fisher_z(r)
             st = self.pair_state
-            for shift in sy.SURROGATE_SHIFTS_S:
-                if self.processed_s < sy.SPAN_S + shift:
-                    break
+            # half the surrogate shifts per step, alternating: the chance baseline is a running mean over the session
+            available = [s for s in sy.SURROGATE_SHIFTS_S if self.processed_s >= sy.SPAN_S + s]
+            step_index = (t - self.t0 + 1) // sy.STEP_S
+            for shift in available[step_index % 2::2] if len(available) > 1 else available:
                 old = self._windows_at(t - shift)
                 rs, _l, oks = sy.peak_r(centre, centre_ok, self._wring[:, old][pb], self._wvalid[:, old][pb])
                 st[:, 2] += np.where(oks, sy.fisher_z(rs), 0.0)
