@@ -48,3 +48,16 @@ def test_enroll_rejects_bad_input(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lifepalette", "enroll", "--db", str(db), "--dev", "6", "--out",
                         str(tmp_path / "d.json")], capture_output=True, text=True)
     assert r.returncode == 1 and "chmod 600" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_hub_database_is_owner_only(tmp_path):
+    import stat
+
+    from lifepalette.hub.store import connect
+
+    db = tmp_path / "cove.db"
+    con = connect(db)
+    wal = tmp_path / "cove.db-wal"
+    assert wal.exists() and stat.S_IMODE(wal.stat().st_mode) == 0o600  # SQLite copies the database's mode
+    con.close()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600

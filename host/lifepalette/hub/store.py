@@ -8,6 +8,7 @@ deletes whole rows; `secure_delete` overwrites the freed bytes and a WAL checkpo
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -105,6 +106,9 @@ class Batch:
 
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open (and create) the hub database with the pragmas every user of it needs."""
+    if str(path) != ":memory:" and not os.path.exists(path):
+        # it holds physiology: owner-only from the first byte (SQLite gives -wal/-shm the same mode)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     con = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     con.execute("PRAGMA journal_mode=WAL")
     # FULL: a commit survives power loss too; the batch makes the fsync cost per frame tiny.
