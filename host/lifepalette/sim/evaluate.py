@@ -9,8 +9,16 @@ import numpy as np
 from lifepalette.sim.cohort import DEMOGRAPHIC_GROUPS
 
 SPEARMAN_MIN = 0.8  # true coupling vs estimated synchrony across pairs (issue 6)
-UNCOUPLED_MAX_ABS_T = 2.58  # uncoupled pairs' excess over the surrogate: two-sided p > 0.01
-UNCOUPLED_MAX_ABS_MEAN = 0.03  # ... and a negligible mean excess (r units)
+# "Uncoupled pairs indistinguishable from the surrogate baseline" is an equivalence claim, so it is tested as one
+# (two one-sided tests, TOST): the 90% confidence interval of the uncoupled pairs' mean excess over the surrogate must
+# lie inside +-EQUIVALENCE_MARGIN. A test of "mean excess == 0" is the wrong question: with thousands of pairs it
+# rejects a bias of +0.003 r (t = 6.5 at 2,000 wearers) that nobody could see in a colour. The margin is 15% of the
+# excess counted as full attunement (scorer.SYNC_FOR_FULL_SCORE = 0.2) and about half the excess the weakest
+# simulated coupling (0.2) produces, so a pass means chance reads as "no coupling" on the metric's own scale.
+EQUIVALENCE_MARGIN = 0.03
+EQUIVALENCE_ALPHA = 0.05  # each one-sided test: a 90% confidence interval
+UNCOUPLED_MAX_ABS_T = 2.58  # reported for reference only (two-sided p > 0.01 for mean excess == 0)
+UNCOUPLED_MAX_ABS_MEAN = EQUIVALENCE_MARGIN
 ERROR_DISPARITY_MAX = 0.05  # between-group difference in arousal MAE (0..1 scale) our scorer must stay below
 
 
@@ -46,12 +54,45 @@ def one_sample_t(x: np.ndarray) -> tuple[float, float]:
     return t, math.erfc(abs(t) / math.sqrt(2.0))
 
 
+def equivalence(x: np.ndarray, margin: float = EQUIVALENCE_MARGIN, alpha: float = EQUIVALENCE_ALPHA) -> dict:
+    """TOST for |mean(x)| < margin: both one-sided p below alpha, i.e. the (1 - 2 alpha) CI inside +-margin.
+
+    Normal approximation (pairs number in the tens to thousands); with fewer than 2 values equivalence is not shown.
+    """
+    if x.size < 2:
+        return {"margin": margin, "alpha": alpha, "ci_low": None, "ci_high": None, "tost_p": None,
+                "equivalent": False}
+    mean, se = float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
+    z = _normal_quantile(1.0 - alpha)
+    if se == 0:
+        p = 0.0 if abs(mean) < margin else 1.0
+    else:
+        p_low = 0.5 * math.erfc(((mean + margin) / se) / math.sqrt(2.0))  # H0: mean <= -margin
+        p_high = 0.5 * math.erfc(((margin - mean) / se) / math.sqrt(2.0))  # H0: mean >= +margin
+        p = max(p_low, p_high)
+    return {"margin": margin, "alpha": alpha, "ci_low": _r(mean - z * se), "ci_high": _r(mean + z * se),
+            "tost_p": _r(p), "equivalent": bool(p < alpha)}
+
+
+def _normal_quantile(q: float) -> float:
+    """Inverse standard normal CDF by bisection on erfc (only a handful of calls)."""
+    lo, hi = -10.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2.0
+        if 0.5 * math.erfc(-mid / math.sqrt(2.0)) < q:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
+
+
 def validity(true_coupling: np.ndarray, excess: np.ndarray, windows: np.ndarray) -> dict:
     ok = np.isfinite(excess) & (windows > 0)
     rho = spearman(true_coupling[ok], excess[ok])
     unc = excess[ok & (true_coupling == 0)]
     t, p = one_sample_t(unc)
-    uncoupled_ok = bool(unc.size >= 2 and abs(t) < UNCOUPLED_MAX_ABS_T and abs(unc.mean()) < UNCOUPLED_MAX_ABS_MEAN)
+    eq = equivalence(unc)
+    coupled = excess[ok & (true_coupling > 0)]
     return {
         "pairs": int(ok.sum()),
         "spearman_coupling_vs_synchrony": _r(rho),
@@ -60,7 +101,9 @@ def validity(true_coupling: np.ndarray, excess: np.ndarray, windows: np.ndarray)
         "uncoupled": {"pairs": int(unc.size), "mean_excess": _r(unc.mean() if unc.size else float("nan")),
                       "sd_excess": _r(unc.std(ddof=1) if unc.size > 1 else float("nan")), "t": _r(t), "p": _r(p),
                       "max_abs_t": UNCOUPLED_MAX_ABS_T, "max_abs_mean": UNCOUPLED_MAX_ABS_MEAN,
-                      "indistinguishable_from_surrogate": uncoupled_ok},
+                      "equivalence": eq, "indistinguishable_from_surrogate": eq["equivalent"]},
+        "coupled": {"pairs": int(coupled.size),
+                    "mean_excess": _r(coupled.mean() if coupled.size else float("nan"))},
     }
 
 
