@@ -13,16 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 from lifepalette.paths import REPO_ROOT
-
-try:  # the virtual badge (`lifepalette badge run`) is built by the firmware issue; the demo runs it
-    import lifepalette.commands.badge  # noqa: F401
-
-    HAVE_BADGE = True
-except ImportError:
-    HAVE_BADGE = False
-needs_badge = pytest.mark.skipif(not HAVE_BADGE, reason="`lifepalette badge run` (virtual badge) is not built yet")
 
 
 def _children_of(pid: int) -> dict[int, str]:
@@ -91,7 +82,6 @@ def _wait_micropython(proc, want: int, timeout: float = 120) -> dict[int, str]:
         time.sleep(0.2)
 
 
-@needs_badge
 def test_demo_streams_real_badges_to_the_wall_and_leaves_no_orphan():
     from pythonosc.dispatcher import Dispatcher
     from pythonosc.osc_server import ThreadingOSCUDPServer
@@ -129,7 +119,6 @@ def test_demo_streams_real_badges_to_the_wall_and_leaves_no_orphan():
     assert not survivors, f"orphans left behind: {survivors}"
 
 
-@needs_badge
 def test_demo_seconds_limit_stops_everything_even_mid_start():
     proc, url = _start_demo("--badges", "3", "--seconds", "15")
     seen: dict[int, str] = {}
