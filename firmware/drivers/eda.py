@@ -1,12 +1,48 @@
-# EDA (skin conductance) front end: a constant-voltage divider read on an ADC1 pin (ADC2 is unusable while the radio
-# is on). The excitation is switched by a GPIO so that, without consent, no current flows through the skin.
-# read() returns 12-bit counts (the unit the EDA kernel takes); centi_us() converts with the kernel's calibration.
+# EDA (skin conductance) front end, as in hardware/wiring.md: a constant-voltage source V_S = 0.5 V (the excitation
+# GPIO through a divider, buffered by the MCP6001) drives R6 = 100 k into the E1 electrode; the skin (E1 to E2)
+# goes to ground, and ADC1 reads the E1 node at 0 dB (range ~0-950 mV):
+#     V = V_S * R_skin / (R6 + R_skin)      so      G = 1 / R_skin = (V_S - V) / (R6 * V)
+# 0.5 uS reads 476 mV, 20 uS 167 mV: always clear of the ADC's dead zone, and at most 3.3 uA through the skin.
+# The ADC is read with read_uv() (the esp32 port's calibration); `cal` = (offset_uv, gain_ppm) from config.json
+# "eda_cal" corrects what is left of this chip's ADC error: V = (read_uv - offset_uv) * 10**6 / gain_ppm.
+# read() returns the conductance as counts of the EDA kernel's default linear scale (25 uS per 4096 counts,
+# 6.1 nS per count), so the kernel and its numpy twin are unchanged. The excitation is switched by a GPIO so that,
+# without consent, no current flows through the skin.
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):  # type: ignore[misc]
+        return x
+
+
+V_SOURCE_UV = const(500000)
+R_SENSE_OHM = const(100000)
+KERNEL_FULL_NS = const(25000)  # protocol.kernels.eda.DEFAULT_CAL: 25000 nS over 4096 counts
+KERNEL_COUNTS = const(4096)
+
+
+def uv_to_nano_s(uv):
+    """Front-end equation in integers: nS = (V_S - V) * (10**9 / R6) / V (every term < 2**30)."""
+    if uv >= V_SOURCE_UV:
+        return 0
+    if uv < 1000:
+        return KERNEL_FULL_NS  # a short across the electrodes: top of the scale
+    return (V_SOURCE_UV - uv) * (1000000000 // R_SENSE_OHM // 100) // (uv // 100)
+
+
+def nano_s_to_counts(ns):
+    if ns >= KERNEL_FULL_NS:
+        return KERNEL_COUNTS - 1
+    return (ns * KERNEL_COUNTS + (KERNEL_FULL_NS >> 1)) // KERNEL_FULL_NS
+
+
 class EDA:
     def __init__(self, adc, enable=None, oversample=4, cal=None):
-        self.adc = adc  # anything with read_u16() -> 0..65535 (machine.ADC)
+        self.adc = adc  # machine.ADC-like with read_uv()
         self.enable = enable  # machine.Pin-like with value(); None if always powered
         self.oversample = oversample
-        self.cal = cal
+        self.cal = cal  # (offset_uv, gain_ppm) or None
         self.on = False
 
     def wake(self):
@@ -19,17 +55,16 @@ class EDA:
             self.enable.value(0)
         self.on = False
 
-    def read(self):
-        """12-bit counts, averaged over `oversample` conversions."""
+    def read_uv(self):
         total = 0
         for _ in range(self.oversample):
-            total += self.adc.read_u16() >> 4
-        return total // self.oversample
+            total += self.adc.read_uv()
+        uv = total // self.oversample
+        cal = self.cal
+        if cal is not None:
+            uv = (uv - cal[0]) * 1000 // (cal[1] // 1000)  # gain_ppm / 1000 keeps the product < 2**30
+        return uv
 
-    def centi_us(self, counts):
-        """Skin conductance in 0.01 uS via protocol.kernels.eda's calibration (None if the kernel is missing)."""
-        try:
-            from protocol.kernels import eda
-        except ImportError:
-            return None
-        return eda.counts_to_centi_us(counts, self.cal)
+    def read(self):
+        """Skin conductance as EDA-kernel counts (6.1 nS each, 0..4095)."""
+        return nano_s_to_counts(uv_to_nano_s(self.read_uv()))

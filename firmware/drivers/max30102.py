@@ -1,7 +1,9 @@
 # MAX30102 / MAX30101 pulse-oximetry front end over I2C (address 0x57, PART_ID 0x15 for both).
-# Heart-rate use: one LED channel (red on the MAX30102 in HR mode; green on the MAX30101 in multi-LED mode, slot 1 =
-# LED3), 18-bit samples from the 32-deep FIFO, 3 bytes per sample. shutdown() sets SHDN (~0.7 uA): without consent
-# the LEDs are dark and the FIFO stays empty. Reads use preallocated buffers: no allocation per sample.
+# Heart-rate use: one LED in multi-LED mode, slot 1 = LED2 (IR) on the MAX30102, LED3 (green) on the MAX30101 (the
+# board chooses); 18-bit samples from the 32-deep FIFO, 3 bytes per sample, 100 samples/s on the chip's own clock.
+# read_burst() empties the FIFO in one pointer read plus one or a few data bursts; the caller runs the PPG kernel on
+# every sample at the chip's rate, so nothing is averaged or repeated. The overflow counter (samples the FIFO lost
+# because the badge was late) is added up in `lost`. shutdown() sets SHDN (~0.7 uA): LEDs dark, FIFO empty.
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -29,12 +31,16 @@ PART_ID = const(0x15)
 
 MODE_SHDN = const(0x80)
 MODE_RESET = const(0x40)
-MODE_HR = const(0x02)
 MODE_MULTI = const(0x07)
+SLOT_IR = const(0x02)
+SLOT_GREEN = const(0x03)
 FIFO_ROLLOVER = const(0x10)
 FIFO_DEPTH = const(32)
 SAMPLE_MASK = const(0x3FFFF)
 SAMPLE_RATES = (50, 100, 200, 400)  # SR codes 0..3
+CHIP_HZ = const(100)  # the configured sample rate (the kernel runs at it)
+LED_CODE_MAX = const(255)  # 51 mA
+LED_CODE_START = const(35)  # 7 mA until the LED loop has seen a second of DC
 
 
 class SensorError(Exception):
@@ -42,15 +48,20 @@ class SensorError(Exception):
 
 
 class MAX30102:
-    def __init__(self, i2c, addr=ADDR, green=False, sample_rate=100, led_ma_x10=70):
+    def __init__(self, i2c, addr=ADDR, green=False, sample_rate=CHIP_HZ, led_code=LED_CODE_START):
         self.i2c = i2c
         self.addr = addr
-        self.green = green  # MAX30101 green LED (better on darker skin at the wrist); False = MAX30102 red
+        self.green = green  # MAX30101 green LED (board choice); False = MAX30102 IR
         self.sample_rate = sample_rate
-        self.led_ma_x10 = led_ma_x10
+        self.code = led_code  # LED drive, 0.2 mA per step
+        self.lost = 0  # samples lost to FIFO overflow since boot
         self._b1 = bytearray(1)
         self._b3 = bytearray(3)
-        self.mode = MODE_MULTI if green else MODE_HR
+        buf = bytearray(3 * FIFO_DEPTH)
+        mv = memoryview(buf)
+        self._buf = buf
+        # burst views of 1, 2, 4, 8, 16, 32 samples (made once: slicing at read time would allocate)
+        self._views = [mv[:3 << i] for i in range(6)]
 
     def _read(self, reg):
         self.i2c.readfrom_mem_into(self.addr, reg, self._b1)
@@ -81,21 +92,21 @@ class MAX30102:
         self._write(REG_FIFO_CONFIG, FIFO_ROLLOVER | 0x0F)  # no averaging, roll over, almost-full at 17 free
         sr = SAMPLE_RATES.index(self.sample_rate) if self.sample_rate in SAMPLE_RATES else 1
         self._write(REG_SPO2_CONFIG, (1 << 5) | (sr << 2) | 3)  # 4096 nA range, 411 us pulses = 18 bits
-        if self.green:
-            self._write(REG_MULTI_LED_1, 0x03)  # slot 1 = LED3 (green)
-        self.set_led_current(self.led_ma_x10)
-        self._write(REG_MODE_CONFIG, MODE_SHDN | self.mode)
+        self._write(REG_MULTI_LED_1, SLOT_GREEN if self.green else SLOT_IR)
+        self._write(REG_LED1_PA, 0)
+        self.set_code(self.code)
+        self._write(REG_MODE_CONFIG, MODE_SHDN | MODE_MULTI)
         self.clear_fifo()
 
+    def set_code(self, code):
+        """LED drive in 0.2 mA steps (0..255)."""
+        code = 0 if code < 0 else (LED_CODE_MAX if code > LED_CODE_MAX else code)
+        self.code = code
+        self._write(REG_LED3_PA if self.green else REG_LED2_PA, code)
+
     def set_led_current(self, ma_x10):
-        """LED drive current in 0.1 mA (0..510; 0.2 mA per register step)."""
-        code = ma_x10 // 2
-        if code > 255:
-            code = 255
-        elif code < 0:
-            code = 0
-        self.led_ma_x10 = ma_x10
-        self._write(REG_LED3_PA if self.green else REG_LED1_PA, code)
+        """LED drive current in 0.1 mA (0..510)."""
+        self.set_code(ma_x10 // 2)
 
     def clear_fifo(self):
         self._write(REG_FIFO_WR_PTR, 0)
@@ -103,20 +114,23 @@ class MAX30102:
         self._write(REG_FIFO_RD_PTR, 0)
 
     def shutdown(self):
-        self._write(REG_MODE_CONFIG, MODE_SHDN | self.mode)
+        self._write(REG_MODE_CONFIG, MODE_SHDN | MODE_MULTI)
 
     def wake(self):
         self.clear_fifo()
-        self._write(REG_MODE_CONFIG, self.mode)
+        self._write(REG_MODE_CONFIG, MODE_MULTI)
 
     def is_shutdown(self):
         return bool(self._read(REG_MODE_CONFIG) & MODE_SHDN)
 
     def available(self):
-        """Samples waiting in the FIFO (32 if it overflowed)."""
-        if self._read(REG_OVF_COUNTER):
+        """Samples waiting in the FIFO (32 if it overflowed; the lost ones are added to `lost`)."""
+        b = self._b3
+        self.i2c.readfrom_mem_into(self.addr, REG_FIFO_WR_PTR, b)  # WR_PTR, OVF_COUNTER, RD_PTR in one read
+        if b[1]:
+            self.lost += b[1]
             return FIFO_DEPTH
-        return (self._read(REG_FIFO_WR_PTR) - self._read(REG_FIFO_RD_PTR)) & (FIFO_DEPTH - 1)
+        return (b[0] - b[2]) & (FIFO_DEPTH - 1)
 
     def read_sample(self):
         """One 18-bit sample from the FIFO (the caller checked available())."""
@@ -124,14 +138,18 @@ class MAX30102:
         self.i2c.readfrom_mem_into(self.addr, REG_FIFO_DATA, b)
         return ((b[0] << 16) | (b[1] << 8) | b[2]) & SAMPLE_MASK
 
-    def read_mean(self):
-        """Mean of every sample waiting (the chip runs at 50-400 Hz, the badge samples at its own rate); -1 if none."""
+    def read_burst(self, out):
+        """Every sample waiting, oldest first, into out[0..n); returns n (0..32)."""
         n = self.available()
-        if n == 0:
-            return -1
-        total = 0
-        for _ in range(n):
-            total += self.read_sample()
-        if self._read(REG_OVF_COUNTER):
-            self._write(REG_OVF_COUNTER, 0)
-        return total // n
+        b = self._buf
+        got = 0
+        k = 5
+        while got < n:
+            while (1 << k) > n - got:
+                k -= 1
+            self.i2c.readfrom_mem_into(self.addr, REG_FIFO_DATA, self._views[k])
+            for i in range(1 << k):
+                j = 3 * i
+                out[got + i] = ((b[j] << 16) | (b[j + 1] << 8) | b[j + 2]) & SAMPLE_MASK
+            got += 1 << k
+        return n

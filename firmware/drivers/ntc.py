@@ -1,6 +1,10 @@
-# NTC skin thermistor (10 k, B = 3950) under a 10 k fixed resistor to 3.3 V, read on an ADC1 pin:
-# counts = 4095 * R_ntc / (R_fixed + R_ntc). Conversion by integer interpolation in a table computed from the
-# Beta equation (tests check it against the equation in CPython): no floats, no log() on the badge.
+# NTC skin thermistor (10 k, B = 3950) under a 10 k fixed resistor to the 3.3 V excitation (a GPIO), read on an
+# ADC1 pin at 11 dB. The ADC is read with read_uv() (the esp32 port's calibrated microvolts: raw counts have a
+# ~142 mV dead zone and a per-chip gain), and the temperature follows from the ratio of the pin voltage to the
+# excitation, ratio = R_ntc / (R_fixed + R_ntc), expressed in 1/4095ths ("ratio counts") so the table below
+# applies. Conversion by integer interpolation in a table computed from the Beta equation (tests check it against
+# the equation in CPython): no floats, no log() on the badge. `offset_centi` is the per-badge calibration
+# (config.json "ntc_offset_c", from a reference thermometer at bring-up) added to every reading.
 T0_CENTI = 0
 STEP_CENTI = 500
 # 12-bit ADC counts at 0, 5, 10, ... 60 degC (falling with temperature)
@@ -41,11 +45,20 @@ def centi_c_to_counts(centi):
     return best
 
 
+V_EXC_UV = 3300000  # excitation: the ntc_en GPIO driven high from the 3.3 V rail
+
+
+def uv_to_ratio_counts(uv):
+    """Pin voltage (uV) -> R_ntc / (R_fixed + R_ntc) in 1/4095ths (the table's unit); < 2**30 throughout."""
+    return ((uv // 100) * 4095 + (V_EXC_UV // 200)) // (V_EXC_UV // 100)
+
+
 class NTC:
-    def __init__(self, adc, enable=None, oversample=4):
-        self.adc = adc
+    def __init__(self, adc, enable=None, oversample=4, offset_centi=0):
+        self.adc = adc  # machine.ADC-like with read_uv()
         self.enable = enable
         self.oversample = oversample
+        self.offset_centi = offset_centi
 
     def wake(self):
         if self.enable is not None:
@@ -55,12 +68,12 @@ class NTC:
         if self.enable is not None:
             self.enable.value(0)
 
-    def read_counts(self):
+    def read_uv(self):
         total = 0
         for _ in range(self.oversample):
-            total += self.adc.read_u16() >> 4
+            total += self.adc.read_uv()
         return total // self.oversample
 
     def read(self):
         """Skin temperature in 0.01 degC."""
-        return counts_to_centi_c(self.read_counts())
+        return counts_to_centi_c(uv_to_ratio_counts(self.read_uv())) + self.offset_centi

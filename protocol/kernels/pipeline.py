@@ -13,14 +13,14 @@ Pipeline(ppg_rate=64, eda_rate=16, acc_rate=16, temp_rate=1, eda_cal=None, ppg_i
 
 n/a values as in protocol/records.py: hr 0, rmssd 255, scl 0xFFFF, scr 255, motion 255. Numbers are reported even
 when a quality bit is clear; the quality byte says whether to trust them:
-  Q_SKIN (1)   skin contact: temperature in skin range and conductance above 0.05 uS (a sensor that has not
-               reported anything yet does not count against contact)
+  Q_SKIN (1)   skin contact: temperature in skin range (a sensor that has not reported anything yet does not
+               count against contact); the badge also requires PPG contact (app/pipeline.py). Not from EDA.
   Q_HR (2)     HR valid: periodic beats with a consistent shape, skin contact, no motion artefact
-  Q_EDA (4)    EDA valid: in range, not saturated, no jumps, skin contact
+  Q_EDA (4)    EDA valid: level >= 0.05 uS, not saturated, no jumps, skin contact
   Q_MOTION (8) motion artefact in this second (or the two before)
 """
 
-from protocol.kernels.eda import LEVEL_MIN_NS, EdaKernel
+from protocol.kernels.eda import EdaKernel
 from protocol.kernels.motion import MotionKernel
 from protocol.kernels.ppg import PpgKernel
 from protocol.kernels.temp import TempKernel
@@ -69,12 +69,9 @@ def telemetry_values(ppg, eda, motion, temp, out):
     out[_I_MOTION] = MOTION_NA if mi < 0 else mi
     q = 0
     # a sensor that has not reported yet neither confirms nor denies contact (tools analysing one signal)
-    warm = temp.on_skin()
-    if eda.tonic < 0:
-        eda_on = -1
-    else:
-        eda_on = 1 if eda.s >= LEVEL_MIN_NS else 0
-    if warm != 0 and eda_on != 0:
+    # skin contact from temperature (the badge adds PPG contact); never from EDA: dry skin or loose electrodes
+    # read near 0 uS and must not take the heart rate down with them
+    if temp.on_skin() != 0:
         q |= Q_SKIN
     art = motion.artefact()
     if art:

@@ -73,8 +73,13 @@ class Max3010xModel:
         return bool(self.regs[0x09] & 0x80)
 
     def led_code(self):
-        """Drive code of the LED in use (red LED1 in HR mode, green LED3 in multi-LED slot 1)."""
-        return self.regs[0x0E] if (self.regs[0x09] & 7) == 7 else self.regs[0x0C]
+        """Drive code of the LED in use: red LED1 in HR mode; in multi-LED mode the LED slot 1 names (1 red,
+        2 IR, 3 green)."""
+        r = self.regs
+        if (r[0x09] & 7) == 7:
+            slot = r[0x11] & 7
+            return r[0x0B + slot] if 1 <= slot <= 3 else 0
+        return r[0x0C]
 
     def push_sample(self, value):
         """The optical front end produced a sample. Ignored in shutdown or with no mode set (LEDs dark)."""
@@ -108,6 +113,7 @@ class Max3010xModel:
             if self.byte_index == 3:
                 self.byte_index = 0
                 r[0x06] = (r[0x06] + 1) & 31
+                r[0x05] = 0  # the datasheet: popping a whole sample clears OVF_COUNTER
                 self.n -= 1
             return value
         if reg == 0x00:
