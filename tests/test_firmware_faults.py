@@ -117,7 +117,6 @@ def test_missing_sensor_sets_the_status_bit(tmp_path):
 
 
 # ---- known defect 5: the viper loop's loader catches only ImportError ----
-@pytest.mark.xfail(strict=True, reason="defect 5: a MemoryError loading the viper loop escapes the PPG kernel")
 def test_ppg_kernel_falls_back_when_the_viper_loop_fails_to_load(mpy):
     out = mpy.run("""
         import sys
