@@ -80,6 +80,11 @@ def run_unix(argv):
 
 
 def main():
-    if sys.platform == "esp32":
+    from hal import chip
+
+    name = chip.running()
+    del chip
+    _forget("hal", "chip")
+    if name is not None:
         return run_esp32()
     return run_unix(sys.argv[1:])

@@ -514,8 +514,10 @@ class PpgKernel:
         self._block_fn = ppg_block
         try:
             self.use_viper(True)  # MicroPython with a native emitter: the sample loop in viper
-        except ImportError:
-            pass
+        except Exception:  # noqa: BLE001 -- no native emitter (ImportError), or the native code fails to load
+            # (MemoryError; ValueError for a .mpy of another arch): the pure-Python loop gives identical results
+            self.use_viper(False)
+
 
     def use_viper(self, on):
         """Pick the sample-loop implementation (the bench compares both; results are identical)."""

@@ -19,7 +19,7 @@ from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, REPO_ROOT, mpy_cross_b
 
 KEEP_SOURCE = frozenset({"boot.py", "main.py", "lp_boot_switch.py"})
 MANIFEST_NAME = "manifest.json"
-SKIP_DIRS = frozenset({"__pycache__", "tests"})
+SKIP_DIRS = frozenset({"__pycache__", "tests", "fakes"})  # fakes: the strict port stand-ins, host-only
 
 
 @dataclass(frozen=True)

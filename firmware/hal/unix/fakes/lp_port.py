@@ -1,0 +1,26 @@
+# What the esp32 port does after every reset (ports/esp32/main.c): run boot.py; only if it finished without an
+# exception, run main.py; then start the REPL. Run by `lifepalette badge run --chip ...` with the badge's flash as
+# the working directory and the strict stand-ins first on the path. The REPL prompt is what the runner watches for.
+import sys
+
+import lp_fake
+
+
+def _run(name, where):
+    try:
+        with open(where + "/" + name) as f:
+            code = f.read()
+    except OSError:
+        return True  # pyexec_file_if_exists: a missing file counts as done
+    try:
+        exec(code, {"__name__": "__main__", "__file__": name})
+        return True
+    except Exception as exc:  # the port prints the traceback and carries on
+        sys.print_exception(exc)
+        return False
+
+
+lp_fake.log("boot %s at %d (reset cause %d)" % (lp_fake.CHIP, lp_fake.T0, lp_fake.RESET_CAUSE))
+if _run("boot.py", "."):
+    _run("main.py", ".")
+print('MicroPython v1.29.0 on 2026-01-01; %s\nType "help()" for more information.\n>>> ' % lp_fake.SPEC[7])

@@ -1,0 +1,278 @@
+"""The badge firmware as an ESP32 would run it, under the real MicroPython unix port: boot.py then main.py, with
+the strict stand-ins for the esp32 port's modules (firmware/hal/unix/fakes) first on the path, at -X heapsize=96K,
+restarting the interpreter whenever the badge resets. Faults are injected on demand (`FAULTS`); the run's outcome
+is read from the badge's serial log.
+
+Outcome and exit code: normal operation 0 (also after a logged reset and recovery), safe mode 3, a REPL prompt 4
+(the run stops with the line `REPL reached`), anything else 1 (a boot loop, or a badge that stopped advertising).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from lifepalette.errors import UsageError
+from lifepalette.paths import FIRMWARE_DIR, REPO_ROOT, micropython_binary, mpy_cross_binary
+
+FAKES_DIR = FIRMWARE_DIR / "hal" / "unix" / "fakes"
+BOARDS_DIR = REPO_ROOT / "hardware" / "boards"
+CHIPS = ("esp32", "esp32s3", "esp32c3")
+RESET_EXIT = 99  # lp_fake.RESET_EXIT
+MAX_BOOTS = 12
+# The esp32 HAL with its real drivers, the register-level chip models and the stand-ins does not fit the virtual
+# badge's 96K on this 64-bit unix port (every pointer and object header twice the ESP32's width): the unix HAL's
+# run (test_firmware_virtual_badge) holds the 96K budget; this path runs at a heap measured in bench_firmware.
+PORT_HEAPSIZE = os.environ.get("LP_PORT_HEAPSIZE", "192K")
+EXIT_NORMAL, EXIT_OTHER, EXIT_SAFE, EXIT_REPL = 0, 1, 3, 4
+SOFT_RESET, WDT_RESET = 5, 3  # machine.reset_cause() after machine.reset() / a panic, and after the watchdog
+
+# name -> expected outcome (what `lifepalette badge faults` prints)
+FAULTS = {
+    "no-config": "safe mode: config.json missing",
+    "corrupt-config": "safe mode: config.json corrupt",
+    "other-chip-config": "safe mode: the config's board is for another chip",
+    "boot-journal": "normal: boot.py logs the journal error, main.py runs",
+    "advertise-error": "normal: gap_advertise OSError for 3 s handled and counted",
+    "notify-error": "normal: gatts_notify OSError for 3 s handled and counted",
+    "no-mtu-exchange": "normal: no notifications (the central never exchanged MTU), adverts carry every frame",
+    "memory-error": "reset and recovery: MemoryError in a tick, crash record written, machine.reset()",
+    "timer-stall": "reset and recovery: the main loop stops, the watchdog resets the badge",
+    "crash-loop": "safe mode: 3 crashes within 10 minutes",
+    "fs-full": "safe mode: flash full, the frame counter cannot be reserved",
+    "sensor-missing": "normal: no PPG sensor, missing-sensor LED pattern and telemetry bit, other sensors run",
+    "acc-at-0x19": "normal: LIS3DH found at its other address 0x19",
+    "nack-storm": "normal: 4 s of I2C NACKs and timeouts from boot, retried (bounded) and counted",
+}
+DEFAULT_AT = {"advertise-error": 5.0, "notify-error": 5.0, "memory-error": 5.0, "timer-stall": 5.0}
+
+
+@dataclass
+class PortRun:
+    exit_code: int = EXIT_OTHER
+    outcome: str = ""
+    boots: int = 0
+    resets: list[tuple[str, int]] = field(default_factory=list)  # (why, simulated ms)
+    lines: list[str] = field(default_factory=list)
+    frames: list[bytes] = field(default_factory=list)  # SLIP-framed frames the badge wrote to USB serial
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def parse_fault(spec: str) -> tuple[str, float | None]:
+    name, _, at = spec.partition("@")
+    if name not in FAULTS:
+        raise UsageError(f"unknown fault {name!r} (see `lifepalette badge faults`)")
+    if not at:
+        return name, None
+    try:
+        seconds = float(at)
+    except ValueError:
+        raise UsageError(f"--fault {spec}: expected NAME@SECONDS") from None
+    if seconds < 0:
+        raise UsageError(f"--fault {spec}: SECONDS must be >= 0")
+    return name, seconds
+
+
+def board_file(board: str) -> dict:
+    path = BOARDS_DIR / f"{board}.json"
+    if not path.exists():
+        raise UsageError(f"unknown board {board!r}")
+    return json.loads(path.read_text())
+
+
+def boards_for_chip(chip: str) -> list[str]:
+    return sorted(json.loads(p.read_text())["board"] for p in BOARDS_DIR.glob("*.json")
+                  if json.loads(p.read_text())["chip"] == chip)
+
+
+def chip_of_config(config: dict) -> str:
+    return board_file(config.get("board", "esp32-devkitc"))["chip"]
+
+
+BOOT_SOURCES = ("boot.py", "main.py", "lp_boot_switch.py")  # source on the badge, as `lifepalette flash` leaves them
+
+
+def compile_fakes() -> Path:
+    """The stand-ins as .mpy (cached by content): compiled, they cost the badge's heap no bytecode compilation."""
+    from lifepalette.virtual_badge import MPY_FLAGS
+
+    sources = sorted(FAKES_DIR.glob("*.py"))
+    digest = hashlib.sha256(" ".join(MPY_FLAGS).encode())
+    for path in sources:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    root = Path(tempfile.gettempdir()) / f"lifepalette-fakes-{os.getuid()}"
+    target = root / digest.hexdigest()[:16]
+    if target.exists():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=root, prefix="build-"))
+    for path in sources:
+        proc = subprocess.run([mpy_cross_binary(), *MPY_FLAGS, "-o", str(work / (path.stem + ".mpy")), str(path)],
+                              capture_output=True, text=True)
+        if proc.returncode:
+            raise UsageError(f"mpy-cross failed on {path.name}: {proc.stderr.strip()}")
+    try:
+        work.rename(target)
+    except OSError:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _link(flash: Path, name: str, target: Path) -> None:
+    tmp = flash / (name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target, target_is_directory=True)
+    os.replace(tmp, flash / name)
+
+
+def lay_out_flash(flash: Path) -> None:
+    """boot.py, main.py and lp_boot_switch.py as source at the root, the compiled packages under lib/, and the
+    compiled stand-ins under fakes/ (short relative names: every module's __file__ is a qstr on the heap)."""
+    from lifepalette.virtual_badge import compile_firmware
+
+    for name in BOOT_SOURCES:
+        shutil.copy(FIRMWARE_DIR / name, flash / name)
+    _link(flash, "lib", compile_firmware())
+    _link(flash, "fakes", compile_fakes())
+
+
+def prepare_flash(flash: Path, config: dict, chip: str, faults: dict[str, float | None]) -> None:
+    """The badge's file system as the faults want it."""
+    flash.mkdir(parents=True, exist_ok=True)
+    lay_out_flash(flash)
+    cfg = flash / "config.json"
+    if "no-config" in faults:
+        cfg.unlink(missing_ok=True)
+    elif "corrupt-config" in faults:
+        cfg.write_text('{"dev_id": 258, "key": ')
+    elif "other-chip-config" in faults:
+        others = [b for c in CHIPS if c != chip for b in boards_for_chip(c)]
+        cfg.write_text(json.dumps(dict(config, board=others[0])))
+    else:
+        cfg.write_text(json.dumps(config))
+    journal = flash / ".lp_switch"
+    if "boot-journal" in faults:  # a journal that cannot be read (a directory): lp_boot_switch raises OSError
+        journal.mkdir(exist_ok=True)
+    elif journal.is_dir():
+        journal.rmdir()
+
+
+def _button(config: dict, chip: str) -> int:
+    board = config.get("board", "esp32-devkitc")
+    names = [board] if chip_of_config(config) == chip else boards_for_chip(chip)
+    return board_file(names[0])["pins"]["button"]["gpio"] if names else -1
+
+
+def run_port(config: dict, chip: str, faults: dict[str, float | None], flash: Path, seconds: int = 20,
+             heapsize: str = PORT_HEAPSIZE, echo: Callable[[str], None] | None = None, timeout: float = 180) -> PortRun:
+    """Boot the firmware as `chip` with `faults` until `seconds` of simulated time have passed."""
+    prepare_flash(flash, config, chip, faults)
+    armed = ",".join(name if at is None else f"{name}@{at:g}"
+                     for name, at in ((n, a if a is not None else DEFAULT_AT.get(n)) for n, a in faults.items()))
+    env = dict(os.environ, MICROPYPATH="fakes:lib", LP_CHIP=chip, LP_FAULTS=armed,
+               LP_END_MS=str(seconds * 1000), LP_BUTTON=str(_button(config, chip)))
+    run = PortRun()
+    t0, cause = 0, 1
+    while run.boots < MAX_BOOTS:
+        run.boots += 1
+        env.update(LP_T0_MS=str(t0), LP_RESET_CAUSE=str(cause))
+        proc = subprocess.Popen([micropython_binary(), "-X", f"heapsize={heapsize}", "-c", "import lp_port"],
+                                cwd=flash, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        boot_start = len(run.lines)
+        repl = False
+        assert proc.stdout is not None
+        for line in serial_lines(proc.stdout, run.frames):
+            run.lines.append(line)
+            if echo:
+                echo(line)
+            if line.startswith(">>>"):
+                repl = True
+                break
+        if repl:
+            proc.kill()
+            proc.wait()
+            run.lines.append("REPL reached")
+            if echo:
+                echo("REPL reached")
+            run.exit_code, run.outcome = EXIT_REPL, "REPL"
+            return run
+        rc = proc.wait(timeout=timeout)
+        boot = run.lines[boot_start:]
+        if rc == RESET_EXIT:
+            why, at = _reset_line(boot)
+            run.resets.append((why, at))
+            t0, cause = at, (WDT_RESET if why == "watchdog" else SOFT_RESET)
+            continue
+        if rc != 0:
+            run.outcome = f"interpreter exited {rc}"
+            return run
+        run.exit_code, run.outcome = _judge(boot, seconds * 1000, run.resets)
+        return run
+    run.outcome = f"boot loop ({MAX_BOOTS} boots)"
+    return run
+
+
+def serial_lines(stream: IO[bytes], frames: list[bytes]) -> Iterator[str]:
+    """Text lines of the badge's serial output, with the SLIP frames (0xC0 ... 0xC0) taken out into `frames`."""
+    text = bytearray()
+    frame: bytearray | None = None
+    while chunk := stream.read1(4096) if hasattr(stream, "read1") else stream.read(4096):
+        for b in chunk:
+            if b == 0xC0:
+                if frame is None:
+                    frame = bytearray([b])
+                else:
+                    frame.append(b)
+                    frames.append(bytes(frame[1:-1]).replace(b"\xdb\xdc", b"\xc0").replace(b"\xdb\xdd", b"\xdb"))
+                    frame = None
+            elif frame is not None:
+                frame.append(b)
+            elif b == 0x0A:
+                yield text.decode(errors="replace").rstrip("\r")
+                text.clear()
+            else:
+                text.append(b)
+    if text:
+        yield text.decode(errors="replace")
+
+
+def _reset_line(boot: list[str]) -> tuple[str, int]:
+    for line in reversed(boot):
+        if line.startswith("FAKE reset ("):
+            why = line[len("FAKE reset ("):line.index(")")]
+            return why, int(line.rsplit(" ", 1)[1])
+    return "unknown", 0
+
+
+def _judge(boot: list[str], end_ms: int, resets: list) -> tuple[int, str]:
+    if any(line.startswith("SAFE MODE:") for line in boot):
+        return EXIT_SAFE, "safe mode"
+    last = -1
+    for line in boot:
+        if line.startswith("FAKE end at "):
+            fields = dict(f.split("=") for f in line.split()[4:])
+            last = int(fields.get("last_advert", "-1"))
+    if last < end_ms - 2500:
+        return EXIT_OTHER, "silent stop (no advert in the last seconds)"
+    return EXIT_NORMAL, "reset and recovery" if resets else "normal"
+
+
+def fault_lines() -> list[str]:
+    return [f"{name}\t{outcome}" for name, outcome in FAULTS.items()]
+
+
+def main_echo(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
