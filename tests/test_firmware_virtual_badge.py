@@ -177,7 +177,7 @@ def test_revocation_stops_capture_and_tells_the_hub(tmp_path, hub):
     assert log and int(log[0].split()[1]) == 33000
     # sensors are shut down: the simulated I2C bus goes quiet after the revocation tick
     i2c = [int(ln.split()[1]) for ln in lines if ln.startswith("I2C")]
-    assert i2c[2] - i2c[1] > 2000  # ten seconds of capture: hundreds of FIFO and accelerometer reads per second
+    assert i2c[2] - i2c[1] > 1000  # ten seconds of capture: a FIFO burst per tick and accelerometer reads
     assert i2c[3] - i2c[2] < (i2c[2] - i2c[1]) / 2  # 30-40 s: three seconds of capture, then only the shutdown
     assert i2c[4] == i2c[3]  # 40-50 s: not one transaction
     assert not any(ln.startswith("LED") and " pulse " in ln and int(ln.split()[1]) > 34500 for ln in lines)

@@ -161,6 +161,7 @@ class Badge:
         c = self.consent
         v = self.values
         if c.capturing():
+            self.sampler.second(now)  # PPG LED loop, contact and the chip's measured rate, before the step
             self.features.step(v)
             q = v[_QUALITY]
             self.arousal.update(v[_HR], v[_SCL], v[_SCR], q & telemetry.Q_HR, q & telemetry.Q_EDA)

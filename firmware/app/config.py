@@ -1,7 +1,10 @@
 # Badge configuration (config.json at the badge's root, written by `lifepalette enroll` and mpremote):
 #   {"dev_id": 258, "key": "<32 hex>", "group_id": 1, "group_key": "<32 hex>", "board": "esp32-devkitc",
 #    "company_id": 65535, "rates": {"ppg": 64, "eda": 16, "acc": 16, "temp": 1},
-#    optional: "cvd_safe": false, "led_count": 1, "led_budget_ma": 12}
+#    optional: "cvd_safe": false, "led_count": 1, "led_budget_ma": 12,
+#    "eda_cal": [offset_uv, gain_ppm], "ntc_offset_c": 0.0}
+# eda_cal corrects the EDA ADC (V = (read_uv - offset_uv) * 10**6 / gain_ppm; offset within +-100 mV, gain within
+# +-20 %), ntc_offset_c is added to the skin temperature (within +-5 C); both come from `lifepalette enroll`.
 # parse() validates everything and returns a normalised dict; any problem raises ConfigError with a message a
 # wearer's helper can act on. A badge whose config does not parse runs in safe mode and never captures.
 # Runs on MicroPython and CPython (the host launcher validates configs with this same code).
@@ -45,6 +48,21 @@ def _key(obj, name, required):
         raise ConfigError(name + " must be 32 hex digits (16 bytes)") from None
 
 
+def _cals(obj):
+    """(eda_cal or None, ntc offset in 0.01 degC)."""
+    c = obj.get("ntc_offset_c", 0)
+    if type(c) not in (int, float) or not -5 <= c <= 5:
+        raise ConfigError("ntc_offset_c must be a number of degC in -5..5")
+    cal = obj.get("eda_cal")
+    if cal is None:
+        return None, int(round(c * 100))
+    if (type(cal) is not list or len(cal) != 2 or type(cal[0]) is not int or type(cal[1]) is not int
+            or not -100000 <= cal[0] <= 100000 or not 800000 <= cal[1] <= 1200000):
+        raise ConfigError("eda_cal must be [offset_uv, gain_ppm] with offset in -100000..100000 and gain in "
+                          "800000..1200000")
+    return (cal[0], cal[1]), int(round(c * 100))
+
+
 def _rates(obj):
     given = obj.get("rates", {})
     if type(given) is not dict:
@@ -76,6 +94,7 @@ def parse(text):
     cvd = obj.get("cvd_safe", False)
     if type(cvd) is not bool:
         raise ConfigError("cvd_safe must be true or false")
+    cals = _cals(obj)
     return {
         "dev_id": _int(obj, "dev_id", 0, 0xFFFF),
         "key": _key(obj, "key", True),
@@ -87,6 +106,8 @@ def parse(text):
         "cvd_safe": cvd,
         "led_count": _int(obj, "led_count", 1, 16, 1),
         "led_budget_ma": _int(obj, "led_budget_ma", 1, 500, 12),
+        "eda_cal": cals[0],
+        "ntc_offset_centi": cals[1],
     }
 
 

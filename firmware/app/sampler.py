@@ -5,12 +5,12 @@
 # the first tick of a burst reads what the FIFO collected meanwhile, the others find it empty (nothing repeated,
 # nothing averaged); samples the FIFO lost on overflow are counted by the driver (`lost`), late ticks by the HAL.
 # Once a second (second()):
-# - the PPG LED loop keeps the DC inside [DC_LO, DC_HI] (30-70 % of the 18-bit range) by changing the LED current
+# - the PPG LED loop keeps the DC inside [_DC_LO, _DC_HI] (30-70 % of the 18-bit range) by changing the LED current
 #   at most 2x per step; the kernel's DC tracker is rescaled at the same sample (PpgKernel.rescale), so the change
 #   is invisible to beat detection apart from the pulse amplitude scaling with it;
 # - the chip's real rate is measured from sample counts against the badge's millisecond clock (time.ticks_ms on
 #   the ESP32) and handed to the features, which correct HR and RMSSD for the chip's crystal error;
-# - skin contact from the PPG: reflected DC per unit of LED current above CONTACT_MIN (off the skin the photodiode
+# - skin contact from the PPG: reflected DC per unit of LED current above _CONTACT_MIN (off the skin the photodiode
 #   sees ambient light only).
 # Sensor power follows consent: power(False) shuts every sensor down (MAX3010x SHDN, LIS3DH power-down, EDA and
 # NTC excitation off) and is called within the sample tick in which consent is revoked or paused.
@@ -27,13 +27,13 @@ except ImportError:  # CPython
         return x
 
 
-DC_LO = const(78643)  # 30 % of 2**18
-DC_HI = const(183500)  # 70 %
-DC_TARGET = const(131072)  # 50 %
-CLIP = const(0x3FFF0)
-CONTACT_MIN = const(40)  # DC counts per LED step (0.2 mA): below it no skin reflects the LED
-RATE_WINDOW_MS = const(8000)  # rate measurement window: <= ~820 samples, so counts * 10**6 stays < 2**30
-PPG_HZ = const(100)
+_DC_LO = const(78643)  # 30 % of 2**18
+_DC_HI = const(183500)  # 70 %
+_DC_TARGET = const(131072)  # 50 %
+_CLIP = const(0x3FFF0)
+_CONTACT_MIN = const(40)  # DC counts per LED step (0.2 mA): below it no skin reflects the LED
+_RATE_WINDOW_MS = const(8000)  # rate measurement window: <= ~820 samples, so counts * 10**6 stays < 2**30
+_PPG_HZ = const(100)
 
 
 class Schedule:
@@ -76,13 +76,9 @@ class Sampler:
         self.powered = False
         self.counts = [0, 0, 0, 0]  # samples taken per stream: ppg, eda, acc, temp
         self.errors = 0
-        self.dc_sum = 0
-        self.dc_n = 0
-        self.clipped = 0
-        self.contact = -1  # PPG skin contact: -1 unknown, 0 no, 1 yes
+        # PPG this second: sum of samples / 64, count, clipped count; rate window start: badge ms, sample count
+        self.dc = [0, 0, 0, -1, 0]
         self.rate_mhz = 0  # the chip's measured rate in mHz (0 until measured)
-        self.t0 = -1
-        self.n0 = 0
 
     def power(self, on):
         s = self.sensors
@@ -97,9 +93,9 @@ class Sampler:
             except OSError:
                 self.errors += 1
         self.powered = on
-        self.dc_sum = self.dc_n = self.clipped = 0
-        self.contact = -1
-        self.t0 = -1
+        dc = self.dc
+        dc[0] = dc[1] = dc[2] = 0
+        dc[3] = -1
 
     def tick(self, capturing):
         """One timer tick. The schedules advance on every tick so the streams stay in phase with the timer."""
@@ -115,14 +111,15 @@ class Sampler:
                 buf = self.fifo
                 n = s.ppg.read_burst(buf)
                 total = 0
+                dc = self.dc
                 for i in range(n):
                     v = buf[i]
                     f.push_ppg(v)
                     total += v
-                    if v >= CLIP:
-                        self.clipped += 1
-                self.dc_sum += total >> 6  # /64 keeps a second of sums < 2**30
-                self.dc_n += n
+                    if v >= _CLIP:
+                        dc[2] += 1
+                dc[0] += total >> 6  # /64 keeps a second of sums < 2**30
+                dc[1] += n
                 self.counts[0] += n
             if eda_due and s.eda is not None:
                 f.push_eda(s.eda.read())
@@ -139,44 +136,33 @@ class Sampler:
             self.errors += 1  # a glitch on the bus costs one sample; quality flags catch lasting faults
 
     def second(self, now=-1):
-        """Once a second while capturing: LED loop, PPG contact, chip rate (now: badge ms, -1 if unknown)."""
+        """Once a second while capturing: LED loop, PPG contact, chip rate (now: badge ms, -1 if unknown).
+        Features with a `chip` list get [measured rate mHz, PPG contact 0/1]; their `ppg` kernel is rescaled."""
         ppg = self.sensors.ppg
-        if ppg is None or not self.dc_n:
+        d = self.dc
+        if ppg is None or not d[1]:
             return
-        dc = (self.dc_sum // self.dc_n) << 6
+        dc = (d[0] // d[1]) << 6
         code = ppg.code
-        self.contact = 1 if code and dc // code >= CONTACT_MIN else 0
         f = self.features
-        if hasattr(f, "ppg_contact"):
-            f.ppg_contact = self.contact
-        new = code
-        if self.clipped or dc > DC_HI:
-            new = code * DC_TARGET // (dc if dc > DC_HI else 0x3FFFF)
-            if new < code // 2:
-                new = code // 2
-        elif dc < DC_LO:
-            new = code * DC_TARGET // (dc if dc > 0 else 1)
-            if new > code * 2:
-                new = code * 2
-        new = 1 if new < 1 else (255 if new > 255 else new)
-        if new != code:
-            ppg.set_code(new)
-            if hasattr(f, "rescale_ppg"):
-                f.rescale_ppg(new, code)
-        self.dc_sum = self.dc_n = self.clipped = 0
-        if now < 0:
-            return
+        chip = getattr(f, "chip", None)
+        if chip is not None:
+            chip[1] = 1 if code and dc // code >= _CONTACT_MIN else 0
+        if d[2] or not _DC_LO <= dc <= _DC_HI:  # clipped or outside the window: halfway to the target, <= 2x
+            new = max(1, code // 2, min(255, code * 2, code * _DC_TARGET // (0x3FFFF if d[2] else dc + 1)))
+            if new != code:
+                ppg.set_code(new)
+                if chip is not None:
+                    f.ppg.rescale(new, code)
+        d[0] = d[1] = d[2] = 0
         n = self.counts[0]
-        if self.t0 < 0:
-            self.t0 = now
-            self.n0 = n
-            return
-        dt = now - self.t0
-        if dt >= RATE_WINDOW_MS:
-            est = (n - self.n0) * 1000000 // dt
-            r = self.rate_mhz
-            self.rate_mhz = est if r == 0 else r + (est - r) // 4
-            self.t0 = now
-            self.n0 = n
-            if hasattr(f, "ppg_mhz"):
-                f.ppg_mhz = self.rate_mhz
+        if d[3] < 0 or now < 0:
+            d[3] = now
+            d[4] = n
+        elif now - d[3] >= _RATE_WINDOW_MS:
+            r = (n - d[4]) * 1000000 // (now - d[3])
+            self.rate_mhz = r if not self.rate_mhz else self.rate_mhz + (r - self.rate_mhz) // 4
+            d[3] = now
+            d[4] = n
+            if chip is not None:
+                chip[0] = self.rate_mhz

@@ -70,7 +70,7 @@ def run_unix(argv):
     rates = cfg["rates"] if cfg is not None else default_rates
     hal = board.UnixHal(rates, samples=o[2], hub=o[1] if cfg is not None else None, tick_us=int(o[3]),
                         seconds=int(o[4]), presses=presses, led_addr=o[6], label=o[7],
-                        chips=o[8] == "1")
+                        chips=o[8] == "1", cfg=cfg)
     if cfg is None:
         from app.badge import safe_mode
 

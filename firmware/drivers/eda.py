@@ -16,25 +16,10 @@ except ImportError:  # CPython
         return x
 
 
-V_SOURCE_UV = const(500000)
-R_SENSE_OHM = const(100000)
-KERNEL_FULL_NS = const(25000)  # protocol.kernels.eda.DEFAULT_CAL: 25000 nS over 4096 counts
-KERNEL_COUNTS = const(4096)
-
-
-def uv_to_nano_s(uv):
-    """Front-end equation in integers: nS = (V_S - V) * (10**9 / R6) / V (every term < 2**30)."""
-    if uv >= V_SOURCE_UV:
-        return 0
-    if uv < 1000:
-        return KERNEL_FULL_NS  # a short across the electrodes: top of the scale
-    return (V_SOURCE_UV - uv) * (1000000000 // R_SENSE_OHM // 100) // (uv // 100)
-
-
-def nano_s_to_counts(ns):
-    if ns >= KERNEL_FULL_NS:
-        return KERNEL_COUNTS - 1
-    return (ns * KERNEL_COUNTS + (KERNEL_FULL_NS >> 1)) // KERNEL_FULL_NS
+_V_SOURCE_UV = const(500000)
+_R_SENSE_OHM = const(100000)
+_KERNEL_FULL_NS = const(25000)  # protocol.kernels.eda.DEFAULT_CAL: 25000 nS over 4096 counts
+_KERNEL_COUNTS = const(4096)
 
 
 class EDA:
@@ -66,5 +51,14 @@ class EDA:
         return uv
 
     def read(self):
-        """Skin conductance as EDA-kernel counts (6.1 nS each, 0..4095)."""
-        return nano_s_to_counts(uv_to_nano_s(self.read_uv()))
+        """Skin conductance as EDA-kernel counts (6.1 nS each, 0..4095): the front-end equation in integers,
+        nS = (V_S - V) * (10**9 / R6) / V, every term < 2**30."""
+        uv = self.read_uv()
+        if uv >= _V_SOURCE_UV:
+            return 0
+        if uv < 1000:
+            return _KERNEL_COUNTS - 1  # a short across the electrodes: top of the scale
+        ns = (_V_SOURCE_UV - uv) * (1000000000 // _R_SENSE_OHM // 100) // (uv // 100)
+        if ns >= _KERNEL_FULL_NS:
+            return _KERNEL_COUNTS - 1
+        return (ns * _KERNEL_COUNTS + (_KERNEL_FULL_NS >> 1)) // _KERNEL_FULL_NS

@@ -4,7 +4,15 @@
 # excitation, ratio = R_ntc / (R_fixed + R_ntc), expressed in 1/4095ths ("ratio counts") so the table below
 # applies. Conversion by integer interpolation in a table computed from the Beta equation (tests check it against
 # the equation in CPython): no floats, no log() on the badge. `offset_centi` is the per-badge calibration
-# (config.json "ntc_offset_c", from a reference thermometer at bring-up) added to every reading.
+# (config.json "ntc_offset_c", from a reference thermometer at bring-up; `cal`) added to every reading.
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):  # type: ignore[misc]
+        return x
+
+
 T0_CENTI = 0
 STEP_CENTI = 500
 # 12-bit ADC counts at 0, 5, 10, ... 60 degC (falling with temperature)
@@ -45,20 +53,20 @@ def centi_c_to_counts(centi):
     return best
 
 
-V_EXC_UV = 3300000  # excitation: the ntc_en GPIO driven high from the 3.3 V rail
+_V_EXC_UV = const(3300000)  # excitation: the ntc_en GPIO driven high from the 3.3 V rail
 
 
 def uv_to_ratio_counts(uv):
     """Pin voltage (uV) -> R_ntc / (R_fixed + R_ntc) in 1/4095ths (the table's unit); < 2**30 throughout."""
-    return ((uv // 100) * 4095 + (V_EXC_UV // 200)) // (V_EXC_UV // 100)
+    return ((uv // 100) * 4095 + (_V_EXC_UV // 200)) // (_V_EXC_UV // 100)
 
 
 class NTC:
-    def __init__(self, adc, enable=None, oversample=4, offset_centi=0):
+    def __init__(self, adc, enable=None, oversample=4, cal=0):
         self.adc = adc  # machine.ADC-like with read_uv()
         self.enable = enable
         self.oversample = oversample
-        self.offset_centi = offset_centi
+        self.cal = cal  # offset in 0.01 degC
 
     def wake(self):
         if self.enable is not None:
@@ -76,4 +84,4 @@ class NTC:
 
     def read(self):
         """Skin temperature in 0.01 degC."""
-        return counts_to_centi_c(uv_to_ratio_counts(self.read_uv())) + self.offset_centi
+        return counts_to_centi_c(uv_to_ratio_counts(self.read_uv())) + self.cal

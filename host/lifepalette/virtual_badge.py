@@ -35,6 +35,7 @@ HEAPSIZE = os.environ.get("LP_BADGE_HEAPSIZE", "96K")
 CHUNK_S = 300  # seconds of samples generated at a time for open-ended runs
 FIRMWARE_PACKAGES = ("app", "hal", "drivers")
 KEEP_SOURCE = ("main.py",)
+GREEN_PPG_BOARDS = ("esp32-s3-devkitc",)  # firmware/hal/esp32/board.py (a test keeps them equal)
 MPY_FLAGS = ("-march=x64", "-O3", "-X", "no-source-lines", "-s", "lp")
 # Named presses for --press: NAME@SECONDS -> (offset s, hold s) steps.
 PRESS_GESTURES = {
@@ -138,38 +139,34 @@ def compile_firmware(cache_root: Path | None = None) -> Path:
     return target
 
 
-def encode_seconds(signals: dict[str, Any], rates: dict[str, int], seconds: int) -> bytes:
-    """The firmware's sample stream (hal/unix/board.py BLOCK FORMAT): per second ppg u32 | eda u16 | acc 3 x i16 |
-    ntc counts u16, little-endian."""
-    import numpy as np
+def silicon_for(cfg: dict[str, Any], seed: int, site: str = "wrist", bursts: bool = True) -> Any:
+    """The badge's simulated chips: seeded by the badge, the PPG LED as its board is built (MAX30101 green on the
+    S3 build, MAX30102 IR otherwise: firmware/hal/esp32/board.py GREEN_PPG_BOARDS)."""
+    from lifepalette.sim.silicon import Silicon
 
-    ntc = firmware_module("drivers.ntc")
-    table_c = np.arange(len(ntc.TABLE)) * ntc.STEP_CENTI + ntc.T0_CENTI
-    temp = np.asarray(signals["temp"][: seconds * rates["temp"]], dtype=np.float64)
-    # counts fall with temperature: interpolate on the reversed table
-    ntc_counts = np.rint(np.interp(temp, table_c, np.asarray(ntc.TABLE, dtype=np.float64)))
-    parts = [
-        np.clip(signals["ppg"][: seconds * rates["ppg"]], 0, 0x3FFFF).astype("<u4").reshape(seconds, -1),
-        np.clip(signals["eda"][: seconds * rates["eda"]], 0, 4095).astype("<u2").reshape(seconds, -1),
-        np.clip(signals["acc"][: seconds * rates["acc"]], -2000, 1999).astype("<i2").reshape(seconds, -1),
-        ntc_counts.astype("<u2").reshape(seconds, -1),
-    ]
-    return b"".join(b"".join(p[s].tobytes() for p in parts) for s in range(seconds))
+    led = "green" if cfg.get("board") in GREEN_PPG_BOARDS else "ir"
+    try:
+        return Silicon(seed, site=site, led=led, bursts=bursts)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
-def sample_stream(scenario: str, seconds: int | None, rates: dict[str, int], seed: int) -> Iterator[bytes]:
-    """Encoded seconds of simulated physiology, in chunks (endless if seconds is None)."""
-    from lifepalette.sim.physiology import badge_signals
+def sample_stream(scenario: str, seconds: int | None, rates: dict[str, int], seed: int,
+                  silicon: Any, driver_cfg: dict[str, Any] | None = None) -> Iterator[bytes]:
+    """Encoded seconds of simulated physiology through the simulated silicon, in chunks (endless if seconds is
+    None). driver_cfg: the stand-in path's config (EDA and NTC as the drivers read them), None for the chip path."""
+    from lifepalette.sim.silicon import chip_stream
 
     done = 0
     chunk_no = 0
     while seconds is None or done < seconds:
         n = CHUNK_S if seconds is None else min(CHUNK_S, seconds - done)
         try:
-            signals = badge_signals(scenario, n, seed=seed + chunk_no, rates=rates)
+            data, _truth = chip_stream(silicon, scenario, n, seed + chunk_no, rates, start_s=done,
+                                       driver_cfg=driver_cfg)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        yield encode_seconds(signals, rates, n)
+        yield data
         done += n
         chunk_no += 1
 
@@ -180,7 +177,7 @@ class VirtualBadge:
     def __init__(self, config_path: Path, udp: str | None, *, seconds: int | None = None, scenario: str = "calm",
                  seed: int | None = None, speed: float = 1.0, presses: list[tuple[int, int]] = (),
                  led: str | None = None, state_dir: Path | None = None, heapsize: str = HEAPSIZE,
-                 samples: bool = True, chips: bool = False):
+                 samples: bool = True, chips: bool = False, site: str = "wrist", bursts: bool = True):
         self.config_path = Path(config_path)
         self.cfg = load_config(self.config_path)
         self.udp = udp
@@ -193,6 +190,7 @@ class VirtualBadge:
         self.heapsize = heapsize
         self.samples = samples
         self.chips = chips  # the real drivers on simulated I2C chips instead of direct sample stand-ins
+        self.silicon = silicon_for(self.cfg, self.seed, site, bursts)
         self.state_dir = Path(state_dir) if state_dir else self.config_path.with_name(
             self.config_path.stem + ".state")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -262,7 +260,8 @@ class VirtualBadge:
     def _write_samples(self, fifo: Path) -> None:
         try:
             with open(fifo, "wb") as out:
-                for chunk in sample_stream(self.scenario, self.seconds, self.cfg["rates"], self.seed):
+                for chunk in sample_stream(self.scenario, self.seconds, self.cfg["rates"], self.seed, self.silicon,
+                                           None if self.chips else self.cfg):
                     out.write(chunk)
         except BrokenPipeError:
             pass  # the badge stopped reading (its run is over)

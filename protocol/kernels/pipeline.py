@@ -1,6 +1,7 @@
 """The badge's whole signal pipeline: push samples as they arrive, call step(out) once per second.
 
-Pipeline(ppg_rate=64, eda_rate=16, acc_rate=16, temp_rate=1, eda_cal=None, ppg_invert=True)
+Pipeline(ppg_rate=64, eda_rate=16, acc_rate=16, temp_rate=1, eda_cal=None, ppg_invert=True, ppg_block=None)
+  (ppg_block: PPG samples buffered before the kernel runs them; default one second)
   push_ppg(v)        raw optical counts, unsigned 18-bit (MAX30102); ppg_invert=True because those counts fall
                      when blood volume rises (pass False for recordings already in BVP polarity)
   push_eda(counts)   12-bit ADC counts, calibrated by eda.counts_to_centi_us(counts, eda_cal)
@@ -85,8 +86,9 @@ def telemetry_values(ppg, eda, motion, temp, out):
 
 
 class Pipeline:
-    def __init__(self, ppg_rate=64, eda_rate=16, acc_rate=16, temp_rate=1, eda_cal=None, ppg_invert=True):
-        self.ppg = PpgKernel(ppg_rate, ppg_invert)
+    def __init__(self, ppg_rate=64, eda_rate=16, acc_rate=16, temp_rate=1, eda_cal=None, ppg_invert=True,
+                 ppg_block=None):
+        self.ppg = PpgKernel(ppg_rate, ppg_invert, ppg_block)
         self.eda = EdaKernel(eda_rate, eda_cal)
         self.motion = MotionKernel(acc_rate)
         self.temp = TempKernel(temp_rate)

@@ -577,10 +577,10 @@ class PpgKernel:
         self.process()
         self.beats.tick(self.st[S_N])
 
-    def rescale(self, num, den):
-        """The source's gain changed by num/den (a PPG LED current step) from the next sample on: the buffered
+    def rescale(self, x, y):
+        """The source's gain changed by x/y (a PPG LED current step) from the next sample on: the buffered
         samples are run first, then the DC tracker moves with the gain, so the step does not reach the filters
-        as an edge (only the pulse amplitude follows the gain). Not on the hot path; num, den <= 255."""
+        as an edge (only the pulse amplitude follows the gain). Not on the hot path; x, y <= 255."""
         self.process()
         st = self.st
-        st[_S_DC] = ((st[_S_DC] >> 4) * num // den) << 4
+        st[_S_DC] = ((st[_S_DC] >> 4) * x // y) << 4

@@ -1,6 +1,11 @@
 # ESP32 HAL: the badge's hardware behind the same small interface as hal.unix.board.UnixHal.
-# A machine.Timer at the PPG rate only counts ticks (IRQ context: no allocation, no I2C); the main loop does the
-# sampling for every pending tick, so a slow second never loses samples.
+# Time is time.ticks_ms(): wait_tick() sleeps (time.sleep_ms, so FreeRTOS's idle task can clock-gate the CPU; a
+# spin on machine.idle() only yields) until the next tick is due by the clock and returns how many ticks are due;
+# after a GC, a flash erase or a slow second that is several at once (counted in `late`), and the PPG FIFO holds
+# the samples meanwhile. The CPU runs at CPU_HZ (80 MHz: the per-second work needs ~2-4 % of it; 160 MHz is the
+# port's default). A machine.Timer at the tick rate only counts ticks (IRQ context: no allocation, no I2C).
+import time
+
 import machine
 import neopixel
 from app.sampler import Sensors
@@ -13,6 +18,9 @@ from micropython import const
 
 from hal.esp32.pins import PINS
 
+CPU_HZ = const(80000000)
+SLEEP_MS = const(10)  # longest sleep between checks of the clock (the FreeRTOS tick is 10 ms)
+GREEN_PPG_BOARDS = ("esp32-s3-devkitc",)  # built with a MAX30101 (green LED, hardware/bom.md); others MAX30102 (IR)
 _BATT_EMPTY_MV = const(3300)
 _BATT_FULL_MV = const(4200)
 
@@ -24,14 +32,21 @@ class Esp32Hal:
         self.p = p
         self.cfg = cfg
         self.base = cfg["rates"]["ppg"] if cfg is not None else 64
+        machine.freq(CPU_HZ)
+        self.sleep_ms = time.sleep_ms
+        self.ticks_ms = time.ticks_ms
+        self.green = board in GREEN_PPG_BOARDS
         self.pending = 0
         self.ticks = 0
+        self.late = 0
+        self._ms = 0
+        self._last = self.ticks_ms()
         self.i2c = machine.I2C(0, scl=machine.Pin(p["i2c_scl"]), sda=machine.Pin(p["i2c_sda"]), freq=400000)
         self.eda_en = machine.Pin(p["eda_en"], machine.Pin.OUT, value=0)
         self.ntc_en = machine.Pin(p["ntc_en"], machine.Pin.OUT, value=0)
         self.btn = machine.Pin(p["button"], machine.Pin.IN, machine.Pin.PULL_UP)
         self.chg = machine.Pin(p["charging"], machine.Pin.IN, machine.Pin.PULL_UP)
-        self.eda_adc = machine.ADC(machine.Pin(p["eda_adc"]), atten=machine.ADC.ATTN_11DB)
+        self.eda_adc = machine.ADC(machine.Pin(p["eda_adc"]), atten=machine.ADC.ATTN_0DB)  # 0.14-0.48 V
         self.ntc_adc = machine.ADC(machine.Pin(p["ntc_adc"]), atten=machine.ADC.ATTN_11DB)
         self.batt_adc = machine.ADC(machine.Pin(p["batt_adc"]), atten=machine.ADC.ATTN_11DB)
         n = cfg["led_count"] if cfg is not None else 1
@@ -53,7 +68,7 @@ class Esp32Hal:
 
     def sensors(self):
         i2c = self.i2c
-        ppg = MAX30102(i2c, green=False)
+        ppg = MAX30102(i2c, green=self.green)
         acc = LIS3DH(i2c)
         try:
             ppg.setup()
@@ -65,7 +80,9 @@ class Esp32Hal:
         except (AccError, OSError) as exc:
             self.log("accelerometer missing: " + str(exc))
             acc = None
-        return Sensors(ppg, acc, EDA(self.eda_adc, self.eda_en), NTC(self.ntc_adc, self.ntc_en))
+        cfg = self.cfg or {}
+        return Sensors(ppg, acc, EDA(self.eda_adc, self.eda_en, cal=cfg.get("eda_cal")),
+                       NTC(self.ntc_adc, self.ntc_en, cal=cfg.get("ntc_offset_centi", 0)))
 
     def shutdown_sensors(self):
         s = self.sensors()
@@ -74,18 +91,23 @@ class Esp32Hal:
                 dev.shutdown()
 
     def wait_tick(self):
-        while self.pending == 0:
-            machine.idle()
-        n = self.pending
+        """Sleep until at least one tick is due by the clock; the number due (> 1 when the loop was late)."""
+        while True:
+            n = self.ms() * self.base // 1000 - self.ticks
+            if n > 0:
+                break
+            self.sleep_ms(SLEEP_MS)
         self.pending = 0
-        if n > self.base:  # more than a second behind: skip rather than spiral
-            n = self.base
         self.ticks += n
+        self.late += n - 1
         return n
 
     def ms(self):
-        """Badge time from the sample timer's ticks (the same clock the sampler runs on)."""
-        return self.ticks * 1000 // self.base
+        """Badge time in ms since boot, from time.ticks_ms() (wrap-safe: accumulated differences)."""
+        now = self.ticks_ms()
+        self._ms += time.ticks_diff(now, self._last)
+        self._last = now
+        return self._ms
 
     def button(self):
         return self.btn.value() == 0

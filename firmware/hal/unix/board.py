@@ -1,19 +1,35 @@
 # Virtual badge HAL (MicroPython unix port). The badge app runs unchanged on top of it:
 # - sensors: fed from a sample stream (a file or FIFO written by the host launcher: one block per second, see BLOCK
-#   FORMAT below). By default the stream drives light stand-ins with the drivers' interface (the badge heap has no
-#   room for the simulated chips as well); with chips=True (hal.unix.chips) the real drivers run on a simulated I2C
-#   bus with register-level chip models (sim_i2c), and tests check both paths give identical frames.
-# - timer: simulated ticks at the PPG rate; real time by default, or faster (tick_us = 0: as fast as possible)
+#   FORMAT below). The silicon is simulated on the host (lifepalette.sim.silicon): the PPG chip's own clock and
+#   crystal error, its optics (site, LED colour, ambient light), the ESP32 ADC's transfer curve and the port's
+#   read_uv() calibration, and late ticks. Here only what depends on the firmware's own actions is modelled: the
+#   LED current (counts = optical gain x LED code + ambient, clipped to the 18-bit ADC) and the 32-sample FIFO.
+#   By default light stand-ins with the drivers' interface hold those (the badge heap has no room for the
+#   register-level models as well); with chips=True
+#   (hal.unix.chips) every real driver runs on a simulated I2C bus with register-level chip models (sim_i2c), and
+#   tests check both paths give identical frames.
+# - timer: simulated ticks at the tick rate (rates["ppg"]); real time by default, or faster (tick_us = 0: as fast as
+#   possible). The stream's delivery plan holds ticks back and hands them over in bursts of 2-6, as a GC, a flash
+#   erase or a slow second would on a badge (counted in `late`).
 # - radio: one UDP socket to the hub; frames out as raw 24-byte datagrams, hub frames back on the same socket
 # - LED: "LED ..." lines on stdout when the LED state changes, and the same line as a UDP datagram to led_addr
-#   (the state: pattern, colour, period; the per-tick brightness follows from the pattern)
+#   (the state: pattern, colour, period; the per-tick brightness follows from the pattern); the sum of the LED's
+#   r+g+b over every tick is kept for the power model (STAT led=)
 # - button: a script of (start_ms, duration_ms) presses in badge time
-# BLOCK FORMAT (little-endian), per second: ppg u32 x rate_ppg | eda u16 x rate_eda | acc (i16 x, y, z) x rate_acc |
-# ntc counts u16 x rate_temp.
+# STREAM FORMAT (little-endian), per tick (base = rates["ppg"] ticks a second; the slow streams on the ticks the
+# sampler's Bresenham schedules pick, which the host computes the same way):
+#   u8 n          PPG samples the chip finished during this tick period
+#   u8 plan       ticks handed to the app after this tick (0 = held back, k = this one and k-1 held)
+#   u32 x n       PPG optical words: bits 0-23 counts per LED step (0.2 mA) in Q4, bits 24-31 ambient / 64
+#   u32           EDA pin, read_uv() microvolts (stand-in path: the EDA driver's reading, kernel counts)
+#   i16 x, y, z   milli-g
+# (EDA, acceleration and NTC only on the ticks where they are due)
+#   u32           NTC pin, read_uv() microvolts (stand-in path: the NTC driver's reading, 0.01 degC)
 import gc
 import select
 import socket
 import time
+from array import array
 
 from app.sampler import Schedule, Sensors
 
@@ -21,8 +37,10 @@ from app.sampler import Schedule, Sensors
 PATTERN_NAMES = "off idle pulse steady paused safe confirm revoke prompt".split()
 
 
-def block_size(rates):
-    return 4 * rates["ppg"] + 2 * rates["eda"] + 6 * rates["acc"] + 2 * rates["temp"]
+def optical_counts(v, code):
+    """The MAX3010x's 18-bit reading for an optical word at LED drive `code` (0.2 mA steps)."""
+    v = (((v & 0xFFFFFF) * code) >> 4) + ((v >> 24) << 6)
+    return v if v < 0x3FFFF else 0x3FFFF
 
 
 def _addr(spec):
@@ -63,72 +81,95 @@ class UdpRadio:
 
 
 class StreamSensor:
-    """A sensor whose measurements come straight from the stream, with the drivers' interface. Shut down (the state
-    at boot and without consent) it measures nothing, like the real chips: its last reading stays."""
+    """A sensor as its driver presents it, measuring what the stream says (one class for all four: each class
+    costs heap). As the PPG chip: a 32-sample FIFO that rolls over (read_burst, set_code, lost), filled at the
+    chip's clock with counts set by the LED code; as the accelerometer: read_into; as EDA and NTC: read. Shut down
+    (the state at boot and without consent) it measures nothing."""
 
-    def __init__(self, value=0):
-        self.value = value
-        self.fresh = False
+    def __init__(self, uv=0, n=0):
+        self.fifo = array("i", [0] * n) if n else None  # the PPG's only
+        self.n = 0
+        self.head = 0
+        self.code = 35
+        self.lost = 0
         self.on = False
-        self.xyz = [0, 0, 0]
+        self.xyz = [0, 0, 0] if n else None  # the accelerometer's (any n: only read_into uses it)
+        self.uv = uv
 
     def wake(self):
         self.on = True
+        self.n = 0
 
     def shutdown(self):
         self.on = False
-        self.fresh = False
+        self.n = 0
 
-    def read_mean(self):
-        if not self.fresh:
-            return -1
-        self.fresh = False
-        return self.value
+    def set_code(self, code):
+        self.code = 0 if code < 0 else (255 if code > 255 else code)
 
-    def read(self):
-        return self.value
+    def push(self, v):
+        if not self.on or not self.code:
+            return
+        if self.n == 32:
+            self.lost += 1
+            self.n = 31
+            self.head = (self.head + 1) & 31
+        self.fifo[(self.head + self.n) & 31] = optical_counts(v, self.code)
+        self.n += 1
+
+    def read_burst(self, out):
+        n = self.n
+        f = self.fifo
+        h = self.head
+        for i in range(n):
+            out[i] = f[(h + i) & 31]
+        self.head = (h + n) & 31
+        self.n = 0
+        return n
 
     def read_into(self, out):
         xyz = self.xyz
         for i in range(3):
             out[i] = xyz[i]
 
+    def read_uv(self):
+        return self.uv
+
+    read = read_uv  # as the EDA and NTC drivers: the value the host's run of their conversion gave
+
 
 class StreamSensors:
-    """Feeds the stand-ins (same feeding interface as hal.unix.chips.ChipSensors)."""
+    """Feeds the stand-ins (same feeding interface as hal.unix.chips.ChipSensors). On this path the host launcher
+    has already run the NTC and EDA drivers' conversions (the same firmware code, in CPython, with this badge's
+    calibration) on its ADC model's read_uv() values: the stream carries EDA-kernel counts and 0.01 degC, and the
+    drivers' modules stay off this heap."""
 
     def __init__(self):
-        from drivers.ntc import counts_to_centi_c
-
-        self.to_centi_c = counts_to_centi_c
-        self.s = Sensors(StreamSensor(), StreamSensor(), StreamSensor(1000), StreamSensor(3300))
+        self.s = Sensors(StreamSensor(0, 32), StreamSensor(0, 1), StreamSensor(), StreamSensor(3300))
 
     def drivers(self):
         return self.s
 
     def ppg(self, v):
-        p = self.s.ppg
-        if p.on:
-            p.value = v
-            p.fresh = True
+        self.s.ppg.push(v)
 
-    def eda(self, counts):
-        self.s.eda.value = counts
+    def eda(self, v):
+        self.s.eda.uv = v
 
     def acc(self, x, y, z):
         if self.s.acc.on:
             xyz = self.s.acc.xyz
             xyz[0], xyz[1], xyz[2] = x, y, z
 
-    def ntc(self, counts):
-        self.s.ntc.value = self.to_centi_c(counts)
+    def ntc(self, v):
+        self.s.ntc.uv = v
 
     def transactions(self):
         return 0
 
 
-def _u16(b, off):
-    return b[off] | (b[off + 1] << 8)
+def _u32(b, off):
+    return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)
 
 
 def _i16(b, off):
@@ -138,7 +179,7 @@ def _i16(b, off):
 
 class UnixHal:
     def __init__(self, rates, samples=None, hub=None, tick_us=15625, seconds=0, presses=(), led_addr=None,
-                 label="badge", chips=False):
+                 label="badge", chips=False, cfg=None):
         self.rates = rates
         self.base = rates["ppg"]
         self.tick_us = tick_us
@@ -146,6 +187,8 @@ class UnixHal:
         self.presses = presses
         self.label = label
         self.ticks = 0
+        self.late = 0
+        self.led_sum = 0  # r+g+b over every tick (the LED's charge, for the power model)
         self.t0 = time.ticks_us()
         self.radio = UdpRadio(hub)
         self.led_sock = None
@@ -153,18 +196,19 @@ class UnixHal:
             self.led_addr = _addr(led_addr)
             self.led_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.stream = open(samples, "rb") if samples else None
-        self.block = bytearray(block_size(rates))
+        self.b = bytearray(6)
+        self.mv = (memoryview(self.b)[:2], memoryview(self.b)[:4], memoryview(self.b))
         self.eof = False
+        cfg = cfg or {}
         if chips:
             from hal.unix.chips import ChipSensors
 
-            self.chips = ChipSensors()
+            self.chips = ChipSensors(cfg)
         else:
             self.chips = StreamSensors()
         # the same schedules as the sampler's, so each stream's k-th sample is measured on the tick it is read
         self.sched = (Schedule(self.base, rates["eda"]), Schedule(self.base, rates["acc"]),
                       Schedule(self.base, rates["temp"]))
-        self.k = [0, 0, 0]  # index into this second's eda / acc / temp samples
         self.down = False
         self.down_us = 0
         self.latency_us = []  # button change -> LED state published, per press (for the bench)
@@ -177,61 +221,63 @@ class UnixHal:
         for dev in (s.ppg, s.acc, s.eda, s.ntc):
             dev.shutdown()
 
+    def _read(self, i):
+        """The next 2, 4 or 6 stream bytes (i = 0, 1, 2) into self.b; False at the end of the stream."""
+        mv = self.mv[i]
+        got = 0
+        while got < len(mv):
+            n = self.stream.readinto(mv[got:] if got else mv)  # slicing allocates: only for a short read
+            if not n:
+                self.eof = True
+                return False
+            got += n
+        return True
+
     def _feed(self):
-        """Physics for this tick: the sensors measure the stream's next samples (ignored while shut down)."""
-        t = self.ticks % self.base
-        b = self.block
-        if t == 0:
-            self.k[0] = self.k[1] = self.k[2] = 0
-            if self.stream is None:
-                return
-            mv = memoryview(b)
-            got = 0
-            while got < len(b):
-                n = self.stream.readinto(mv[got:])
-                if not n:
-                    self.eof = True
-                    return
-                got += n
+        """Physics for this tick: the sensors measure the stream's next samples (ignored while shut down).
+        Returns the ticks to hand over after it (0: held back)."""
         if self.stream is None:
-            return
-        r = self.rates
+            return 1
+        b = self.b
+        if not self._read(0):
+            return 0
+        n = b[0]
+        plan = b[1]
         chips = self.chips
-        k = self.k
-        i = 4 * t
-        chips.ppg(b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24))
-        off = 4 * r["ppg"]
-        if self.sched[0].due():
-            chips.eda(_u16(b, off + 2 * k[0]))
-            k[0] += 1
-        off += 2 * r["eda"]
-        if self.sched[1].due():
-            i = off + 6 * k[1]
-            chips.acc(_i16(b, i), _i16(b, i + 2), _i16(b, i + 4))
-            k[1] += 1
-        off += 6 * r["acc"]
-        if self.sched[2].due():
-            chips.ntc(_u16(b, off + 2 * k[2]))
-            k[2] += 1
+        for _ in range(n):
+            if not self._read(1):
+                return 0
+            chips.ppg(_u32(b, 0))
+        if self.sched[0].due() and self._read(1):
+            chips.eda(_u32(b, 0))
+        if self.sched[1].due() and self._read(2):
+            chips.acc(_i16(b, 0), _i16(b, 2), _i16(b, 4))
+        if self.sched[2].due() and self._read(1):
+            chips.ntc(_u32(b, 0))
+        return plan
 
     def wait_tick(self):
-        """Block until the next sample tick is due (early if a datagram arrives); 1, or 0 when the run is over."""
-        if (self.max_ticks and self.ticks >= self.max_ticks) or self.eof:
-            return 0
-        if self.tick_us:
-            due = time.ticks_add(self.t0, self.ticks * self.tick_us)
-            left = time.ticks_diff(due, time.ticks_us())
-            while left > 0:
-                if self.radio.sock is None:
-                    time.sleep_us(left)
-                else:
-                    self.radio.poller.poll((left + 999) // 1000)
+        """Block until the next ticks are due (early if a datagram arrives); how many (> 1 in a late burst), or 0
+        when the run is over."""
+        n = 0
+        while n == 0:
+            if (self.max_ticks and self.ticks >= self.max_ticks) or self.eof:
+                return 0
+            if self.tick_us:
+                due = time.ticks_add(self.t0, self.ticks * self.tick_us)
                 left = time.ticks_diff(due, time.ticks_us())
-        self._feed()
-        if self.eof:
-            return 0
-        self.ticks += 1
-        return 1
+                while left > 0:
+                    if self.radio.sock is None:
+                        time.sleep_us(left)
+                    else:
+                        self.radio.poller.poll((left + 999) // 1000)
+                    left = time.ticks_diff(due, time.ticks_us())
+            n = self._feed()
+            if self.eof:
+                return 0
+            self.ticks += 1
+        self.late += n - 1
+        return n
 
     def ms(self):
         """Badge time in ms (simulated: ticks at the PPG rate)."""
@@ -249,7 +295,7 @@ class UnixHal:
         return down
 
     def led(self, rgb):
-        pass  # the LED state lines (led_state) carry what a real LED would show
+        self.led_sum += rgb[0] + rgb[1] + rgb[2]  # the LED state lines (led_state) carry what it shows
 
     def led_state(self, pattern, rgb, period, now):
         if self.down_us:
@@ -275,9 +321,12 @@ class UnixHal:
         """Every 10 s: heap in use before and after a collection (before = the high-water mark of the period)."""
         before = gc.mem_alloc()
         gc.collect()
-        print("STAT %d ctr=%d sent=%d/%d/%d cmds=%d ring=%d heap=%d/%d free=%d rej=%d" % (
-            self.ms(), badge.counter.next, badge.sent[0], badge.sent[1], badge.sent[4], badge.commands,
-            badge.ring.count, before, gc.mem_alloc(), gc.mem_free(), badge.link.rejected))
+        ppg = badge.sampler.sensors.ppg
+        print("STAT %d ctr=%d sent=%d/%d/%d cmds=%d ring=%d heap=%d/%d free=%d rej=%d late=%d lost=%d led=%d "
+              "code=%d rate=%d" % (
+                  self.ms(), badge.counter.next, badge.sent[0], badge.sent[1], badge.sent[4], badge.commands,
+                  badge.ring.count, before, gc.mem_alloc(), gc.mem_free(), badge.link.rejected, self.late,
+                  ppg.lost, self.led_sum, ppg.code, badge.sampler.rate_mhz))
         n = self.chips.transactions()
         if n:
             print("I2C %d" % n)

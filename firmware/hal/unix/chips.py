@@ -6,18 +6,20 @@ from drivers.lis3dh import LIS3DH
 from drivers.max30102 import MAX30102
 from drivers.ntc import NTC
 
+from hal.unix.board import optical_counts
 from hal.unix.sim_i2c import Lis3dhModel, Max3010xModel, SimADC, SimI2C, SimPin
 
 
 class ChipSensors:
-    """Same feeding interface as hal.unix.board.StreamSensors: ppg(v), eda(counts), acc(x, y, z), ntc(counts)."""
+    """Same feeding interface as hal.unix.board.StreamSensors: ppg(word), eda(uv), acc(x, y, z), ntc(uv)."""
 
-    def __init__(self):
+    def __init__(self, cfg):
+        self.cfg = cfg
         self.bus = SimI2C()
         self.max_model = self.bus.attach(0x57, Max3010xModel())
         self.acc_model = self.bus.attach(0x18, Lis3dhModel())
-        self.eda_adc = SimADC(1000)
-        self.ntc_adc = SimADC(2100)
+        self.eda_adc = SimADC(300000)
+        self.ntc_adc = SimADC(1500000)
         self.eda_pin = SimPin()
         self.ntc_pin = SimPin()
 
@@ -26,19 +28,22 @@ class ChipSensors:
         acc = LIS3DH(self.bus)
         ppg.setup()
         acc.setup()
-        return Sensors(ppg, acc, EDA(self.eda_adc, self.eda_pin), NTC(self.ntc_adc, self.ntc_pin))
+        cfg = self.cfg
+        return Sensors(ppg, acc, EDA(self.eda_adc, self.eda_pin, cal=cfg.get("eda_cal")),
+                       NTC(self.ntc_adc, self.ntc_pin, cal=cfg.get("ntc_offset_centi", 0)))
 
-    def ppg(self, v):
-        self.max_model.push_sample(v)
+    def ppg(self, word):
+        m = self.max_model
+        m.push_sample(optical_counts(word, m.led_code()))
 
-    def eda(self, counts):
-        self.eda_adc.counts = counts
+    def eda(self, uv):
+        self.eda_adc.uv = uv
 
     def acc(self, x, y, z):
         self.acc_model.set_mg(x, y, z)
 
-    def ntc(self, counts):
-        self.ntc_adc.counts = counts
+    def ntc(self, uv):
+        self.ntc_adc.uv = uv
 
     def transactions(self):
         return self.bus.transactions

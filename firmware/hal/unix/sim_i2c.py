@@ -187,13 +187,18 @@ class Lis3dhModel:
 
 
 class SimADC:
-    """machine.ADC stand-in: read_u16() gives the 12-bit value set by the simulator, scaled like the ESP32 port."""
+    """machine.ADC stand-in: read_uv() gives the calibrated microvolts the host's ESP32 ADC model produced (the
+    transfer curve itself is simulated on the host: lifepalette.sim.silicon); read_u16() the nominal 11 dB raw."""
 
-    def __init__(self, counts=0):
-        self.counts = counts
+    def __init__(self, uv=0):
+        self.uv = uv
+
+    def read_uv(self):
+        return self.uv
 
     def read_u16(self):
-        return (self.counts & 0xFFF) << 4
+        c = (self.uv - 142000) * 10 // 8060
+        return (0 if c < 0 else (4095 if c > 4095 else c)) << 4
 
 
 class SimPin:

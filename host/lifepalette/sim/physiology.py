@@ -128,8 +128,9 @@ def _pulse_shape(phase: np.ndarray) -> np.ndarray:
 
 
 def ppg_signal(beats: np.ndarray, seconds: int, rate: int, rng: np.random.Generator, p: dict[str, float],
-               motion_env: np.ndarray) -> np.ndarray:
-    t = np.arange(seconds * rate) / rate
+               motion_env: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
+    """Raw counts at `rate`, or at the given sample times (s; a sensor on its own clock)."""
+    t = np.arange(seconds * rate) / rate if times is None else np.asarray(times, dtype=np.float64)
     idx = np.clip(np.searchsorted(beats, t, side="right") - 1, 0, max(beats.size - 2, 0))
     if beats.size >= 2:
         start = beats[idx]
@@ -214,9 +215,10 @@ def _merged(rates: dict[str, int] | None, params: dict[str, float] | None) -> tu
 
 
 def simulate_wearer(scenario: str, seconds: int, seed: int = 0, rates: dict[str, int] | None = None,
-                    params: dict[str, float] | None = None, arousal: np.ndarray | None = None
-                    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Signals plus truth. Pass `arousal` (per second, 0..1) to drive a wearer from a cohort's latent model."""
+                    params: dict[str, float] | None = None, arousal: np.ndarray | None = None,
+                    ppg_times: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Signals plus truth. Pass `arousal` (per second, 0..1) to drive a wearer from a cohort's latent model, and
+    `ppg_times` (s, within 0..seconds) to sample the PPG on a sensor's own clock instead of at rates["ppg"]."""
     seconds = int(seconds)
     if seconds <= 0:
         raise ValueError("seconds must be positive")
@@ -229,9 +231,10 @@ def simulate_wearer(scenario: str, seconds: int, seed: int = 0, rates: dict[str,
         arousal = np.clip(np.asarray(arousal, dtype=float)[:seconds], 0.0, 1.0)
     burst_rate = scenarios.motion_rate(scenario, seconds) * p["motion_scale"]
     acc, env_acc = acc_signal(seconds, r["acc"], rng, burst_rate)
-    env_ppg = np.interp(np.arange(seconds * r["ppg"]) / r["ppg"], np.arange(env_acc.size) / r["acc"], env_acc)
+    t_ppg = np.arange(seconds * r["ppg"]) / r["ppg"] if ppg_times is None else np.asarray(ppg_times, dtype=float)
+    env_ppg = np.interp(t_ppg, np.arange(env_acc.size) / r["acc"], env_acc)
     beats = beat_times(arousal, rng, p)
-    ppg = ppg_signal(beats, seconds, r["ppg"], rng, p, env_ppg)
+    ppg = ppg_signal(beats, seconds, r["ppg"], rng, p, env_ppg, None if ppg_times is None else t_ppg)
     eda, scl, onsets = eda_signal(arousal, r["eda"], rng, p)
     temp = temp_signal(arousal, r["temp"], rng, p)
     motion_s = env_acc[: seconds * r["acc"]].reshape(seconds, r["acc"]).max(axis=1)
