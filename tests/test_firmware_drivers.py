@@ -22,10 +22,10 @@ def test_max30102_setup_fifo_shutdown(mpy):
         from drivers.max30102 import MAX30102
         bus = SimI2C()
         chip = bus.attach(0x57, Max3010xModel())
-        ppg = MAX30102(bus, led_ma_x10=70)
+        ppg = MAX30102(bus)
         ppg.setup()
         out = {"resets": chip.resets, "mode": chip.regs[0x09], "spo2": chip.regs[0x0A], "led1": chip.regs[0x0C],
-               "fifo_cfg": chip.regs[0x08]}
+               "led2": chip.regs[0x0D], "slot1": chip.regs[0x11], "fifo_cfg": chip.regs[0x08]}
         # in shutdown the LEDs are dark: the chip produces nothing
         out["accepted_in_shutdown"] = chip.push_sample(1234)
         out["avail_shutdown"] = ppg.available()
@@ -36,35 +36,39 @@ def test_max30102_setup_fifo_shutdown(mpy):
         out["avail"] = ppg.available()
         out["read"] = [ppg.read_sample() for _ in range(len(vals))]
         out["avail_after"] = ppg.available()
-        chip.push_sample(10)
-        chip.push_sample(20)
-        chip.push_sample(33)
-        out["mean"] = ppg.read_mean()
-        out["mean_empty"] = ppg.read_mean()
-        # 40 samples into a 32-deep FIFO with roll-over: the newest 32 survive, overflow reported
+        from array import array
+        buf = array("i", [0] * 32)
+        for v in (10, 20, 33):
+            chip.push_sample(v)
+        before = bus.transactions
+        out["burst"] = list(buf[:ppg.read_burst(buf)])
+        out["burst_transactions"] = bus.transactions - before
+        out["burst_empty"] = ppg.read_burst(buf)
+        # 40 samples into a 32-deep FIFO with roll-over: the newest 32 survive, the 8 lost are counted
         for v in range(40):
             chip.push_sample(v)
-        out["avail_full"] = ppg.available()
-        out["first_after_overflow"] = ppg.read_sample()
+        n = ppg.read_burst(buf)
+        out["full"] = [n, buf[0], buf[n - 1], ppg.lost]
         ppg.set_led_current(250)
-        out["led_25ma"] = chip.regs[0x0C]
+        out["led_25ma"] = chip.regs[0x0D]
         ppg.shutdown()
         out["shdn"] = ppg.is_shutdown()
         out["accepted_after_shutdown"] = chip.push_sample(5)
         print(json.dumps(out))
     """)
     assert r["resets"] >= 2  # power-on plus the driver's soft reset
-    assert r["mode"] == 0x82  # SHDN | HR mode after setup, until consent wakes it
+    assert r["mode"] == 0x87  # SHDN | multi-LED mode after setup, until consent wakes it
+    assert r["slot1"] == 2 and r["led1"] == 0  # slot 1 = LED2 (IR); red off
     assert r["spo2"] == (1 << 5) | (1 << 2) | 3  # 4096 nA, 100 Hz, 18-bit pulses
-    assert r["led1"] == 35  # 7.0 mA / 0.2 mA
+    assert r["led2"] == 35  # 7.0 mA / 0.2 mA until the LED loop has seen the DC
     assert r["fifo_cfg"] & 0x10  # roll-over on
     assert r["accepted_in_shutdown"] is False and r["avail_shutdown"] == 0
     assert r["avail"] == 7
     assert r["read"] == [100000 + 37 * i for i in range(5)] + [0x3FFFF, 0]
     assert r["avail_after"] == 0
-    assert r["mean"] == 21 and r["mean_empty"] == -1
-    assert r["avail_full"] == 32
-    assert r["first_after_overflow"] == 8  # samples 0..7 were overwritten
+    assert r["burst"] == [10, 20, 33] and r["burst_transactions"] == 3  # pointers, then bursts of 2 and 1
+    assert r["burst_empty"] == 0
+    assert r["full"] == [32, 8, 39, 8]  # samples 0..7 were overwritten and counted as lost
     assert r["led_25ma"] == 125
     assert r["shdn"] is True and r["accepted_after_shutdown"] is False
 
@@ -76,14 +80,17 @@ def test_max30101_green_uses_multi_led_slot(mpy):
         from drivers.max30102 import MAX30102
         bus = SimI2C()
         chip = bus.attach(0x57, Max3010xModel())
-        ppg = MAX30102(bus, green=True, led_ma_x10=100)
+        ppg = MAX30102(bus, green=True, led_code=50)
         ppg.setup()
         ppg.wake()
         chip.push_sample(4242)
+        from array import array
+        buf = array("i", [0] * 32)
+        n = ppg.read_burst(buf)
         print(json.dumps({"mode": chip.regs[0x09], "slot1": chip.regs[0x11], "led3": chip.regs[0x0E],
-                          "led1": chip.regs[0x0C], "v": ppg.read_mean()}))
+                          "led1": chip.regs[0x0C], "v": list(buf[:n])}))
     """)
-    assert r == {"mode": 0x07, "slot1": 0x03, "led3": 50, "led1": 0, "v": 4242}
+    assert r == {"mode": 0x07, "slot1": 0x03, "led3": 50, "led1": 0, "v": [4242]}
 
 
 def test_missing_or_wrong_chip_is_a_named_error(mpy):
@@ -157,25 +164,30 @@ def test_eda_and_ntc_adc_front_ends(mpy):
         from hal.unix.sim_i2c import SimADC, SimPin
         from drivers.eda import EDA
         from drivers.ntc import NTC, counts_to_centi_c, centi_c_to_counts
-        adc, pin = SimADC(1234), SimPin()
+        from protocol.kernels.eda import counts_to_centi_us
+        adc, pin = SimADC(250000), SimPin()   # 10 uS through the front end: 0.5 V * 100 k / (100 k + 100 k)
         eda = EDA(adc, pin)
         out = {"off": pin.value()}
         eda.wake()
         out["on"] = pin.value()
-        out["counts"] = eda.read()
-        out["centi_us"] = eda.centi_us(1234)
+        out["centi_us"] = counts_to_centi_us(eda.read())
+        eda.cal = (10000, 1050000)   # this ADC reads 10 mV high and 5 % steep: 272.5 mV for 250 mV
+        adc.uv = 272500
+        out["centi_us_cal"] = counts_to_centi_us(eda.read())
         eda.shutdown()
         out["off_again"] = pin.value()
-        ntc = NTC(SimADC(centi_c_to_counts(3350)), SimPin())
+        uv = centi_c_to_counts(3350) * 3300000 // 4095
+        ntc = NTC(SimADC(uv), SimPin())
         out["t"] = ntc.read()
+        ntc.cal = -40
+        out["t_cal"] = ntc.read()
         out["table"] = [counts_to_centi_c(c) for c in (4095, 3156, 2048, 1800, 815, 0)]
         out["round"] = [counts_to_centi_c(centi_c_to_counts(c)) for c in range(2500, 4001, 37)]
         print(json.dumps(out))
     """)
     assert (r["off"], r["on"], r["off_again"]) == (0, 1, 0)
-    assert r["counts"] == 1234
-    assert r["centi_us"] is not None and r["centi_us"] > 0
-    assert abs(r["t"] - 3350) <= 3
+    assert abs(r["centi_us"] - 1000) <= 5 and abs(r["centi_us_cal"] - 1000) <= 5
+    assert abs(r["t"] - 3350) <= 3 and r["t_cal"] == r["t"] - 40
     assert r["table"][:3] == [0, 0, 2500] and r["table"][-2:] == [6000, 6000]
     assert all(abs(got - want) <= 3 for got, want in zip(r["round"], range(2500, 4001, 37), strict=True))
 
