@@ -14,7 +14,32 @@ def register(subparsers) -> None:
     p.add_argument("--dev", type=int, required=True, metavar="N", help="device id, 1..65535")
     p.add_argument("--out", metavar="CONFIG.json", help="where to write the badge config (default badge-<N>.json)")
     p.add_argument("--board", default="esp32-devkitc", help="board name for the config (default esp32-devkitc)")
+    p.add_argument("--ntc-offset-c", type=float, metavar="C",
+                   help="skin temperature calibration: reference thermometer minus the badge's reading, -5..5 C")
+    p.add_argument("--eda-cal", metavar="OFFSET_UV,GAIN_PPM",
+                   help="EDA ADC calibration from 1 M and 100 k across the electrodes (hardware/wiring.md)")
     p.set_defaults(func=run)
+
+
+def _calibration(args: argparse.Namespace) -> dict:
+    """The optional calibration fields, validated by the firmware's own config parser (UsageError if bad)."""
+    from lifepalette.errors import UsageError
+    from lifepalette.virtual_badge import firmware_module
+
+    fields: dict = {}
+    if args.ntc_offset_c is not None:
+        fields["ntc_offset_c"] = args.ntc_offset_c
+    if args.eda_cal is not None:
+        try:
+            fields["eda_cal"] = [int(x) for x in args.eda_cal.split(",")]
+        except ValueError:
+            raise UsageError("--eda-cal must be OFFSET_UV,GAIN_PPM (two integers)") from None
+    config = firmware_module("app.config")
+    try:
+        config._cals(fields)
+    except config.ConfigError as exc:
+        raise UsageError(f"calibration: {exc.args[0]}") from None
+    return fields
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from lifepalette.hub.store import Store
 
     dev_id = check_dev_id(args.dev)
+    calibration = _calibration(args)
     out = Path(args.out or f"badge-{dev_id}.json")
     if out.exists() and out.is_dir():
         from lifepalette.errors import UsageError
@@ -38,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.con.close()
     config = badge_config(dev_id, derive_device_key(site_key, dev_id), group_id, group_key, board=args.board)
+    config.update(calibration)
     write_private_json(out, config)
     state = "enrolled" if new else "already enrolled; config rewritten for"
     print(f"{state} badge {dev_id}: config {out} (mode 0600; flash it with `lifepalette flash`)")
