@@ -31,6 +31,7 @@ COMMANDS = [
     "export",
     "erase",
     "sphere",
+    "power",
 ]
 
 
