@@ -67,7 +67,8 @@ class Pin:
 
     def value(self, v=None):
         if v is None:
-            if self.id == lp_fake.BUTTON:
+            if self.id == lp_fake.BUTTON:  # read in every tick of the badge app (never in safe mode)
+                _tick_faults()
                 return 0 if lp_fake.now() < 3200 else 1
             return Pin.levels.get(self.id, self.v)
         self.v = 1 if v else 0
@@ -80,6 +81,11 @@ class Pin:
 
     def __call__(self, v=None):
         return self.value(v)
+
+
+def _tick_faults():
+    if lp_fake.once("memory-error") or (lp_fake.due("crash-loop") and lp_fake.ms >= 2000):
+        raise MemoryError("memory allocation failed, allocating 4096 bytes")
 
 
 def _flash_guard(n):
@@ -105,11 +111,8 @@ class I2C:
     def _dev(self, addr):
         self.ops += 1
         if lp_fake.due("nack-storm") and lp_fake.now() < lp_fake.FAULTS["nack-storm"] + 4000:
-            k = self.ops % 7
-            if k == 0:
-                raise OSError(_ETIMEDOUT)
-            if k % 3:
-                raise OSError(_ENODEV)
+            if self.ops % 3:  # two transfers in three fail (every 7th failure a bus timeout, the rest NACKs)
+                raise OSError(_ETIMEDOUT if self.ops % 7 == 0 else _ENODEV)
 
     def scan(self):
         return self.bus.scan()
@@ -231,9 +234,6 @@ def idle():
         t.cb(t)
     if _WDT and lp_fake.ms - _state["fed"] > _WDT[0].timeout:
         lp_fake.reset("watchdog")
-    if lp_fake.once("memory-error") or (lp_fake.due("crash-loop") and lp_fake.ms >= 2000 and not _state.get("c")):
-        _state["c"] = 1
-        raise MemoryError("memory allocation failed, allocating 4096 bytes")
     import bluetooth
 
     bluetooth._poll()
