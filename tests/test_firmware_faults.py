@@ -118,3 +118,50 @@ def test_ppg_kernel_falls_back_when_the_viper_loop_fails_to_load(mpy):
         print("fallback", k._block_fn is ppg.ppg_block)
     """)
     assert out.strip().splitlines()[-1] == "fallback True"
+
+
+# ---- the fault matrix: every fault the runner knows, on the chips it concerns ----
+MATRIX = [
+    ("no-config", "esp32", CONFIG), ("no-config", "esp32s3", S3_CONFIG), ("no-config", "esp32c3", CONFIG),
+    ("other-chip-config", "esp32", CONFIG), ("other-chip-config", "esp32s3", S3_CONFIG),
+    ("corrupt-config", "esp32", CONFIG), ("corrupt-config", "esp32s3", S3_CONFIG),
+    ("boot-journal", "esp32", CONFIG), ("advertise-error", "esp32", CONFIG), ("notify-error", "esp32", CONFIG),
+    ("no-mtu-exchange", "esp32s3", S3_CONFIG), ("memory-error", "esp32", CONFIG),
+    ("memory-error", "esp32s3", S3_CONFIG), ("timer-stall", "esp32", CONFIG), ("crash-loop", "esp32", CONFIG),
+    ("fs-full", "esp32", CONFIG), ("sensor-missing", "esp32", CONFIG), ("sensor-missing", "esp32s3", S3_CONFIG),
+    ("acc-at-0x19", "esp32s3", S3_CONFIG), ("nack-storm", "esp32", CONFIG),
+]
+
+
+def test_every_fault_in_the_runner_is_in_the_matrix():
+    assert {name for name, _, _ in MATRIX} == set(port_run.FAULTS)
+
+
+def test_fault_matrix(tmp_path):
+    rows = []
+    for i, (fault, chip, config) in enumerate(MATRIX):
+        r = run(tmp_path / str(i), chip, config, [fault], seconds=20)
+        expected = port_run.FAULTS[fault].split(":")[0]
+        recovery = [f"{at / 1000:g}s {why}" for why, at in r.resets]
+        rows.append((fault, chip, expected, r.outcome, r.exit_code, ", ".join(recovery) or "-"))
+    print("\nfault              chip     expected            outcome             exit  resets")
+    for row in rows:
+        print("%-18s %-8s %-19s %-19s %-5d %s" % row)
+    assert all(r[3] == r[2] for r in rows), rows
+    assert all(r[4] == (port_run.EXIT_SAFE if r[2] == "safe mode" else port_run.EXIT_NORMAL) for r in rows)
+
+
+def test_c3_with_no_board_touches_no_pin(tmp_path):
+    r = run(tmp_path, "esp32c3", CONFIG)
+    assert r.exit_code == port_run.EXIT_SAFE
+    assert "config board esp32-devkitc is for esp32, this chip is esp32c3" in safe_reason(r)[0]
+    assert not [ln for ln in r.lines if ln.startswith("I2C scan")]  # no board for a C3: no bus brought up
+
+
+def test_safe_mode_heartbeat_carries_the_safe_mode_bit(tmp_path):
+    from protocol import records
+
+    r = run(tmp_path, "esp32", S3_CONFIG)
+    beats = sealed_records(r, frame.HEARTBEAT)
+    assert len(beats) >= 10 and all(rec[2] == records.Q_SAFE_MODE and rec[0] == 0 for rec in beats)
+    assert not sealed_records(r, frame.TELEMETRY)
