@@ -146,7 +146,7 @@ def test_fault_matrix(tmp_path):
         rows.append((fault, chip, expected, r.outcome, r.exit_code, ", ".join(recovery) or "-"))
     print("\nfault              chip     expected            outcome             exit  resets")
     for row in rows:
-        print("%-18s %-8s %-19s %-19s %-5d %s" % row)
+        print(f"{row[0]:<18} {row[1]:<8} {row[2]:<19} {row[3]:<19} {row[4]:<5} {row[5]}")
     assert all(r[3] == r[2] for r in rows), rows
     assert all(r[4] == (port_run.EXIT_SAFE if r[2] == "safe mode" else port_run.EXIT_NORMAL) for r in rows)
 
