@@ -33,6 +33,8 @@ def _reason(chip, cfg, reason):
             reason = "config board %s is for %s, this chip is %s" % (cfg["board"], ours, chip)
     if board is None and reason is None:
         reason = "unknown chip " + chip
+    for line in crashlog.lines()[-3:]:  # the last records, for `lifepalette monitor` after every reset
+        print("crash.log: " + line)
     if reason is None:
         reason = crashlog.crash_loop(machine.reset_cause())
     return reason, board
