@@ -1,8 +1,12 @@
 # Runs first at every reset. Finish a firmware switch that `lifepalette flash` may have left half done (the switch
 # is journalled and idempotent), then hand over to main.py. Nothing here captures or transmits.
+# boot.py never raises: on the ESP32 an exception here means main.py is not run at all (the badge would sit at the
+# REPL). A damaged journal is reported and left for main.py's checks (a config that does not load is safe mode).
 try:
     import lp_boot_switch
 
     lp_boot_switch.finish()
 except ImportError:
     pass
+except Exception as exc:  # noqa: BLE001
+    print("boot: firmware switch journal failed: " + repr(exc))

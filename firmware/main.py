@@ -1,8 +1,15 @@
 # Badge entry point (after boot.py). Kept tiny: everything else is precompiled .mpy (see app/start.py).
+# Nothing may fall through to the REPL: an unhandled exception goes to the crash log and the badge resets.
 import sys
 
-from app.start import main
+try:
+    from app.start import main
 
-rc = main()
+    rc = main()
+except Exception as e:  # noqa: BLE001
+    from app.crashlog import crashed
+
+    crashed(e)
+    rc = 1
 if sys.platform != "esp32":
     sys.exit(rc)

@@ -52,6 +52,10 @@ CMD_NAMES = (None, "colour", "time", "backlog_ack", "consent_prompt", "group_key
 TELEMETRY_LAYOUT = (("hr_bpm", 0, 1), ("rmssd_ms", 1, 1), ("scl", 2, 2), ("scr_per_min", 4, 1),
                     ("motion", 5, 1), ("hue", 6, 1), ("chroma", 7, 1), ("colour_age", 8, 1),
                     ("consent", 9, 1), ("battery", 10, 1), ("quality", 11, 1))
+# Status bits in the quality byte (PROTOCOL.md §3.1), defined here rather than in the badge's lean telemetry module
+# (each module-level name costs the badge heap; the firmware uses the numbers):
+Q_SENSOR_MISSING = 16  # bit 4: a sensor did not answer at bring-up; the badge runs with the ones it has
+Q_SAFE_MODE = 32  # bit 5, heartbeats only: the badge is in safe mode and never captures
 HEARTBEAT_LAYOUT = (("consent", 0, 1), ("battery", 1, 1), ("quality", 2, 1))
 GROUP_COLOUR_LAYOUT = (("r", 0, 1), ("g", 1, 1), ("b", 2, 1), ("mode", 3, 1), ("ttl_s", 4, 1),
                        ("arousal", 5, 1), ("synchrony", 6, 1))
@@ -275,7 +279,7 @@ def _reserved_zero(rec, layout):
 
 
 def _status_ok(consent, battery, quality, revisions):
-    if consent & CONSENT_RESERVED or quality & 0xF0 or (battery & 0x7F) > 100:
+    if consent & CONSENT_RESERVED or quality & 0xC0 or (battery & 0x7F) > 100:
         return False
     if revisions is not None and consent_revision(consent) not in revisions:
         return False

@@ -157,6 +157,11 @@ def lp_frames():
         ("command group key part 1", frame.COMMAND, DEV, 6, records.group_key_commands(GROUP, k_grp)[1], k_dev),
         ("backlog (telemetry ctr 1 re-sealed)", frame.BACKLOG, DEV, 1, records.pack_telemetry(TELEMETRY), k_dev),
         ("all-zero key, research example", frame.TELEMETRY, 0x0102, 1, records.pack_telemetry(TELEMETRY), bytes(16)),
+        ("heartbeat (safe mode)", frame.HEARTBEAT, DEV, 7, records.pack_heartbeat(0x00, 80, records.Q_SAFE_MODE),
+         k_dev),
+        ("telemetry, a sensor missing", frame.TELEMETRY, DEV, 8,
+         records.pack_telemetry(dict(TELEMETRY, quality=records.Q_SKIN | records.Q_EDA | records.Q_SENSOR_MISSING)),
+         k_dev),
     ]
     out = []
     for name, ftype, dev, ctr, rec, key in cases:

@@ -83,6 +83,8 @@ def test_experimental_flag_parsing_follows_systemd_override_rules():
 
 
 def test_doctor_on_this_machine_and_a_virtual_badge(tmp_path, capsys):
+    (tmp_path / "fs").mkdir()
+    (tmp_path / "fs" / "crash.log").write_text("C 5015 320 MemoryError: memory allocation failed\nR 1\n")
     with VirtualBadge(tmp_path / "fs") as vb:
         vb.start_repl()
         code = cli.main(["doctor", "--port", vb.port])
@@ -90,6 +92,8 @@ def test_doctor_on_this_machine_and_a_virtual_badge(tmp_path, capsys):
     for what in ("python", "packages", "mpy-cross", "micropython"):
         assert re.search(rf"^OK   {what}: ", out, re.M), out
     assert re.search(rf"^OK   badge on {vb.port}: MicroPython \d+\.\d+\.\d+ on linux \(virtual badge", out, re.M)
+    assert "WARN crash log: crash after 5.015 s uptime, tick 320: MemoryError: memory allocation failed" in out
+    assert "WARN crash log: streak ended by a power-on boot" in out
     assert not re.search(r"^FIX  (bluetooth|bluez)", out, re.M), "Bluetooth is only a warning without --hub"
     assert code == (1 if re.search(r"^FIX ", out, re.M) else 0)
     assert cli.main(["doctor", "--port", str(tmp_path / "ttyUSB7")]) == 1

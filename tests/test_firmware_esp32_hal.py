@@ -44,6 +44,14 @@ class I2C:
         BUS.readfrom_mem_into(a, r, b)
     def writeto_mem(self, a, r, b):
         BUS.writeto_mem(a, r, b)
+    def scan(self):
+        return BUS.scan()
+
+class WDT:
+    def __init__(self, timeout=0):
+        self.timeout = timeout
+    def feed(self):
+        pass
 
 class ADC:
     ATTN_0DB = 0
@@ -96,7 +104,7 @@ def test_badge_on_esp32_hal(mpy, tmp_path):
         from app.badge import Badge
         from hal.esp32 import board
         cfg, reason = config.load()
-        hal = board.Esp32Hal(cfg)
+        hal = board.Esp32Hal(cfg, cfg["board"])
         clock_us = [0]
         def sleep_ms(ms):   # the HAL sleeps; time passes one timer period per stand-in timer firing
             machine.idle()
@@ -122,7 +130,7 @@ def test_badge_on_esp32_hal(mpy, tmp_path):
             tick += n
         state["after"] = [machine.MAX.shutdown(), machine.ACC.powered_down(), machine.PINS[p["eda_en"]].value()]
         state["adverts"] = [list(c[2]) for c in ble.calls if c[0] == "advertise"]
-        state["i2c_pins"] = list(hal.i2c.pins)
+        state["i2c_pins"] = list(hal.bus.i2c.pins)
         state["led_writes"] = len(neopixel.WRITES)
         state["led_max"] = max(sum(w) for w in neopixel.WRITES)
         state["timer_freq"] = machine.TIMERS[0].freq

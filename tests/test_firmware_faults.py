@@ -5,7 +5,6 @@ safe mode or in normal operation (after a logged reset, if need be); never the R
 
 from __future__ import annotations
 
-import pytest
 from lifepalette.tools import port_run
 
 from protocol import frame
@@ -25,21 +24,19 @@ def safe_reason(r):
     return [ln for ln in r.lines if ln.startswith("SAFE MODE:")]
 
 
-def records(r, ftype):
+def sealed_records(r, ftype):
     v = Verifier({258: KEY})
     out = [v.verify(f) for f in r.frames]
     return [x.record for x in out if x.ok and x.ftype == ftype]
 
 
 # ---- known defect 1: the pin map is never checked against the chip ----
-@pytest.mark.xfail(strict=True, reason="defect 1: an S3 config on a classic ESP32 drives the SPI-flash pins")
 def test_s3_config_on_esp32_gives_safe_mode_not_a_flash_pin(tmp_path):
     r = run(tmp_path, "esp32", S3_CONFIG)
     assert r.exit_code == port_run.EXIT_SAFE, r.text[-2000:]
     assert not r.resets and "esp32s3" in safe_reason(r)[0]
 
 
-@pytest.mark.xfail(strict=True, reason="defect 1: the default DevKitC map fails at Pin(22) on an S3: REPL")
 def test_missing_config_on_s3_gives_safe_mode(tmp_path):
     r = run(tmp_path, "esp32s3", S3_CONFIG, ["no-config"])
     assert r.exit_code == port_run.EXIT_SAFE, r.text[-2000:]
@@ -47,14 +44,12 @@ def test_missing_config_on_s3_gives_safe_mode(tmp_path):
 
 
 # ---- known defect 2: no watchdog, no top-level handling, boot.py raises ----
-@pytest.mark.xfail(strict=True, reason="defect 2: an OSError from gap_advertise leaves the badge at the REPL")
 def test_advertise_error_is_handled_and_counted(tmp_path):
     r = run(tmp_path, faults=["advertise-error@4"])
     assert r.exit_code == port_run.EXIT_NORMAL and not r.resets, r.text[-2000:]
     assert any(ln.startswith("BLE errors") and "advertise=" in ln and "advertise=0 " not in ln for ln in r.lines)
 
 
-@pytest.mark.xfail(strict=True, reason="defect 2: a MemoryError in a tick leaves the badge at the REPL")
 def test_memory_error_writes_a_crash_record_and_resets(tmp_path):
     r = run(tmp_path, faults=["memory-error@5"])
     assert r.exit_code == port_run.EXIT_NORMAL, r.text[-2000:]
@@ -63,14 +58,12 @@ def test_memory_error_writes_a_crash_record_and_resets(tmp_path):
     assert "MemoryError" in log and "memory allocation failed" in log
 
 
-@pytest.mark.xfail(strict=True, reason="defect 2: an exception in boot.py means main.py never runs")
 def test_boot_py_error_still_runs_main(tmp_path):
     r = run(tmp_path, faults=["boot-journal"])
     assert r.exit_code == port_run.EXIT_NORMAL, r.text[-2000:]
     assert any("boot:" in ln and "journal" in ln for ln in r.lines)
 
 
-@pytest.mark.xfail(strict=True, reason="defect 2: no watchdog: a stalled loop stops the badge silently")
 def test_stalled_loop_is_reset_by_the_watchdog(tmp_path):
     r = run(tmp_path, faults=["timer-stall@5"], seconds=20)
     assert r.exit_code == port_run.EXIT_NORMAL, r.text[-2000:]
@@ -78,7 +71,6 @@ def test_stalled_loop_is_reset_by_the_watchdog(tmp_path):
 
 
 # ---- known defect 3: notifications cut at MTU - 3 ----
-@pytest.mark.xfail(strict=True, reason="defect 3: 24-byte frames are notified before any MTU exchange")
 def test_notifications_only_after_mtu_exchange(tmp_path):
     r = run(tmp_path)
     assert not [ln for ln in r.lines if "central got" in ln]
@@ -90,14 +82,12 @@ def test_notifications_only_after_mtu_exchange(tmp_path):
 
 
 # ---- known defect 4: one address per sensor, no retries, a missing sensor is only a log line ----
-@pytest.mark.xfail(strict=True, reason="defect 4: the LIS3DH is only looked for at 0x18")
 def test_accelerometer_at_its_other_address_is_found(tmp_path):
     r = run(tmp_path, faults=["acc-at-0x19"])
     assert r.exit_code == port_run.EXIT_NORMAL
     assert any("LIS3DH at 0x19" in ln for ln in r.lines), r.text[-2000:]
 
 
-@pytest.mark.xfail(strict=True, reason="defect 4: I2C NACKs at bring-up are not retried: sensors count as missing")
 def test_nack_storm_is_retried_and_counted(tmp_path):
     r = run(tmp_path, faults=["nack-storm@0"])
     assert r.exit_code == port_run.EXIT_NORMAL
@@ -106,14 +96,13 @@ def test_nack_storm_is_retried_and_counted(tmp_path):
     assert counts and int(counts[-1].split("retried=")[1].split()[0]) > 0
 
 
-@pytest.mark.xfail(strict=True, reason="defect 4: a missing sensor only prints a log line")
 def test_missing_sensor_sets_the_status_bit(tmp_path):
-    from protocol import telemetry
+    from protocol import records
 
     r = run(tmp_path, faults=["sensor-missing"])
     assert r.exit_code == port_run.EXIT_NORMAL
-    quality = [rec[2] for rec in records(r, frame.HEARTBEAT)] + [rec[11] for rec in records(r, frame.TELEMETRY)]
-    assert len(quality) >= 10 and all(q & telemetry.Q_SENSOR_MISSING for q in quality)
+    quality = [rec[2] for rec in sealed_records(r, frame.HEARTBEAT)] + [rec[11] for rec in sealed_records(r, frame.TELEMETRY)]
+    assert len(quality) >= 10 and all(q & records.Q_SENSOR_MISSING for q in quality)
 
 
 # ---- known defect 5: the viper loop's loader catches only ImportError ----
@@ -129,3 +118,50 @@ def test_ppg_kernel_falls_back_when_the_viper_loop_fails_to_load(mpy):
         print("fallback", k._block_fn is ppg.ppg_block)
     """)
     assert out.strip().splitlines()[-1] == "fallback True"
+
+
+# ---- the fault matrix: every fault the runner knows, on the chips it concerns ----
+MATRIX = [
+    ("no-config", "esp32", CONFIG), ("no-config", "esp32s3", S3_CONFIG), ("no-config", "esp32c3", CONFIG),
+    ("other-chip-config", "esp32", CONFIG), ("other-chip-config", "esp32s3", S3_CONFIG),
+    ("corrupt-config", "esp32", CONFIG), ("corrupt-config", "esp32s3", S3_CONFIG),
+    ("boot-journal", "esp32", CONFIG), ("advertise-error", "esp32", CONFIG), ("notify-error", "esp32", CONFIG),
+    ("no-mtu-exchange", "esp32s3", S3_CONFIG), ("memory-error", "esp32", CONFIG),
+    ("memory-error", "esp32s3", S3_CONFIG), ("timer-stall", "esp32", CONFIG), ("crash-loop", "esp32", CONFIG),
+    ("fs-full", "esp32", CONFIG), ("sensor-missing", "esp32", CONFIG), ("sensor-missing", "esp32s3", S3_CONFIG),
+    ("acc-at-0x19", "esp32s3", S3_CONFIG), ("nack-storm", "esp32", CONFIG),
+]
+
+
+def test_every_fault_in_the_runner_is_in_the_matrix():
+    assert {name for name, _, _ in MATRIX} == set(port_run.FAULTS)
+
+
+def test_fault_matrix(tmp_path):
+    rows = []
+    for i, (fault, chip, config) in enumerate(MATRIX):
+        r = run(tmp_path / str(i), chip, config, [fault], seconds=20)
+        expected = port_run.FAULTS[fault].split(":")[0]
+        recovery = [f"{at / 1000:g}s {why}" for why, at in r.resets]
+        rows.append((fault, chip, expected, r.outcome, r.exit_code, ", ".join(recovery) or "-"))
+    print("\nfault              chip     expected            outcome             exit  resets")
+    for row in rows:
+        print(f"{row[0]:<18} {row[1]:<8} {row[2]:<19} {row[3]:<19} {row[4]:<5} {row[5]}")
+    assert all(r[3] == r[2] for r in rows), rows
+    assert all(r[4] == (port_run.EXIT_SAFE if r[2] == "safe mode" else port_run.EXIT_NORMAL) for r in rows)
+
+
+def test_c3_with_no_board_touches_no_pin(tmp_path):
+    r = run(tmp_path, "esp32c3", CONFIG)
+    assert r.exit_code == port_run.EXIT_SAFE
+    assert "config board esp32-devkitc is for esp32, this chip is esp32c3" in safe_reason(r)[0]
+    assert not [ln for ln in r.lines if ln.startswith("I2C scan")]  # no board for a C3: no bus brought up
+
+
+def test_safe_mode_heartbeat_carries_the_safe_mode_bit(tmp_path):
+    from protocol import records
+
+    r = run(tmp_path, "esp32", S3_CONFIG)
+    beats = sealed_records(r, frame.HEARTBEAT)
+    assert len(beats) >= 10 and all(rec[2] == records.Q_SAFE_MODE and rec[0] == 0 for rec in beats)
+    assert not sealed_records(r, frame.TELEMETRY)

@@ -46,6 +46,8 @@ class BLE:
         return self.values.get(h, b"")
     def gatts_notify(self, conn, h, data=None):
         self.calls.append(("notify", conn, h, bytes(data)))
+    def gattc_exchange_mtu(self, conn):
+        self.calls.append(("exchange_mtu", conn))
     def gap_advertise(self, interval, adv_data=None, connectable=True):
         self.calls.append(("advertise", interval, bytes(adv_data), connectable))
     def gap_scan(self, duration, interval, window, active=False):
@@ -101,6 +103,8 @@ def test_esp32_radio_gatt_advert_scan_and_irq(mpy, tmp_path):
         r = Esp32Radio(258, 0xFFFF, "esp32-devkitc", prefix, usb=usb)
         ble = bluetooth.BLE.last
         ble.handler(1, (4, 0, b"addr"))                      # a hub connects
+        r.send({frame24!r})                                   # asks for an MTU exchange, notifies nobody yet
+        ble.handler(21, (4, 247))                             # the exchange gave 247
         r.send({frame24!r})
         r.send_backlog({frame24!r})
         ble.handler(5, (0, b"a", 0, -60, memoryview({other!r})))      # someone else's advert
@@ -125,7 +129,8 @@ def test_esp32_radio_gatt_advert_scan_and_irq(mpy, tmp_path):
     assert adv[1] == "200000" and adv[2] == repr(frame.advert(frame24)) and adv[3] == "True"
     notifies = [c for c in calls if c[0] == "notify"]
     assert [c[2] for c in notifies] == [str(r["telem"]), str(r["backlog"])] and notifies[0][1] == "4"
+    assert calls.index(["exchange_mtu", "4"]) < calls.index(notifies[0])  # never a notify before the exchange
     assert r["got"] == [list(group_adv), [67] * 24, None]  # the foreign advert never reached the queue
     assert r["backlog_ok"] is False  # after the disconnect
     assert bytes(r["maker"]) == b"Life Palette"
-    assert r["usb"] == [["frame", list(frame24)]]  # the same frame, SLIP-framed on USB serial
+    assert r["usb"] == [["frame", list(frame24)]] * 2  # the same frames, SLIP-framed on USB serial

@@ -52,7 +52,8 @@ def own_errors(proc: subprocess.CompletedProcess[str]) -> list[str]:
 
 
 def test_firmware_type_checks_against_esp32_stubs(tmp_path):
-    proc = mypy(tmp_path, "-p", "app", "-p", "hal", "-p", "drivers")
+    # hal/unix/fakes stand in for the port's modules (tests/test_firmware_fakes.py checks them against the stubs)
+    proc = mypy(tmp_path, "-p", "app", "-p", "hal", "-p", "drivers", "--exclude", "hal/unix/fakes/")
     assert "Traceback" not in proc.stderr
     assert own_errors(proc) == []
 
@@ -68,3 +69,36 @@ def test_checker_catches_a_cpython_only_call(tmp_path):
         shutil.rmtree(FIRMWARE_DIR / "app" / "__pycache__", ignore_errors=True)
     errors = own_errors(proc)
     assert any("perf_counter" in e for e in errors) and any("bogus" in e for e in errors), proc.stdout
+
+
+HAL_PROBE = """from hal.contract import Hal
+from hal.esp32.board import Esp32Hal
+from hal.unix.board import UnixHal
+
+
+class HalfBoard:
+    base = 64
+
+    def ms(self) -> int:
+        return 0
+
+
+def check(e: Esp32Hal, u: UnixHal, h: HalfBoard) -> None:
+    boards: list[Hal] = [e, u]
+    half: Hal = h
+    del boards, half
+"""
+
+
+def test_both_hal_boards_satisfy_the_hal_contract(tmp_path):
+    """hal/contract.pyi is the interface the badge app uses; mypy checks both boards against it (and a board that
+    lacks most of it fails, so the check can fail)."""
+    probe = FIRMWARE_DIR / "app" / "_hal_probe.py"
+    probe.write_text(HAL_PROBE)
+    try:
+        proc = mypy(tmp_path, "app/_hal_probe.py")
+    finally:
+        probe.unlink()
+        shutil.rmtree(FIRMWARE_DIR / "app" / "__pycache__", ignore_errors=True)
+    errors = own_errors(proc)
+    assert len(errors) == 1 and "_hal_probe.py:15" in errors[0] and "HalfBoard" in errors[0], proc.stdout

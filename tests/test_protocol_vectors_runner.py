@@ -100,8 +100,8 @@ def verifier_lines(d, out):
     out.append("last_ctr|" + ",".join(str(v.counters.get(int(k))) for k in sorted(data["last_ctr"])))
 
 
-def run_all(d):
-    out = []
+def run_all(d, out=None):
+    out = [] if out is None else out
     for name in ("rfc3610.json", "nist_sp800_38c.json", "bthome_v2.json"):
         ccm_lines(d, name, out)
     frame_lines(d, out)
@@ -109,6 +109,12 @@ def run_all(d):
     return out
 
 
-if __name__ == "__main__":
-    for line in run_all(sys.argv[1]):
+class _Printer:
+    """Prints each line as it comes: under MicroPython's 96 KiB heap the lines must not pile up in a list."""
+
+    def append(self, line):
         print(line)
+
+
+if __name__ == "__main__":
+    run_all(sys.argv[1], _Printer())

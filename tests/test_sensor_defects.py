@@ -245,7 +245,7 @@ def test_esp32_hal_runs_at_80_mhz_and_sleeps_between_ticks(mpy, tmp_path):
         from app import config
         from hal.esp32 import board
         cfg, reason = config.load()
-        hal = board.Esp32Hal(cfg)
+        hal = board.Esp32Hal(cfg, cfg["board"])
         slept = []
         clock = [0]
         def sleep_ms(ms):

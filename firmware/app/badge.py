@@ -36,10 +36,13 @@ _DOUBLE = const(2)
 _NOTHING = const(0)
 _GRANTED = const(1)
 _REVOKED = const(2)
-_P_SAFE = const(5)
 _P_CONFIRM = const(6)
 _P_REVOKE = const(7)
 _P_PROMPT = const(8)
+_P_MISSING = const(9)
+_Q_SENSOR_MISSING = const(16)  # protocol/records.py Q_SENSOR_MISSING
+_MISSING_EVERY_S = const(30)
+_MISSING_MS = const(3000)
 _PROMPT_MS = const(30000)
 # command bytes (protocol/records.py CMD_*)
 _CMD_COLOUR = const(1)
@@ -79,6 +82,8 @@ class Badge:
         self.time_offset = 0  # unix seconds at badge time 0, once the hub sent _CMD_TIME
         self.sampler.power(False)  # no consent at boot: every sensor in shutdown
         self.palette.update(False, False, False, 64, False, 0)
+        # quality bits the badge always reports: a sensor that did not answer at bring-up (hal.sensors() gave None)
+        self.status_bits = _Q_SENSOR_MISSING if sensors.ppg is None or sensors.acc is None else 0
 
     # ---- per tick ----
     def tick(self):
@@ -168,6 +173,8 @@ class Badge:
         else:
             telemetry.clear_physio(v)
         self.refresh(now)
+        if self.status_bits and self.seconds % _MISSING_EVERY_S == 1:  # from the first second on
+            self.palette.show_overlay(_P_MISSING, now, _MISSING_MS)
         self.send_now(now)
         self.send_backlog(now)
         if self.seconds % _STATUS_EVERY_S == 0:
@@ -194,10 +201,11 @@ class Badge:
                 rec[i] = 0
             rec[0] = v[_CONSENT]
             rec[1] = v[_BATTERY]
-            rec[2] = v[_QUALITY] if c.capturing() else 0
+            rec[2] = (v[_QUALITY] if c.capturing() else 0) | self.status_bits
             return frame.HEARTBEAT
         if not c.capturing():
             telemetry.clear_physio(v)
+        v[_QUALITY] |= self.status_bits
         telemetry.pack_into(rec, v)
         return frame.TELEMETRY
 
@@ -259,19 +267,3 @@ class Badge:
                 return
             for _ in range(n):
                 self.tick()
-
-
-def safe_mode(hal, reason):
-    """Bad config or storage: say so on serial, show the SAFE pattern, never capture, never send."""
-    hal.log("SAFE MODE: " + reason + " -- badge will not capture; fix config.json (lifepalette enroll) and reset")
-    hal.shutdown_sensors()
-    pal = palette.Palette()
-    led = bytearray(3)
-    pal.pattern = _P_SAFE
-    hal.led_state(_P_SAFE, led, 0, 0)
-    while True:
-        n = hal.wait_tick()
-        if n <= 0:
-            return
-        pal.frame(hal.ms(), led)
-        hal.led(led)

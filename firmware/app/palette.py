@@ -24,6 +24,7 @@ _SAFE = const(5)  # safe mode (bad config/storage): red/amber alternating at 2 H
 _CONFIRM = const(6)  # consent given: three green flashes
 _REVOKE = const(7)  # consent revoked: three white flashes, then IDLE
 _PROMPT = const(8)  # the hub asks the wearer to consider consenting: slow blue breathing (consent stays manual)
+_MISSING = const(9)  # a sensor is missing: three short amber blinks, shown for 3 s at boot and every 30 s
 
 _HUE_STEPS = const(8)
 _MA_PER_CHANNEL = const(20)
@@ -224,6 +225,8 @@ class Palette:
             return 255 if now % 400 < 200 else 0
         if pattern == _PROMPT:
             return triangle(now, 3000, 0, 255)
+        if pattern == _MISSING:
+            return 255 if now % 1000 < 600 and now % 200 < 80 else 0
         return 0
 
     def frame(self, now, out):
@@ -245,6 +248,9 @@ class Palette:
         elif pattern == _PROMPT:
             src = self._tmp
             src[0], src[1], src[2] = 0, 40, 120
+        elif pattern == _MISSING:
+            src = self._tmp
+            src[0], src[1], src[2] = 100, 60, 0
         if src is self._tmp:
             self._cap(src)
         self.src = src  # the colour before the pattern's level (what the LED state reports)

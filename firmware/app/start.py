@@ -11,18 +11,32 @@ def buffers(cfg):
     return pipeline.Features(cfg["rates"]), storage.Ring(600)
 
 
+def safe_mode(hal, reason, cfg=None):
+    from app import safe
+
+    safe.run(hal, reason, cfg)
+    return 3
+
+
 def start(hal, cfg, bufs):
-    from app.badge import Badge, safe_mode
+    from app.badge import Badge
     from app.storage import StorageError
 
     try:
         sensors = hal.sensors()
         badge = Badge(hal, cfg, sensors, bufs[0], bufs[1])
     except (StorageError, OSError) as exc:
-        safe_mode(hal, "storage: " + str(exc))
-        return 3
+        return safe_mode(hal, "storage: " + str(exc))
     hal.log("badge %d up: no consent yet, sensors off (hold the button 3 s to consent)" % cfg["dev_id"])
-    badge.run()
+    try:
+        badge.run()
+    except Exception as exc:  # noqa: BLE001 -- to the crash log with the tick it happened in, then reset
+        tick = badge.tick_no
+        badge = None
+        from app.crashlog import crashed
+
+        crashed(exc, tick)
+        return 1
     return 0
 
 
@@ -46,16 +60,9 @@ def _load_config(path):
 
 
 def run_esp32():
-    from hal.esp32.board import Esp32Hal
+    from app import start_esp32
 
-    cfg, reason, _ = _load_config("config.json")
-    if cfg is None:
-        from app.badge import safe_mode
-
-        safe_mode(Esp32Hal(None), reason)
-        return 3
-    bufs = buffers(cfg)
-    return start(Esp32Hal(cfg), cfg, bufs)
+    return start_esp32.run(_load_config, buffers, start, safe_mode)
 
 
 def run_unix(argv):
@@ -72,19 +79,13 @@ def run_unix(argv):
                         seconds=int(o[4]), presses=presses, led_addr=o[6], label=o[7],
                         chips=o[8] == "1", cfg=cfg)
     if cfg is None:
-        from app.badge import safe_mode
-
-        safe_mode(hal, reason)
-        return 3
+        return safe_mode(hal, reason)
     return start(hal, cfg, bufs)
 
 
 def main():
-    from hal import chip
+    import os
 
-    name = chip.running()
-    del chip
-    _forget("hal", "chip")
-    if name is not None:
+    if hasattr(os, "uname"):  # the esp32 port, or the fault runs' stand-ins; the unix port has no os.uname()
         return run_esp32()
     return run_unix(sys.argv[1:])

@@ -1,18 +1,21 @@
 # ESP32 HAL: the badge's hardware behind the same small interface as hal.unix.board.UnixHal.
+# The pin map is the board's, and app.start only passes a board made for the chip the firmware runs on (or None:
+# then no pin is touched at all). A machine.WDT (WDT_MS) is fed by the main loop in wait_tick while the badge is
+# healthy: a loop that stalls, or a radio that has failed for _RADIO_DEAD_S seconds in a row, gets a reset.
 # Time is time.ticks_ms(): wait_tick() sleeps (time.sleep_ms, so FreeRTOS's idle task can clock-gate the CPU; a
 # spin on machine.idle() only yields) until the next tick is due by the clock and returns how many ticks are due;
 # after a GC, a flash erase or a slow second that is several at once (counted in `late`), and the PPG FIFO holds
-# the samples meanwhile. The CPU runs at CPU_HZ (80 MHz: the per-second work needs ~2-4 % of it; 160 MHz is the
-# port's default). A machine.Timer at the tick rate only counts ticks (IRQ context: no allocation, no I2C).
+# the samples meanwhile. The CPU runs at CPU_HZ (80 MHz: the badge's work keeps it ~15 % busy by the power model,
+# hardware/power.md; 160 MHz is the port's default). A machine.Timer at the tick rate only counts ticks (IRQ context: no allocation, no I2C).
 import time
 
 import machine
 import neopixel
 from app.sampler import Sensors
+from drivers.bus import Bus, bring_up
 from drivers.eda import EDA
 from drivers.lis3dh import LIS3DH
-from drivers.lis3dh import SensorError as AccError
-from drivers.max30102 import MAX30102, SensorError
+from drivers.max30102 import MAX30102
 from drivers.ntc import NTC
 from micropython import const
 
@@ -23,12 +26,15 @@ SLEEP_MS = const(10)  # longest sleep between checks of the clock (the FreeRTOS 
 GREEN_PPG_BOARDS = ("esp32-s3-devkitc",)  # built with a MAX30101 (green LED, hardware/bom.md); others MAX30102 (IR)
 _BATT_EMPTY_MV = const(3300)
 _BATT_FULL_MV = const(4200)
+WDT_MS = const(8000)  # longer than a flash erase or a GC pause, short enough that a stalled badge is back quickly
+_RADIO_DEAD_S = const(30)
+_ADDR_MAX3010X = (0x57,)
+_ADDR_LIS3DH = (0x18, 0x19)  # SA0 low / high: many breakout boards pull SA0 up
 
 
 class Esp32Hal:
-    def __init__(self, cfg):
-        board = cfg["board"] if cfg is not None else "esp32-devkitc"
-        p = PINS.get(board, PINS["esp32-devkitc"])
+    def __init__(self, cfg, board):
+        p = PINS[board] if board is not None else None
         self.p = p
         self.cfg = cfg
         self.base = cfg["rates"]["ppg"] if cfg is not None else 64
@@ -41,7 +47,26 @@ class Esp32Hal:
         self.late = 0
         self._ms = 0
         self._last = self.ticks_ms()
-        self.i2c = machine.I2C(0, scl=machine.Pin(p["i2c_scl"]), sda=machine.Pin(p["i2c_sda"]), freq=400000)
+        self.found = None
+        self.np = None
+        self.last_led = bytearray(3)
+        self.batt_pct = 100
+        self.marked_healthy = False
+        self.wdt = machine.WDT(timeout=WDT_MS)
+        if p is not None:
+            self._pins(p, cfg["led_count"] if cfg is not None else 1)
+        self.radio = None
+        if cfg is not None:
+            from app.radio import scan_prefix
+
+            from hal.esp32.radio import Esp32Radio
+
+            self.radio = Esp32Radio(cfg["dev_id"], cfg["company_id"], board or "unknown", scan_prefix(cfg["company_id"]))
+        self.timer = machine.Timer(0)
+        self.timer.init(freq=self.base, mode=machine.Timer.PERIODIC, callback=self._tick)
+
+    def _pins(self, p, n_leds):
+        self.bus = Bus(machine.I2C(0, scl=machine.Pin(p["i2c_scl"]), sda=machine.Pin(p["i2c_sda"]), freq=400000))
         self.eda_en = machine.Pin(p["eda_en"], machine.Pin.OUT, value=0)
         self.ntc_en = machine.Pin(p["ntc_en"], machine.Pin.OUT, value=0)
         self.btn = machine.Pin(p["button"], machine.Pin.IN, machine.Pin.PULL_UP)
@@ -49,49 +74,45 @@ class Esp32Hal:
         self.eda_adc = machine.ADC(machine.Pin(p["eda_adc"]), atten=machine.ADC.ATTN_0DB)  # 0.14-0.48 V
         self.ntc_adc = machine.ADC(machine.Pin(p["ntc_adc"]), atten=machine.ADC.ATTN_11DB)
         self.batt_adc = machine.ADC(machine.Pin(p["batt_adc"]), atten=machine.ADC.ATTN_11DB)
-        n = cfg["led_count"] if cfg is not None else 1
-        self.np = neopixel.NeoPixel(machine.Pin(p["led"]), n)
-        self.last_led = bytearray(3)
-        self.batt_pct = 100
-        self.radio = None
-        if cfg is not None:
-            from app.radio import scan_prefix
-
-            from hal.esp32.radio import Esp32Radio
-
-            self.radio = Esp32Radio(cfg["dev_id"], cfg["company_id"], board, scan_prefix(cfg["company_id"]))
-        self.timer = machine.Timer(0)
-        self.timer.init(freq=self.base, mode=machine.Timer.PERIODIC, callback=self._tick)
+        self.np = neopixel.NeoPixel(machine.Pin(p["led"]), n_leds)
 
     def _tick(self, _timer):
         self.pending += 1
 
     def sensors(self):
-        i2c = self.i2c
-        ppg = MAX30102(i2c, green=self.green)
-        acc = LIS3DH(i2c)
-        try:
-            ppg.setup()
-        except (SensorError, OSError) as exc:
-            self.log("PPG sensor missing: " + str(exc))
-            ppg = None
-        try:
-            acc.setup()
-        except (AccError, OSError) as exc:
-            self.log("accelerometer missing: " + str(exc))
-            acc = None
-        cfg = self.cfg or {}
-        return Sensors(ppg, acc, EDA(self.eda_adc, self.eda_en, cal=cfg.get("eda_cal")),
-                       NTC(self.ntc_adc, self.ntc_en, cal=cfg.get("ntc_offset_centi", 0)))
+        """Bring-up once: log the bus scan, probe each sensor at its documented addresses (ID register checked)."""
+        if self.found is None:
+            if self.p is None:
+                self.found = Sensors()
+                return self.found
+            bus = self.bus
+            self.log("I2C scan: " + " ".join("0x%02x" % a for a in bus.scan()))
+            ppg = bring_up(lambda a: MAX30102(bus, a, green=self.green), _ADDR_MAX3010X, self.log)
+            acc = bring_up(lambda a: LIS3DH(bus, a), _ADDR_LIS3DH, self.log)
+            if acc is not None:
+                self.log("LIS3DH at 0x%02x" % acc.addr)
+            cfg = self.cfg or {}
+            self.found = Sensors(ppg, acc, EDA(self.eda_adc, self.eda_en, cal=cfg.get("eda_cal")),
+                                 NTC(self.ntc_adc, self.ntc_en, cal=cfg.get("ntc_offset_centi", 0)))
+        return self.found
 
     def shutdown_sensors(self):
         s = self.sensors()
         for dev in (s.ppg, s.acc, s.eda, s.ntc):
             if dev is not None:
-                dev.shutdown()
+                try:
+                    dev.shutdown()
+                except OSError:
+                    pass  # counted by the bus; the sensor stays as it was
+
+    def healthy(self):
+        return self.radio is None or self.radio.failing < _RADIO_DEAD_S
 
     def wait_tick(self):
-        """Sleep until at least one tick is due by the clock; the number due (> 1 when the loop was late)."""
+        """Sleep until at least one tick is due by the clock; the number due (> 1 when the loop was late). The
+        watchdog is fed here while the badge is healthy."""
+        if self.healthy():
+            self.wdt.feed()
         while True:
             n = self.ms() * self.base // 1000 - self.ticks
             if n > 0:
@@ -110,10 +131,12 @@ class Esp32Hal:
         return self._ms
 
     def button(self):
-        return self.btn.value() == 0
+        return self.p is not None and self.btn.value() == 0
 
     def led(self, rgb):
         last = self.last_led
+        if self.np is None:
+            return
         if last[0] != rgb[0] or last[1] != rgb[1] or last[2] != rgb[2]:
             last[0], last[1], last[2] = rgb[0], rgb[1], rgb[2]
             for i in range(self.np.n):
@@ -124,6 +147,8 @@ class Esp32Hal:
         pass  # the LED itself shows it
 
     def battery(self):
+        if self.p is None:
+            return 0
         mv = self.batt_adc.read_uv() // 500  # 1:2 divider: battery mV = 2 * pin uV / 1000
         pct = (mv - _BATT_EMPTY_MV) * 100 // (_BATT_FULL_MV - _BATT_EMPTY_MV)
         pct = 0 if pct < 0 else (100 if pct > 100 else pct)
@@ -134,5 +159,17 @@ class Esp32Hal:
         print(msg)
 
     def status(self, badge):
-        if self.radio is not None:
-            self.radio.battery(self.batt_pct)
+        """Every 10 s: battery to the GATT server, error counts on serial, the crash streak ended once healthy."""
+        r = self.radio
+        if r is not None:
+            r.battery(self.batt_pct)
+            e = r.errors
+            self.log("BLE errors advertise=%d notify=%d scan=%d write=%d mtu_refused=%d" % (e[0], e[1], e[2], e[3],
+                                                                                          e[4]))
+        if self.p is not None:
+            self.log("I2C errors retried=%d failed=%d samples_lost=%d" % (self.bus.retried, self.bus.failed,
+                                                                         badge.sampler.errors))
+        if not self.marked_healthy:
+            from app import crashlog
+
+            self.marked_healthy = crashlog.healthy(self.ms())

@@ -1,3 +1,16 @@
+# The chip each board carries (os.uname().machine names the chip the firmware runs on; app.start refuses a board
+# for another chip: its pins could be the other chip's SPI-flash lines).
+CHIPS = {"esp32-devkitc": "esp32", "esp32-s3-devkitc": "esp32s3"}
+
+
+def board_for(chip):
+    """A board of this chip (for the safe-mode LED when the config is missing or wrong), or None."""
+    for board in CHIPS:
+        if CHIPS[board] == chip:
+            return board
+    return None
+
+
 # Pin maps per board: the same numbers as hardware/boards/<board>.json (a test checks they agree, and checks the
 # JSON against the chip rules: EDA on ADC1, no outputs on input-only pins, no strapping pins, no pin twice).
 PINS = {

@@ -7,6 +7,12 @@
 # - the same frame also goes out on USB serial, SLIP-framed (protocol/slip.py), for a hub with the badge plugged in
 # - a duty-cycled passive scan (30 ms every 1 s) for group-colour adverts; the IRQ handler only does the 8-byte
 #   prefix check and copies into a preallocated slot; decryption happens later in the main loop (app.radio)
+# - every `bluetooth` call that NimBLE can fail (gap_advertise, gatts_notify, gap_scan, gatts_write) is caught and
+#   counted in `errors`, never fatal; `failing` counts seconds in a row whose advert failed (the HAL stops feeding
+#   the watchdog when the radio has been dead too long)
+# - NimBLE cuts a notification to ATT MTU - 3 bytes: a central that never exchanges MTU would get every 24-byte
+#   frame as 20 bytes that fail their MIC. So the badge asks for an MTU exchange on connect and notifies a central
+#   only once the exchange gave MTU >= _MIN_MTU; a link that cannot reach it gets adverts only (counted in errors[4])
 import sys
 
 import bluetooth
@@ -19,6 +25,8 @@ _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
 _IRQ_GATTS_WRITE = const(3)
 _IRQ_SCAN_RESULT = const(5)
+_IRQ_MTU_EXCHANGED = const(21)
+_MIN_MTU = const(27)  # 24-byte frame + 3 bytes of ATT header
 _FLAG_READ = const(0x0002)
 _FLAG_WRITE = const(0x0008)
 _FLAG_NOTIFY = const(0x0010)
@@ -40,7 +48,10 @@ class Esp32Radio:
             usb = getattr(sys.stdout, "buffer", None)
         self.usb = usb  # where SLIP frames go (USB serial on the badge)
         self.prefix = group_prefix  # 8 bytes: flags AD, manufacturer AD header, company, group-colour hdr
-        self.conns = set()
+        self.conns = set()  # connected centrals that reached _MIN_MTU: these get notifications
+        self.fresh = []  # connected, MTU exchange not asked yet (asked from the main loop, not the IRQ)
+        self.errors = [0, 0, 0, 0, 0]  # advertise, notify, scan, write, MTU too small
+        self.failing = 0
         self.slots = [bytearray(31) for _ in range(_SLOTS)]
         self.lens = bytearray(_SLOTS)
         self.head = 0
@@ -57,10 +68,34 @@ class Esp32Radio:
         ((self.h_telem, self.h_ctrl, self.h_backlog), (self.h_batt,), (h_maker, h_model)) = \
             ble.gatts_register_services((lp, bas, dis))
         ble.gatts_set_buffer(self.h_ctrl, gatt.CONTROL_BUFFER)
-        ble.gatts_write(h_maker, b"Life Palette")
-        ble.gatts_write(h_model, model.encode())
+        self._write(h_maker, b"Life Palette")
+        self._write(h_model, model.encode())
         ble.irq(self._irq)
-        ble.gap_scan(0, _SCAN_INTERVAL_US, _SCAN_WINDOW_US, False)
+        try:
+            ble.gap_scan(0, _SCAN_INTERVAL_US, _SCAN_WINDOW_US, False)
+        except OSError:
+            self.errors[2] += 1  # no group colours then; frames still go out
+
+    def _write(self, handle, data):
+        try:
+            self.ble.gatts_write(handle, data)
+        except OSError:
+            self.errors[3] += 1
+
+    def _notify(self, handle, data):
+        for conn in self.conns:
+            try:
+                self.ble.gatts_notify(conn, handle, data)  # type: ignore[call-arg]  # stub lacks conn
+            except OSError:
+                self.errors[1] += 1
+
+    def _exchange_mtu(self):
+        while self.fresh:
+            conn = self.fresh.pop()
+            try:
+                self.ble.gattc_exchange_mtu(conn)
+            except OSError:
+                self.errors[4] += 1
 
     def _queue(self, data):
         """Copy a received packet into the next free slot (IRQ context: no allocation)."""
@@ -88,30 +123,35 @@ class Esp32Radio:
             if data[1] == self.h_ctrl:
                 self._queue(self.ble.gatts_read(self.h_ctrl))
         elif event == _IRQ_CENTRAL_CONNECT:
-            self.conns.add(data[0])
+            self.fresh.append(data[0])
+        elif event == _IRQ_MTU_EXCHANGED:
+            if data[1] >= _MIN_MTU:
+                self.conns.add(data[0])
+            else:
+                self.errors[4] += 1
         elif event == _IRQ_CENTRAL_DISCONNECT:
             self.conns.discard(data[0])
+            if data[0] in self.fresh:
+                self.fresh.remove(data[0])
 
     def send(self, frame24):
-        self.ble.gap_advertise(_ADV_INTERVAL_US, adv_data=frame.advert(frame24, self.company), connectable=True)
-        self.ble.gatts_write(self.h_telem, frame24)
+        self._exchange_mtu()
+        try:
+            self.ble.gap_advertise(_ADV_INTERVAL_US, adv_data=frame.advert(frame24, self.company), connectable=True)
+            self.failing = 0
+        except OSError:
+            self.errors[0] += 1
+            self.failing += 1
+        self._write(self.h_telem, frame24)
         if self.usb is not None:
             try:
                 self.usb.write(slip_encode(frame24))
             except OSError:
                 pass
-        for conn in self.conns:
-            try:
-                self.ble.gatts_notify(conn, self.h_telem, frame24)  # type: ignore[call-arg]  # stub lacks conn
-            except OSError:
-                pass
+        self._notify(self.h_telem, frame24)
 
     def send_backlog(self, frame24):
-        for conn in self.conns:
-            try:
-                self.ble.gatts_notify(conn, self.h_backlog, frame24)  # type: ignore[call-arg]
-            except OSError:
-                pass
+        self._notify(self.h_backlog, frame24)
 
     def can_backlog(self):
         return len(self.conns) > 0
@@ -126,4 +166,4 @@ class Esp32Radio:
         return data
 
     def battery(self, pct):
-        self.ble.gatts_write(self.h_batt, bytes((pct & 0x7F,)))
+        self._write(self.h_batt, bytes((pct & 0x7F,)))

@@ -34,7 +34,7 @@ from array import array
 from app.sampler import Schedule, Sensors
 
 # app.palette's patterns; one long string, split at import: short string constants would each cost a qstr
-PATTERN_NAMES = "off idle pulse steady paused safe confirm revoke prompt".split()
+PATTERN_NAMES = "off idle pulse steady paused safe confirm revoke prompt missing".split()
 
 
 def optical_counts(v, code):

@@ -65,10 +65,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--state", type=Path, metavar="DIR",
                    help="the badge's flash (config copy, counter, consent revision); default CONFIG.state/ next "
                    "to the config, so the frame counter survives restarts")
+    r.add_argument("--chip", choices=("esp32", "esp32s3", "esp32c3"),
+                   help="run as an ESP32 would (boot.py, main.py, the esp32 HAL) on strict stand-ins for this chip's "
+                   "machine/bluetooth/neopixel/esp32 modules (default with --fault: the config's board's chip); "
+                   "prints the serial log; exit 0 normal operation (also after a reset and recovery), 3 safe "
+                   "mode, 4 the REPL was reached")
+    r.add_argument("--fault", action="append", default=[], metavar="NAME[@SECONDS]",
+                   help="inject a fault (repeatable; see `lifepalette badge faults`), at SECONDS of badge time")
     r.set_defaults(func=run)
+    f = sub.add_parser("faults", help="list the faults `badge run --fault` can inject, with the expected outcome",
+                       description="One line per fault: NAME<TAB>expected outcome.")
+    f.set_defaults(func=faults)
+
+
+def faults(args: argparse.Namespace) -> int:
+    from lifepalette.tools.port_run import fault_lines
+
+    for line in fault_lines():
+        print(line)
+    return 0
+
+
+def run_as_chip(args: argparse.Namespace) -> int:
+    """`badge run --chip/--fault`: the firmware as an ESP32 runs it, on the strict stand-ins (tools/port_run)."""
+    import json
+    import sys
+    import tempfile
+
+    from lifepalette.tools import port_run
+
+    try:
+        config = json.loads(args.config.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read config {args.config}: {exc}") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"config {args.config} is not a JSON object")
+    faults = dict(port_run.parse_fault(spec) for spec in args.fault)
+    chip = args.chip
+    if chip is None:
+        board = config.get("board", "esp32-devkitc")
+        if not (port_run.BOARDS_DIR / f"{board}.json").exists():
+            raise UsageError(f"config board {board!r} is not an ESP32 board: give --chip esp32|esp32s3|esp32c3")
+        chip = port_run.chip_of_config(config)
+    with tempfile.TemporaryDirectory(prefix="lp-flash-") as tmp:
+        flash = args.state or Path(tmp) / "flash"
+        result = port_run.run_port(config, chip, faults, flash, seconds=args.seconds or 20, echo=port_run.main_echo)
+    print(f"outcome: {result.outcome} ({result.boots} boot(s), {len(result.resets)} reset(s))", file=sys.stderr)
+    return result.exit_code
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.chip or args.fault:
+        return run_as_chip(args)
     from lifepalette.virtual_badge import VirtualBadge, parse_presses, run_badge
 
     presses = parse_presses(args.press)

@@ -234,12 +234,39 @@ def check_badge(port: str, baud: int) -> Iterable[Finding]:
         with Badge(port, baud) as badge:
             info = badge.connect()
             check_version(info)
+            crash_log = badge.read_file("crash.log")
     except LifePaletteError as exc:
         yield Finding("FIX", f"badge on {port}", str(exc))
         return
     kind = "virtual badge, unix port" if info.is_unix_port else info.machine
     yield Finding("OK", f"badge on {port}", f"MicroPython {info.version_text} on {info.platform} ({kind}), "
                   f".mpy v{info.mpy_major} {arch_from_mpy_flags(info.mpy_flags) or 'no native code'}")
+    yield from crash_log_findings(crash_log)
+
+
+def crash_log_findings(crash_log: bytes | None) -> Iterable[Finding]:
+    """The badge's crash.log (firmware/app/crashlog.py), oldest first: one WARN line per crash record."""
+    lines = (crash_log or b"").decode("utf-8", "replace").splitlines()
+    crashes = [ln for ln in lines if ln.startswith("C ")]
+    if not crashes:
+        yield Finding("OK", "crash log", "no crashes recorded")
+        return
+    for ln in lines:
+        yield Finding("WARN", "crash log", describe_crash_line(ln))
+
+
+def describe_crash_line(line: str) -> str:
+    """'C <uptime_ms> <tick> <Type>: <message>' -> readable; markers R (reset button/power-on) and K (healthy)."""
+    kind, _, rest = line.partition(" ")
+    if kind == "C":
+        uptime, tick, what = (rest.split(" ", 2) + ["", ""])[:3]
+        at = f"tick {tick}" if tick != "-1" else "before the first tick"
+        return f"crash after {int(uptime) / 1000 if uptime.isdigit() else uptime} s uptime, {at}: {what}"
+    if kind == "R":
+        return f"streak ended by a {'power-on' if rest == '1' else 'reset-button'} boot"
+    if kind == "K":
+        return "streak ended: ran 10 min without a crash"
+    return line
 
 
 def run_checks(system: System, *, hub: bool = False, port: str | None = None, baud: int = 115200,

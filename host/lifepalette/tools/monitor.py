@@ -87,7 +87,8 @@ def describe_status(consent: int, battery: int, quality: int) -> str:
     from protocol import records as r
 
     charging = " charging" if battery & r.BATTERY_CHARGING else ""
-    q = _flags(quality, ((r.Q_SKIN, "skin"), (r.Q_HR, "hr"), (r.Q_EDA, "eda"), (r.Q_MOTION, "motion")))
+    q = _flags(quality, ((r.Q_SKIN, "skin"), (r.Q_HR, "hr"), (r.Q_EDA, "eda"), (r.Q_MOTION, "motion"),
+                         (r.Q_SENSOR_MISSING, "SENSOR-MISSING"), (r.Q_SAFE_MODE, "SAFE-MODE")))
     return f"consent {describe_consent(consent)}, battery {battery & 0x7F}%{charging}, quality {q}"
 
 
@@ -146,7 +147,9 @@ class MonitorDecoder:
         lines = []
         for kind, payload in self.slip.feed(data):
             if kind == "text":
-                lines.append(f"{self._stamp()} log   {payload.decode('utf-8', 'replace').rstrip()}")
+                text = payload.decode("utf-8", "replace").rstrip()
+                tag = "crash" if text.startswith(("CRASH", "crash.log:", "SAFE MODE")) else "log  "
+                lines.append(f"{self._stamp()} {tag} {text}")
             else:
                 self.frames += 1
                 lines.append(f"{self._stamp()} frame {self.describe_frame(payload)}")

@@ -251,7 +251,7 @@ def serial_lines(stream: IO[bytes], frames: list[bytes]) -> Iterator[str]:
 def _reset_line(boot: list[str]) -> tuple[str, int]:
     for line in reversed(boot):
         if line.startswith("FAKE reset ("):
-            why = line[len("FAKE reset ("):line.index(")")]
+            why = line[len("FAKE reset ("):line.rindex(") at ")]
             return why, int(line.rsplit(" ", 1)[1])
     return "unknown", 0
 

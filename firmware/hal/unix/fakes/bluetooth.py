@@ -53,11 +53,11 @@ class BLE:
             lp_fake.radio_on = self.on
         return self.on
 
-    def config(self, *args, **kw):
-        if args:
-            if len(args) != 1 or kw or args[0] not in _CONFIG:
+    def config(self, param=None, **kw):
+        if param is not None:
+            if kw or param not in _CONFIG:
                 raise ValueError("unknown config param")
-            return 256 if args[0] == "mtu" else None
+            return 256 if param == "mtu" else None
         for k in kw:
             if k not in _CONFIG:
                 raise ValueError("unknown config param")
@@ -83,7 +83,8 @@ class BLE:
         if duration_ms is not None and window_us > interval_us:
             raise OSError(_EINVAL)
 
-    def gatts_register_services(self, services):
+    def gatts_register_services(self, services_definition):
+        services = services_definition
         self._need_active()
         out = []
         for uuid, chars in services:
@@ -152,6 +153,6 @@ def _poll():
         ble.handler(event, data)
 
 
-def summary():
+def _summary():
     return "adverts=%d last_advert=%d notifies=%d mtu=%d" % (
         _STATE["adverts"], _STATE["last_advert"], _STATE["notifies"], _STATE["mtu"])

@@ -11,13 +11,7 @@ def idf_heap_info(capabilities):
     return [(200000, 120000, 90000, 100000)]
 
 
-def mcu_temperature():
-    if lp_fake.CHIP == "esp32":
-        raise AttributeError("mcu_temperature")  # the classic ESP32 has raw_temperature() instead
-    return 35
-
-
 def raw_temperature():
-    if lp_fake.CHIP != "esp32":
+    if lp_fake.CHIP != "esp32":  # only the classic ESP32 has the sensor behind it
         raise AttributeError("raw_temperature")
     return 95

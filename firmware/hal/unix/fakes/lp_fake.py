@@ -56,7 +56,7 @@ _fired = []
 def once(name):
     """True the first time it is asked once fault `name` is due, if its time falls in this boot (a one-off)."""
     at = FAULTS.get(name)
-    if at is None or at < T0 or now() < at or name in _fired:
+    if at is None or (T0 and at <= T0) or now() < at or name in _fired:
         return False
     _fired.append(name)
     return True

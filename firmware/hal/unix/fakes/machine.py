@@ -43,14 +43,14 @@ class Pin:
     IRQ_FALLING = 2
     levels = {}  # gpio -> level driven from outside (the tests' wiring)
 
-    def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
+    def __init__(self, id, mode=-1, pull=-1, *, value=None, drive=None, alt=None):
         _check_gpio(id)
         self.id = id
         self.mode = mode
         self.v = 0
         self.init(mode, pull, value=value)
 
-    def init(self, mode=-1, pull=-1, *, value=None, drive=None, hold=None):
+    def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None):
         if mode not in (-1, Pin.IN, Pin.OUT, Pin.OPEN_DRAIN):
             raise ValueError("invalid pin mode")
         if pull not in (-1, None, Pin.PULL_UP, Pin.PULL_DOWN):
@@ -65,9 +65,11 @@ class Pin:
         if value is not None:
             self.v = 1 if value else 0
 
-    def value(self, v=None):
+    def value(self, x=None):
+        v = x
         if v is None:
-            if self.id == lp_fake.BUTTON:
+            if self.id == lp_fake.BUTTON:  # read in every tick of the badge app (never in safe mode)
+                _tick_faults()
                 return 0 if lp_fake.now() < 3200 else 1
             return Pin.levels.get(self.id, self.v)
         self.v = 1 if v else 0
@@ -78,8 +80,13 @@ class Pin:
     def off(self):
         self.value(0)
 
-    def __call__(self, v=None):
-        return self.value(v)
+    def __call__(self, x=None):
+        return self.value(x)
+
+
+def _tick_faults():
+    if lp_fake.once("memory-error") or (lp_fake.due("crash-loop") and lp_fake.ms >= 2000):
+        raise MemoryError("memory allocation failed, allocating 4096 bytes")
 
 
 def _flash_guard(n):
@@ -105,11 +112,8 @@ class I2C:
     def _dev(self, addr):
         self.ops += 1
         if lp_fake.due("nack-storm") and lp_fake.now() < lp_fake.FAULTS["nack-storm"] + 4000:
-            k = self.ops % 7
-            if k == 0:
-                raise OSError(_ETIMEDOUT)
-            if k % 3:
-                raise OSError(_ENODEV)
+            if self.ops % 3:  # two transfers in three fail (every 7th failure a bus timeout, the rest NACKs)
+                raise OSError(_ETIMEDOUT if self.ops % 7 == 0 else _ENODEV)
 
     def scan(self):
         return self.bus.scan()
@@ -147,11 +151,11 @@ class ADC:
     ATTN_2_5DB = 1
     ATTN_6DB = 2
     ATTN_11DB = 3
-    WIDTH_12BIT = 3
+    WIDTH_12BIT = 12
     counts = {}  # gpio -> 12-bit reading (the tests' wiring); 2000 otherwise
 
-    def __init__(self, pin, *, atten=0):
-        pin = _pin_of(pin)
+    def __init__(self, id, *, atten=0):
+        pin = _pin_of(id)
         if pin.id not in _SPEC[3] and pin.id not in _SPEC[4]:
             raise ValueError("invalid Pin for ADC")
         if atten not in (0, 1, 2, 3):
@@ -167,9 +171,6 @@ class ADC:
             raise OSError(_ETIMEDOUT)  # ADC2 is shared with the radio
         return ADC.counts.get(self.id, 2000)
 
-    def read(self):
-        return self._raw()
-
     def read_u16(self):
         return self._raw() << 4
 
@@ -181,7 +182,7 @@ class Timer:
     PERIODIC = 1
     ONE_SHOT = 0
 
-    def __init__(self, id, *, mode=1, period=-1, freq=-1, callback=None):
+    def __init__(self, id):
         if type(id) is not int or id < 0 or id >= _SPEC[6]:
             raise ValueError("invalid Timer number")
         self.cb = None
@@ -199,7 +200,7 @@ class Timer:
 
 
 class WDT:
-    def __init__(self, id=0, timeout=5000):
+    def __init__(self, *, id=0, timeout=5000):
         if id != 0:
             raise ValueError("WDT(%s) doesn't exist" % id)
         if timeout < 1:
@@ -217,7 +218,7 @@ def idle():
     if lp_fake.now() >= lp_fake.END:
         import bluetooth
 
-        lp_fake.log("end at %d %s" % (lp_fake.now(), bluetooth.summary()))
+        lp_fake.log("end at %d %s" % (lp_fake.now(), bluetooth._summary()))
         raise SystemExit(0)
     t = _TIMERS[0] if _TIMERS and _TIMERS[0].cb is not None else None
     stall = lp_fake.once("timer-stall") or _state["stall"]
@@ -231,9 +232,6 @@ def idle():
         t.cb(t)
     if _WDT and lp_fake.ms - _state["fed"] > _WDT[0].timeout:
         lp_fake.reset("watchdog")
-    if lp_fake.once("memory-error") or (lp_fake.due("crash-loop") and lp_fake.ms >= 2000 and not _state.get("c")):
-        _state["c"] = 1
-        raise MemoryError("memory allocation failed, allocating 4096 bytes")
     import bluetooth
 
     bluetooth._poll()

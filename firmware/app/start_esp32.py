@@ -1,0 +1,51 @@
+# Start-up on an ESP32 (app.start hands over here when os.uname() names an ESP32 chip; never loaded by the virtual
+# badge). The badge runs only if its config loads, names a board made for this chip, and the last boots did not
+# crash in a loop; otherwise safe mode, on the pins of a board for this chip (or on no pins at all).
+
+
+def chip():
+    """The chip this firmware runs on, from os.uname().machine, which ends in "with <MCU>" ("Generic ESP32 module
+    with ESP32", "ESP32S3 module with ESP32S3", "ESP32C3 module with ESP32C3"); None on the unix port (the virtual
+    badge), which has no os.uname()."""
+    import os
+
+    try:
+        machine = os.uname().machine
+    except AttributeError:
+        return None
+    return machine.rsplit(" with ", 1)[-1].replace("-", "").lower()
+
+
+def _reason(chip, cfg, reason):
+    """Why this badge must not run (None if it may): config, chip identity, crash loop. Also the board whose pins
+    are safe to touch on this chip (None if no board is made for it)."""
+    import machine
+    from hal.esp32 import pins
+
+    from app import crashlog
+
+    board = pins.board_for(chip)
+    if cfg is not None:
+        ours = pins.CHIPS.get(cfg["board"])
+        if ours == chip:
+            board = cfg["board"]
+        elif reason is None:
+            reason = "config board %s is for %s, this chip is %s" % (cfg["board"], ours, chip)
+    if board is None and reason is None:
+        reason = "unknown chip " + chip
+    for line in crashlog.lines()[-3:]:  # the last records, for `lifepalette monitor` after every reset
+        print("crash.log: " + line)
+    if reason is None:
+        reason = crashlog.crash_loop(machine.reset_cause())
+    return reason, board
+
+
+def run(load_config, buffers, start, safe_mode):
+    from hal.esp32.board import Esp32Hal
+
+    cfg, reason, _ = load_config("config.json")
+    reason, board = _reason(chip(), cfg, reason)
+    if reason is not None:
+        return safe_mode(Esp32Hal(cfg, board), reason, cfg)
+    bufs = buffers(cfg)
+    return start(Esp32Hal(cfg, board), cfg, bufs)
