@@ -59,7 +59,7 @@ def test_max30102_setup_fifo_shutdown(mpy):
     assert r["resets"] >= 2  # power-on plus the driver's soft reset
     assert r["mode"] == 0x87  # SHDN | multi-LED mode after setup, until consent wakes it
     assert r["slot1"] == 2 and r["led1"] == 0  # slot 1 = LED2 (IR); red off
-    assert r["spo2"] == (1 << 5) | (1 << 2) | 3  # 4096 nA, 100 Hz, 18-bit pulses
+    assert r["spo2"] == (1 << 5) | (0 << 2) | 3  # 4096 nA, 50 Hz, 18-bit pulses
     assert r["led2"] == 35  # 7.0 mA / 0.2 mA until the LED loop has seen the DC
     assert r["fifo_cfg"] & 0x10  # roll-over on
     assert r["accepted_in_shutdown"] is False and r["avail_shutdown"] == 0

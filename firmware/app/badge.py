@@ -166,8 +166,9 @@ class Badge:
         c = self.consent
         v = self.values
         if c.capturing():
-            self.sampler.second(now)  # PPG LED loop, contact and the chip's measured rate, before the step
+            self.sampler.second(now)  # PPG LED loop, contact and the chip's measured rate
             self.features.step(v)
+            self.sampler.correct(v)
             q = v[_QUALITY]
             self.arousal.update(v[_HR], v[_SCL], v[_SCR], q & telemetry.Q_HR, q & telemetry.Q_EDA)
         else:

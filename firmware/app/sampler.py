@@ -1,24 +1,19 @@
 # Timer-driven sampling. The HAL's timer ticks at the configured tick rate (rates["ppg"]); the slow streams (EDA,
 # acceleration, temperature) are sampled on the ticks a Bresenham schedule picks, so each gets exactly its rate per
-# second with no drift and no allocation. The PPG chip runs on its own clock (100 Hz nominal): every tick empties
+# second with no drift and no allocation. The PPG chip runs on its own clock (50 Hz nominal): every tick empties
 # its FIFO in a burst and the PPG kernel gets every sample, once, at the chip's rate. Late ticks arrive in bursts:
 # the first tick of a burst reads what the FIFO collected meanwhile, the others find it empty (nothing repeated,
 # nothing averaged); samples the FIFO lost on overflow are counted by the driver (`lost`), late ticks by the HAL.
-# Once a second (second()):
+# Once a second (second() and correct(), in app.ppgloop):
 # - the PPG LED loop keeps the DC inside [_DC_LO, _DC_HI] (30-70 % of the 18-bit range) by changing the LED current
 #   at most 2x per step; the kernel's DC tracker is rescaled at the same sample (PpgKernel.rescale), so the change
 #   is invisible to beat detection apart from the pulse amplitude scaling with it;
 # - the chip's real rate is measured from sample counts against the badge's millisecond clock (time.ticks_ms on
-#   the ESP32) and handed to the features, which correct HR and RMSSD for the chip's crystal error;
+#   the ESP32); correct() then fixes HR and RMSSD for the chip's crystal error after the features' step;
 # - skin contact from the PPG: reflected DC per unit of LED current above _CONTACT_MIN (off the skin the photodiode
 #   sees ambient light only).
 # Sensor power follows consent: power(False) shuts every sensor down (MAX3010x SHDN, LIS3DH power-down, EDA and
 # NTC excitation off) and is called within the sample tick in which consent is revoked or paused.
-try:
-    from array import array
-except ImportError:  # pragma: no cover
-    from uarray import array
-
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -27,13 +22,7 @@ except ImportError:  # CPython
         return x
 
 
-_DC_LO = const(78643)  # 30 % of 2**18
-_DC_HI = const(183500)  # 70 %
-_DC_TARGET = const(131072)  # 50 %
 _CLIP = const(0x3FFF0)
-_CONTACT_MIN = const(40)  # DC counts per LED step (0.2 mA): below it no skin reflects the LED
-_RATE_WINDOW_MS = const(8000)  # rate measurement window: <= ~820 samples, so counts * 10**6 stays < 2**30
-_PPG_HZ = const(100)
 
 
 class Schedule:
@@ -72,13 +61,14 @@ class Sampler:
         self.acc_s = Schedule(base, rates["acc"])
         self.temp_s = Schedule(base, rates["temp"])
         self.xyz = [0, 0, 0]
-        self.fifo = array("i", [0] * 32)
+        self.fifo = None  # PPG burst buffer, made at the first power-up (not at boot: the heap is tight then)
         self.powered = False
         self.counts = [0, 0, 0, 0]  # samples taken per stream: ppg, eda, acc, temp
         self.errors = 0
         # PPG this second: sum of samples / 64, count, clipped count; rate window start: badge ms, sample count
         self.dc = [0, 0, 0, -1, 0]
         self.rate_mhz = 0  # the chip's measured rate in mHz (0 until measured)
+        self.contact = -1  # PPG skin contact: -1 unknown, 0 none, 1 yes
 
     def power(self, on):
         s = self.sensors
@@ -93,9 +83,12 @@ class Sampler:
             except OSError:
                 self.errors += 1
         self.powered = on
+        if on and self.fifo is None:
+            self.fifo = [0] * 32
         dc = self.dc
         dc[0] = dc[1] = dc[2] = 0
         dc[3] = -1
+        self.contact = -1
 
     def tick(self, capturing):
         """One timer tick. The schedules advance on every tick so the streams stay in phase with the timer."""
@@ -137,32 +130,13 @@ class Sampler:
 
     def second(self, now=-1):
         """Once a second while capturing: LED loop, PPG contact, chip rate (now: badge ms, -1 if unknown).
-        Features with a `chip` list get [measured rate mHz, PPG contact 0/1]; their `ppg` kernel is rescaled."""
-        ppg = self.sensors.ppg
-        d = self.dc
-        if ppg is None or not d[1]:
-            return
-        dc = (d[0] // d[1]) << 6
-        code = ppg.code
-        f = self.features
-        chip = getattr(f, "chip", None)
-        if chip is not None:
-            chip[1] = 1 if code and dc // code >= _CONTACT_MIN else 0
-        if d[2] or not _DC_LO <= dc <= _DC_HI:  # clipped or outside the window: halfway to the target, <= 2x
-            new = max(1, code // 2, min(255, code * 2, code * _DC_TARGET // (0x3FFFF if d[2] else dc + 1)))
-            if new != code:
-                ppg.set_code(new)
-                if chip is not None:
-                    f.ppg.rescale(new, code)
-        d[0] = d[1] = d[2] = 0
-        n = self.counts[0]
-        if d[3] < 0 or now < 0:
-            d[3] = now
-            d[4] = n
-        elif now - d[3] >= _RATE_WINDOW_MS:
-            r = (n - d[4]) * 1000000 // (now - d[3])
-            self.rate_mhz = r if not self.rate_mhz else self.rate_mhz + (r - self.rate_mhz) // 4
-            d[3] = now
-            d[4] = n
-            if chip is not None:
-                chip[0] = self.rate_mhz
+        In app.ppgloop, loaded at the first call: after boot, whose peak leaves no room for it."""
+        from app import ppgloop
+
+        ppgloop.second(self, now)
+
+    def correct(self, v):
+        """After the features' step(v): HR and RMSSD for the chip's measured rate, contact (app.ppgloop)."""
+        from app import ppgloop
+
+        ppgloop.correct(self, v)

@@ -1,6 +1,6 @@
 # MAX30102 / MAX30101 pulse-oximetry front end over I2C (address 0x57, PART_ID 0x15 for both).
 # Heart-rate use: one LED in multi-LED mode, slot 1 = LED2 (IR) on the MAX30102, LED3 (green) on the MAX30101 (the
-# board chooses); 18-bit samples from the 32-deep FIFO, 3 bytes per sample, 100 samples/s on the chip's own clock.
+# board chooses); 18-bit samples from the 32-deep FIFO, 3 bytes per sample, 50 samples/s on the chip's own clock.
 # read_burst() empties the FIFO in one pointer read plus one or a few data bursts; the caller runs the PPG kernel on
 # every sample at the chip's rate, so nothing is averaged or repeated. The overflow counter (samples the FIFO lost
 # because the badge was late) is added up in `lost`. shutdown() sets SHDN (~0.7 uA): LEDs dark, FIFO empty.
@@ -38,7 +38,7 @@ FIFO_ROLLOVER = const(0x10)
 FIFO_DEPTH = const(32)
 SAMPLE_MASK = const(0x3FFFF)
 SAMPLE_RATES = (50, 100, 200, 400)  # SR codes 0..3
-CHIP_HZ = const(100)  # the configured sample rate (the kernel runs at it)
+CHIP_HZ = const(50)  # the configured sample rate (the kernel runs at it): 640 ms of FIFO, half the LED pulses
 LED_CODE_MAX = const(255)  # 51 mA
 LED_CODE_START = const(35)  # 7 mA until the LED loop has seen a second of DC
 
@@ -90,7 +90,7 @@ class MAX30102:
             raise SensorError("MAX3010x reset did not complete")
         self._write(REG_INT_ENABLE_1, 0)
         self._write(REG_FIFO_CONFIG, FIFO_ROLLOVER | 0x0F)  # no averaging, roll over, almost-full at 17 free
-        sr = SAMPLE_RATES.index(self.sample_rate) if self.sample_rate in SAMPLE_RATES else 1
+        sr = SAMPLE_RATES.index(self.sample_rate) if self.sample_rate in SAMPLE_RATES else 0
         self._write(REG_SPO2_CONFIG, (1 << 5) | (sr << 2) | 3)  # 4096 nA range, 411 us pulses = 18 bits
         self._write(REG_MULTI_LED_1, SLOT_GREEN if self.green else SLOT_IR)
         self._write(REG_LED1_PA, 0)

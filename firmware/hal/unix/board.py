@@ -29,18 +29,11 @@ import gc
 import select
 import socket
 import time
-from array import array
 
-from app.sampler import Schedule, Sensors
+from app.sampler import Schedule
 
 # app.palette's patterns; one long string, split at import: short string constants would each cost a qstr
 PATTERN_NAMES = "off idle pulse steady paused safe confirm revoke prompt missing".split()
-
-
-def optical_counts(v, code):
-    """The MAX3010x's 18-bit reading for an optical word at LED drive `code` (0.2 mA steps)."""
-    v = (((v & 0xFFFFFF) * code) >> 4) + ((v >> 24) << 6)
-    return v if v < 0x3FFFF else 0x3FFFF
 
 
 def _addr(spec):
@@ -80,94 +73,6 @@ class UdpRadio:
             return None
 
 
-class StreamSensor:
-    """A sensor as its driver presents it, measuring what the stream says (one class for all four: each class
-    costs heap). As the PPG chip: a 32-sample FIFO that rolls over (read_burst, set_code, lost), filled at the
-    chip's clock with counts set by the LED code; as the accelerometer: read_into; as EDA and NTC: read. Shut down
-    (the state at boot and without consent) it measures nothing."""
-
-    def __init__(self, uv=0, n=0):
-        self.fifo = array("i", [0] * n) if n else None  # the PPG's only
-        self.n = 0
-        self.head = 0
-        self.code = 35
-        self.lost = 0
-        self.on = False
-        self.xyz = [0, 0, 0] if n else None  # the accelerometer's (any n: only read_into uses it)
-        self.uv = uv
-
-    def wake(self):
-        self.on = True
-        self.n = 0
-
-    def shutdown(self):
-        self.on = False
-        self.n = 0
-
-    def set_code(self, code):
-        self.code = 0 if code < 0 else (255 if code > 255 else code)
-
-    def push(self, v):
-        if not self.on or not self.code:
-            return
-        if self.n == 32:
-            self.lost += 1
-            self.n = 31
-            self.head = (self.head + 1) & 31
-        self.fifo[(self.head + self.n) & 31] = optical_counts(v, self.code)
-        self.n += 1
-
-    def read_burst(self, out):
-        n = self.n
-        f = self.fifo
-        h = self.head
-        for i in range(n):
-            out[i] = f[(h + i) & 31]
-        self.head = (h + n) & 31
-        self.n = 0
-        return n
-
-    def read_into(self, out):
-        xyz = self.xyz
-        for i in range(3):
-            out[i] = xyz[i]
-
-    def read_uv(self):
-        return self.uv
-
-    read = read_uv  # as the EDA and NTC drivers: the value the host's run of their conversion gave
-
-
-class StreamSensors:
-    """Feeds the stand-ins (same feeding interface as hal.unix.chips.ChipSensors). On this path the host launcher
-    has already run the NTC and EDA drivers' conversions (the same firmware code, in CPython, with this badge's
-    calibration) on its ADC model's read_uv() values: the stream carries EDA-kernel counts and 0.01 degC, and the
-    drivers' modules stay off this heap."""
-
-    def __init__(self):
-        self.s = Sensors(StreamSensor(0, 32), StreamSensor(0, 1), StreamSensor(), StreamSensor(3300))
-
-    def drivers(self):
-        return self.s
-
-    def ppg(self, v):
-        self.s.ppg.push(v)
-
-    def eda(self, v):
-        self.s.eda.uv = v
-
-    def acc(self, x, y, z):
-        if self.s.acc.on:
-            xyz = self.s.acc.xyz
-            xyz[0], xyz[1], xyz[2] = x, y, z
-
-    def ntc(self, v):
-        self.s.ntc.uv = v
-
-    def transactions(self):
-        return 0
-
-
 def _u32(b, off):
     return b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)
 
@@ -199,13 +104,9 @@ class UnixHal:
         self.b = bytearray(6)
         self.mv = (memoryview(self.b)[:2], memoryview(self.b)[:4], memoryview(self.b))
         self.eof = False
-        cfg = cfg or {}
-        if chips:
-            from hal.unix.chips import ChipSensors
-
-            self.chips = ChipSensors(cfg)
-        else:
-            self.chips = StreamSensors()
+        self.cfg = cfg or {}
+        self.want_chips = chips
+        self.chips = None  # made at the first sensors() call: after app.badge's import, the boot's peak
         # the same schedules as the sampler's, so each stream's k-th sample is measured on the tick it is read
         self.sched = (Schedule(self.base, rates["eda"]), Schedule(self.base, rates["acc"]),
                       Schedule(self.base, rates["temp"]))
@@ -214,6 +115,15 @@ class UnixHal:
         self.latency_us = []  # button change -> LED state published, per press (for the bench)
 
     def sensors(self):
+        if self.chips is None:
+            if self.want_chips:
+                from hal.unix.chips import ChipSensors
+
+                self.chips = ChipSensors(self.cfg)
+            else:
+                from hal.unix.stream import StreamSensors
+
+                self.chips = StreamSensors()
         return self.chips.drivers()
 
     def shutdown_sensors(self):
@@ -321,12 +231,9 @@ class UnixHal:
         """Every 10 s: heap in use before and after a collection (before = the high-water mark of the period)."""
         before = gc.mem_alloc()
         gc.collect()
-        ppg = badge.sampler.sensors.ppg
-        print("STAT %d ctr=%d sent=%d/%d/%d cmds=%d ring=%d heap=%d/%d free=%d rej=%d late=%d lost=%d led=%d "
-              "code=%d rate=%d" % (
-                  self.ms(), badge.counter.next, badge.sent[0], badge.sent[1], badge.sent[4], badge.commands,
-                  badge.ring.count, before, gc.mem_alloc(), gc.mem_free(), badge.link.rejected, self.late,
-                  ppg.lost, self.led_sum, ppg.code, badge.sampler.rate_mhz))
-        n = self.chips.transactions()
+        print("STAT %d ctr=%d sent=%d/%d/%d cmds=%d ring=%d heap=%d/%d free=%d rej=%d" % (
+            self.ms(), badge.counter.next, badge.sent[0], badge.sent[1], badge.sent[4], badge.commands,
+            badge.ring.count, before, gc.mem_alloc(), gc.mem_free(), badge.link.rejected))
+        n = self.chips.transactions() if self.chips else 0
         if n:
             print("I2C %d" % n)

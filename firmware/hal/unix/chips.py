@@ -6,8 +6,8 @@ from drivers.lis3dh import LIS3DH
 from drivers.max30102 import MAX30102
 from drivers.ntc import NTC
 
-from hal.unix.board import optical_counts
 from hal.unix.sim_i2c import Lis3dhModel, Max3010xModel, SimADC, SimI2C, SimPin
+from hal.unix.stream import optical_counts
 
 
 class ChipSensors:

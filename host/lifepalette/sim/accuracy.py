@@ -4,7 +4,7 @@ against an ideal model.
 - silicon run: the real firmware (unix HAL chip path: every driver on register-level chip models, sampler with the LED loop and rate measurement,
   features) under the real MicroPython, fed the seeded chip stream: PPG chip on its own clock, ESP32 ADC curve,
   late ticks in bursts. One line per second: HR, RMSSD, quality, SCL and the temperature the NTC driver read.
-- ideal run: the same wearer (same beats) through the same kernels in CPython, PPG sampled at exactly 100 Hz at
+- ideal run: the same wearer (same beats) through the same kernels in CPython, PPG sampled exactly at the chip's nominal rate at
   half the ADC range, every sample on time.
 
 HR error is per second against the truth's mean over the same last 8 beat intervals the kernel averages.
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from lifepalette.paths import micropython_binary, micropython_path
-from lifepalette.sim.silicon import OPTICS, Silicon, chip_stream
+from lifepalette.sim.silicon import CHIP_HZ, OPTICS, Silicon, chip_stream
 
 RATES = {"ppg": 64, "eda": 16, "acc": 16, "temp": 1}
 WARM_S = 20
@@ -49,6 +49,7 @@ while True:
         if t %% 64 == 0:
             sp.second(hal.ms())
             f.step(v)
+            sp.correct(v)
             print("S", v[0], v[1], v[2], v[10], f.temp.mean, s.ppg.code, sp.rate_mhz, hal.late, s.ppg.lost)
 """
 
@@ -90,21 +91,22 @@ def run_silicon(silicon: Silicon, seconds: int, seed: int, scenario: str = "calm
 
 
 def run_ideal(silicon: Silicon, seconds: int, seed: int, scenario: str = "calm") -> np.ndarray:
-    """(seconds, 2) hr, rmssd from the same wearer sampled ideally at 100 Hz."""
+    """(seconds, 2) hr, rmssd from the same wearer sampled ideally at the chip's nominal rate."""
     from lifepalette.sim.physiology import DEFAULT_PARAMS, simulate_wearer
     from protocol.kernels.ppg import PpgKernel
 
     _, perfusion = OPTICS[(silicon.site, silicon.led)]
     dc = DEFAULT_PARAMS["ppg_dc"]
-    t = np.arange(1, seconds * 100 + 1) / 100.0
+    fs = int(CHIP_HZ)
+    t = np.arange(1, seconds * fs + 1) / fs
     signals, _ = simulate_wearer(scenario, seconds, seed=seed, rates=RATES,
                                  params={"ppg_ac": perfusion * dc, "ppg_noise": 0.0}, ppg_times=t)
     rng = np.random.default_rng([seed, 0x1DEA])
     counts = 131072.0 * signals["ppg"] / dc * (1.0 + rng.standard_normal(t.size) * 2e-4)
-    k = PpgKernel(100)
+    k = PpgKernel(fs)
     out = np.zeros((seconds, 2), dtype=np.int64)
     for s in range(seconds):
-        for v in np.rint(counts[s * 100:(s + 1) * 100]).astype(np.int64).tolist():
+        for v in np.rint(counts[s * fs:(s + 1) * fs]).astype(np.int64).tolist():
             k.push(v)
         k.tick()
         hr = k.beats.hr_bpm()

@@ -4,7 +4,7 @@ What the firmware cannot influence is modelled here, seeded per badge; what it c
 is modelled inside the badge's unix HAL from the optical words this module writes (firmware/hal/unix/board.py
 STREAM FORMAT):
 
-- MAX30102 / MAX30101 on its own clock: 100 Hz nominal with a crystal error drawn in +-2 %, a random phase. Each
+- MAX30102 / MAX30101 on its own clock: 50 Hz nominal with a crystal error drawn in +-2 %, a random phase. Each
   sample's optics: counts per LED step (0.2 mA) by site (wrist, finger) and LED (IR on the MAX30102, green on the
   MAX30101), the pulse's relative amplitude (perfusion) by site and LED, ambient light left after the chip's
   ambient cancellation, shot and electronic noise. The 18-bit range at 4096 nA full scale is applied in the badge.
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-CHIP_HZ = 100.0
+CHIP_HZ = 50.0  # firmware/drivers/max30102.py CHIP_HZ
 CRYSTAL_MAX = 0.02
 # (counts per LED step at 4096 nA full scale, pulse amplitude relative to DC) by (site, LED)
 OPTICS = {
@@ -155,7 +155,7 @@ class Silicon:
 
 
 def _due_ticks(base: int, rate: int, seconds: int) -> np.ndarray:
-    """The ticks app.sampler.Schedule(base, rate) fires on (acc += rate; fire and subtract at >= base)."""
+    """The ticks app.sampler.Schedule fires a stream of `rate` per `base` on (acc += rate; fire and subtract at >= base)."""
     t = np.arange(seconds * base, dtype=np.int64)
     return ((t + 1) * rate // base - t * rate // base) > 0
 

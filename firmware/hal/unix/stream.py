@@ -1,0 +1,110 @@
+# The virtual badge's stand-in sensors (the default path; hal.unix.chips is the register-level one): light objects
+# with the drivers' interface, fed by hal.unix.board from the host's stream. Loaded at the first sensors() call,
+# after the boot's import peak.
+from app.sampler import Sensors
+
+
+def optical_counts(v, code):
+    """The MAX3010x's 18-bit reading for an optical word at LED drive `code` (0.2 mA steps)."""
+    v = (((v & 0xFFFFFF) * code) >> 4) + ((v >> 24) << 6)
+    return v if v < 0x3FFFF else 0x3FFFF
+
+
+class StreamSensor:
+    """A sensor as its driver presents it, measuring what the stream says: the accelerometer (read_into) or the
+    EDA / NTC driver (read). Shut down (the state at boot and without consent) it measures nothing."""
+
+    def __init__(self, uv=0, xyz=None):
+        self.on = False
+        self.xyz = xyz
+        self.uv = uv
+
+    def wake(self):
+        self.on = True
+
+    def shutdown(self):
+        self.on = False
+
+    def read_into(self, out):
+        xyz = self.xyz
+        for i in range(3):
+            out[i] = xyz[i]
+
+    def read(self):
+        return self.uv  # the value the host's run of the driver's conversion gave
+
+
+class StreamPpg(StreamSensor):
+    """The MAX3010x as its driver presents it (read_burst, set_code, code, lost): a 32-sample FIFO that rolls
+    over, filled at the chip's clock with counts set by the LED code."""
+
+    def __init__(self):
+        self.fifo = None  # made at the first wake (not at boot: the heap is tight then)
+        self.n = 0
+        self.head = 0
+        self.code = 35
+        self.lost = 0
+        self.on = False
+
+    def wake(self):
+        self.on = True
+        self.n = 0
+        if self.fifo is None:
+            self.fifo = [0] * 32
+
+    def shutdown(self):
+        self.on = False
+        self.n = 0
+
+    def set_code(self, code):
+        self.code = 0 if code < 0 else (255 if code > 255 else code)
+
+    def push(self, v):
+        if not self.on or not self.code:
+            return
+        if self.n == 32:
+            self.lost += 1
+            self.n = 31
+            self.head = (self.head + 1) & 31
+        self.fifo[(self.head + self.n) & 31] = optical_counts(v, self.code)
+        self.n += 1
+
+    def read_burst(self, out):
+        n = self.n
+        f = self.fifo
+        h = self.head
+        for i in range(n):
+            out[i] = f[(h + i) & 31]
+        self.head = (h + n) & 31
+        self.n = 0
+        return n
+
+
+class StreamSensors:
+    """Feeds the stand-ins (same feeding interface as hal.unix.chips.ChipSensors). On this path the host launcher
+    has already run the NTC and EDA drivers' conversions (the same firmware code, in CPython, with this badge's
+    calibration) on its ADC model's read_uv() values: the stream carries EDA-kernel counts and 0.01 degC, and the
+    drivers' modules stay off this heap."""
+
+    def __init__(self):
+        self.s = Sensors(StreamPpg(), StreamSensor(0, [0, 0, 0]), StreamSensor(), StreamSensor(3300))
+
+    def drivers(self):
+        return self.s
+
+    def ppg(self, v):
+        self.s.ppg.push(v)
+
+    def eda(self, v):
+        self.s.eda.uv = v
+
+    def acc(self, x, y, z):
+        if self.s.acc.on:
+            xyz = self.s.acc.xyz
+            xyz[0], xyz[1], xyz[2] = x, y, z
+
+    def ntc(self, v):
+        self.s.ntc.uv = v
+
+    def transactions(self):
+        return 0
