@@ -114,3 +114,20 @@ def test_enroll_writes_and_validates_calibration(tmp_path, capsys):
                  "--eda-cal", "3000"]) == 2
     assert "eda_cal must be" in capsys.readouterr().err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_host_silicon_follows_the_firmwares_choices():
+    import re
+
+    from lifepalette.paths import FIRMWARE_DIR
+    from lifepalette.sim import silicon
+    from lifepalette.virtual_badge import GREEN_PPG_BOARDS
+
+    board = (FIRMWARE_DIR / "hal" / "esp32" / "board.py").read_text()
+    assert f"GREEN_PPG_BOARDS = {GREEN_PPG_BOARDS!r}" in board
+    chip_hz = int(re.search(r"^CHIP_HZ = const\((\d+)\)", (FIRMWARE_DIR / "drivers" / "max30102.py").read_text(),
+                            re.M).group(1))
+    assert silicon.CHIP_HZ == chip_hz
+    eda = (FIRMWARE_DIR / "drivers" / "eda.py").read_text()
+    assert f"_V_SOURCE_UV = const({silicon.EDA_V_SOURCE_UV})" in eda
+    assert f"_R_SENSE_OHM = const({int(silicon.EDA_R_SENSE)})" in eda
