@@ -121,16 +121,7 @@ def test_ppg_kernel_falls_back_when_the_viper_loop_fails_to_load(mpy):
 
 
 # ---- the fault matrix: every fault the runner knows, on the chips it concerns ----
-MATRIX = [
-    ("no-config", "esp32", CONFIG), ("no-config", "esp32s3", S3_CONFIG), ("no-config", "esp32c3", CONFIG),
-    ("other-chip-config", "esp32", CONFIG), ("other-chip-config", "esp32s3", S3_CONFIG),
-    ("corrupt-config", "esp32", CONFIG), ("corrupt-config", "esp32s3", S3_CONFIG),
-    ("boot-journal", "esp32", CONFIG), ("advertise-error", "esp32", CONFIG), ("notify-error", "esp32", CONFIG),
-    ("no-mtu-exchange", "esp32s3", S3_CONFIG), ("memory-error", "esp32", CONFIG),
-    ("memory-error", "esp32s3", S3_CONFIG), ("timer-stall", "esp32", CONFIG), ("crash-loop", "esp32", CONFIG),
-    ("fs-full", "esp32", CONFIG), ("sensor-missing", "esp32", CONFIG), ("sensor-missing", "esp32s3", S3_CONFIG),
-    ("acc-at-0x19", "esp32s3", S3_CONFIG), ("nack-storm", "esp32", CONFIG),
-]
+MATRIX = [(fault, chip, dict(CONFIG, board=board)) for fault, chip, board in port_run.MATRIX]
 
 
 def test_every_fault_in_the_runner_is_in_the_matrix():
