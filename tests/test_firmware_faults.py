@@ -50,6 +50,12 @@ def test_advertise_error_is_handled_and_counted(tmp_path):
     assert any(ln.startswith("BLE errors") and "advertise=" in ln and "advertise=0 " not in ln for ln in r.lines)
 
 
+def test_notify_error_is_handled_and_counted(tmp_path):
+    r = run(tmp_path, faults=["notify-error@4"])
+    assert r.exit_code == port_run.EXIT_NORMAL and not r.resets, r.text[-2000:]
+    assert any(ln.startswith("BLE errors") and "notify=0 " not in ln for ln in r.lines)
+
+
 def test_memory_error_writes_a_crash_record_and_resets(tmp_path):
     r = run(tmp_path, faults=["memory-error@5"])
     assert r.exit_code == port_run.EXIT_NORMAL, r.text[-2000:]
