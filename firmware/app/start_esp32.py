@@ -40,12 +40,14 @@ def _reason(chip, cfg, reason):
     return reason, board
 
 
-def run(load_config, buffers, start, safe_mode):
+def run(load_config, buffers, start):
     from hal.esp32.board import Esp32Hal
 
     cfg, reason, _ = load_config("config.json")
     reason, board = _reason(chip(), cfg, reason)
     if reason is not None:
-        return safe_mode(Esp32Hal(cfg, board), reason, cfg)
+        from app import safe
+
+        return safe.run(Esp32Hal(cfg, board), reason, cfg)
     bufs = buffers(cfg)
     return start(Esp32Hal(cfg, board), cfg, bufs)
