@@ -162,3 +162,52 @@ def test_safe_mode_heartbeat_carries_the_safe_mode_bit(tmp_path):
     beats = sealed_records(r, frame.HEARTBEAT)
     assert len(beats) >= 10 and all(rec[2] == records.Q_SAFE_MODE and rec[0] == 0 for rec in beats)
     assert not sealed_records(r, frame.TELEMETRY)
+
+
+# ---- the command line contract ----
+def lp(*args, cwd=None):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "lifepalette", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_cli_faults_lists_name_tab_outcome():
+    proc = lp("badge", "faults")
+    assert proc.returncode == 0
+    rows = [ln.split("\t") for ln in proc.stdout.splitlines()]
+    assert [r[0] for r in rows] == list(port_run.FAULTS) and all(len(r) == 2 and r[1] for r in rows)
+
+
+def test_cli_run_exit_codes(tmp_path):
+    import json
+
+    cfg = tmp_path / "badge.json"
+    cfg.write_text(json.dumps(CONFIG))
+    safe = lp("badge", "run", "--config", str(cfg), "--chip", "esp32s3", "--seconds", "5")
+    assert safe.returncode == 3 and "SAFE MODE: config board esp32-devkitc is for esp32" in safe.stdout
+    ok = lp("badge", "run", "--config", str(cfg), "--fault", "memory-error@2", "--seconds", "6")
+    assert ok.returncode == 0 and "CRASH: MemoryError" in ok.stdout and "FAKE reset (machine.reset())" in ok.stdout
+    for bad in (["--fault", "bogus"], ["--fault", "memory-error@soon"], ["--chip", "esp8266"]):
+        proc = lp("badge", "run", "--config", str(cfg), *bad)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (bad, proc.stderr)
+    virtual = tmp_path / "virtual.json"
+    virtual.write_text(json.dumps(dict(CONFIG, board="virtual")))
+    proc = lp("badge", "run", "--config", str(virtual), "--fault", "no-config")
+    assert proc.returncode == 2 and "give --chip" in proc.stderr
+
+
+def test_runner_stops_at_a_repl_prompt(tmp_path, monkeypatch):
+    """The runner's REPL detection, on a firmware whose main.py raises (what every fault did before issue 11)."""
+    import shutil
+
+    fw = tmp_path / "fw"
+    fw.mkdir()
+    shutil.copy(port_run.FIRMWARE_DIR / "lp_boot_switch.py", fw)
+    (fw / "boot.py").write_text("")
+    (fw / "main.py").write_text("raise OSError(5)\n")
+    monkeypatch.setattr(port_run, "FIRMWARE_DIR", fw)
+    r = run(tmp_path)
+    assert r.exit_code == port_run.EXIT_REPL and r.lines[-1] == "REPL reached"
+    assert any("OSError: 5" in ln or "OSError: [Errno 5]" in ln for ln in r.lines)
