@@ -5,7 +5,9 @@
 try:
     import lp_boot_switch
 
-    lp_boot_switch.finish()
+    if lp_boot_switch.finish() > 0:  # new firmware switched in: a crash streak (app/crashlog.py) starts afresh
+        with open("crash.log", "a") as f:
+            f.write("F\n")
 except ImportError:
     pass
 except Exception as exc:  # noqa: BLE001

@@ -211,3 +211,23 @@ def test_runner_stops_at_a_repl_prompt(tmp_path, monkeypatch):
     r = run(tmp_path)
     assert r.exit_code == port_run.EXIT_REPL and r.lines[-1] == "REPL reached"
     assert any("OSError: 5" in ln or "OSError: [Errno 5]" in ln for ln in r.lines)
+
+
+def test_crash_loop_rule(mpy, tmp_path):
+    """3 crashes in a row within 10 min of uptime; a power-on/reset-button boot, 10 healthy minutes (K) or a new
+    flash (F) ends the streak; a watchdog reset counts as a crash."""
+    out = mpy.run("""
+        from app import crashlog
+        c = "C 60000 10 MemoryError: x\\n"
+        cases = [(c * 3, 5), (c * 3 + "F\\n", 5), (c * 3 + "K\\n", 5), (c * 2, 5), (c * 3, 1),
+                 ("C 300000 1 E: x\\n" * 3, 5), (c * 2, 3)]
+        for text, cause in cases:
+            with open("crash.log", "w") as f:
+                f.write(text)
+            print(repr(crashlog.crash_loop(cause)), crashlog.lines()[-1])
+    """)
+    got = out.strip().splitlines()
+    assert got[0].startswith("'crash loop: 3 crashes within 10 min")
+    assert [g.split()[0] for g in got[1:6]] == ["None"] * 5
+    assert got[4].endswith("R 1")  # the power-on boot ended the streak on flash
+    assert got[6].startswith("'crash loop: 3 crashes") and got[6].endswith("WDT: watchdog reset (main loop stalled)")
