@@ -23,6 +23,7 @@ def _reason(chip, cfg, reason):
     from hal.esp32 import pins
 
     from app import crashlog
+    from app.start import _forget
 
     board = pins.board_for(chip)
     if cfg is not None:
@@ -37,10 +38,14 @@ def _reason(chip, cfg, reason):
         print("crash.log: " + line)
     if reason is None:
         reason = crashlog.crash_loop(machine.reset_cause())
+    del crashlog, pins
+    _forget("app", "crashlog")  # boot-only here: free their bytecode for the run
+    _forget("hal.esp32", "pins")
     return reason, board
 
 
 def run(load_config, buffers, start):
+    """Called by app.start; `start` runs the badge (it never returns on an ESP32)."""
     from hal.esp32.board import Esp32Hal
 
     cfg, reason, _ = load_config("config.json")
