@@ -295,6 +295,28 @@ def recovery_ms(run: PortRun, fault_ms: int) -> int | None:
     return None
 
 
+def live_heap(run: PortRun) -> int | None:
+    """The live heap after a collection at the end of the run (stand-ins included), from the fakes' end line."""
+    for line in reversed(run.lines):
+        if line.startswith("FAKE end at ") and " heap=" in line:
+            return int(line.rsplit("heap=", 1)[1])
+    return None
+
+
+STAND_IN_PROBE = ("import gc\ngc.collect()\na = gc.mem_alloc()\nimport lp_fake, os, time, machine, bluetooth, "
+                  "neopixel, esp32\ngc.collect()\nprint(gc.mem_alloc() - a)")
+
+
+def stand_in_heap(flash: Path, chip: str = "esp32") -> int:
+    """Heap the stand-ins (and the chip models they attach) take once imported, on this unix port."""
+    flash.mkdir(parents=True, exist_ok=True)
+    lay_out_flash(flash)
+    env = dict(os.environ, MICROPYPATH="fakes:lib", LP_CHIP=chip)
+    proc = subprocess.run([micropython_binary(), "-X", "heapsize=512K", "-c", STAND_IN_PROBE], cwd=flash, env=env,
+                          capture_output=True, text=True, timeout=60)
+    return int(proc.stdout.split()[-1])
+
+
 def fault_lines() -> list[str]:
     return [f"{name}\t{outcome}" for name, outcome in FAULTS.items()]
 
