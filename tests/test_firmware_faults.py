@@ -196,6 +196,8 @@ def test_cli_run_exit_codes(tmp_path):
     virtual.write_text(json.dumps(dict(CONFIG, board="virtual")))
     proc = lp("badge", "run", "--config", str(virtual), "--fault", "no-config")
     assert proc.returncode == 2 and "give --chip" in proc.stderr
+    proc = lp("badge", "run", "--config", str(virtual), "--chip", "esp32", "--seconds", "3")
+    assert proc.returncode == 3 and "config board virtual is for no ESP32, this chip is esp32" in proc.stdout
 
 
 def test_runner_stops_at_a_repl_prompt(tmp_path, monkeypatch):

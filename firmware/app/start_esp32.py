@@ -31,7 +31,7 @@ def _reason(chip, cfg, reason):
         if ours == chip:
             board = cfg["board"]
         elif reason is None:
-            reason = "config board %s is for %s, this chip is %s" % (cfg["board"], ours, chip)
+            reason = "config board %s is for %s, this chip is %s" % (cfg["board"], ours or "no ESP32", chip)
     if board is None and reason is None:
         reason = "unknown chip " + chip
     for line in crashlog.lines()[-3:]:  # the last records, for `lifepalette monitor` after every reset

@@ -184,7 +184,8 @@ def prepare_flash(flash: Path, config: dict, chip: str, faults: dict[str, float 
 
 def _button(config: dict, chip: str) -> int:
     board = config.get("board", "esp32-devkitc")
-    names = [board] if chip_of_config(config) == chip else boards_for_chip(chip)
+    mine = (BOARDS_DIR / f"{board}.json").exists() and chip_of_config(config) == chip
+    names = [board] if mine else boards_for_chip(chip)
     return board_file(names[0])["pins"]["button"]["gpio"] if names else -1
 
 
