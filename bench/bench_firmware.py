@@ -174,7 +174,41 @@ def main() -> None:
     press = r["press_us"]
     print(f"button -> LED state: {len(press)} presses, processing max {max(press) / 1000:.2f} ms, + up to one "
           f"15.6 ms sample tick of polling = worst {max(press) / 1000 + 15.6:.1f} ms (goal <= 100 ms)")
+    fault_matrix()
 
 
 if __name__ == "__main__":
     main()
+
+
+def fault_matrix() -> None:
+    """Every fault of the matrix through boot.py and main.py on the strict stand-ins: outcome, REPL fall-throughs
+    (goal 0), recovery time (fault -> LED lit again after the reset, in badge time), host wall time per boot."""
+    from lifepalette.tools import port_run
+
+    repl = 0
+    wrong = 0
+    heaps = []
+    print(f"fault matrix at -X heapsize={port_run.PORT_HEAPSIZE} (20 s of badge time each):")
+    print("  fault              chip     outcome             resets  recovery   host wall time per interpreter run")
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (fault, chip, board) in enumerate(port_run.MATRIX):
+            config = dict(CONFIG, board=board)
+            name, at = port_run.parse_fault(fault)
+            at_ms = int(1000 * (at if at is not None else port_run.DEFAULT_AT.get(name, 0)))
+            t0 = time.perf_counter()
+            run = port_run.run_port(config, chip, {name: at}, Path(tmp) / str(i), seconds=20)
+            wall = (time.perf_counter() - t0) / run.boots
+            repl += run.exit_code == port_run.EXIT_REPL
+            wrong += run.outcome != port_run.FAULTS[name].split(":")[0]
+            rec = port_run.recovery_ms(run, at_ms)
+            heaps.append(port_run.live_heap(run) or 0)
+            print(f"  {fault:<18} {chip:<8} {run.outcome:<19} {len(run.resets):<7} "
+                  f"{'-' if rec is None else f'{rec / 1000:.2f} s':<10} {wall * 1000:.0f} ms")
+        stand_ins = port_run.stand_in_heap(Path(tmp) / "probe")
+    print(f"esp32 path live heap at the end (unix port, 64-bit): max {max(heaps) / 1024:.1f} KB, of which the "
+          f"stand-ins and chip models {stand_ins / 1024:.1f} KB (loaded only by fault runs)")
+    print(f"REPL fall-throughs: {repl} of {len(port_run.MATRIX)} runs (goal 0); outcomes other than expected: {wrong}")
+    print("recovery = fault -> LED lit after the reset, in badge time (a boot takes no badge time here: a real ESP32 "
+          "adds its ROM bootloader and imports, not measured); host wall time = one interpreter run (its share of "
+          "the 20 s of badge time, simulated as fast as it goes)")

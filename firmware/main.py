@@ -7,9 +7,14 @@ try:
 
     rc = main()
 except Exception as e:  # noqa: BLE001
-    from app.crashlog import crashed
+    try:
+        from app.crashlog import crashed
 
-    crashed(e)
+        crashed(e)
+    except Exception:  # noqa: BLE001 -- not even the crash log loads: reset all the same
+        import machine
+
+        machine.reset()
     rc = 1
 if sys.platform != "esp32":
     sys.exit(rc)

@@ -50,6 +50,12 @@ def test_advertise_error_is_handled_and_counted(tmp_path):
     assert any(ln.startswith("BLE errors") and "advertise=" in ln and "advertise=0 " not in ln for ln in r.lines)
 
 
+def test_notify_error_is_handled_and_counted(tmp_path):
+    r = run(tmp_path, faults=["notify-error@4"])
+    assert r.exit_code == port_run.EXIT_NORMAL and not r.resets, r.text[-2000:]
+    assert any(ln.startswith("BLE errors") and "notify=0 " not in ln for ln in r.lines)
+
+
 def test_memory_error_writes_a_crash_record_and_resets(tmp_path):
     r = run(tmp_path, faults=["memory-error@5"])
     assert r.exit_code == port_run.EXIT_NORMAL, r.text[-2000:]
@@ -121,16 +127,7 @@ def test_ppg_kernel_falls_back_when_the_viper_loop_fails_to_load(mpy):
 
 
 # ---- the fault matrix: every fault the runner knows, on the chips it concerns ----
-MATRIX = [
-    ("no-config", "esp32", CONFIG), ("no-config", "esp32s3", S3_CONFIG), ("no-config", "esp32c3", CONFIG),
-    ("other-chip-config", "esp32", CONFIG), ("other-chip-config", "esp32s3", S3_CONFIG),
-    ("corrupt-config", "esp32", CONFIG), ("corrupt-config", "esp32s3", S3_CONFIG),
-    ("boot-journal", "esp32", CONFIG), ("advertise-error", "esp32", CONFIG), ("notify-error", "esp32", CONFIG),
-    ("no-mtu-exchange", "esp32s3", S3_CONFIG), ("memory-error", "esp32", CONFIG),
-    ("memory-error", "esp32s3", S3_CONFIG), ("timer-stall", "esp32", CONFIG), ("crash-loop", "esp32", CONFIG),
-    ("fs-full", "esp32", CONFIG), ("sensor-missing", "esp32", CONFIG), ("sensor-missing", "esp32s3", S3_CONFIG),
-    ("acc-at-0x19", "esp32s3", S3_CONFIG), ("nack-storm", "esp32", CONFIG),
-]
+MATRIX = [(fault, chip, dict(CONFIG, board=board)) for fault, chip, board in port_run.MATRIX]
 
 
 def test_every_fault_in_the_runner_is_in_the_matrix():
@@ -165,3 +162,74 @@ def test_safe_mode_heartbeat_carries_the_safe_mode_bit(tmp_path):
     beats = sealed_records(r, frame.HEARTBEAT)
     assert len(beats) >= 10 and all(rec[2] == records.Q_SAFE_MODE and rec[0] == 0 for rec in beats)
     assert not sealed_records(r, frame.TELEMETRY)
+
+
+# ---- the command line contract ----
+def lp(*args, cwd=None):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "lifepalette", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_cli_faults_lists_name_tab_outcome():
+    proc = lp("badge", "faults")
+    assert proc.returncode == 0
+    rows = [ln.split("\t") for ln in proc.stdout.splitlines()]
+    assert [r[0] for r in rows] == list(port_run.FAULTS) and all(len(r) == 2 and r[1] for r in rows)
+
+
+def test_cli_run_exit_codes(tmp_path):
+    import json
+
+    cfg = tmp_path / "badge.json"
+    cfg.write_text(json.dumps(CONFIG))
+    safe = lp("badge", "run", "--config", str(cfg), "--chip", "esp32s3", "--seconds", "5")
+    assert safe.returncode == 3 and "SAFE MODE: config board esp32-devkitc is for esp32" in safe.stdout
+    ok = lp("badge", "run", "--config", str(cfg), "--fault", "memory-error@2", "--seconds", "6")
+    assert ok.returncode == 0 and "CRASH: MemoryError" in ok.stdout and "FAKE reset (machine.reset())" in ok.stdout
+    for bad in (["--fault", "bogus"], ["--fault", "memory-error@soon"], ["--chip", "esp8266"]):
+        proc = lp("badge", "run", "--config", str(cfg), *bad)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (bad, proc.stderr)
+    virtual = tmp_path / "virtual.json"
+    virtual.write_text(json.dumps(dict(CONFIG, board="virtual")))
+    proc = lp("badge", "run", "--config", str(virtual), "--fault", "no-config")
+    assert proc.returncode == 2 and "give --chip" in proc.stderr
+    proc = lp("badge", "run", "--config", str(virtual), "--chip", "esp32", "--seconds", "3")
+    assert proc.returncode == 3 and "config board virtual is for no ESP32, this chip is esp32" in proc.stdout
+
+
+def test_runner_stops_at_a_repl_prompt(tmp_path, monkeypatch):
+    """The runner's REPL detection, on a firmware whose main.py raises (what every fault did before issue 11)."""
+    import shutil
+
+    fw = tmp_path / "fw"
+    fw.mkdir()
+    shutil.copy(port_run.FIRMWARE_DIR / "lp_boot_switch.py", fw)
+    (fw / "boot.py").write_text("")
+    (fw / "main.py").write_text("raise OSError(5)\n")
+    monkeypatch.setattr(port_run, "FIRMWARE_DIR", fw)
+    r = run(tmp_path)
+    assert r.exit_code == port_run.EXIT_REPL and r.lines[-1] == "REPL reached"
+    assert any("OSError: 5" in ln or "OSError: [Errno 5]" in ln for ln in r.lines)
+
+
+def test_crash_loop_rule(mpy, tmp_path):
+    """3 crashes in a row within 10 min of uptime; a power-on/reset-button boot, 10 healthy minutes (K) or a new
+    flash (F) ends the streak; a watchdog reset counts as a crash."""
+    out = mpy.run("""
+        from app import crashlog
+        c = "C 60000 10 MemoryError: x\\n"
+        cases = [(c * 3, 5), (c * 3 + "F\\n", 5), (c * 3 + "K\\n", 5), (c * 2, 5), (c * 3, 1),
+                 ("C 300000 1 E: x\\n" * 3, 5), (c * 2, 3)]
+        for text, cause in cases:
+            with open("crash.log", "w") as f:
+                f.write(text)
+            print(repr(crashlog.crash_loop(cause)), crashlog.lines()[-1])
+    """)
+    got = out.strip().splitlines()
+    assert got[0].startswith("'crash loop: 3 crashes within 10 min")
+    assert [g.split()[0] for g in got[1:6]] == ["None"] * 5
+    assert got[4].endswith("R 1")  # the power-on boot ended the streak on flash
+    assert got[6].startswith("'crash loop: 3 crashes") and got[6].endswith("WDT: watchdog reset (main loop stalled)")

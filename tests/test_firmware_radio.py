@@ -134,3 +134,27 @@ def test_esp32_radio_gatt_advert_scan_and_irq(mpy, tmp_path):
     assert r["backlog_ok"] is False  # after the disconnect
     assert bytes(r["maker"]) == b"Life Palette"
     assert r["usb"] == [["frame", list(frame24)]] * 2  # the same frames, SLIP-framed on USB serial
+
+
+def test_esp32_radio_mtu_gate(mpy, tmp_path):
+    """Notifications only to centrals whose MTU exchange gave >= 27; one that exchanged first is not asked again;
+    a small MTU is counted and never notified."""
+    (tmp_path / "bluetooth.py").write_text(FAKE_BLUETOOTH)
+    frame24 = frame.seal(KEY, frame.TELEMETRY, 258, 3, bytes(13))
+    out = mpy.run(textwrap.dedent(f"""
+        import io, json, bluetooth
+        from hal.esp32.radio import Esp32Radio
+        r = Esp32Radio(258, 0xFFFF, "esp32-devkitc", bytes(8), usb=io.BytesIO())
+        ble = bluetooth.BLE.last
+        ble.handler(1, (4, 0, b"addr"))
+        ble.handler(21, (4, 185))          # the central exchanged first
+        ble.handler(1, (5, 0, b"addr"))
+        r.send({frame24!r})
+        ble.handler(21, (5, 23))           # the other one stays at 23
+        r.send({frame24!r})
+        print(json.dumps({{"calls": [[str(x) for x in c[:2]] for c in ble.calls if c[0] in ("notify", "exchange_mtu")],
+                          "errors": r.errors}}))
+    """), heapsize="256K", extra_path=str(tmp_path))
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["calls"] == [["exchange_mtu", "5"], ["notify", "4"], ["notify", "4"]]
+    assert r["errors"][4] == 1

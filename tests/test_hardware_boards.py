@@ -65,8 +65,9 @@ def test_board_rules(path):
 @pytest.mark.parametrize("path", BOARD_FILES, ids=lambda p: p.stem)
 def test_firmware_pin_map_matches_board_file(path):
     board = load(path)
-    pins = firmware_module("hal.esp32.pins").PINS
-    assert pins[board["board"]] == {name: pin["gpio"] for name, pin in board["pins"].items()}
+    pins = firmware_module("hal.esp32.pins")
+    assert pins.PINS[board["board"]] == {name: pin["gpio"] for name, pin in board["pins"].items()}
+    assert pins.CHIPS[board["board"]] == board["chip"]  # the chip app.start_esp32 holds the running one against
 
 
 def test_rules_catch_a_bad_board(tmp_path):

@@ -1,7 +1,7 @@
 # The crash log: a small ring of records in crash.log on flash, one line each, newest last, at most _KEEP lines of
 # at most _LINE characters:  "C <uptime_ms> <tick> <ExceptionType>: <message>"
-# Marker lines: "R <cause>" (a power-on or reset-button boot, which ends a crash streak) and "K" (the badge ran
-# _HEALTHY_MS without a crash, which ends it too).
+# Marker lines, each of which ends a crash streak: "R <cause>" (a power-on or reset-button boot), "K" (the badge ran
+# _HEALTHY_MS without a crash) and "F" (boot.py switched in new firmware from `lifepalette flash`).
 # Crash loop: CRASH_LOOP_N crashes in a row whose uptimes add up to less than CRASH_LOOP_MS put the badge in safe
 # mode, which then waits for a reset button press, a power cycle or a new flash instead of crashing again.
 # Read by `lifepalette monitor` and `lifepalette doctor --port`.

@@ -239,18 +239,15 @@ class Palette:
         elif pattern == _REVOKE:
             src = self._tmp
             src[0], src[1], src[2] = 60, 60, 60
-        elif pattern == _SAFE:
+        elif pattern == _SAFE or pattern == _MISSING:  # amber; safe mode alternates it with red
             src = self._tmp
-            if now % 800 < 400:
+            if pattern == _SAFE and now % 800 < 400:
                 src[0], src[1], src[2] = 120, 0, 0
             else:
                 src[0], src[1], src[2] = 100, 60, 0
         elif pattern == _PROMPT:
             src = self._tmp
             src[0], src[1], src[2] = 0, 40, 120
-        elif pattern == _MISSING:
-            src = self._tmp
-            src[0], src[1], src[2] = 100, 60, 0
         if src is self._tmp:
             self._cap(src)
         self.src = src  # the colour before the pattern's level (what the LED state reports)

@@ -31,7 +31,7 @@ def run(hal, reason, cfg=None):
     while True:
         n = hal.wait_tick()
         if n <= 0:
-            return
+            return 3  # the run is over (the unix port only): exit code 3, safe mode
         pal.frame(hal.ms(), led)
         hal.led(led)
         ticks += n

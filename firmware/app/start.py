@@ -11,13 +11,6 @@ def buffers(cfg):
     return pipeline.Features(cfg["rates"]), storage.Ring(600)
 
 
-def safe_mode(hal, reason, cfg=None):
-    from app import safe
-
-    safe.run(hal, reason, cfg)
-    return 3
-
-
 def start(hal, cfg, bufs):
     from app.badge import Badge
     from app.storage import StorageError
@@ -26,7 +19,9 @@ def start(hal, cfg, bufs):
         sensors = hal.sensors()
         badge = Badge(hal, cfg, sensors, bufs[0], bufs[1])
     except (StorageError, OSError) as exc:
-        return safe_mode(hal, "storage: " + str(exc))
+        from app import safe
+
+        return safe.run(hal, "storage: " + str(exc))
     hal.log("badge %d up: no consent yet, sensors off (hold the button 3 s to consent)" % cfg["dev_id"])
     try:
         badge.run()
@@ -59,12 +54,6 @@ def _load_config(path):
     return cfg, reason, default_rates
 
 
-def run_esp32():
-    from app import start_esp32
-
-    return start_esp32.run(_load_config, buffers, start, safe_mode)
-
-
 def run_unix(argv):
     from hal.unix import args, board
 
@@ -79,7 +68,9 @@ def run_unix(argv):
                         seconds=int(o[4]), presses=presses, led_addr=o[6], label=o[7],
                         chips=o[8] == "1", cfg=cfg)
     if cfg is None:
-        return safe_mode(hal, reason)
+        from app import safe
+
+        return safe.run(hal, reason)
     return start(hal, cfg, bufs)
 
 
@@ -87,5 +78,7 @@ def main():
     import os
 
     if hasattr(os, "uname"):  # the esp32 port, or the fault runs' stand-ins; the unix port has no os.uname()
-        return run_esp32()
+        from app import start_esp32
+
+        return start_esp32.run(_load_config, buffers, start)
     return run_unix(sys.argv[1:])

@@ -23,6 +23,7 @@ def _reason(chip, cfg, reason):
     from hal.esp32 import pins
 
     from app import crashlog
+    from app.start import _forget
 
     board = pins.board_for(chip)
     if cfg is not None:
@@ -30,22 +31,28 @@ def _reason(chip, cfg, reason):
         if ours == chip:
             board = cfg["board"]
         elif reason is None:
-            reason = "config board %s is for %s, this chip is %s" % (cfg["board"], ours, chip)
+            reason = "config board %s is for %s, this chip is %s" % (cfg["board"], ours or "no ESP32", chip)
     if board is None and reason is None:
         reason = "unknown chip " + chip
     for line in crashlog.lines()[-3:]:  # the last records, for `lifepalette monitor` after every reset
         print("crash.log: " + line)
     if reason is None:
         reason = crashlog.crash_loop(machine.reset_cause())
+    del crashlog, pins
+    _forget("app", "crashlog")  # boot-only here: free their bytecode for the run
+    _forget("hal.esp32", "pins")
     return reason, board
 
 
-def run(load_config, buffers, start, safe_mode):
+def run(load_config, buffers, start):
+    """Called by app.start; `start` runs the badge (it never returns on an ESP32)."""
     from hal.esp32.board import Esp32Hal
 
     cfg, reason, _ = load_config("config.json")
     reason, board = _reason(chip(), cfg, reason)
     if reason is not None:
-        return safe_mode(Esp32Hal(cfg, board), reason, cfg)
+        from app import safe
+
+        return safe.run(Esp32Hal(cfg, board), reason, cfg)
     bufs = buffers(cfg)
     return start(Esp32Hal(cfg, board), cfg, bufs)

@@ -169,7 +169,7 @@ class Esp32Hal:
         if self.p is not None:
             self.log("I2C errors retried=%d failed=%d samples_lost=%d" % (self.bus.retried, self.bus.failed,
                                                                          badge.sampler.errors))
-        if not self.marked_healthy:
+        if not self.marked_healthy and self.ms() >= 600000:  # app.crashlog's healthy time: end a crash streak
             from app import crashlog
 
             self.marked_healthy = crashlog.healthy(self.ms())

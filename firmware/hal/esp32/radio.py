@@ -124,7 +124,9 @@ class Esp32Radio:
                 self._queue(self.ble.gatts_read(self.h_ctrl))
         elif event == _IRQ_CENTRAL_CONNECT:
             self.fresh.append(data[0])
-        elif event == _IRQ_MTU_EXCHANGED:
+        elif event == _IRQ_MTU_EXCHANGED:  # asked by us, or by the central first (BlueZ does)
+            if data[0] in self.fresh:
+                self.fresh.remove(data[0])
             if data[1] >= _MIN_MTU:
                 self.conns.add(data[0])
             else:

@@ -53,7 +53,9 @@ class BadgeState:
                                                        "colour": bool(self.consent & 2),
                                                        "paused": bool(self.consent & 4),
                                                        "revision": revision_of(self.consent)},
-                "quality": self.quality, "rssi": self.rssi, "frames": self.frames}
+                "quality": self.quality, "rssi": self.rssi, "frames": self.frames,
+                "safe_mode": bool(self.quality & records.Q_SAFE_MODE),
+                "sensor_missing": bool(self.quality & records.Q_SENSOR_MISSING)}
 
 
 def ensure_group_key(store: Store) -> tuple[int, bytes]:
@@ -302,6 +304,8 @@ class Hub:
         badge = self.badges.get(dev)
         if badge is None:
             badge = self.badges[dev] = BadgeState(dev, now, link)
+        if quality & records.Q_SAFE_MODE and not badge.quality & records.Q_SAFE_MODE:
+            log.warning("badge %d is in SAFE MODE: it will not capture (its serial log says why)", dev)
         badge.last_seen, badge.link, badge.consent, badge.quality = now, link, consent, quality
         badge.battery, badge.charging = battery & 0x7F, bool(battery & 0x80)
         badge.frames += 1

@@ -266,6 +266,8 @@ def describe_crash_line(line: str) -> str:
         return f"streak ended by a {'power-on' if rest == '1' else 'reset-button'} boot"
     if kind == "K":
         return "streak ended: ran 10 min without a crash"
+    if kind == "F":
+        return "streak ended: new firmware flashed"
     return line
 
 

@@ -53,6 +53,19 @@ FAULTS = {
     "acc-at-0x19": "normal: LIS3DH found at its other address 0x19",
     "nack-storm": "normal: 4 s of I2C NACKs and timeouts from boot, retried (bounded) and counted",
 }
+# The fault matrix (tests/test_firmware_faults.py, bench_firmware): every fault, on the chips and boards it concerns.
+MATRIX = [
+    ("no-config", "esp32", "esp32-devkitc"), ("no-config", "esp32s3", "esp32-s3-devkitc"),
+    ("no-config", "esp32c3", "esp32-devkitc"), ("other-chip-config", "esp32", "esp32-devkitc"),
+    ("other-chip-config", "esp32s3", "esp32-s3-devkitc"), ("corrupt-config", "esp32", "esp32-devkitc"),
+    ("corrupt-config", "esp32s3", "esp32-s3-devkitc"), ("boot-journal", "esp32", "esp32-devkitc"),
+    ("advertise-error", "esp32", "esp32-devkitc"), ("notify-error", "esp32", "esp32-devkitc"),
+    ("no-mtu-exchange", "esp32s3", "esp32-s3-devkitc"), ("memory-error", "esp32", "esp32-devkitc"),
+    ("memory-error", "esp32s3", "esp32-s3-devkitc"), ("timer-stall", "esp32", "esp32-devkitc"),
+    ("crash-loop", "esp32", "esp32-devkitc"), ("fs-full", "esp32", "esp32-devkitc"),
+    ("sensor-missing", "esp32", "esp32-devkitc"), ("sensor-missing", "esp32s3", "esp32-s3-devkitc"),
+    ("acc-at-0x19", "esp32s3", "esp32-s3-devkitc"), ("nack-storm", "esp32", "esp32-devkitc"),
+]
 DEFAULT_AT = {"advertise-error": 5.0, "notify-error": 5.0, "memory-error": 5.0, "timer-stall": 5.0}
 
 
@@ -171,7 +184,8 @@ def prepare_flash(flash: Path, config: dict, chip: str, faults: dict[str, float 
 
 def _button(config: dict, chip: str) -> int:
     board = config.get("board", "esp32-devkitc")
-    names = [board] if chip_of_config(config) == chip else boards_for_chip(chip)
+    mine = (BOARDS_DIR / f"{board}.json").exists() and chip_of_config(config) == chip
+    names = [board] if mine else boards_for_chip(chip)
     return board_file(names[0])["pins"]["button"]["gpio"] if names else -1
 
 
@@ -267,6 +281,41 @@ def _judge(boot: list[str], end_ms: int, resets: list) -> tuple[int, str]:
     if last < end_ms - 2500:
         return EXIT_OTHER, "silent stop (no advert in the last seconds)"
     return EXIT_NORMAL, "reset and recovery" if resets else "normal"
+
+
+def recovery_ms(run: PortRun, fault_ms: int) -> int | None:
+    """Simulated badge time from the fault to the LED's first lit frame after the last boot (None: no reset)."""
+    if not run.resets:
+        return None
+    boots = [i for i, line in enumerate(run.lines) if line.startswith("FAKE boot ")]
+    for line in run.lines[boots[-1]:]:
+        if line.startswith("FAKE LED "):
+            t, r, g, b = (int(x) for x in line.split()[2:6])
+            if r + g + b:
+                return t - fault_ms
+    return None
+
+
+def live_heap(run: PortRun) -> int | None:
+    """The live heap after a collection at the end of the run (stand-ins included), from the fakes' end line."""
+    for line in reversed(run.lines):
+        if line.startswith("FAKE end at ") and " heap=" in line:
+            return int(line.rsplit("heap=", 1)[1])
+    return None
+
+
+STAND_IN_PROBE = ("import gc\ngc.collect()\na = gc.mem_alloc()\nimport lp_fake, os, time, machine, bluetooth, "
+                  "neopixel, esp32\ngc.collect()\nprint(gc.mem_alloc() - a)")
+
+
+def stand_in_heap(flash: Path, chip: str = "esp32") -> int:
+    """Heap the stand-ins (and the chip models they attach) take once imported, on this unix port."""
+    flash.mkdir(parents=True, exist_ok=True)
+    lay_out_flash(flash)
+    env = dict(os.environ, MICROPYPATH="fakes:lib", LP_CHIP=chip)
+    proc = subprocess.run([micropython_binary(), "-X", "heapsize=512K", "-c", STAND_IN_PROBE], cwd=flash, env=env,
+                          capture_output=True, text=True, timeout=60)
+    return int(proc.stdout.split()[-1])
 
 
 def fault_lines() -> list[str]:

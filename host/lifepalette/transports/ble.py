@@ -20,6 +20,7 @@ from lifepalette.ble import BACKLOG_UUID, CONTROL_UUID, TELEMETRY_UUID
 
 log = logging.getLogger("lifepalette.hub.ble")
 FRAME_LEN = 24
+MIN_MTU = FRAME_LEN + 3  # the badge notifies only over links whose ATT MTU carries a whole frame (PROTOCOL.md §7)
 COMPANY_ID = 0xFFFF
 
 
@@ -171,6 +172,10 @@ class BleTransport:
             log.info("subscribe on badge %d failed: %s", dev_id, exc)
             await self._drop(dev_id)
             return
+        mtu = getattr(client, "mtu_size", MIN_MTU)
+        if mtu < MIN_MTU:
+            log.warning("badge %d: ATT MTU %d on this link (< %d): the badge sends no notifications here (a frame "
+                        "would be cut to %d bytes); its frames still arrive as adverts", dev_id, mtu, MIN_MTU, mtu - 3)
         link.writer = asyncio.create_task(self._writer(link))
         for frame in self.pending.pop(dev_id, []):
             link.outbox.put_nowait(frame)

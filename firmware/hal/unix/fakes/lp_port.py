@@ -5,6 +5,8 @@ import sys
 
 import lp_fake
 
+_MAIN = {"__name__": "__main__"}  # boot.py and main.py run in the same __main__ namespace, as on the port
+
 
 def _run(name, where):
     try:
@@ -13,7 +15,8 @@ def _run(name, where):
     except OSError:
         return True  # pyexec_file_if_exists: a missing file counts as done
     try:
-        exec(code, {"__name__": "__main__", "__file__": name})
+        code = compile(code, name, "exec")
+        exec(code, _MAIN)
         return True
     except Exception as exc:  # the port prints the traceback and carries on
         sys.print_exception(exc)

@@ -216,9 +216,12 @@ class WDT:
 def idle():
     """The simulated passage of time: one timer period per call (a stalled timer: 1 ms per call)."""
     if lp_fake.now() >= lp_fake.END:
+        import gc
+
         import bluetooth
 
-        lp_fake.log("end at %d %s" % (lp_fake.now(), bluetooth._summary()))
+        gc.collect()
+        lp_fake.log("end at %d %s heap=%d" % (lp_fake.now(), bluetooth._summary(), gc.mem_alloc()))
         raise SystemExit(0)
     t = _TIMERS[0] if _TIMERS and _TIMERS[0].cb is not None else None
     stall = lp_fake.once("timer-stall") or _state["stall"]
