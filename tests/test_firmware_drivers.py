@@ -138,11 +138,13 @@ def test_lis3dh_round_trip_and_power_down(mpy):
         acc.wake()
         out["ctrl1"] = chip.regs[0x20]
         xyz = [0, 0, 0]
+        out["turn_on"] = [chip.set_mg(9, 9, 9), acc.read_into(xyz)]  # lost in the turn-on time: no new data
         got = []
         for v in ((0, 0, 1000), (-1, 17, -981), (1999, -2000, 0), (2500, -3000, 7)):
             chip.set_mg(*v)
-            acc.read_into(xyz)
+            assert acc.read_into(xyz)
             got.append(list(xyz))
+        out["stale"] = acc.read_into(xyz)  # read again before the next measurement
         out["got"] = got
         before = bus.transactions
         acc.read_into(xyz)
@@ -153,8 +155,9 @@ def test_lis3dh_round_trip_and_power_down(mpy):
     """)
     assert r["ctrl4"] == 0x88 and r["down"] is True and r["accepted_down"] is False
     assert r["ctrl1"] == 0x37
+    assert r["turn_on"] == [False, False] and r["stale"] is False
     assert r["got"] == [[0, 0, 1000], [-1, 17, -981], [1999, -2000, 0], [1999, -2000, 7]]  # +-2 g clips
-    assert r["one_burst"] == 1  # six bytes in one auto-increment read
+    assert r["one_burst"] == 1  # STATUS and six data bytes in one auto-increment read
     assert r["down_again"] is True
 
 

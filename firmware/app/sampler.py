@@ -119,9 +119,9 @@ class Sampler:
                 self.counts[1] += 1
             if acc_due and s.acc is not None:
                 xyz = self.xyz
-                s.acc.read_into(xyz)
-                f.push_acc(xyz[0], xyz[1], xyz[2])
-                self.counts[2] += 1
+                if s.acc.read_into(xyz):  # False: no new measurement yet (turn-on time after wake)
+                    f.push_acc(xyz[0], xyz[1], xyz[2])
+                    self.counts[2] += 1
             if temp_due and s.ntc is not None:
                 f.push_temp(s.ntc.read())
                 self.counts[3] += 1

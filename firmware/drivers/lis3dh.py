@@ -33,7 +33,7 @@ class LIS3DH:
         self.i2c = i2c
         self.addr = addr
         self._b1 = bytearray(1)
-        self._b6 = bytearray(6)
+        self._b7 = bytearray(7)
         self.mg_per_digit = 1
 
     def _read(self, reg):
@@ -66,12 +66,17 @@ class LIS3DH:
         return (self._read(REG_CTRL1) & 0xF0) == 0
 
     def read_into(self, out):
-        """x, y, z in milli-g into out[0:3] (one 6-byte burst read)."""
-        b = self._b6
-        self.i2c.readfrom_mem_into(self.addr, REG_OUT_X_L | AUTO_INC, b)
+        """x, y, z in milli-g into out[0:3] and True, or False when the chip has no new measurement (STATUS
+        ZYXDA clear: during its turn-on time after wake, or read faster than its ODR). One 7-byte burst read:
+        STATUS then OUT_X_L..OUT_Z_H."""
+        b = self._b7
+        self.i2c.readfrom_mem_into(self.addr, REG_STATUS | AUTO_INC, b)
+        if not b[0] & 0x08:
+            return False
         k = self.mg_per_digit
         for i in range(3):
-            v = b[2 * i] | (b[2 * i + 1] << 8)
+            v = b[2 * i + 1] | (b[2 * i + 2] << 8)
             if v & 0x8000:
                 v -= 0x10000
             out[i] = (v >> 4) * k
+        return True

@@ -141,6 +141,7 @@ class Lis3dhModel:
         self.regs = bytearray(0x40)
         self.regs[0x0F] = 0x33
         self.regs[0x20] = 0x07  # power-on default: power-down, all axes enabled
+        self.turning_on = False
 
     def next_reg(self, reg):
         if reg & 0x80:
@@ -151,8 +152,12 @@ class Lis3dhModel:
         return (self.regs[0x20] & 0xF0) == 0
 
     def set_mg(self, x, y, z):
-        """The sensor measured (x, y, z) milli-g; ignored in power-down."""
+        """The sensor measured (x, y, z) milli-g; ignored in power-down and during the turn-on time after it
+        (datasheet: 1/ODR + 1 ms, longer than the badge's sampling interval: the first measurement is lost)."""
         if self.powered_down():
+            return False
+        if self.turning_on:
+            self.turning_on = False
             return False
         r = self.regs
         fs = (r[0x23] >> 4) & 3
@@ -183,6 +188,8 @@ class Lis3dhModel:
         reg &= 0x7F
         if reg in (0x0F, 0x27) or reg >= len(self.regs) or 0x28 <= reg <= 0x2D:
             return
+        if reg == 0x20 and self.powered_down() and value & 0xF0:
+            self.turning_on = True
         self.regs[reg] = value
 
 

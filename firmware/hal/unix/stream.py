@@ -21,14 +21,20 @@ class StreamSensor:
 
     def wake(self):
         self.on = True
+        if self.xyz is not None:
+            self.uv = 2  # as the accelerometer (its data-ready state in uv): turning on, the next one is lost
 
     def shutdown(self):
         self.on = False
 
     def read_into(self, out):
+        if self.uv != 1:  # no new measurement (hal.unix.sim_i2c.Lis3dhModel's STATUS ZYXDA)
+            return False
+        self.uv = 0
         xyz = self.xyz
         for i in range(3):
             out[i] = xyz[i]
+        return True
 
     def read(self):
         return self.uv  # the value the host's run of the driver's conversion gave
@@ -99,9 +105,14 @@ class StreamSensors:
         self.s.eda.uv = v
 
     def acc(self, x, y, z):
-        if self.s.acc.on:
-            xyz = self.s.acc.xyz
+        a = self.s.acc
+        if a.on:
+            if a.uv == 2:  # the turn-on time swallows the first measurement
+                a.uv = 0
+                return
+            xyz = a.xyz
             xyz[0], xyz[1], xyz[2] = x, y, z
+            a.uv = 1
 
     def ntc(self, v):
         self.s.ntc.uv = v
