@@ -134,3 +134,18 @@ def test_host_silicon_follows_the_firmwares_choices():
     eda = (FIRMWARE_DIR / "drivers" / "eda.py").read_text()
     assert f"_V_SOURCE_UV = const({silicon.EDA_V_SOURCE_UV})" in eda
     assert f"_R_SENSE_OHM = const({int(silicon.EDA_R_SENSE)})" in eda
+
+
+@pytest.mark.parametrize("atten", [0, 1, 2, 3])
+def test_esp32_adc_model_dead_zone_linear_range_and_top(atten):
+    from lifepalette.sim.silicon import ADC
+
+    off, lsb, knee, res = ADC[atten]
+    si = Silicon(11)
+    mv = np.array([0.0, off / 2, off + 50, (off + knee) / 2, knee, knee + 300, 6000.0])
+    got = si.read_uv(atten, mv * 1000) / 1000.0
+    assert got[0] == got[1] == off  # the dead zone reads as the calibration's offset
+    linear = got[2:5] - mv[2:5]
+    assert np.all(np.abs(linear) <= res + 0.02 * mv[2:5] + 2 * lsb)  # residual after read_uv's calibration
+    assert got[5] < mv[5] - 20  # compressed above the linear range
+    assert got[6] == round(4095 * lsb + off, 3)  # clipped at full scale

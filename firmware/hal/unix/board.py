@@ -121,9 +121,13 @@ class UnixHal:
 
                 self.chips = ChipSensors(self.cfg)
             else:
+                # the stand-ins' code and objects go in behind a held gap that the badge's own objects, made
+                # right after, then find (the heap is at its fullest here: without it they can find no room)
+                gap = bytearray(1024)
                 from hal.unix.stream import StreamSensors
 
                 self.chips = StreamSensors()
+                del gap
         return self.chips.drivers()
 
     def shutdown_sensors(self):

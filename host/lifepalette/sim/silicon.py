@@ -8,8 +8,9 @@ STREAM FORMAT):
   sample's optics: counts per LED step (0.2 mA) by site (wrist, finger) and LED (IR on the MAX30102, green on the
   MAX30101), the pulse's relative amplitude (perfusion) by site and LED, ambient light left after the chip's
   ambient cancellation, shot and electronic noise. The 18-bit range at 4096 nA full scale is applied in the badge.
-- The ESP32's ADC1 at 0 dB (EDA) and 11 dB (NTC): dead zone below the offset, a per-chip gain and offset, a
-  compression near the top rail (11 dB: above ~2.45 V), and read_uv() as the esp32 port computes it from the
+- The ESP32's ADC1 at each attenuation (0, 2.5, 6, 11 dB; the badge uses 0 dB for EDA and 11 dB for the NTC): dead
+  zone below the offset, a per-chip gain and offset, a compression above the linear range (950, 1250, 1750,
+  2450 mV), and read_uv() as the esp32 port computes it from the
   eFuse reference: the nominal line corrected by the reference, leaving a per-chip residual of up to +-1.5 % gain
   and +-10 mV (11 dB) / +-5 mV (0 dB) offset.
 - Ticks delivered late, in bursts of 2-6, about once every two seconds.
@@ -37,7 +38,8 @@ OPTICS = {
 SITES = ("wrist", "finger")
 AMBIENT_COUNTS = 256.0  # left after the chip's ambient light cancellation, indoor light
 # ADC1 per attenuation: nominal offset (mV, the dead zone), mV per count, linear up to (mV), residual offset (mV)
-ADC = {0: (75.0, 0.2686, 950.0, 5.0), 3: (142.0, 0.806, 2450.0, 10.0)}
+ADC = {0: (75.0, 0.2686, 950.0, 5.0), 1: (78.0, 0.366, 1250.0, 6.0), 2: (105.0, 0.537, 1750.0, 8.0),
+       3: (142.0, 0.806, 2450.0, 10.0)}
 ATTN_0DB = 0
 ATTN_11DB = 3
 GAIN_RESIDUAL = 0.015
@@ -98,7 +100,7 @@ class Silicon:
         true_off = off - res_off
         mv = np.asarray(volts_uv, dtype=float) / 1000.0
         over = np.maximum(mv - knee, 0.0)
-        squeezed = mv - over + over / (1.0 + over / 400.0)  # the top rail compresses (esp32 ADC curve)
+        squeezed = mv - over + over / (1.0 + over / 2000.0)  # reads low above the linear range (esp32 curve)
         raw = (squeezed - true_off) / true_lsb
         if rng is not None:
             raw = raw + rng.standard_normal(raw.shape) * 1.0  # ~2 counts RMS per conversion, 4 averaged
