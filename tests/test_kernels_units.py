@@ -94,7 +94,9 @@ def test_off_skin_clears_skin_hr_and_eda_bits():
     cold = run_scalar(session(3, 30, temp_c=22.0))  # lying on a table
     assert not (cold[:, 10] & (Q_SKIN | Q_HR | Q_EDA)).any()
     dry = run_scalar(session(3, 30, eda_us=0.0, scrs=0, eda_noise=0.0))  # electrodes off the skin
-    assert not (dry[5:, 10] & Q_SKIN).any()
+    assert not (dry[5:, 10] & Q_EDA).any()
+    # skin contact comes from temperature (and the badge's PPG DC), never from EDA: dry electrodes keep HR valid
+    assert (dry[5:, 10] & Q_SKIN).all() and (dry[20:, 10] & Q_HR).any()
 
 
 def test_motion_sets_the_artefact_bit_and_clears_hr_valid():
