@@ -150,7 +150,9 @@ def model(inputs: dict[str, Any], board: str, led_at_cap: bool = False) -> dict[
     mhz = fw["cpu_mhz"]
     python_ms = m["unix_cpu_ms_per_s"] * ESP32_FACTOR * 160 / mhz
     busy = min(1.0, (python_ms + m["i2c_per_s"] * I2C_MS) / 1000.0)
-    cpu = busy * c["cpu_busy"][mhz] + (1 - busy) * c["cpu_wait"][mhz]
+    # between ticks the firmware sleeps (FreeRTOS idle: clock-gated cores); a spin-wait would keep them busy
+    waiting = c["cpu_wait"][mhz] if fw["sleep_ms"] > 0 else c["cpu_busy"][mhz]
+    cpu = busy * c["cpu_busy"][mhz] + (1 - busy) * waiting
     adv_per_s = 1000.0 / fw["adv_interval_ms"]
     radio = (adv_per_s * c["ble_adv_event_mC"] + fw["scan_window_ms"] / fw["scan_interval_ms"] * c["ble_rx"]
              + c["ble_base"])
