@@ -149,3 +149,25 @@ def test_esp32_adc_model_dead_zone_linear_range_and_top(atten):
     assert np.all(np.abs(linear) <= res + 0.02 * mv[2:5] + 2 * lsb)  # residual after read_uv's calibration
     assert got[5] < mv[5] - 20  # compressed above the linear range
     assert got[6] == round(4095 * lsb + off, 3)  # clipped at full scale
+
+
+def test_chip_model_counts_follow_led_current_and_adc_range(mpy):
+    out = mpy.run("""
+        from hal.unix.chips import ChipSensors
+        c = ChipSensors({})
+        s = c.drivers()
+        s.ppg.wake()
+        m = c.max_model
+        word = (1000 << 4) | (2 << 24)     # 1000 counts per LED step, ambient 128 counts
+        got = []
+        for code, rge in ((10, 1), (20, 1), (20, 0), (20, 3), (255, 0)):
+            s.ppg.set_code(code)
+            m.regs[0x0A] = (m.regs[0x0A] & 0x9F) | (rge << 5)
+            c.ppg(word)
+            b = [0] * 32
+            n = s.ppg.read_burst(b)
+            got.append(b[0] if n else -1)
+        print(got)
+    """, heapsize="256K")
+    got = eval(out.strip().splitlines()[-1])  # noqa: S307 (a list of ints printed by the snippet)
+    assert got == [10128, 20128, 40256, 5032, 0x3FFFF]  # scales with LED current, halves per range step, clips

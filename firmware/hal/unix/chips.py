@@ -34,7 +34,8 @@ class ChipSensors:
 
     def ppg(self, word):
         m = self.max_model
-        m.push_sample(optical_counts(word, m.led_code()))
+        # the optical word is in counts at the 4096 nA full scale; SPO2_ADC_RGE picks 2048 << code nA
+        m.push_sample(optical_counts(word, m.led_code(), (m.regs[0x0A] >> 5) & 3))
 
     def eda(self, uv):
         self.eda_adc.uv = uv

@@ -4,9 +4,10 @@
 from app.sampler import Sensors
 
 
-def optical_counts(v, code):
-    """The MAX3010x's 18-bit reading for an optical word at LED drive `code` (0.2 mA steps)."""
-    v = (((v & 0xFFFFFF) * code) >> 4) + ((v >> 24) << 6)
+def optical_counts(v, code, rge=1):
+    """The MAX3010x's 18-bit reading for an optical word at LED drive `code` (0.2 mA steps) and ADC range code
+    `rge` (full scale 2048 << rge nA; the word is in counts at 4096 nA, the driver's setting)."""
+    v = ((((v & 0xFFFFFF) * code) >> 4) + ((v >> 24) << 6)) * 2 >> rge
     return v if v < 0x3FFFF else 0x3FFFF
 
 
