@@ -5,12 +5,12 @@
 # the first tick of a burst reads what the FIFO collected meanwhile, the others find it empty (nothing repeated,
 # nothing averaged); samples the FIFO lost on overflow are counted by the driver (`lost`), late ticks by the HAL.
 # Once a second (second() and correct(), in app.ppgloop):
-# - the PPG LED loop keeps the DC inside [_DC_LO, _DC_HI] (30-70 % of the 18-bit range) by changing the LED current
+# - the PPG LED loop keeps the DC inside 30-70 % of the 18-bit range by changing the LED current
 #   at most 2x per step; the kernel's DC tracker is rescaled at the same sample (PpgKernel.rescale), so the change
 #   is invisible to beat detection apart from the pulse amplitude scaling with it;
 # - the chip's real rate is measured from sample counts against the badge's millisecond clock (time.ticks_ms on
 #   the ESP32); correct() then fixes HR and RMSSD for the chip's crystal error after the features' step;
-# - skin contact from the PPG: reflected DC per unit of LED current above _CONTACT_MIN (off the skin the photodiode
+# - skin contact from the PPG: reflected DC per unit of LED current above a floor (off the skin the photodiode
 #   sees ambient light only).
 # Sensor power follows consent: power(False) shuts every sensor down (MAX3010x SHDN, LIS3DH power-down, EDA and
 # NTC excitation off) and is called within the sample tick in which consent is revoked or paused.

@@ -1,20 +1,19 @@
 # Virtual badge HAL (MicroPython unix port). The badge app runs unchanged on top of it:
-# - sensors: fed from a sample stream (a file or FIFO written by the host launcher: one block per second, see BLOCK
-#   FORMAT below). The silicon is simulated on the host (lifepalette.sim.silicon): the PPG chip's own clock and
+# - sensors: fed from a sample stream (a file or FIFO written by the host launcher, see STREAM FORMAT below). The silicon is simulated on the host (lifepalette.sim.silicon): the PPG chip's own clock and
 #   crystal error, its optics (site, LED colour, ambient light), the ESP32 ADC's transfer curve and the port's
 #   read_uv() calibration, and late ticks. Here only what depends on the firmware's own actions is modelled: the
 #   LED current (counts = optical gain x LED code + ambient, clipped to the 18-bit ADC) and the 32-sample FIFO.
-#   By default light stand-ins with the drivers' interface hold those (the badge heap has no room for the
-#   register-level models as well); with chips=True
-#   (hal.unix.chips) every real driver runs on a simulated I2C bus with register-level chip models (sim_i2c), and
-#   tests check both paths give identical frames.
+#   By default light stand-ins with the drivers' interface hold those (hal.unix.stream; the badge heap has no room
+#   for the register-level models as well, and the host has already run the NTC and EDA drivers' conversions);
+#   with chips=True (hal.unix.chips) every real driver runs on a simulated I2C bus with register-level chip models
+#   (sim_i2c), and tests check both paths give identical frames.
 # - timer: simulated ticks at the tick rate (rates["ppg"]); real time by default, or faster (tick_us = 0: as fast as
 #   possible). The stream's delivery plan holds ticks back and hands them over in bursts of 2-6, as a GC, a flash
 #   erase or a slow second would on a badge (counted in `late`).
 # - radio: one UDP socket to the hub; frames out as raw 24-byte datagrams, hub frames back on the same socket
 # - LED: "LED ..." lines on stdout when the LED state changes, and the same line as a UDP datagram to led_addr
 #   (the state: pattern, colour, period; the per-tick brightness follows from the pattern); the sum of the LED's
-#   r+g+b over every tick is kept for the power model (STAT led=)
+#   r+g+b over every tick is kept for the power model (led_sum)
 # - button: a script of (start_ms, duration_ms) presses in badge time
 # STREAM FORMAT (little-endian), per tick (base = rates["ppg"] ticks a second; the slow streams on the ticks the
 # sampler's Bresenham schedules pick, which the host computes the same way):
@@ -23,8 +22,8 @@
 #   u32 x n       PPG optical words: bits 0-23 counts per LED step (0.2 mA) in Q4, bits 24-31 ambient / 64
 #   u32           EDA pin, read_uv() microvolts (stand-in path: the EDA driver's reading, kernel counts)
 #   i16 x, y, z   milli-g
-# (EDA, acceleration and NTC only on the ticks where they are due)
 #   u32           NTC pin, read_uv() microvolts (stand-in path: the NTC driver's reading, 0.01 degC)
+# (EDA, acceleration and NTC only on the ticks where they are due)
 import gc
 import select
 import socket

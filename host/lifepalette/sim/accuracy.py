@@ -12,7 +12,6 @@ HR error is per second against the truth's mean over the same last 8 beat interv
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -143,7 +142,3 @@ def ppg_accuracy(site: str, seed: int, seconds: int = 180, led: str = "ir") -> d
         "led_code": int(rows[n - 1, 5]), "rate_mhz": int(rows[n - 1, 6]), "late_ticks": int(rows[n - 1, 7]),
         "fifo_lost": int(rows[n - 1, 8]),
     }
-
-
-def print_json(obj: Any) -> None:
-    print(json.dumps(obj))

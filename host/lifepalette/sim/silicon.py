@@ -208,10 +208,8 @@ def chip_stream(silicon: Silicon, scenario: str, seconds: int, seed: int, rates:
     tick = np.ceil(times * base).astype(np.int64) - 1 - start_s * base  # the tick period each sample ends in
     per_tick = np.bincount(np.clip(tick, 0, seconds * base - 1), minlength=seconds * base).reshape(seconds, base)
     plan = silicon.delivery_plan(base, seconds, rng)
-    from protocol.kernels.eda import counts_to_nano_s
-
-    eda_us = (np.asarray(signals["eda"], dtype=np.int64) * 25000 + 2048) // 4096 / 1000.0  # the sim's linear units
-    assert counts_to_nano_s(4096) == 25000
+    # the simulator's EDA is in the kernel's default linear counts (25 uS over 4096): back to microsiemens
+    eda_us = (np.asarray(signals["eda"], dtype=np.int64) * 25000 + 2048) // 4096 / 1000.0
     eda_uv = silicon.read_uv(ATTN_0DB, eda_volts_uv(eda_us[: seconds * rates["eda"]]), rng)
     temp_c = np.asarray(signals["temp"][: seconds * rates["temp"]], dtype=float) / 100.0
     ntc_uv = silicon.read_uv(ATTN_11DB, ntc_volts_uv(temp_c), rng)
