@@ -45,7 +45,6 @@ def _violations(files, forbidden) -> list[str]:
             if name.split(".")[0] in forbidden]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 3: protocol/verifier.py imports lifepalette.crypto")
 def test_protocol_imports_nothing_above_it():
     found = _violations(sorted((ROOT / "protocol").rglob("*.py")), HOST_ONLY | FIRMWARE_PACKAGES)
     assert found == []
@@ -56,7 +55,6 @@ def test_firmware_imports_protocol_and_itself_only():
     assert found == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 4: sim/audit.py imports the CLI layer (commands/score.py)")
 def test_host_layers_import_downwards_only():
     found = []
     for package, forbidden in HOST_LAYERS.items():
@@ -77,7 +75,6 @@ def test_the_import_check_sees_lazy_imports(tmp_path):
     assert _violations([probe], HOST_ONLY) != []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 7: cli.py skips a command module that fails to import")
 def test_a_command_module_that_does_not_import_fails_loudly(monkeypatch):
     from lifepalette import cli
 
@@ -86,7 +83,6 @@ def test_a_command_module_that_does_not_import_fails_loudly(monkeypatch):
         cli.build_parser()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 7: load_scorer turns a broken scoring import into no scores")
 def test_a_scoring_package_that_does_not_import_stops_the_hub(tmp_path, monkeypatch):
     from lifepalette.hub import Hub
 
@@ -95,7 +91,6 @@ def test_a_scoring_package_that_does_not_import_stops_the_hub(tmp_path, monkeypa
         Hub(tmp_path / "hub.db", scorer="auto")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 15 item 7: the 100k fuzz floor is counted across tests")
 def test_the_100k_fuzz_floor_holds_when_run_alone():
     """The floor's test must not depend on which other tests ran before it (it skipped when run alone)."""
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",

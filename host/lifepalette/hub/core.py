@@ -39,11 +39,10 @@ def ensure_group_key(store: Store) -> tuple[int, bytes]:
 
 
 def load_scorer(groups: list[list[int]] | None):
-    try:
-        from lifepalette.scoring import CoveScorer
-    except ImportError:
-        log.warning("scoring not available (lifepalette.scoring.CoveScorer missing): hub runs without scores")
-        return None
+    """The hub's scorer. A scoring package that fails to import is a broken install: the hub must not start
+    without scores as if nothing happened (pass scorer=None for a hub that stores only)."""
+    from lifepalette.scoring import CoveScorer
+
     return CoveScorer(groups=groups)
 
 
