@@ -326,3 +326,43 @@ def existing_db(path: str | Path) -> Path:
         raise UsageError(f"{p} is not a Life Palette hub database ({exc})") from None
     return p
 
+
+class ReadOnlyStore:
+    """The hub database opened read-only (the audit): never creates a file, never changes one."""
+
+    def __init__(self, path: str | Path):
+        from lifepalette.errors import UsageError
+
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"no database at {path}")
+        try:
+            self.con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            self.tables = {r[0] for r in self.con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"{path} is not a readable SQLite database ({exc})") from None
+        if not {"frames", "physio"} <= self.tables:
+            self.con.close()
+            raise UsageError(f"{path} is not a Life Palette hub database (tables frames and physio missing)")
+
+    def telemetry(self) -> list[tuple]:
+        """Telemetry and backlog frames in arrival order: (dev_id, t_rx, consent, quality, hue, chroma, colour_age,
+        battery, hr_bpm, rmssd_ms, scl, scr_per_min, motion), physiology None where none is stored."""
+        return self.con.execute(
+            "SELECT f.dev_id, f.t_rx, f.consent, f.quality, f.hue, f.chroma, f.colour_age, f.battery, "
+            "p.hr_bpm, p.rmssd_ms, p.scl, p.scr_per_min, p.motion FROM frames f LEFT JOIN physio p "
+            "ON p.dev_id = f.dev_id AND p.ctr = f.ctr WHERE f.ftype IN (0, 4) ORDER BY f.t_rx").fetchall()
+
+    def physio_rows_without_consent(self, consent_physio_bit: int) -> int:
+        return self.con.execute(
+            "SELECT COUNT(*) FROM physio p JOIN frames f ON p.dev_id = f.dev_id AND p.ctr = f.ctr "
+            "WHERE (f.consent & ?) = 0", (consent_physio_bit,)).fetchone()[0]
+
+    def physio_rows_in_erased_epochs(self) -> int:
+        if "consent_epochs" not in self.tables:
+            return 0
+        return self.con.execute("SELECT COUNT(*) FROM physio p JOIN consent_epochs e ON p.dev_id = e.dev_id "
+                                "AND p.epoch = e.epoch WHERE e.erased != 0").fetchone()[0]
+
+    def close(self) -> None:
+        self.con.close()
