@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
+from helpers.osc import Receiver
 from helpers.public import public_view
 from lifepalette.boundary import GroupAggregate
 from lifepalette.errors import UsageError
 from lifepalette.outputs.osc import OscOut, osc_messages, parse_target
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import ThreadingOSCUDPServer
 
 
 class StubHub:
@@ -25,27 +23,6 @@ class StubHub:
         return public_view(self.contributors, (213, 94, 0), 0.8, 0.25,
                            groups=(GroupAggregate("A", 5, 0.5, 0.75, (0, 114, 178)),),
                            swatches=[(0, 255)] * self.contributors)
-
-
-class Receiver:
-    def __init__(self):
-        self.messages: list[tuple[str, tuple]] = []
-        dispatcher = Dispatcher()
-        dispatcher.set_default_handler(lambda address, *args: self.messages.append((address, args)))
-        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def addresses(self):
-        return {a for a, _ in self.messages}
 
 
 def _stream(hub, port, rate_hz, seconds, cove="north-cove"):
