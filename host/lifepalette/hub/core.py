@@ -21,6 +21,7 @@ from lifepalette.hub.ingest import IngestCore
 from lifepalette.hub.sitekey import DEFAULT_GROUP_ID
 from lifepalette.hub.store import Store
 from lifepalette.hub.views import NEUTRAL_RGB, ONLINE_S, group_colour_of, release_public_view
+from lifepalette.scoring.report import Scores
 from protocol import frame as wire
 from protocol import records
 from protocol.verifier import REASONS
@@ -95,7 +96,7 @@ class Hub(IngestCore):
             self.transports.append(self.ble)
         self._cmd_counters: dict[int, CounterBlock] = {}
         self._group_counter = CounterBlock(self.store, f"group:{self.group_id}")
-        self.scores: dict = {}
+        self.scores: Scores | None = None  # the scorer's latest document (None before the first tick)
         self.score_cpu_s = 0.0
         self.score_ticks = 0
         self.last_tick: float | None = None
@@ -249,7 +250,8 @@ class Hub(IngestCore):
         if self.scorer is not None:
             cpu0 = time.process_time()
             try:
-                self.scores = self.scorer.compute() or {}
+                # detail=False: per-wearer and per-pair entries never leave the scorer through the hub
+                self.scores = self.scorer.compute(detail=False)
             except Exception:
                 self.internal_errors += 1
                 log.exception("scoring failed")
@@ -298,5 +300,5 @@ class Hub(IngestCore):
             "group_colour": {"group_id": self.group_id, "rgb": list(self.group_rgb)},
             "session": self.session_state(),
             # Groups and public aggregates only: no per-wearer numbers leave the hub through its state (no ranking).
-            "scores": {k: v for k, v in self.scores.items() if k in ("groups", "public", "palette", "t")},
+            "scores": {k: v for k, v in (self.scores or {}).items() if k in ("groups", "public", "palette", "t")},
         }
