@@ -155,3 +155,48 @@ def test_the_citation_check_finds_a_missing_document():
     assert not _cited_file_exists("host/x.py", "DESIGN.md", {"PROTOCOL.md"})
     assert _cited_file_exists("host/x.py", "protocol/PROTOCOL.md", set())
     assert _cited_file_exists("docs/ARCHITECTURE.md", "../protocol/PROTOCOL.md", set())
+
+
+def _contract_gaps(cls: type, protocol: type) -> list[str]:
+    """What `cls` lacks of `protocol`: a member, async-ness, or a method's parameters (extra ones need defaults)."""
+    import inspect
+
+    gaps = [f"{cls.__name__}.{name}: missing" for name in getattr(protocol, "__annotations__", {})
+            if not hasattr(cls, name)]
+    for name, member in vars(protocol).items():
+        if name.startswith("_") or not callable(member):
+            continue
+        own = getattr(cls, name, None)
+        if own is None:
+            gaps.append(f"{cls.__name__}.{name}: missing")
+        elif inspect.iscoroutinefunction(own) != inspect.iscoroutinefunction(member):
+            gaps.append(f"{cls.__name__}.{name}: async mismatch")
+        else:
+            wanted = list(inspect.signature(member).parameters)
+            given = list(inspect.signature(own).parameters.values())
+            extra_required = [p for p in given[len(wanted):] if p.default is p.empty and p.kind is not p.VAR_KEYWORD]
+            if [p.name for p in given[:len(wanted)]] != wanted or extra_required:
+                gaps.append(f"{cls.__name__}.{name}: parameters differ")
+    return gaps
+
+
+def test_transports_and_hubs_keep_their_written_contracts():
+    from lifepalette.hub import Hub
+    from lifepalette.hub.contracts import HubSurface, Transport
+    from lifepalette.transports.ble import BleTransport
+    from lifepalette.transports.serial import SerialTransport
+    from lifepalette.transports.udp import UdpTransport
+
+    assert [gap for cls in (UdpTransport, SerialTransport, BleTransport) for gap in _contract_gaps(cls, Transport)] \
+        == []
+    assert _contract_gaps(Hub, HubSurface) == []
+
+    class Incomplete:
+        name = "x"
+
+        def send(self, frame):
+            return True
+
+    assert set(_contract_gaps(Incomplete, Transport)) == {"Incomplete.start: missing", "Incomplete.stop: missing",
+                                                          "Incomplete.describe: missing",
+                                                          "Incomplete.send: parameters differ"}
