@@ -13,12 +13,16 @@ import hmac
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifepalette.boundary import GROUP_LABELS, GroupAggregate, Palette, PublicView, clamp_rgb, hex_colour
 from lifepalette.hub.consent import CONSENT_PAUSED, CONSENT_PHYSIO, revision_of
 from lifepalette.privacy import K_MIN
 from lifepalette.scoring.report import PublicGroup, Scores
+from protocol.verifier import REASONS
+
+if TYPE_CHECKING:
+    from lifepalette.hub.core import Hub
 
 ONLINE_S = 30.0  # a badge heard within this many seconds counts as online
 NEUTRAL_RGB = (96, 96, 96)
@@ -119,3 +123,30 @@ def release_public_view(scores: Scores | None, badges: Iterable[BadgeState], *, 
                       synchrony=synchrony if synchrony is not None else palette.convergence,
                       groups=groups, swatches=shuffled_swatches(swatches, salt),
                       session=session, updated=now)
+
+
+def operator_view(hub: Hub, now: float) -> dict:
+    """Everything the operator console shows. Groups and public aggregates only: no per-wearer number leaves the
+    hub through it, so it cannot rank anyone."""
+    counts = {reason: hub.rejections.get(reason, 0) for reason in REASONS}
+    return {
+        "now": now,
+        "badges": [b.as_dict(now) for b in sorted(hub.badges.values(), key=lambda b: b.dev_id)],
+        "online": sum(1 for b in hub.badges.values() if b.online(now)),
+        "enrolled": sorted(hub.keys),
+        "transports": [t.describe() for t in hub.transports],
+        "links": {"ble_gatt": hub.ble.link_count() if hub.ble else 0,
+                  "ble": dict(hub.ble.stats) if hub.ble else None},
+        "rejections": counts,
+        "accepted": hub.accepted,
+        "stored": hub.store.frames_committed,
+        "internal_errors": hub.internal_errors,
+        "consent_epochs": hub.ledger.as_list(),
+        "erasures": hub.receipts[:50],
+        "scoring": {"cadence_s": hub.cadence_s, "ticks": hub.score_ticks, "last_tick": hub.last_tick,
+                    "cpu_s": round(hub.score_cpu_s, 4), "available": hub.scorer is not None},
+        "group_colour": {"group_id": hub.group_id, "rgb": list(hub.group_rgb)},
+        "session": hub.session_state(),
+        # Groups and public aggregates only: no per-wearer numbers leave the hub through its state (no ranking).
+        "scores": {k: v for k, v in (hub.scores or {}).items() if k in ("groups", "public", "palette", "t")},
+    }
