@@ -200,3 +200,12 @@ def test_transports_and_hubs_keep_their_written_contracts():
     assert set(_contract_gaps(Incomplete, Transport)) == {"Incomplete.start: missing", "Incomplete.stop: missing",
                                                           "Incomplete.describe: missing",
                                                           "Incomplete.send: parameters differ"}
+
+
+def test_public_numbers_are_made_in_one_place():
+    """Only hub/views.py builds a public view (the seam a release mechanism plugs into); every other surface re-publishes
+    it, and the sphere reads copies back only through PublicView.from_json."""
+    makers = re.compile(r"\b(PublicView|GroupAggregate|Palette)(\.withheld)?\(")
+    found = sorted(str(path.relative_to(HOST)) for path in HOST.rglob("*.py")
+                   if path.name != "boundary.py" and makers.search(path.read_text()))
+    assert found == ["hub/views.py"]
