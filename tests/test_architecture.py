@@ -209,3 +209,17 @@ def test_public_numbers_are_made_in_one_place():
     found = sorted(str(path.relative_to(HOST)) for path in HOST.rglob("*.py")
                    if path.name != "boundary.py" and makers.search(path.read_text()))
     assert found == ["hub/views.py"]
+
+
+TYPED_BOUNDARIES = ["boundary.py", "privacy.py", "addresses.py", "hub/contracts.py", "hub/views.py", "hub/ingest.py",
+                    "hub/core.py", "outputs/public.py", "web/feed.py"]
+
+
+def test_the_typed_boundaries_type_check(tmp_path):
+    """mypy holds the hub, its views and the publishers to the boundary types and the written contracts."""
+    pytest.importorskip("mypy")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--follow-imports=silent", "--ignore-missing-imports",
+                           "--python-version", "3.11", "--cache-dir", str(tmp_path / "cache"),
+                           *(str(HOST / name) for name in TYPED_BOUNDARIES)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
