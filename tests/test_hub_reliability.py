@@ -9,9 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import tty
 
+from helpers.waits import until, wait_for
 from lifepalette.crypto import open_frame
 from lifepalette.hub import Hub
 from lifepalette.hub.loadgen import UdpSenderPool, telemetry_frame
@@ -36,8 +36,8 @@ def test_kill_9_loses_no_committed_frame_and_opens_no_replay_window(tmp_path):
         port = int(line.rsplit(":", 1)[1])
         pool = UdpSenderPool(("127.0.0.1", port), keys, rate_hz=20)
         pool.start()
-        time.sleep(1.5)
-        os.kill(proc.pid, signal.SIGKILL)  # mid-stream, mid-batch
+        wait_for(lambda: sum(pool.acked.values()) > 500, timeout=30, what="the hub acknowledging frames")
+        os.kill(proc.pid, signal.SIGKILL)  # mid-stream (the pool keeps sending), mid-batch
         proc.wait(10)
         pool.stop()
     finally:
@@ -97,9 +97,9 @@ def test_serial_pty_ingest_and_bad_frames(tmp_path):
         for i in range(0, len(stream), 7):  # in small pieces, as a UART delivers
             os.write(master, stream[i:i + 7])
             await asyncio.sleep(0.002)
-        await asyncio.sleep(0.4)
-        hub.flush()
-        await asyncio.sleep(0.2)
+        # the last two frames are good: once both are in, everything before them was read and judged
+        await until(lambda: hub.accepted == 5, what="the five good frames through the serial reader")
+        hub.flush()  # the backlog acks go out on the pty, written synchronously
         state = hub.operator_state()
         lines = list(hub.transports[0].text_lines)
         await hub.stop()

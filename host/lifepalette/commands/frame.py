@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from lifepalette.errors import UsageError
-
-TYPE_CHOICES = ("telemetry", "heartbeat", "group_colour", "command", "backlog")
+from protocol.frame import COMPANY_ID
+from protocol.frame import TYPE_NAMES as TYPE_CHOICES
 
 
 def _uint(limit: int, what: str):
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="record field, repeatable (integers; 0x hex allowed; command: cmd=colour|time|backlog_ack|"
                    "consent_prompt|group_key or its number; key_part=16 hex digits)")
     s.add_argument("--advert", action="store_true", help="print the 31-byte BLE advert instead of the 24-byte frame")
-    s.add_argument("--company", type=_uint(0xFFFF, "--company"), default=0xFFFF,
+    s.add_argument("--company", type=_uint(0xFFFF, "--company"), default=COMPANY_ID,
                    help="company id in the advert (default 0xFFFF)")
     s.set_defaults(func=run_seal)
 
@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     keys = o.add_mutually_exclusive_group(required=True)
     keys.add_argument("--key", help="one 16-byte key (32 hex digits) for every device")
     keys.add_argument("--keys", metavar="FILE", help='JSON object {"<dev_id>": "<key hex>"}')
-    o.add_argument("--company", type=_uint(0xFFFF, "--company"), default=0xFFFF,
+    o.add_argument("--company", type=_uint(0xFFFF, "--company"), default=COMPANY_ID,
                    help="company id expected in adverts (default 0xFFFF)")
     o.add_argument("frames", nargs="*", metavar="HEX", help="24-byte frames or 31-byte adverts (spaces, colons "
                    "and 0x tolerated); read from stdin, one per line, if none given")
@@ -223,10 +223,11 @@ def _frames_from(args: argparse.Namespace) -> Iterator[bytes]:
 
 
 def run_open(args: argparse.Namespace) -> int:
+    from lifepalette.crypto import open_frame
     from protocol import frame, verifier
 
     keys = _OneKey(_key(args.key)) if args.key else load_keys_file(args.keys)
-    v = verifier.Verifier(keys, direction=verifier.ANY, company=args.company)
+    v = verifier.Verifier(keys, direction=verifier.ANY, company=args.company, opener=open_frame)
     any_rejected = False
     for data in _frames_from(args):
         verdict = v.verify(data)

@@ -1,6 +1,6 @@
 """BLE ingest with bleak: adverts through a detection callback, GATT links for telemetry, backlog and commands.
 
-Policy (ble_formats.md §5.2, §7.3): scanning is passive where the stack supports it; connects go one at a time
+Policy: scanning is passive where the stack supports it; connects go one at a time
 behind a single asyncio.Lock (controllers refuse parallel connects), at most `max_links` links at once, through
 bleak-retry-connector. When more badges wait than there are slots, links older than `hold_s` make room.
 The same code runs on BlueZ and on the Bumble backend: only `backend` (scanner and client classes plus their
@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifepalette.ble import BACKLOG_UUID, CONTROL_UUID, TELEMETRY_UUID
+from protocol.frame import COMPANY_ID, FRAME_LEN
 
 log = logging.getLogger("lifepalette.hub.ble")
-FRAME_LEN = 24
 MIN_MTU = FRAME_LEN + 3  # the badge notifies only over links whose ATT MTU carries a whole frame (PROTOCOL.md §7)
-COMPANY_ID = 0xFFFF
 
 
 @dataclass
@@ -214,7 +213,6 @@ class BleTransport:
             link.writer.cancel()
         while not link.outbox.empty():
             self.pending.setdefault(dev_id, []).append(link.outbox.get_nowait())
-        self.hub.link_down(dev_id, "ble-gatt")
         self._wake.set()
 
     async def _drop(self, dev_id: int) -> None:
