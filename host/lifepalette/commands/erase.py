@@ -19,12 +19,17 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from lifepalette.errors import UsageError
     from lifepalette.hub.sitekey import check_dev_id
     from lifepalette.hub.store import Store, existing_db
 
     dev_id = check_dev_id(args.dev)
     store = Store(existing_db(args.db))
     try:
+        if not store.knows_device(dev_id):
+            raise UsageError(f"device {dev_id} is not enrolled in {args.db} and nothing is stored for it")
+        if args.epoch is not None and not store.knows_epoch(dev_id, args.epoch):
+            raise UsageError(f"device {dev_id} has no consent epoch {args.epoch} in {args.db}")
         receipt = store.erase(dev_id, args.epoch, "operator")
         store.con.execute("UPDATE consent_epochs SET erased = 1 WHERE dev_id = ?"
                           + ("" if args.epoch is None else " AND epoch = ?"),

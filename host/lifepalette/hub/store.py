@@ -284,6 +284,17 @@ class Store:
         self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- reads ------------------------------------------------------------------------------------------------
+    def knows_device(self, dev_id: int) -> bool:
+        """Enrolled here, or anything stored for it (a device removed from `devices` still has rows to erase)."""
+        con = self.con
+        return any(con.execute(f"SELECT 1 FROM {table} WHERE dev_id = ? LIMIT 1", (dev_id,)).fetchone()
+                   for table in ("devices", "frames", "physio", "consent_epochs"))
+
+    def knows_epoch(self, dev_id: int, epoch: int) -> bool:
+        con = self.con
+        return any(con.execute(f"SELECT 1 FROM {table} WHERE dev_id = ? AND epoch = ? LIMIT 1",
+                               (dev_id, epoch)).fetchone() for table in ("consent_epochs", "physio"))
+
     def count_frames(self) -> int:
         return self.con.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
 
@@ -313,6 +324,10 @@ def existing_db(path: str | Path) -> Path:
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"no hub database at {p}")
+    try:
+        p.open("rb").close()
+    except OSError as exc:  # e.g. permission denied: say so, rather than calling it "not a hub database"
+        raise UsageError(f"cannot open {p}: {exc.strerror or exc}") from None
     try:
         con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
         con.execute("SELECT COUNT(*) FROM frames").fetchone()

@@ -318,10 +318,9 @@ async def serve_web(hub: Any, host: str = "127.0.0.1", port: int = 8080, token: 
     Without a token, a random one is made and printed, so the console is never open to everyone. The wall gets a
     new view after every scoring tick, and within `watch_s` of any change to the public view between ticks.
     """
-    if not token:
+    made_token = not token
+    if made_token:
         token = secrets.token_urlsafe(16)
-        if announce:
-            print(f"operator token: {token}", file=sys.stderr, flush=True)
     quiet_server_logs()
     app = build_app(hub, token, cove=cove, refresh_s=refresh_s, watch_s=watch_s, limits=limits)
     runner = WebRunner(app, shutdown_timeout=2.0, access_log=None, keepalive_timeout=app[GUARD].limits.idle_timeout_s)
@@ -331,13 +330,15 @@ async def serve_web(hub: Any, host: str = "127.0.0.1", port: int = 8080, token: 
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        from lifepalette.errors import LifePaletteError
+        from lifepalette.errors import UsageError
 
-        raise LifePaletteError(f"cannot serve the web app on {host}:{port}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot serve the web app on {host}:{port}: {exc.strerror or exc}") from None
     bound_host, bound_port = runner.addresses[0][:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     runner.url = f"http://{shown}:{bound_port}/"
     runner.token = token.current(time.monotonic()) if isinstance(token, TokenSource) else token
     if announce:
+        if made_token:  # printed once the server listens, so a failure to bind stays a one-line error
+            print(f"operator token: {runner.token}", file=sys.stderr, flush=True)
         print(f"cove wall: {runner.url}   operator console: {runner.url}operator", file=sys.stderr, flush=True)
     return runner
