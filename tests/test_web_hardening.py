@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from helpers.public import public_view
 from lifepalette import cli
 from lifepalette.errors import UsageError
 from lifepalette.web import serve_web
@@ -37,8 +38,8 @@ class SurfaceHub:
     def subscribe(self, callback):
         self.callbacks.append(callback)
 
-    def public_state(self):
-        return {"contributors": 0}
+    def public_view(self):
+        return public_view(0)
 
     def operator_state(self):
         return {"badges": [], "rejections": {}}

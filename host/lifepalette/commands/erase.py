@@ -30,11 +30,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"device {dev_id} is not enrolled in {args.db} and nothing is stored for it")
         if args.epoch is not None and not store.knows_epoch(dev_id, args.epoch):
             raise UsageError(f"device {dev_id} has no consent epoch {args.epoch} in {args.db}")
-        receipt = store.erase(dev_id, args.epoch, "operator")
-        store.con.execute("UPDATE consent_epochs SET erased = 1 WHERE dev_id = ?"
-                          + ("" if args.epoch is None else " AND epoch = ?"),
-                          (dev_id,) if args.epoch is None else (dev_id, args.epoch))
+        receipt = store.erase(dev_id, args.epoch, "operator")  # marks the epochs erased in the same transaction
     finally:
-        store.con.close()
+        store.close()
     print(json.dumps({"receipt": receipt.as_dict()}))
     return 0

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lifepalette.errors import UsageError
-
-TYPE_CHOICES = ("telemetry", "heartbeat", "group_colour", "command", "backlog")
+from protocol.frame import TYPE_NAMES as TYPE_CHOICES
 
 
 def _uint(limit: int, what: str):
@@ -223,10 +222,11 @@ def _frames_from(args: argparse.Namespace) -> Iterator[bytes]:
 
 
 def run_open(args: argparse.Namespace) -> int:
+    from lifepalette.crypto import open_frame
     from protocol import frame, verifier
 
     keys = _OneKey(_key(args.key)) if args.key else load_keys_file(args.keys)
-    v = verifier.Verifier(keys, direction=verifier.ANY, company=args.company)
+    v = verifier.Verifier(keys, direction=verifier.ANY, company=args.company, opener=open_frame)
     any_rejected = False
     for data in _frames_from(args):
         verdict = v.verify(data)

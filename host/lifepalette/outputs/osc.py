@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from lifepalette.hub.contracts import HubSurface
 from lifepalette.outputs.public import PublicSource
 
 
@@ -53,7 +54,7 @@ def osc_messages(view: dict) -> list[tuple[str, Any]]:
 class OscOut:
     """Sends the public view to one OSC target at `rate_hz`; `await start()`, `await stop()`."""
 
-    def __init__(self, hub: Any, host: str = "127.0.0.1", port: int = 9000, *, cove: str = "cove",
+    def __init__(self, hub: HubSurface, host: str = "127.0.0.1", port: int = 9000, *, cove: str = "cove",
                  rate_hz: float = 2.0, source: PublicSource | None = None):
         if rate_hz <= 0:
             raise ValueError("OSC rate must be > 0 Hz")
@@ -97,15 +98,10 @@ class OscOut:
 
 def parse_target(text: str, default_port: int = 9000) -> tuple[str, int]:
     """"HOST:PORT" (or "HOST") for --osc; raises UsageError with the reason."""
+    from lifepalette.addresses import split_host_port
     from lifepalette.errors import UsageError
 
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = text, str(default_port)
     try:
-        number = int(port)
+        return split_host_port(text, default_port=default_port)
     except ValueError:
         raise UsageError(f"bad OSC target {text!r}: expected HOST:PORT") from None
-    if not host or not 0 < number < 65536:
-        raise UsageError(f"bad OSC target {text!r}: expected HOST:PORT")
-    return host.strip("[]"), number

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifepalette.ble import BACKLOG_UUID, CONTROL_UUID, TELEMETRY_UUID
+from protocol.frame import COMPANY_ID, FRAME_LEN
 
 log = logging.getLogger("lifepalette.hub.ble")
-FRAME_LEN = 24
-COMPANY_ID = 0xFFFF
 
 
 @dataclass
@@ -209,7 +208,6 @@ class BleTransport:
             link.writer.cancel()
         while not link.outbox.empty():
             self.pending.setdefault(dev_id, []).append(link.outbox.get_nowait())
-        self.hub.link_down(dev_id, "ble-gatt")
         self._wake.set()
 
     async def _drop(self, dev_id: int) -> None:

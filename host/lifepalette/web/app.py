@@ -19,21 +19,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from lifepalette.hub.contracts import HubSurface
 from lifepalette.web.auth import Backoff, Sessions, TokenSource
-from lifepalette.web.feed import HubFeeds, maybe_await, to_json
+from lifepalette.web.feed import HubFeeds, to_json
 from lifepalette.web.guard import (
     GUARD,
     ConnectionGuard,
     GuardedSite,
     Limits,
+    RateLimitedLog,
     client_of,
     guard_requests,
     quiet_server_logs,
@@ -119,6 +123,9 @@ def _page(name: str, status: int = 200) -> web.Response:
                         charset="utf-8", headers={"Cache-Control": "no-store"})
 
 
+_BUG_LOG = RateLimitedLog(logging.getLogger("lifepalette.web"))
+
+
 def _too_many(wait_s: float) -> web.Response:
     return web.Response(text=json.dumps({"error": "too many failed attempts: wait before trying again"}), status=429,
                         content_type="application/json",
@@ -140,8 +147,8 @@ async def security_headers(request: web.Request, handler):
     except (ConnectionResetError, asyncio.CancelledError):
         raise
     except Exception as exc:  # a bug: log one line, answer 500 with the headers, keep serving
-        request.app[GUARD].log.warn("500:" + type(exc).__name__,
-                                    f"web: {request.method} {request.path} failed: {type(exc).__name__}: {exc}")
+        _BUG_LOG.warn("500:" + type(exc).__name__,
+                      f"web: {request.method} {request.path} failed: {type(exc).__name__}: {exc}")
         response = web.Response(status=500, text="internal error")
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
@@ -214,13 +221,18 @@ async def operator_state(request: web.Request) -> web.Response:
     return _json(await request.app[FEEDS].operator_view())
 
 
+ACTIONS: dict[str, Callable[[HubSurface], Any]] = {
+    "start_session": lambda hub: hub.start_session(), "end_session": lambda hub: hub.end_session(),
+    "rotate_group_key": lambda hub: hub.rotate_group_key()}
+
+
 def _action(method_name: str):
     async def handler(request: web.Request) -> web.Response:
         if not authenticated(request, mutating=True):
             return _unauthorized()
         hub = request.app[FEEDS].hub
         try:
-            result = await maybe_await(getattr(hub, method_name)())
+            result = ACTIONS[method_name](hub)
         except Exception as exc:  # report the hub's refusal (e.g. "no session running") to the operator
             return _json({"ok": False, "action": method_name, "error": str(exc) or type(exc).__name__}, status=409)
         if isinstance(result, bytes | bytearray | memoryview):
@@ -232,7 +244,8 @@ def _action(method_name: str):
     return handler
 
 
-async def _stream(request: web.Request, feed) -> web.StreamResponse:
+async def event_stream(request: web.Request, feed) -> web.StreamResponse:
+    """Server-sent events from `feed` (one snapshot per change) until the client goes away."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
@@ -257,17 +270,17 @@ async def _stream(request: web.Request, feed) -> web.StreamResponse:
 
 @streaming
 async def cove_events(request: web.Request) -> web.StreamResponse:
-    return await _stream(request, request.app[FEEDS].public)
+    return await event_stream(request, request.app[FEEDS].public)
 
 
 @streaming
 async def operator_events(request: web.Request) -> web.StreamResponse:
     if not authenticated(request):
         return _unauthorized()
-    return await _stream(request, request.app[FEEDS].operator)
+    return await event_stream(request, request.app[FEEDS].operator)
 
 
-def build_app(hub: Any, token: str | TokenSource, *, cove: str = "cove", refresh_s: float = 2.0,
+def build_app(hub: HubSurface, token: str | TokenSource, *, cove: str = "cove", refresh_s: float = 2.0,
               watch_s: float | None = 0.25, limits: Limits | None = None) -> web.Application:
     """The web app; `token` is the operator's (checked: at least 16 characters, no placeholder) or a TokenSource."""
     tokens = token if isinstance(token, TokenSource) else TokenSource(token)
@@ -310,7 +323,7 @@ class WebRunner(web.AppRunner):
     token: str = ""
 
 
-async def serve_web(hub: Any, host: str = "127.0.0.1", port: int = 8080, token: str | TokenSource | None = None, *,
+async def serve_web(hub: HubSurface, host: str = "127.0.0.1", port: int = 8080, token: str | TokenSource | None = None, *,
                     cove: str = "cove", refresh_s: float = 2.0, watch_s: float | None = 0.25,
                     announce: bool = True, limits: Limits | None = None) -> WebRunner:
     """Serve the wall and the console for `hub` on the running loop; `await runner.cleanup()` stops it.
