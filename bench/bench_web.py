@@ -105,7 +105,7 @@ async def _bench() -> dict:
     port = hub.transports[0].port
     from lifepalette.web import serve_web
 
-    runner = await serve_web(hub, "127.0.0.1", 0, "bench", announce=False)
+    runner = await serve_web(hub, "127.0.0.1", 0, "bench-operator-token", announce=False)
     loop = asyncio.get_running_loop()
     led_transport, led = await loop.create_datagram_endpoint(LedListener, local_addr=("127.0.0.1", 0))
     led_port = led_transport.get_extra_info("sockname")[1]

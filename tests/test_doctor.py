@@ -108,11 +108,13 @@ def test_hub_unit_runs_a_command_line_the_hub_accepts():
     env = dict(line.split("=", 1) for line in (REPO_ROOT / "deploy" / "hub.env").read_text().splitlines()
                if line and not line.startswith("#"))
     env["LP_HUB_ARGS"] = "--serial /dev/lifepalette-badge-0"
+    env["CREDENTIALS_DIRECTORY"] = "/run/credentials/lifepalette-hub.service"
     command = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env[m.group(1) or m.group(2)], settings["ExecStart"])
     argv = shlex.split(command)
     assert argv[0].endswith("/lifepalette")
     args = cli.build_parser().parse_args(argv[1:])
-    assert args.command == "hub" and args.ble and "8080" in str(args.http) and args.token == "change-me"
+    assert args.command == "hub" and args.ble and "8080" in str(args.http) and args.token is None
+    assert args.token_file == "/run/credentials/lifepalette-hub.service/operator-token"
     assert args.serial == ["/dev/lifepalette-badge-0"] and args.db == "/var/lib/lifepalette/hub.db"
 
 

@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from lifepalette.crypto import seal
@@ -80,3 +81,48 @@ def test_erase_usage_errors(tmp_path):
     r = subprocess.run([sys.executable, "-m", "lifepalette", "erase", "--db", str(junk), "--dev", "3"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def raw_files(db: Path) -> bytes:
+    """The database, its WAL and its shared-memory index, as bytes on disk."""
+    return b"".join(Path(str(db) + suffix).read_bytes() for suffix in ("", "-wal", "-shm")
+                    if Path(str(db) + suffix).exists())
+
+
+def test_erase_waits_for_a_concurrent_reader_and_scrubs_every_file(tmp_path):
+    db = tmp_path / "hub.db"
+    fill(db)
+    reader = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM physio").fetchone()[0] == 80  # holds a snapshot with the rows
+    # the reader ends its transaction after longer than SQLite's 5 s busy timeout, but keeps the database open (so
+    # its own close cannot checkpoint for us)
+    release = threading.Timer(6.5, lambda: reader.execute("COMMIT"))
+    release.start()
+    try:
+        receipt = erase(db, "--dev", "7")
+        release.join()
+        assert receipt["rows"] == 40 and receipt["scrubbed"] is True
+        assert raw_files(db).count(MARK) == 40  # only badge 8's rows, in no file a trace of badge 7's
+    finally:
+        release.cancel()
+        reader.close()
+
+
+def test_erase_says_so_when_a_reader_never_lets_go(tmp_path):
+    from lifepalette.hub.store import Store
+
+    db = tmp_path / "hub.db"
+    fill(db)
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM physio").fetchone()
+    store = Store(db)
+    receipt = store.erase(7, None, "operator", scrub_wait_s=0.2)
+    assert receipt.scrubbed is False and store.scrub_pending
+    reader.execute("COMMIT")
+    reader.close()
+    store.flush()  # the next flush retries the pending scrub
+    assert not store.scrub_pending
+    store.con.close()
+    assert raw_files(db).count(MARK) == 40

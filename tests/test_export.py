@@ -53,3 +53,14 @@ def test_export_keeps_consented_physiology(tmp_path):
 
 def test_export_missing_db_is_usage_error(tmp_path, capsys):
     assert main(["export", "--db", str(tmp_path / "no.db"), "--out", str(tmp_path / "o.csv")]) == 2
+
+
+def test_exports_are_owner_only_even_over_an_existing_readable_file(tmp_path):
+    db = tmp_path / "hub.db"
+    fill(db)
+    for fmt in ("csv", "parquet"):
+        out = tmp_path / f"x.{fmt}"
+        out.write_text("old")
+        out.chmod(0o644)
+        assert main(["export", "--db", str(db), "--format", fmt, "--out", str(out)]) == 0
+        assert out.stat().st_mode & 0o777 == 0o600

@@ -143,7 +143,9 @@ def test_operator_api_refuses_without_the_token():
         return statuses
 
     hub = InTestHub()
-    assert run(_with_app(hub, body)) == [401] * 8
+    statuses = run(_with_app(hub, body))
+    # after the wrong bearer token this client backs off: 429 instead of another check (test_web_hardening.py)
+    assert statuses[:4] == [401] * 4 and set(statuses[4:]) <= {401, 429}
     assert hub.calls == []
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import sqlite3
 import sys
 
 from lifepalette import __version__
@@ -58,13 +60,42 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except LifePaletteError as exc:
-        print(f"lifepalette {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(args, str(exc), exc.exit_code)
     except KeyboardInterrupt:
         print(f"lifepalette {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # the command boundary: what a user's input can raise becomes one line, exit 2
+        message = user_error(exc, args)
+        if message is None:
+            raise  # a bug: the traceback is what a developer needs
+        return _fail(args, message, 2)
+
+
+def user_error(exc: BaseException, args: argparse.Namespace) -> str | None:
+    """One line for an error caused by the user's files, folders, ports or hosts; None for anything else (a bug)."""
+    if isinstance(exc, RecursionError):
+        return "input is nested too deeply to read"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, UnicodeError):
+        return "input is not UTF-8 text"
+    if isinstance(exc, sqlite3.DatabaseError):
+        db = getattr(args, "db", None)
+        where = f"{db}: " if db else ""
+        if "not a database" in str(exc) or "malformed" in str(exc):
+            return f"{where}not a readable Life Palette hub database (corrupt, truncated or another file: {exc})"
+        return f"{where}database error: {exc}"
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc) or type(exc).__name__
+        return f"{exc.filename}: {what}" if exc.filename else what
+    return None
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    print(f"lifepalette {args.command}: error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

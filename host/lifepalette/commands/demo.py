@@ -22,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="simulator scenario feeding the badges: calm, dialogue, confrontation, healing (default)")
     parser.add_argument("--seconds", type=float, default=None, metavar="S",
                         help="stop after S seconds (default: run until Ctrl-C)")
-    parser.add_argument("--token", default=None, help="operator token (default: a random one, printed)")
+    parser.add_argument("--token", default=None,
+                        help="operator token for this local demo, at least 16 characters (default: a random one, "
+                             "printed)")
     parser.add_argument("--cove", default="demo-cove", help="cove name shown on the wall and used by OSC/MQTT")
     parser.add_argument("--osc", metavar="HOST:PORT", help="also send OSC to HOST:PORT (see README: OSC addresses)")
     parser.add_argument("--osc-rate", type=float, default=2.0, metavar="HZ",
@@ -54,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     _check(args)
+    if args.token is not None:
+        from lifepalette.web.auth import check_token
+
+        args.token = check_token(args.token, "--token")
     if args.osc:
         from lifepalette.outputs.osc import parse_target
 

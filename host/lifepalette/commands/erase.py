@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+SCRUB_WAIT_S = 30.0  # how long to wait for other readers to let go of the erased bytes
 
 
 def register(subparsers) -> None:
@@ -19,14 +22,24 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from lifepalette.errors import UsageError
     from lifepalette.hub.sitekey import check_dev_id
     from lifepalette.hub.store import Store, existing_db
 
     dev_id = check_dev_id(args.dev)
     store = Store(existing_db(args.db))
     try:
-        receipt = store.erase(dev_id, args.epoch, "operator")  # marks the epochs erased in the same transaction
+        if not store.knows_device(dev_id):
+            raise UsageError(f"device {dev_id} is not enrolled in {args.db} and nothing is stored for it")
+        if args.epoch is not None and not store.knows_epoch(dev_id, args.epoch):
+            raise UsageError(f"device {dev_id} has no consent epoch {args.epoch} in {args.db}")
+        receipt = store.erase(dev_id, args.epoch, "operator", scrub_wait_s=SCRUB_WAIT_S)  # marks the epochs erased in the same transaction
     finally:
         store.close()
     print(json.dumps({"receipt": receipt.as_dict()}))
+    if not receipt.scrubbed:
+        print(f"lifepalette erase: warning: another process still reads {args.db}: the erased rows are deleted, but "
+              "their old bytes stay in the file until the next checkpoint (the hub retries at every flush)",
+              file=sys.stderr)
+        return 1
     return 0

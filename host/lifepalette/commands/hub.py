@@ -25,7 +25,10 @@ def register(subparsers) -> None:
     p.add_argument("--ble", action="store_true", help="scan and link badges over Bluetooth LE (bleak/BlueZ)")
     p.add_argument("--serial", action="append", default=[], metavar="PORT", help="a badge on USB serial (repeatable)")
     p.add_argument("--http", type=host_port, metavar="HOST:PORT", help="serve the cove wall and operator console")
-    p.add_argument("--token", help="operator console token (random and printed if omitted)")
+    p.add_argument("--token-file", metavar="PATH",
+                   help="operator console token from a file only its owner can read (chmod 600); or set "
+                        "LP_OPERATOR_TOKEN; if neither, a random token is made and printed. At least 16 characters")
+    p.add_argument("--token", help=argparse.SUPPRESS)  # refused with a reason: argv is visible to every user in ps
     p.add_argument("--cadence", type=float, default=1.0, metavar="S", help="scoring cadence in seconds (default 1)")
     p.add_argument("--cove", default="cove", help="cove name used on the wall and in OSC/MQTT topics")
     p.add_argument("--osc", metavar="HOST:PORT", help="send the public cove palette and measures by OSC")
@@ -56,7 +59,24 @@ def run(args: argparse.Namespace) -> int:
         from lifepalette.outputs.mqtt import parse_broker_url
 
         parse_broker_url(args.mqtt)
+    args.token_source = operator_token(args)
     return asyncio.run(_serve(args))
+
+
+def operator_token(args: argparse.Namespace):
+    """The operator token from --token-file or LP_OPERATOR_TOKEN (checked), or None for a random printed one."""
+    import os
+
+    from lifepalette.web.auth import TOKEN_ENV, TokenSource, check_token
+
+    if args.token is not None:
+        raise UsageError(f"--token puts the secret in the process list (ps): use --token-file PATH or {TOKEN_ENV}")
+    if args.token_file:
+        return TokenSource(path=args.token_file)
+    from_env = os.environ.get(TOKEN_ENV)
+    if from_env is not None:
+        return TokenSource(check_token(from_env, TOKEN_ENV))
+    return None
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -86,7 +106,7 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.http:
             from lifepalette.web import serve_web
 
-            runner = await serve_web(hub, args.http[0], args.http[1], args.token, cove=args.cove)
+            runner = await serve_web(hub, args.http[0], args.http[1], args.token_source, cove=args.cove)
         if args.osc or args.mqtt:
             from lifepalette.outputs import start_outputs
 

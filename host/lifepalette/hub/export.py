@@ -4,6 +4,7 @@ and not erased; colour columns are NULL where colour was not shared)."""
 from __future__ import annotations
 
 import csv
+import os
 import sqlite3
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def export(db: str | Path, out: str | Path, fmt: str, devices: list[int] | None 
     out = Path(out)
     if out.is_dir():
         raise UsageError(f"{out} is a directory")
+    if fmt not in ("csv", "parquet"):
+        raise UsageError(f"unknown export format {fmt!r}")
+    _create_private(out)
     if fmt == "csv":
         n = 0
         with open(out, "w", newline="") as fh:
@@ -60,3 +64,13 @@ def export(db: str | Path, out: str | Path, fmt: str, devices: list[int] | None 
         pq.write_table(pa.table(arrays, names=list(COLUMNS)), out)
         return len(data)
     raise UsageError(f"unknown export format {fmt!r}")
+
+
+def _create_private(out: Path) -> None:
+    """Create (or truncate) the export owner-only before any row is written: it holds physiology. The writers below
+    open the existing file, which keeps its 0600 mode."""
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)

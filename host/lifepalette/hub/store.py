@@ -85,10 +85,11 @@ class Receipt:
     rows: int
     reason: str
     what: str = "physiology"
+    scrubbed: bool | None = None  # the erased bytes are gone from the database, -wal and -shm files
 
     def as_dict(self) -> dict:
         return {"at": self.at, "dev_id": self.dev_id, "epoch": self.epoch, "what": self.what, "rows": self.rows,
-                "reason": self.reason}
+                "reason": self.reason, "scrubbed": self.scrubbed}
 
 
 @dataclass
@@ -104,6 +105,9 @@ class Batch:
         return len(self.frames)
 
 
+BUSY_TIMEOUT_MS = 5000
+
+
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open (and create) the hub database with the pragmas every user of it needs."""
     if str(path) != ":memory:" and not os.path.exists(path):
@@ -114,7 +118,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     # FULL: a commit survives power loss too; the batch makes the fsync cost per frame tiny.
     con.execute("PRAGMA synchronous=FULL")
     con.execute("PRAGMA secure_delete=ON")
-    con.execute("PRAGMA busy_timeout=5000")
+    con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     con.executescript(SCHEMA)
     return con
 
@@ -159,6 +163,7 @@ class Store:
         self.batch = Batch()
         self.frames_committed = 0
         self.flushes = 0
+        self.scrub_pending = False  # an erasure committed while a reader held the old bytes: scrub at next flush
 
     # -- devices and keys -------------------------------------------------------------------------------------
     def device_ids(self) -> list[int]:
@@ -223,6 +228,8 @@ class Store:
         batch, self.batch = self.batch, Batch()
         counter_rows = self.counters.rows()
         if not batch.frames and not counter_rows and not batch.epochs and not batch.erasures:
+            if self.scrub_pending:
+                self.scrub()
             return 0, []
         con = self.con
         try:
@@ -248,8 +255,10 @@ class Store:
         self.counters.dirty.clear()
         self.frames_committed += stored
         self.flushes += 1
-        if receipts:
-            self.scrub()
+        if receipts or self.scrub_pending:
+            scrubbed = self.scrub()
+            for receipt in receipts:
+                receipt.scrubbed = scrubbed
         return stored, receipts
 
     # -- erasure ----------------------------------------------------------------------------------------------
@@ -265,8 +274,11 @@ class Store:
                          (receipt.at, dev_id, epoch, receipt.what, receipt.rows, reason))
         return receipt
 
-    def erase(self, dev_id: int, epoch: int | None, reason: str = "operator") -> Receipt:
-        """Delete a badge's physiology (one epoch, or all) now, outside the batch, and scrub the files."""
+    def erase(self, dev_id: int, epoch: int | None, reason: str = "operator", *, scrub_wait_s: float = 0.0) -> Receipt:
+        """Delete a badge's physiology (one epoch, or all) now, outside the batch, and scrub the files.
+
+        The receipt's `scrubbed` says whether the old bytes are already gone from every file; if a reader still
+        held them (`scrub_wait_s` passed), the scrub stays pending and every later flush tries again."""
         self.con.execute("BEGIN IMMEDIATE")
         try:
             receipt = self._erase_in_tx(dev_id, epoch, reason)
@@ -274,17 +286,47 @@ class Store:
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        self.scrub()
+        receipt.scrubbed = self.scrub(scrub_wait_s)
         return receipt
 
-    def scrub(self) -> None:
-        """Move the WAL into the main file and truncate it, so deleted rows survive in neither file.
+    def scrub(self, wait_s: float = 0.0) -> bool:
+        """Move the WAL into the main file and truncate it, so deleted rows survive in neither file; True when done.
 
-        secure_delete (set in `connect`) already zeroes freed cells in the pages written back.
+        secure_delete (set in `connect`) already zeroes freed cells in the pages written back. A reader that still
+        holds an older snapshot keeps the old page images alive: the checkpoint then reports busy, and we retry (with
+        backoff, up to `wait_s`; the hub passes 0 and retries at its next flush) rather than report a scrub that
+        did not happen. The checkpoint itself never waits on the busy timeout, so the hub's loop is never blocked.
         """
-        self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con = self.con
+        deadline = time.monotonic() + wait_s
+        delay = 0.02
+        con.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                busy = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                if not busy:
+                    self.scrub_pending = False
+                    return True
+                if time.monotonic() >= deadline:
+                    self.scrub_pending = True
+                    return False
+                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                delay = min(delay * 2, 0.25)
+        finally:
+            con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     # -- reads ------------------------------------------------------------------------------------------------
+    def knows_device(self, dev_id: int) -> bool:
+        """Enrolled here, or anything stored for it (a device removed from `devices` still has rows to erase)."""
+        con = self.con
+        return any(con.execute(f"SELECT 1 FROM {table} WHERE dev_id = ? LIMIT 1", (dev_id,)).fetchone()
+                   for table in ("devices", "frames", "physio", "consent_epochs"))
+
+    def knows_epoch(self, dev_id: int, epoch: int) -> bool:
+        con = self.con
+        return any(con.execute(f"SELECT 1 FROM {table} WHERE dev_id = ? AND epoch = ? LIMIT 1",
+                               (dev_id, epoch)).fetchone() for table in ("consent_epochs", "physio"))
+
     def max_counter_before(self, dev_id: int, t_rx: float) -> int:
         """The highest counter of this badge stored before time `t_rx` (0 if none): acknowledged on restart."""
         row = self.con.execute("SELECT MAX(ctr) FROM frames WHERE dev_id = ? AND t_rx < ?", (dev_id, t_rx)).fetchone()
@@ -319,6 +361,10 @@ def existing_db(path: str | Path) -> Path:
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"no hub database at {p}")
+    try:
+        p.open("rb").close()
+    except OSError as exc:  # e.g. permission denied: say so, rather than calling it "not a hub database"
+        raise UsageError(f"cannot open {p}: {exc.strerror or exc}") from None
     try:
         con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
         con.execute("SELECT COUNT(*) FROM frames").fetchone()

@@ -11,16 +11,18 @@ Routes (the README's "JSON API" section is the user-facing reference):
   GET  /api/operator/events           operator state as server-sent events
   POST /api/operator/session/start | /api/operator/session/end | /api/operator/group-key/rotate
 Cookie-authenticated POSTs must carry the header "X-LP-Operator: 1" (a browser cannot add it cross-site: CSRF guard).
+The cookie is a random session id held by the server (lifepalette.web.auth); wrong tokens back off per client (429).
+Connections, event streams and slow clients are bounded by lifepalette.web.guard.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
+import logging
 import secrets
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,13 +30,28 @@ from typing import Any
 from aiohttp import web
 
 from lifepalette.hub.contracts import HubSurface
+from lifepalette.web.auth import Backoff, Sessions, TokenSource
 from lifepalette.web.feed import HubFeeds, to_json
+from lifepalette.web.guard import (
+    GUARD,
+    ConnectionGuard,
+    GuardedSite,
+    Limits,
+    RateLimitedLog,
+    client_of,
+    guard_requests,
+    quiet_server_logs,
+    streaming,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "lp_operator"
 CSRF_HEADER = "X-LP-Operator"
 FEEDS = web.AppKey("feeds", HubFeeds)
-TOKEN = web.AppKey("token", str)
+TOKENS = web.AppKey("tokens", TokenSource)
+SESSIONS = web.AppKey("sessions", Sessions)
+BACKOFF = web.AppKey("backoff", Backoff)
+MAX_LOGIN_BODY = 4096
 KEEPALIVE_S = 15.0
 
 SECURITY_HEADERS = {
@@ -46,27 +63,47 @@ SECURITY_HEADERS = {
 }
 
 
-def _cookie_value(token: str) -> str:
-    """The cookie is derived from the token, so the token itself never sits in the browser's cookie jar."""
-    return hmac.new(token.encode(), b"lifepalette operator cookie v1", hashlib.sha256).hexdigest()
+def _now() -> float:
+    return time.monotonic()
 
 
-def _bearer_ok(request: web.Request) -> bool:
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), request.app[TOKEN].encode())
+def _bearer(request: web.Request) -> str | None:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return given.strip() if scheme.lower() == "bearer" else None
 
 
-def _cookie_ok(request: web.Request) -> bool:
-    given = request.cookies.get(COOKIE, "")
-    return hmac.compare_digest(given.encode(), _cookie_value(request.app[TOKEN]).encode())
+class _TooManyAttempts(Exception):
+    def __init__(self, wait_s: float) -> None:
+        self.wait_s = wait_s
+
+
+def _check_backoff(request: web.Request) -> None:
+    wait = request.app[BACKOFF].retry_after(client_of(request), _now())
+    if wait > 0:
+        raise _TooManyAttempts(wait)
+
+
+def _failed(request: web.Request) -> None:
+    request.app[BACKOFF].failed(client_of(request), _now())
 
 
 def authenticated(request: web.Request, *, mutating: bool = False) -> bool:
-    if _bearer_ok(request):
-        return True
-    if not _cookie_ok(request):
+    """True for a valid bearer token or session cookie. Wrong credentials count against the client's backoff;
+    while it is backing off, raises _TooManyAttempts without checking anything."""
+    bearer = _bearer(request)
+    sid = request.cookies.get(COOKIE, "")
+    if bearer is None and not sid:
         return False
+    _check_backoff(request)
+    now = _now()
+    if bearer is not None:
+        if request.app[TOKENS].matches(bearer, now):
+            request.app[BACKOFF].succeeded(client_of(request))
+            return True
+        _failed(request)
+        return False
+    if not request.app[SESSIONS].valid(sid, now):
+        return False  # an expired or revoked session (ids are 256-bit random: not worth guessing, so no backoff)
     return not mutating or request.headers.get(CSRF_HEADER) == "1"
 
 
@@ -86,9 +123,33 @@ def _page(name: str, status: int = 200) -> web.Response:
                         charset="utf-8", headers={"Cache-Control": "no-store"})
 
 
+_BUG_LOG = RateLimitedLog(logging.getLogger("lifepalette.web"))
+
+
+def _too_many(wait_s: float) -> web.Response:
+    return web.Response(text=json.dumps({"error": "too many failed attempts: wait before trying again"}), status=429,
+                        content_type="application/json",
+                        headers={"Retry-After": str(max(1, round(wait_s))), "Cache-Control": "no-store"})
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler):
-    response = await handler(request)
+    """Every response carries the security headers, errors (404, 403, 500) included; no traceback reaches a client."""
+    try:
+        response = await handler(request)
+    except _TooManyAttempts as exc:
+        response = _too_many(exc.wait_s)
+    except web.HTTPException as exc:  # 404, 405, 403, 413 ...: answered as a plain response with the headers
+        if exc.empty_body:
+            response = web.Response(status=exc.status, headers=exc.headers)
+        else:
+            response = web.Response(status=exc.status, text=exc.text, headers=exc.headers)
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception as exc:  # a bug: log one line, answer 500 with the headers, keep serving
+        _BUG_LOG.warn("500:" + type(exc).__name__,
+                      f"web: {request.method} {request.path} failed: {type(exc).__name__}: {exc}")
+        response = web.Response(status=500, text="internal error")
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
     return response
@@ -112,28 +173,43 @@ def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
 
 
-async def login(request: web.Request) -> web.Response:
+async def _given_token(request: web.Request) -> tuple[str, bool]:
+    """The token a login request carries, and whether it asked for JSON. Malformed bodies give an empty token."""
+    if request.content_length is not None and request.content_length > MAX_LOGIN_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_LOGIN_BODY, actual_size=request.content_length)
     if request.content_type == "application/json":
+        raw = await request.content.read(MAX_LOGIN_BODY + 1)
+        if len(raw) > MAX_LOGIN_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_LOGIN_BODY, actual_size=len(raw))
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = json.loads(raw)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
             body = {}
-        given = str(body.get("token", "")) if isinstance(body, dict) else ""
-        wants_json = True
-    else:
-        given = str((await request.post()).get("token", ""))
-        wants_json = False
-    if not hmac.compare_digest(given.strip().encode(), request.app[TOKEN].encode()):
-        await asyncio.sleep(0.25)  # slows guessing a little; the token has 128 bits anyway
+        token = body.get("token", "") if isinstance(body, dict) else ""
+        return (token if isinstance(token, str) else ""), True
+    form = await request.post()
+    token = form.get("token", "")
+    return (token if isinstance(token, str) else ""), False
+
+
+async def login(request: web.Request) -> web.Response:
+    _check_backoff(request)
+    given, wants_json = await _given_token(request)
+    if not request.app[TOKENS].matches(given, _now()):
+        _failed(request)
         if wants_json:
             return _unauthorized()
         return _page("login.html", status=401)
+    request.app[BACKOFF].succeeded(client_of(request))
     response = _json({"ok": True}) if wants_json else _see_other("/operator")
-    response.set_cookie(COOKIE, _cookie_value(request.app[TOKEN]), httponly=True, samesite="Strict", path="/")
+    sid = request.app[SESSIONS].create(_now())
+    response.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", path="/",
+                        max_age=int(request.app[SESSIONS].ttl_s))
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
+    request.app[SESSIONS].revoke(request.cookies.get(COOKIE, ""))
     response = _see_other("/operator")
     response.del_cookie(COOKIE, path="/")
     return response
@@ -192,22 +268,27 @@ async def event_stream(request: web.Request, feed) -> web.StreamResponse:
     return response
 
 
+@streaming
 async def cove_events(request: web.Request) -> web.StreamResponse:
     return await event_stream(request, request.app[FEEDS].public)
 
 
+@streaming
 async def operator_events(request: web.Request) -> web.StreamResponse:
     if not authenticated(request):
         return _unauthorized()
     return await event_stream(request, request.app[FEEDS].operator)
 
 
-def build_app(hub: HubSurface, token: str, *, cove: str = "cove", refresh_s: float = 2.0,
-              watch_s: float | None = 0.25) -> web.Application:
-    if not token:
-        raise ValueError("the operator console needs a non-empty token")
-    app = web.Application(middlewares=[security_headers])
-    app[TOKEN] = token
+def build_app(hub: HubSurface, token: str | TokenSource, *, cove: str = "cove", refresh_s: float = 2.0,
+              watch_s: float | None = 0.25, limits: Limits | None = None) -> web.Application:
+    """The web app; `token` is the operator's (checked: at least 16 characters, no placeholder) or a TokenSource."""
+    tokens = token if isinstance(token, TokenSource) else TokenSource(token)
+    app = web.Application(middlewares=[security_headers, guard_requests], client_max_size=64 * 1024)
+    app[TOKENS] = tokens
+    app[SESSIONS] = Sessions(tokens)
+    app[BACKOFF] = Backoff()
+    app[GUARD] = ConnectionGuard(limits or Limits())
 
     async def on_startup(app: web.Application) -> None:
         app[FEEDS] = HubFeeds(hub, cove, refresh_s, watch_s)
@@ -242,33 +323,35 @@ class WebRunner(web.AppRunner):
     token: str = ""
 
 
-async def serve_web(hub: HubSurface, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, *,
+async def serve_web(hub: HubSurface, host: str = "127.0.0.1", port: int = 8080, token: str | TokenSource | None = None, *,
                     cove: str = "cove", refresh_s: float = 2.0, watch_s: float | None = 0.25,
-                    announce: bool = True) -> WebRunner:
+                    announce: bool = True, limits: Limits | None = None) -> WebRunner:
     """Serve the wall and the console for `hub` on the running loop; `await runner.cleanup()` stops it.
 
     Without a token, a random one is made and printed, so the console is never open to everyone. The wall gets a
     new view after every scoring tick, and within `watch_s` of any change to the public view between ticks.
     """
-    if not token:
+    made_token = not token
+    if made_token:
         token = secrets.token_urlsafe(16)
-        if announce:
-            print(f"operator token: {token}", file=sys.stderr, flush=True)
-    runner = WebRunner(build_app(hub, token, cove=cove, refresh_s=refresh_s, watch_s=watch_s), shutdown_timeout=2.0,
-                       access_log=None)
+    quiet_server_logs()
+    app = build_app(hub, token, cove=cove, refresh_s=refresh_s, watch_s=watch_s, limits=limits)
+    runner = WebRunner(app, shutdown_timeout=2.0, access_log=None, keepalive_timeout=app[GUARD].limits.idle_timeout_s)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = GuardedSite(runner, host, port, app[GUARD])
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        from lifepalette.errors import LifePaletteError
+        from lifepalette.errors import UsageError
 
-        raise LifePaletteError(f"cannot serve the web app on {host}:{port}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot serve the web app on {host}:{port}: {exc.strerror or exc}") from None
     bound_host, bound_port = runner.addresses[0][:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     runner.url = f"http://{shown}:{bound_port}/"
-    runner.token = token
+    runner.token = token.current(time.monotonic()) if isinstance(token, TokenSource) else token
     if announce:
+        if made_token:  # printed once the server listens, so a failure to bind stays a one-line error
+            print(f"operator token: {runner.token}", file=sys.stderr, flush=True)
         print(f"cove wall: {runner.url}   operator console: {runner.url}operator", file=sys.stderr, flush=True)
     return runner
