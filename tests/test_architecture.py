@@ -25,9 +25,11 @@ HOST_LAYERS = {
     "ble": {"web", "commands", "sim", "tools", "outputs", "hub"},
     "web": {"commands", "sim", "tools"},
     "sim": {"commands", "web", "tools", "transports", "ble", "outputs"},
+    # the release mechanism sits just above boundary.py: it builds PublicViews, and knows nothing of who calls it
+    "privacy": {"hub", "web", "outputs", "commands", "transports", "ble", "sim", "tools", "scoring", "kernels"},
 }
 # modules at the bottom of the host: they import nothing of lifepalette but each other
-LOWEST = {"boundary.py", "privacy.py", "errors.py", "paths.py", "crypto.py", "addresses.py"}
+LOWEST = {"boundary.py", "privacy/__init__.py", "errors.py", "paths.py", "crypto.py", "addresses.py"}
 
 
 def imported_modules(path: Path) -> list[str]:
@@ -65,7 +67,8 @@ def test_host_layers_import_downwards_only():
                       if name.startswith("lifepalette.") and name.split(".")[1] in forbidden]
     for name in LOWEST:
         found += [f"{name} imports {m}" for m in imported_modules(HOST / name)
-                  if m.startswith("lifepalette.") and m.split(".")[1] + ".py" not in LOWEST]
+                  if m.startswith("lifepalette.") and not {m.split(".")[1] + ".py", m.split(".")[1] + "/__init__.py"}
+                  & LOWEST]
     assert found == []
 
 

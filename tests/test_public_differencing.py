@@ -8,7 +8,6 @@ test_privacy_attack.py.
 
 import numpy as np
 import pytest
-
 from helpers import differencing as d
 
 
@@ -17,8 +16,6 @@ def coves_of_8():
     return [d.simulate_cove(9, "dialogue", seed) for seed in (3, 4)]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: exact means over k >= 5 give a leaver's arousal away (MAE 0.011 "
-                                      "against 0.109 for guessing the mean)")
 def test_the_public_view_gives_no_better_than_a_guess_of_a_leaver_or_joiner(coves_of_8):
     rng = np.random.default_rng(5)
     results = [d.attack(change, d.seam_stream(change, bytes([i]) * 16))

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from lifepalette.boundary import GroupAggregate, Palette, PublicView
 from lifepalette.hub import views as hub_views
 from lifepalette.hub.consent import CONSENT_PHYSIO
@@ -237,9 +236,8 @@ def attack_size(coves: list[Cove], size: int, seed: int, noisy: bool) -> tuple[f
 def tracking(cove: Cove, seed: int, start: int = 0) -> tuple[float, float]:
     """(Spearman, mean absolute error) of the released cove arousal against the true cove mean, second by second,
     everyone present, from `start` on."""
-    from scipy.stats import spearmanr
-
     from lifepalette.privacy.release import PublicRelease
+    from scipy.stats import spearmanr
 
     everyone = list(range(cove.arousal.shape[0]))
     release = PublicRelease(hub_views.released_colour, seed=seed)
