@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lifepalette.boundary import Palette, PublicView, clamp_rgb, hex_colour
-from lifepalette.hub.consent import CONSENT_PAUSED, CONSENT_PHYSIO, revision_of
+from lifepalette.hub.consent import revision_of
 from lifepalette.privacy import K_MIN
 from lifepalette.privacy.release import CoveTruth, GroupTruth, PublicRelease
 from lifepalette.scoring import palette as pal
 from lifepalette.scoring.report import Scores
+from protocol.records import CONSENT_PAUSED, CONSENT_PHYSIO
 from protocol.verifier import REASONS
 
 if TYPE_CHECKING:

@@ -23,13 +23,15 @@ DELTA = 1e-6  # the delta at which the spent budget is also stated as (epsilon, 
 _PLACEHOLDER = [0.0]  # the filter evaluates each measurement on this; its output is discarded
 
 
-def _space() -> tuple:
-    return dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l2_distance(T=float)
+def _gaussian(scale: float) -> dp.Measurement:
+    """The Gaussian mechanism on vectors of numbers, distances in L2 (one person = 1)."""
+    domain, metric = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l2_distance(T=float)
+    return dp.m.make_gaussian(domain, metric, scale=scale)
 
 
 @cache
 def _measurement(noise: float, fields: int) -> dp.Measurement:
-    return dp.m.make_gaussian(*_space(), scale=noise / math.sqrt(fields))
+    return _gaussian(noise / math.sqrt(fields))
 
 
 def release_rho(noise: float, fields: int) -> float:
@@ -41,7 +43,7 @@ def epsilon_of(rho: float, delta: float = DELTA) -> float:
     """rho-zCDP stated as epsilon at `delta` (OpenDP's conversion)."""
     if rho <= 0:
         return 0.0
-    gaussian = dp.m.make_gaussian(*_space(), scale=math.sqrt(1.0 / (2.0 * rho)))
+    gaussian = _gaussian(math.sqrt(1.0 / (2.0 * rho)))
     return float(dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(gaussian), delta).map(1.0)[0])
 
 
@@ -53,7 +55,8 @@ class SessionBudget:
             raise ValueError("a budget and a noise multiplier must be positive")
         self.limit = float(rho)
         self.noise = float(noise)
-        odometer = dp.c.make_fully_adaptive_composition(*_space(), dp.zero_concentrated_divergence())
+        domain, metric = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l2_distance(T=float)
+        odometer = dp.c.make_fully_adaptive_composition(domain, metric, dp.zero_concentrated_divergence())
         self._filter = dp.c.make_privacy_filter(odometer, d_in=1.0, d_out=self.limit)(_PLACEHOLDER)
         self.releases = 0
         self.refused = 0
