@@ -100,3 +100,11 @@ def test_epsilon_is_opendps_conversion_of_rho():
     assert rho < epsilon_of(rho) <= rho + 2 * math.sqrt(rho * math.log(1 / 1e-6))
     assert epsilon_of(2 * rho) > epsilon_of(rho)
     assert epsilon_of(0.0) == 0.0
+
+
+def test_a_pair_mean_moves_by_at_most_4_over_g_for_one_person():
+    from lifepalette.privacy.release import pair_mean_sensitivity
+
+    # g = 8: one person is in 7 of 28 pairs, each pair's excess in [-2, 2]: 7 x 4 / 28 = 1.0 of range 4 -> 0.5
+    assert pair_mean_sensitivity(8) == pytest.approx(7 * 4 / 28)
+    assert pair_mean_sensitivity(3) == 1.0  # clipped to [0, 1]: never more than the whole range

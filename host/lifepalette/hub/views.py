@@ -21,7 +21,7 @@ import numpy as np
 from lifepalette.boundary import Palette, PublicView, clamp_rgb, hex_colour
 from lifepalette.hub.consent import revision_of
 from lifepalette.privacy import K_MIN
-from lifepalette.privacy.release import CoveTruth, GroupTruth, PublicRelease
+from lifepalette.privacy.release import CoveTruth, GroupTruth, PublicRelease, pair_mean_sensitivity
 from lifepalette.scoring import palette as pal
 from lifepalette.scoring.report import Scores
 from protocol.records import CONSENT_PAUSED, CONSENT_PHYSIO
@@ -119,9 +119,10 @@ def cove_truth(scores: Scores | None, badges: list[BadgeState], now: float) -> C
         return CoveTruth(members, colours=colours)
     cove = scores["public"]["cove"]
     synchronised = [g for g in scores["groups"] if g["excess"] is not None]
-    # one person is in (g - 1) of a group's g (g - 1) / 2 pairs: 2/g of its mean, and the cove's is a mean of groups
-    sync_sensitivity = max((min(1.0, 2.0 / max(len(g["members"]), 2)) for g in synchronised), default=1.0) / max(
-        len(synchronised), 1)
+    # a pair's excess lies in [-2, 2] and one person is in (g - 1) of a group's g (g - 1) / 2 pairs: 4/g of its
+    # mean; the cove's synchrony is a mean over groups (and the released value is clipped to [0, 1]: at most 1)
+    sync_sensitivity = min(1.0, max((pair_mean_sensitivity(len(g["members"])) for g in synchronised), default=1.0)
+                           / max(len(synchronised), 1))
     members_of = {g["group"]: len(g["members"]) for g in scores["groups"]}
     groups = tuple(GroupTruth(g["contributors"], _finite(g["arousal"]), _finite(g["excess_synchrony"]),
                               members_of.get(g["group"], g["contributors"]))

@@ -7,7 +7,7 @@ docs/PRIVACY.md):
 - Stable cohort, coarse cadence: new numbers are released at epochs a random 0.5-1.5 x `cadence_s` apart; between
   epochs the view holds the last release, so a membership change shows only at the next epoch, at a random delay.
 - Calibrated noise: each number is the true mean (clipped to [0, 1]) plus Gaussian noise of `noise` times one
-  person's sensitivity of that mean (1/n for a mean over n people, 2/g for a group's mean over its pairs); the noise
+  person's sensitivity of that mean (1/n for a mean over n people, 4/g for a group's mean over its pairs); the noise
   is fresh per epoch, so differencing two epochs around a change leaves sqrt(2) x noise per person.
 - Accounting: every epoch is charged to a `SessionBudget` (OpenDP, zCDP); past the budget the numbers stay where they
   were (no new information) for the rest of the session.
@@ -65,6 +65,12 @@ class CoveTruth:
     synchrony_sensitivity: float = 1.0
     groups: tuple[GroupTruth, ...] = ()
     colours: tuple[tuple[int, int], ...] = ()
+
+
+def pair_mean_sensitivity(members: int) -> float:
+    """How far one person can move a group's mean over its pairs: a pair's excess synchrony lies in [-2, 2] and one
+    person is in g - 1 of the g (g - 1) / 2 pairs, so 4/g; the released value is clipped to [0, 1], so at most 1."""
+    return min(1.0, 4.0 / max(members, 2))
 
 
 def _clip(value: float | None) -> float | None:
@@ -142,7 +148,7 @@ class PublicRelease:
         released = tuple(
             GroupAggregate(GROUP_LABELS[i % len(GROUP_LABELS)], g.contributors,
                            self._noisy(g.arousal, 1.0 / g.contributors),
-                           self._noisy(g.synchrony, min(1.0, 2.0 / max(g.members, 2))))
+                           self._noisy(g.synchrony, pair_mean_sensitivity(g.members)))
             for i, g in enumerate(groups))
         released = tuple(replace(g, rgb=self.colour(g.arousal, g.synchrony, ()).rgb) for g in released)
         palette = self.colour(arousal, synchrony, truth.colours)
