@@ -102,9 +102,9 @@ def test_epsilon_is_opendps_conversion_of_rho():
     assert epsilon_of(0.0) == 0.0
 
 
-def test_a_pair_mean_moves_by_at_most_4_over_g_for_one_person():
+def test_a_pair_mean_moves_by_at_most_8_over_g_for_one_person():
     from lifepalette.privacy.release import pair_mean_sensitivity
 
-    # g = 8: one person is in 7 of 28 pairs, each pair's excess in [-2, 2]: 7 x 4 / 28 = 1.0 of range 4 -> 0.5
-    assert pair_mean_sensitivity(8) == pytest.approx(7 * 4 / 28)
-    assert pair_mean_sensitivity(3) == 1.0  # clipped to [0, 1]: never more than the whole range
+    # g = 16: one person is in 15 of 120 pairs, each pair's excess in [-2, 2] (width 4): 15 x 4 / 120 = 0.5
+    assert pair_mean_sensitivity(16) == pytest.approx(15 * 4 / 120)
+    assert pair_mean_sensitivity(8) == 1.0  # clipped to [0, 1]: never more than the whole range

@@ -119,7 +119,7 @@ def cove_truth(scores: Scores | None, badges: list[BadgeState], now: float) -> C
         return CoveTruth(members, colours=colours)
     cove = scores["public"]["cove"]
     synchronised = [g for g in scores["groups"] if g["excess"] is not None]
-    # a pair's excess lies in [-2, 2] and one person is in (g - 1) of a group's g (g - 1) / 2 pairs: 4/g of its
+    # a pair's excess lies in [-2, 2] and one person is in (g - 1) of a group's g (g - 1) / 2 pairs: 8/g of its
     # mean; the cove's synchrony is a mean over groups (and the released value is clipped to [0, 1]: at most 1)
     sync_sensitivity = min(1.0, max((pair_mean_sensitivity(len(g["members"])) for g in synchronised), default=1.0)
                            / max(len(synchronised), 1))

@@ -7,7 +7,7 @@ docs/PRIVACY.md):
 - Stable cohort, coarse cadence: new numbers are released at epochs a random 0.5-1.5 x `cadence_s` apart; between
   epochs the view holds the last release, so a membership change shows only at the next epoch, at a random delay.
 - Calibrated noise: each number is the true mean (clipped to [0, 1]) plus Gaussian noise of `noise` times one
-  person's sensitivity of that mean (1/n for a mean over n people, 4/g for a group's mean over its pairs); the noise
+  person's sensitivity of that mean (1/n for a mean over n people, 8/g for a group's mean over its pairs); the noise
   is fresh per epoch, so differencing two epochs around a change leaves sqrt(2) x noise per person.
 - Accounting: every epoch is charged to a `SessionBudget` (OpenDP, zCDP); past the budget the numbers stay where they
   were (no new information) for the rest of the session.
@@ -68,9 +68,10 @@ class CoveTruth:
 
 
 def pair_mean_sensitivity(members: int) -> float:
-    """How far one person can move a group's mean over its pairs: a pair's excess synchrony lies in [-2, 2] and one
-    person is in g - 1 of the g (g - 1) / 2 pairs, so 4/g; the released value is clipped to [0, 1], so at most 1."""
-    return min(1.0, 4.0 / max(members, 2))
+    """How far one person can move a group's mean over its pairs: a pair's excess synchrony lies in [-2, 2] (a width
+    of 4) and one person is in g - 1 of the g (g - 1) / 2 pairs, so 8/g; the released value is clipped to [0, 1], so
+    at most 1."""
+    return min(1.0, 8.0 / max(members, 2))
 
 
 def _clip(value: float | None) -> float | None:
