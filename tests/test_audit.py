@@ -91,6 +91,9 @@ def make_hub_db(path: Path) -> None:
         for dev, key in keys.items():
             hub.ingest(telemetry_frame(key, dev, ctr, physio=dev != 6))  # badge 6 withholds physiology
     hub.flush()
+    hub.start_session()
+    hub.tick()
+    hub.public_view()  # one release in the session: the hub records the budget it spent
     hub.store.close()
 
 
@@ -103,6 +106,9 @@ def test_audit_db(tmp_path):
     assert rep["telemetry_frames"] == 1200 and rep["store"]["ok"] and rep["privacy"]["ok"]
     group = rep["per_group"]["group 1"]
     assert group["wearers"] == 6 and group["consenting_wearers"] == 5 and group["hr_invalid_rate"] == 0.0
+    budget = rep["privacy"]["public_budget"]  # the per-person budget spent on public numbers (issue 13)
+    assert budget["stated"]["limit"] > 0 and budget["last_session"]["session"] == 1
+    assert budget["last_session"]["epochs"] == 1 and budget["last_session"]["limit"] == budget["stated"]["limit"]
     epoch = sqlite3.connect(db).execute("SELECT epoch FROM frames WHERE dev_id = 6").fetchone()[0]
     con = sqlite3.connect(db)  # a stored physiology row for a frame that withheld consent is a finding
     con.execute("INSERT INTO physio VALUES (6, 3, ?, 70, 40, 500, 3, 0)", (epoch,))

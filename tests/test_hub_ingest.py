@@ -4,6 +4,7 @@ merge, acknowledgements, group colour out, rejections by reason, and counters th
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sqlite3
 
@@ -273,6 +274,28 @@ def test_scoring_cadence_with_cove_scorer_public_view_is_aggregate_only(tmp_path
     assert "wearers" not in operator["scores"] and "pairs" not in operator["scores"]
     text = repr(public)
     assert "dev_id" not in text and "hr_bpm" not in text
+    hub.store.con.close()
+
+
+def test_public_views_go_through_the_sessions_release_and_its_budget(tmp_path):
+    """Issue 13: every request sees the same released numbers within an epoch (no fresh noise to average away), the
+    operator and the store see the budget spent, and a session starts its own budget."""
+    hub = Hub(str(tmp_path / "hub.db"), udp=None, cadence_s=0.05)
+    keys = {dev: hub.enroll(dev) for dev in range(1, 8)}
+    for ctr in range(1, 4):
+        for dev, key in keys.items():
+            assert hub.ingest(telemetry_frame(key, dev, ctr)).ok
+    hub.tick()
+    views = [hub.public_view() for _ in range(20)]
+    assert len({(v.arousal, v.synchrony, v.palette) for v in views}) == 1 and views[0].ready
+    status = hub.operator_state()["privacy"]  # no arousal yet (no baseline): an epoch that spent nothing
+    assert status["epochs"] == 1 and status["spent"] == status["releases"] == 0 and status["limit"] > 0
+    assert json.loads(hub.store.get_meta("public_budget"))["epochs"] == 1
+    hub.start_session()
+    assert hub.operator_state()["privacy"]["epochs"] == 0
+    hub.public_view()
+    recorded = json.loads(hub.store.get_meta("public_budget"))
+    assert recorded["session"] == hub.session_id and recorded["epochs"] == 1
     hub.store.con.close()
 
 

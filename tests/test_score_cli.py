@@ -47,8 +47,9 @@ def test_pairs_for_every_two_wearers_in_the_same_group(features, tmp_path):
     assert sorted((p["a"], p["b"]) for p in out["pairs"]) == [(1, 2), (3, 4), (3, 5), (4, 5)]
     assert all({"synchrony", "surrogate"} <= set(p) for p in out["pairs"])
     assert [g["members"] for g in out["groups"]] == [[1, 2], [3, 4, 5]]
-    assert out["public"]["cove"]["contributors"] == 5  # five consenting wearers: the cove aggregate is public
-    assert all(g.get("suppressed") for g in out["public"]["groups"])  # groups of 2 and 3 are not
+    # public: the view the hub would release at the last second; five consenting wearers make the cove public
+    assert out["public"]["contributors"] == 5 and out["public"]["ready"] and out["public"]["arousal"] is not None
+    assert out["public"]["groups"] == []  # groups of 2 and 3 are not
 
 
 def test_without_groups_everyone_is_one_group(features):
@@ -128,3 +129,36 @@ def test_dev_id_is_accepted_as_the_device_key(tmp_path):
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert set(out["wearers"]) == {"7", "8"} and [(p["a"], p["b"]) for p in out["pairs"]] == [(7, 8)]
+
+
+def test_timeline_prints_the_released_public_view_of_every_scored_second(features):
+    from lifepalette.boundary import PublicView
+
+    res = run(features, "--timeline", "--seed", 3)
+    assert res.returncode == 0, res.stderr
+    lines = [json.loads(line) for line in res.stdout.splitlines()]
+    assert [line["t"] for line in lines] == list(range(300))  # one line per second, nothing else on stdout
+    assert all(set(line) == {"t", "public"} for line in lines)
+    views = [PublicView.from_json(line["public"]) for line in lines]  # each one on the public contract
+    assert views[-1].ready and views[-1].contributors == 5
+    # released numbers are held between epochs: far fewer distinct values than seconds, but more than one
+    assert 5 < len({v.arousal for v in views if v.ready}) < 100
+    again = run(features, "--timeline", "--seed", 3)
+    assert again.stdout == res.stdout
+    other = run(features, "--timeline", "--seed", 4)
+    assert other.returncode == 0 and other.stdout != res.stdout
+
+
+def test_without_timeline_public_is_the_view_released_at_the_last_second(features):
+    timeline = run(features, "--timeline", "--seed", 9)
+    whole = run(features, "--seed", 9)
+    assert whole.returncode == 0, whole.stderr
+    assert json.loads(whole.stdout)["public"] == json.loads(timeline.stdout.splitlines()[-1])["public"]
+
+
+def test_timeline_below_k_releases_the_count_only(tmp_path):
+    path = write_features(tmp_path / "four.jsonl", [1, 2, 3, 4], seconds=60)
+    res = run(path, "--timeline", "--seed", 1)
+    assert res.returncode == 0, res.stderr
+    views = [json.loads(line)["public"] for line in res.stdout.splitlines()]
+    assert len(views) == 60 and all(not v["ready"] and v["arousal"] is None and v["palette"] is None for v in views)

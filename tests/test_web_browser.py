@@ -226,6 +226,9 @@ def test_operator_console_refuses_without_the_token_and_works_with_it(cove, brow
         assert all(str(dev) in table for dev in DEV_IDS)  # the operator does see badges, by id
         assert "mic" in page.inner_text("#rejections")
         assert page.inner_text("#cadence") == "every 0.5 s"
+        # the per-person privacy budget spent on public numbers this session (issue 13)
+        page.wait_for_function("/% · rho [0-9.]+ of [0-9.]+/.test(document.querySelector('#privacy-budget')"
+                               ".textContent)", timeout=LIVE_MS)
         page.screenshot(path=str(artifacts_dir / "operator_console.png"), full_page=True)
         page.click("#start-session")
         page.wait_for_function("document.querySelector('#session').textContent.startsWith('running')",

@@ -18,7 +18,8 @@ def register(subparsers: Any) -> None:
         description="Per group: mean Compassion Metric level, exclusion rate by the quality gate, error against "
         "the truth where it exists (sim output), and the disparities between groups, next to a naive raw-level "
         "scorer. Privacy: every public aggregate must have k >= 5 contributors; for a hub database, no stored "
-        "physiology without consent or from an erased epoch. Prints JSON; exits 1 if a check fails.",
+        "physiology without consent or from an erased epoch, and the per-person privacy budget the hub spent on public "
+        "numbers in its last session (privacy.public_budget). Prints JSON; exits 1 if a check fails.",
     )
     p.add_argument("dir", nargs="?", metavar="DIR", help="output directory of `lifepalette sim`")
     p.add_argument("--db", metavar="FILE", help="the hub's SQLite database (read-only)")

@@ -1,4 +1,4 @@
-"""`lifepalette score FEATURES.jsonl [--groups GROUPS.json]`: the hub's scoring, offline."""
+"""`lifepalette score FEATURES.jsonl [--groups GROUPS.json] [--timeline] [--seed N]`: the hub's scoring, offline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from lifepalette.errors import UsageError
-from lifepalette.scoring.offline import load_groups, score_lines
+from lifepalette.scoring.offline import check_groups, load_groups, read_records
 
 
 def register(subparsers: Any) -> None:
@@ -19,29 +19,51 @@ def register(subparsers: Any) -> None:
         '{"device": 3, "t": 17, "hr_bpm": 74, "scl": 512, ...} (telemetry field names, t in seconds). '
         "Prints one JSON object: per-wearer Compassion Metric trajectories (level, trend, confidence; never a "
         "ranking), synchrony for every pair in the same group against a surrogate baseline, groups, the palette, "
-        "and public aggregates (only where at least 5 consenting people contribute). A record without 'consent' "
-        "counts as consented; without 'quality', every physiology value it carries counts as valid.",
+        "and 'public': the public view exactly as the hub would release it at the last second (aggregates only "
+        "where at least 5 consenting people contribute, through the release mechanism: noise, cadence, budget). "
+        "With --timeline, prints instead one JSON line per scored second: {\"t\": T, \"public\": <that second's "
+        "public view>}. A record without 'consent' counts as consented; without 'quality', every physiology value "
+        "it carries counts as valid.",
     )
     p.add_argument("features", metavar="FEATURES.jsonl", help="feature records, one JSON object per line ('-' = stdin)")
     p.add_argument("--groups", metavar="GROUPS.json",
                    help='who is in dialogue together: {"groups": [[1, 2], [3, 4, 5]]} (default: everyone one group)')
     p.add_argument("--indent", type=int, default=None, help="pretty-print the JSON with this indent")
+    p.add_argument("--timeline", action="store_true",
+                   help='one JSON line per scored second: {"t": T, "public": <the public view released at T>}')
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="fix the release mechanism's randomness (default: from os.urandom, as the hub)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from lifepalette.hub.timeline import released_views
+    from lifepalette.scoring import CoveScorer
+
     groups = load_groups(args.groups) if args.groups else None
     source = "stdin" if args.features == "-" else args.features
     try:
         if args.features == "-":
-            out = score_lines(sys.stdin, source, groups)
+            records = read_records(sys.stdin, source)
         else:
             with open(args.features, encoding="utf-8") as fh:
-                out = score_lines(fh, source, groups)
+                records = read_records(fh, source)
     except OSError as exc:
         raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{source} is not UTF-8 text") from None
+    check_groups({dev for dev, _t, _f in records}, groups, source)
+    scorer = CoveScorer(groups, keep_trajectory=True)
+    public: dict[str, Any] | None = None
+    for t, view in released_views(scorer, records, args.seed):
+        public = view.to_json()
+        if args.timeline:
+            sys.stdout.write(json.dumps({"t": t, "public": public}, allow_nan=False) + "\n")
+    if args.timeline:
+        return 0
+    out: dict[str, Any] = dict(scorer.compute())
+    out["public"] = public
+    out["records"] = len(records)
     json.dump(out, sys.stdout, indent=args.indent, allow_nan=False)
     sys.stdout.write("\n")
     return 0

@@ -7,6 +7,7 @@ colour and tells subscribers (the web app's feeds, OSC, MQTT), which read the pu
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
@@ -20,7 +21,14 @@ from lifepalette.hub.contracts import Transport
 from lifepalette.hub.ingest import IngestCore
 from lifepalette.hub.sitekey import DEFAULT_GROUP_ID
 from lifepalette.hub.store import Store
-from lifepalette.hub.views import NEUTRAL_RGB, ONLINE_S, group_colour_of, operator_view, release_public_view
+from lifepalette.hub.views import (
+    NEUTRAL_RGB,
+    ONLINE_S,
+    group_colour_of,
+    operator_view,
+    public_release,
+    release_public_view,
+)
 from lifepalette.scoring.report import Scores
 from protocol import frame as wire
 from protocol import records
@@ -104,6 +112,8 @@ class Hub(IngestCore):
         self.session_id: int | None = None
         self.session_started: float | None = None
         self.swatch_salt = secrets.token_bytes(16)  # swatch order: stable while this hub runs, unguessable
+        self.release = public_release()  # the public numbers' release state and budget: one per session
+        self._budget_recorded: tuple[int, int, int] | None = None
         self._subscribers: list[Callable[[], Any]] = []
         self._tasks: list[asyncio.Task] = []
         self._stopped = asyncio.Event()
@@ -219,6 +229,7 @@ class Hub(IngestCore):
             self.rotate_group_key()
             self.session_id = self.store.start_session()
             self.session_started = time.time()
+            self.release = public_release()  # a session's budget starts with the session
         return self.session_state()
 
     def end_session(self) -> dict:
@@ -274,8 +285,17 @@ class Hub(IngestCore):
     # -- state for the web app --------------------------------------------------------------------------------
     def public_view(self) -> PublicView:
         """The public view as of now (released in hub/views.py; the web app, OSC and MQTT re-publish it)."""
-        return release_public_view(self.scores, self.badges.values(), session=self.session_id is not None,
-                                   now=time.time(), salt=self.swatch_salt)
+        view = release_public_view(self.scores, self.badges.values(), session=self.session_id is not None,
+                                   now=time.time(), salt=self.swatch_salt, release=self.release)
+        self._record_budget()
+        return view
+
+    def _record_budget(self) -> None:
+        """Keep the session's spent budget in the store's meta table, where `lifepalette audit` reads it."""
+        epochs = (id(self.release), self.release.epochs, self.release.budget.refused)
+        if epochs != self._budget_recorded:
+            self._budget_recorded = epochs
+            self.store.set_meta("public_budget", json.dumps({"session": self.session_id, **self.release.status()}))
 
     def operator_state(self) -> dict:
         """The operator console's state (hub/views.py)."""

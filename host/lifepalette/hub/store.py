@@ -411,5 +411,12 @@ class ReadOnlyStore:
         return self.con.execute("SELECT COUNT(*) FROM physio p JOIN consent_epochs e ON p.dev_id = e.dev_id "
                                 "AND p.epoch = e.epoch WHERE e.erased != 0").fetchone()[0]
 
+    def public_budget(self) -> str | None:
+        """The privacy budget the hub last recorded as spent on public numbers (meta 'public_budget', JSON)."""
+        if "meta" not in self.tables:
+            return None
+        row = self.con.execute("SELECT value FROM meta WHERE key = 'public_budget'").fetchone()
+        return row[0] if row else None
+
     def close(self) -> None:
         self.con.close()

@@ -1,8 +1,9 @@
 """What the hub shows: the public view (released here and nowhere else) and the operator's state.
 
 `release_public_view` is the single point where public numbers are made. The wall, /api/cove and its events, OSC,
-MQTT and (through MQTT) the sphere only re-publish the `PublicView` it returns; a release mechanism that changes what
-the public may see (noise, delayed membership) belongs here and reaches every surface at once.
+MQTT and (through MQTT) the sphere only re-publish the `PublicView` it returns. It goes through the release mechanism
+(`lifepalette.privacy.release.PublicRelease`: noise, cadence, stable cohort, the per-person budget), so every
+surface shows the same released numbers.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ import colorsys
 import hashlib
 import hmac
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lifepalette.boundary import GROUP_LABELS, GroupAggregate, Palette, PublicView, clamp_rgb, hex_colour
+import numpy as np
+
+from lifepalette.boundary import Palette, PublicView, clamp_rgb, hex_colour
 from lifepalette.hub.consent import revision_of
 from lifepalette.privacy import K_MIN
-from lifepalette.scoring.report import PublicGroup, Scores
+from lifepalette.privacy.release import CoveTruth, GroupTruth, PublicRelease, pair_mean_sensitivity
+from lifepalette.scoring import palette as pal
+from lifepalette.scoring.report import Scores
 from protocol import records
 from protocol.records import CONSENT_PAUSED, CONSENT_PHYSIO
 from protocol.verifier import REASONS
@@ -89,44 +94,73 @@ def shuffled_swatches(colours: list[tuple[int, int]], salt: bytes) -> tuple[str,
     return tuple(hex_colour(hue_chroma_to_rgb(*colours[i])) for i in order)
 
 
-def _public_groups(groups: Iterable[PublicGroup]) -> tuple[GroupAggregate, ...]:
-    shown = [g for g in groups if not g.get("suppressed") and g["contributors"] >= K_MIN]
-    return tuple(GroupAggregate(GROUP_LABELS[i % len(GROUP_LABELS)], g["contributors"], _finite(g["arousal"]),
-                                _finite(g["excess_synchrony"]), clamp_rgb(g["palette"]["rgb"]))
-                 for i, g in enumerate(shown))
+def released_colour(arousal: float | None, synchrony: float | None, colours: Sequence[tuple[int, int]]) -> Palette:
+    """The public palette from released numbers and the colours wearers share on purpose (post-processing only)."""
+    hues = np.array([(h % 256) * 360.0 / 256.0 for h, _c in colours])
+    chromas = np.array([min(255, max(0, c)) / 255.0 for _h, c in colours])
+    made = pal.group_colour(math.nan if arousal is None else arousal, math.nan if synchrony is None else synchrony,
+                            hues, chromas, 1.0)
+    return Palette(clamp_rgb(made["rgb"]), made["brightness"] if arousal is not None else None,
+                   made["convergence"] if synchrony is not None else None)
+
+
+def public_release(seed: int | None = None) -> PublicRelease:
+    """A fresh release state (one per session): seeded for reproducible releases, else from os.urandom."""
+    return PublicRelease(released_colour, seed=seed)
 
 
 def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
 
 
-def release_public_view(scores: Scores | None, badges: Iterable[BadgeState], *, session: bool, now: float,
-                        salt: bytes) -> PublicView:
-    """The public view of the cove now: aggregates only, and only while at least K_MIN people contribute.
+def cove_truth(scores: Scores | None, badges: list[BadgeState], now: float) -> CoveTruth:
+    """The true aggregates the release mechanism protects, from the scorer's document and the badges heard."""
+    members = frozenset(b.dev_id for b in badges if b.contributes(now))
+    colours = tuple((b.hue, b.chroma if b.chroma is not None else 255) for b in badges
+                    if b.online(now) and b.hue is not None)
+    if scores is None:
+        return CoveTruth(members, colours=colours)
+    cove = scores["public"]["cove"]
+    synchronised = [g for g in scores["groups"] if g["excess"] is not None]
+    # a pair's excess lies in [-2, 2] and one person is in (g - 1) of a group's g (g - 1) / 2 pairs: 8/g of its
+    # mean; the cove's synchrony is a mean over groups (and the released value is clipped to [0, 1]: at most 1)
+    sync_sensitivity = min(1.0, max((pair_mean_sensitivity(len(g["members"])) for g in synchronised), default=1.0)
+                           / max(len(synchronised), 1))
+    members_of = {g["group"]: len(g["members"]) for g in scores["groups"]}
+    groups = tuple(GroupTruth(g["contributors"], _finite(g["arousal"]), _finite(g["excess_synchrony"]),
+                              members_of.get(g["group"], g["contributors"]))
+                   for g in scores["public"]["groups"] if not g.get("suppressed") and g["contributors"] >= K_MIN)
+    return CoveTruth(members, _finite(cove.get("arousal")), _finite(cove.get("excess_synchrony")),
+                     int(cove.get("contributors", 0)), sync_sensitivity, groups, colours)
 
-    `scores` is the scorer's latest document (None before the first tick); `badges` are what the hub heard.
+
+_RELEASES: dict[bytes, PublicRelease] = {}  # callers that keep no release state get one per swatch salt
+
+
+def _release_for(salt: bytes, now: float) -> PublicRelease:
+    """The release state of a caller that keeps none (a replay, a test): one per secret salt, seeded from it (a
+    separate hash, unrelated to the swatch order); it starts again when time goes backwards (a new replay)."""
+    release = _RELEASES.get(salt)
+    if release is None or (release.last_t is not None and now < release.last_t):
+        seed = int.from_bytes(hashlib.sha256(b"lifepalette public release\0" + salt).digest()[:16], "big")
+        release = _RELEASES[salt] = public_release(seed)
+    return release
+
+
+def release_public_view(scores: Scores | None, badges: Iterable[BadgeState], *, session: bool, now: float,
+                        salt: bytes, release: PublicRelease | None = None) -> PublicView:
+    """The public view of the cove at `now`: aggregates only, only while at least K_MIN people contribute, and only
+    as the release mechanism lets them out (lifepalette.privacy.release: noise, cadence, stable cohort, budget).
+
+    `scores` is the scorer's latest document (None before the first tick); `badges` are what the hub heard;
+    `release` is the session's release state (the hub keeps one per session; without it, one per `salt`).
     """
     badges = list(badges)
-    contributors = sum(1 for b in badges if b.contributes(now))
-    if contributors < K_MIN:
-        return PublicView.withheld(contributors, session=session, updated=now)
-    rgb, _arousal, _synchrony = group_colour_of(scores)
-    if scores is None:
-        palette = Palette(rgb)
-        arousal = synchrony = None
-        groups: tuple[GroupAggregate, ...] = ()
-    else:
-        palette = Palette(rgb, _finite(scores["palette"]["brightness"]), _finite(scores["palette"]["convergence"]))
-        cove = scores["public"]["cove"]
-        arousal, synchrony = _finite(cove.get("arousal")), _finite(cove.get("excess_synchrony"))
-        groups = _public_groups(scores["public"]["groups"])
-    swatches = [(b.hue, b.chroma if b.chroma is not None else 255) for b in badges
-                if b.online(now) and b.hue is not None]
-    return PublicView(contributors, palette=palette,
-                      arousal=arousal if arousal is not None else palette.brightness,
-                      synchrony=synchrony if synchrony is not None else palette.convergence,
-                      groups=groups, swatches=shuffled_swatches(swatches, salt),
-                      session=session, updated=now)
+    truth = cove_truth(scores, badges, now)
+    if release is None:
+        release = _release_for(salt, now)
+    swatches = shuffled_swatches(list(truth.colours), salt) if len(truth.members) >= K_MIN else ()
+    return release.step(now, truth, session=session, swatches=swatches)
 
 
 def operator_view(hub: Hub, now: float) -> dict:
@@ -151,6 +185,7 @@ def operator_view(hub: Hub, now: float) -> dict:
                     "cpu_s": round(hub.score_cpu_s, 4), "available": hub.scorer is not None},
         "group_colour": {"group_id": hub.group_id, "rgb": list(hub.group_rgb)},
         "session": hub.session_state(),
+        "privacy": hub.release.status(),  # the per-person budget spent on public numbers this session
         # Groups and public aggregates only: no per-wearer numbers leave the hub through its state (no ranking).
         "scores": {k: v for k, v in (hub.scores or {}).items() if k in ("groups", "public", "palette", "t")},
     }

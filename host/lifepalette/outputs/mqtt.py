@@ -205,7 +205,10 @@ class CoveDirectory:
 
 
 def city_summary(coves: list[dict]) -> dict:
-    """City-level aggregate over coves that are online and ready (k >= 5): people-weighted colour and measures."""
+    """City-level aggregate over coves that are online and ready (k >= 5): people-weighted colour and measures.
+
+    Only released views go in, so this is post-processing: it spends no privacy budget and can learn nothing a cove
+    did not release (docs/PRIVACY.md, "The sphere")."""
     ready = [c for c in coves if c["ready"] and c.get("online", True) and c.get("palette")]
     people = sum(c["contributors"] for c in ready)
     summary: dict[str, Any] = {"coves": len(coves), "coves_ready": len(ready), "contributors": people,

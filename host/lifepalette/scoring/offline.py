@@ -51,12 +51,12 @@ def _check_record(rec: Any, where: str, allowed: frozenset[str]) -> tuple[int, i
     return dev, int(t), fields
 
 
-def score_lines(lines: Any, source: str, groups: list[list[int]] | None) -> dict:
-    from lifepalette.scoring import FIELDS, CoveScorer
+def read_records(lines: Any, source: str) -> list[tuple[int, int, dict]]:
+    """Checked (device, second, fields) of every non-empty line; a clear UsageError on the first bad one."""
+    from lifepalette.scoring import FIELDS
 
     allowed = frozenset(FIELDS)
-    scorer = CoveScorer(groups, keep_trajectory=True)
-    n = 0
+    records = []
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -65,15 +65,27 @@ def score_lines(lines: Any, source: str, groups: list[list[int]] | None) -> dict
             rec = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"{where}: not valid JSON ({exc.msg})") from None
-        dev, t, fields = _check_record(rec, where, allowed)
-        scorer.add(dev, t, fields)
-        n += 1
-    if n == 0:
+        records.append(_check_record(rec, where, allowed))
+    if not records:
         raise UsageError(f"{source}: no feature records")
-    missing = sorted({d for g in groups or [] for d in g} - set(scorer.rows))
+    return records
+
+
+def check_groups(devices: set[int], groups: list[list[int]] | None, source: str) -> None:
+    missing = sorted({d for g in groups or [] for d in g} - devices)
     if missing:
         raise UsageError(f"groups name device(s) with no records in {source}: {', '.join(map(str, missing))}")
+
+
+def score_lines(lines: Any, source: str, groups: list[list[int]] | None) -> dict:
+    from lifepalette.scoring import CoveScorer
+
+    records = read_records(lines, source)
+    scorer = CoveScorer(groups, keep_trajectory=True)
+    for dev, t, fields in records:
+        scorer.add(dev, t, fields)
+    check_groups({dev for dev, _t, _f in records}, groups, source)
     scorer.flush()
     out = scorer.compute()
-    out["records"] = n
+    out["records"] = len(records)
     return out

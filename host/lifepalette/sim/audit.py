@@ -118,12 +118,27 @@ def _checks(report: dict) -> dict:
 
 
 # --- the hub's database ----------------------------------------------------------------------------------------
+def public_budget(recorded: str | None) -> dict:
+    """The per-person budget spent on public numbers in the hub's last session (as the hub recorded it), next to
+    the mechanism's stated budget."""
+    from lifepalette.privacy import release
+
+    stated = {"unit": "rho (zCDP) per person per session", "limit": release.BUDGET_RHO,
+              "noise_multiplier": release.NOISE, "cadence_s": release.CADENCE_S}
+    try:
+        spent = json.loads(recorded) if recorded else None
+    except json.JSONDecodeError:
+        spent = None
+    return {"stated": stated, "last_session": spent if isinstance(spent, dict) else None}
+
+
 def audit_db(path: Path, groups: list[list[int]] | None = None) -> dict:
     store = ReadOnlyStore(path)
     try:
         rows = store.telemetry()
         leaks = store.physio_rows_without_consent(CONSENT_PHYSIO)
         erased = store.physio_rows_in_erased_epochs()
+        budget = store.public_budget()
     except sqlite3.DatabaseError as exc:
         raise UsageError(f"{path}: unexpected schema ({exc})") from None
     finally:
@@ -148,7 +163,8 @@ def audit_db(path: Path, groups: list[list[int]] | None = None) -> dict:
     report = {"source": str(path), "truth": False, "telemetry_frames": gate["frames"],
               "quality_gate": {"off_skin_rate": round(gate["off_skin"] / frames, 4),
                                "motion_rate": round(gate["motion"] / frames, 4)},
-              "per_group": per_group, "privacy": privacy_check([scores["public"]]),
+              "per_group": per_group,
+              "privacy": {**privacy_check([scores["public"]]), "public_budget": public_budget(budget)},
               "store": {"physio_rows_without_consent": int(leaks), "physio_rows_in_erased_epochs": int(erased),
                         "ok": leaks == 0 and erased == 0}}
     report["checks"] = _checks(report)

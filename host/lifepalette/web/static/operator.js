@@ -11,6 +11,7 @@ const KNOWN = {
   colour: ["group_colour", "group_color", "broadcast", "colour"],
   session: ["session", "session_id"],
   online: ["badges_online", "online"],
+  privacy: ["privacy"],
 };
 
 function pick(state, names) { for (const n of names) if (state[n] !== undefined && state[n] !== null) return [n, state[n]]; return [null, undefined]; }
@@ -83,6 +84,11 @@ function render(data) {
   const session = take(KNOWN.session);
   $("session").textContent = session && typeof session === "object"
     ? (session.active ? `running${session.id != null ? " #" + session.id : ""}` : "no session") : fmt(session);
+  const budget = take(KNOWN.privacy);  // per person, spent on public numbers since the session started
+  $("privacy-budget").textContent = budget && typeof budget === "object" && budget.limit
+    ? `${Math.round(100 * budget.fraction)} % · rho ${fmt(budget.spent)} of ${fmt(budget.limit)}${budget.exhausted ? " · spent: numbers held" : ""}`
+    : fmt(budget);
+  if (budget && typeof budget === "object") $("privacy-budget").title = `${budget.releases} releases · epsilon ${fmt(budget.epsilon)} at delta ${budget.delta}`;
   $("badges").replaceChildren(table(badges ?? [], "badge"));
   $("rejections").replaceChildren(table(take(KNOWN.rejections) ?? {}, "reason"));
   $("epochs").replaceChildren(table(take(KNOWN.epochs) ?? [], "badge"));
