@@ -176,5 +176,5 @@ def test_demo_on_a_busy_port_says_so_and_cleans_up():
         port = busy.getsockname()[1]
         proc = subprocess.run([sys.executable, "-m", "lifepalette", "demo", "--badges", "2", "--port", str(port)],
                               capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
-    assert proc.returncode == 1, proc.stderr
+    assert proc.returncode == 2, proc.stderr  # a port in use is a usage error (README: one line, exit 2)
     assert f"cannot serve the web app on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
