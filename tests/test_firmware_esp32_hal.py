@@ -8,90 +8,13 @@ from __future__ import annotations
 import json
 import textwrap
 
-from test_firmware_radio import FAKE_BLUETOOTH
+from helpers.esp32_fakes import FAKE_BLUETOOTH, FAKE_MACHINE, FAKE_NEOPIXEL
 
 from protocol import frame, records
 from protocol.verifier import Verifier
 
 KEY = bytes(range(16))
 
-FAKE_MACHINE = '''
-from hal.unix.sim_i2c import SimI2C, Max3010xModel, Lis3dhModel
-BUS = SimI2C()
-MAX = BUS.attach(0x57, Max3010xModel())
-ACC = BUS.attach(0x18, Lis3dhModel())
-PINS = {}
-ADCS = {}
-TIMERS = []
-
-class Pin:
-    IN = 1
-    OUT = 3
-    PULL_UP = 1
-    def __init__(self, n, mode=-1, pull=-1, value=None):
-        self.n = n
-        PINS[n] = self
-        self.v = 1 if pull == 1 else (value or 0)
-    def value(self, v=None):
-        if v is None:
-            return self.v
-        self.v = 1 if v else 0
-
-class I2C:
-    def __init__(self, i, scl=None, sda=None, freq=0):
-        self.pins = (scl.n, sda.n)
-    def readfrom_mem_into(self, a, r, b):
-        BUS.readfrom_mem_into(a, r, b)
-    def writeto_mem(self, a, r, b):
-        BUS.writeto_mem(a, r, b)
-    def scan(self):
-        return BUS.scan()
-
-class WDT:
-    def __init__(self, timeout=0):
-        self.timeout = timeout
-    def feed(self):
-        pass
-
-class ADC:
-    ATTN_0DB = 0
-    ATTN_11DB = 3
-    def __init__(self, pin, atten=0):
-        ADCS[pin.n] = self
-        self.counts = 2000
-    def read_u16(self):
-        return self.counts << 4
-    def read_uv(self):
-        return self.counts * 1000
-
-class Timer:
-    PERIODIC = 1
-    def __init__(self, i):
-        TIMERS.append(self)
-    def init(self, freq=0, mode=0, callback=None):
-        self.freq = freq
-        self.cb = callback
-
-def freq(hz=None):
-    return 160000000 if hz is None else None
-
-def idle():
-    for t in TIMERS:
-        t.cb(t)
-'''
-
-FAKE_NEOPIXEL = '''
-WRITES = []
-class NeoPixel:
-    def __init__(self, pin, n):
-        self.pin = pin
-        self.n = n
-        self.buf = [(0, 0, 0)] * n
-    def __setitem__(self, i, v):
-        self.buf[i] = v
-    def write(self):
-        WRITES.append(self.buf[0])
-'''
 
 
 def test_badge_on_esp32_hal(mpy, tmp_path):

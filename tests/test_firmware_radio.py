@@ -6,55 +6,12 @@ from __future__ import annotations
 import json
 import textwrap
 
+from helpers.esp32_fakes import FAKE_BLUETOOTH
+
 from protocol import frame, records
 
 KEY = bytes(range(16))
 GKEY = bytes(range(32, 48))
-
-FAKE_BLUETOOTH = '''
-class UUID:
-    def __init__(self, v):
-        self.v = v
-
-class BLE:
-    last = None
-    def __init__(self):
-        BLE.last = self
-        self.calls = []
-        self.handler = None
-        self.values = {}
-    def active(self, on):
-        self.calls.append(("active", on))
-    def config(self, **kw):
-        self.calls.append(("config", sorted(kw)))
-    def gatts_register_services(self, services):
-        self.services = services
-        handles = []
-        h = 10
-        for _uuid, chars in services:
-            row = []
-            for _c in chars:
-                row.append(h)
-                h += 1
-            handles.append(tuple(row))
-        return tuple(handles)
-    def gatts_set_buffer(self, h, n, append=False):
-        self.calls.append(("set_buffer", h, n))
-    def gatts_write(self, h, data, send_update=False):
-        self.values[h] = bytes(data)
-    def gatts_read(self, h):
-        return self.values.get(h, b"")
-    def gatts_notify(self, conn, h, data=None):
-        self.calls.append(("notify", conn, h, bytes(data)))
-    def gattc_exchange_mtu(self, conn):
-        self.calls.append(("exchange_mtu", conn))
-    def gap_advertise(self, interval, adv_data=None, connectable=True):
-        self.calls.append(("advertise", interval, bytes(adv_data), connectable))
-    def gap_scan(self, duration, interval, window, active=False):
-        self.calls.append(("scan", duration, interval, window, active))
-    def irq(self, handler):
-        self.handler = handler
-'''
 
 
 def test_link_accepts_only_authentic_fresh_hub_frames(mpy):

@@ -5,10 +5,10 @@ saturation, motion, sampling rates)."""
 from __future__ import annotations
 
 import numpy as np
+from helpers.kernel_signals import MPY_RUNNER, parse_mpy, run_scalar, session, sessions, write_cases
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lifepalette.kernels import run_pipeline
-from test_kernels_signals import MPY_RUNNER, parse_mpy, run_scalar, session, sessions, write_cases
 
 
 def _twin(sig, pr, er, ar, inv):

@@ -14,9 +14,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from lifepalette.kernels.resample import resample
-from test_kernels_signals import (
+from helpers.kernel_signals import (
     bsn_column,
     bsn_eda_us,
     heartpy_csv,
@@ -26,6 +24,8 @@ from test_kernels_signals import (
     sessions,
     to_counts_ppg,
 )
+from hypothesis import HealthCheck, given, settings
+from lifepalette.kernels.resample import resample
 
 from protocol.kernels import eda as eda_mod
 from protocol.kernels import ppg as ppg_mod

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from helpers.kernel_signals import run_scalar, session
 from hypothesis import given
 from hypothesis import strategies as st
-from test_kernels_signals import run_scalar, session
 
 from protocol import records
 from protocol.kernels import ppg

@@ -13,9 +13,9 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers.kernel_signals import DATA, bsn_column, bsn_eda_us, heartpy_csv, need_data, session, to_counts_ppg
 from lifepalette.kernels import run_pipeline
 from lifepalette.kernels.resample import resample
-from test_kernels_signals import DATA, bsn_column, bsn_eda_us, heartpy_csv, need_data, session, to_counts_ppg
 
 from protocol.kernels.eda import EdaKernel, centi_us_to_counts
 from protocol.kernels.fixed import sqrt_mean_round

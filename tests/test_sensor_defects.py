@@ -222,8 +222,7 @@ def test_ppg_led_current_loop_keeps_a_finger_out_of_clipping(mpy):
 
 
 def test_esp32_hal_runs_at_80_mhz_and_sleeps_between_ticks(mpy, tmp_path):
-    from test_firmware_esp32_hal import FAKE_MACHINE, FAKE_NEOPIXEL
-    from test_firmware_radio import FAKE_BLUETOOTH
+    from helpers.esp32_fakes import FAKE_BLUETOOTH, FAKE_MACHINE, FAKE_NEOPIXEL
 
     fake = FAKE_MACHINE + textwrap.dedent('''
         FREQ = [160000000]

@@ -143,7 +143,7 @@ def parse_mpy(out: str) -> list[np.ndarray]:
 
 
 # ---- real recordings from PyPI packages installed data-only by scripts/fetch-data.sh (read by path) ----
-DATA = Path(__file__).resolve().parents[1] / ".data" / "pkgs"
+DATA = Path(__file__).resolve().parents[2] / ".data" / "pkgs"
 BSN = DATA / "biosignalsnotebooks" / "notebook_files" / "osf_files" / "signal_samples"
 
 
