@@ -189,6 +189,9 @@ class Hub:
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> list[str]:
         """Open every transport and start the flush and scoring loops; returns what the hub listens on."""
+        from lifepalette.hub.dblock import DatabaseLock
+
+        self._db_lock = DatabaseLock(self.db_path, "a running hub").acquire()  # restore refuses while held
         for transport in self.transports:
             await transport.start()
         if self.advertiser is not None:
@@ -209,6 +212,8 @@ class Hub:
             await self.advertiser.stop()
         self.flush()
         self.store.con.close()
+        if getattr(self, "_db_lock", None) is not None:
+            self._db_lock.release()
         self._stopped.set()
 
     async def run(self) -> None:

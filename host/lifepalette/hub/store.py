@@ -11,35 +11,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS devices (dev_id INTEGER PRIMARY KEY, enrolled_at REAL NOT NULL, label TEXT);
-CREATE TABLE IF NOT EXISTS counters (dev_id INTEGER PRIMARY KEY, last_ctr INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS hub_counters (name TEXT PRIMARY KEY, reserved_to INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS frames (
-    dev_id INTEGER NOT NULL, ctr INTEGER NOT NULL, ftype INTEGER NOT NULL, t_rx REAL NOT NULL, link TEXT,
-    epoch INTEGER, consent INTEGER, battery INTEGER, quality INTEGER, hue INTEGER, chroma INTEGER,
-    colour_age INTEGER,
-    PRIMARY KEY (dev_id, ctr)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS physio (
-    dev_id INTEGER NOT NULL, ctr INTEGER NOT NULL, epoch INTEGER NOT NULL,
-    hr_bpm INTEGER, rmssd_ms INTEGER, scl INTEGER, scr_per_min INTEGER, motion INTEGER,
-    PRIMARY KEY (dev_id, ctr)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS physio_epoch ON physio (dev_id, epoch);
-CREATE TABLE IF NOT EXISTS consent_epochs (
-    dev_id INTEGER NOT NULL, epoch INTEGER NOT NULL, revision INTEGER NOT NULL, physio INTEGER NOT NULL,
-    colour INTEGER NOT NULL, first_ctr INTEGER NOT NULL, last_ctr INTEGER NOT NULL, opened_at REAL NOT NULL,
-    closed_at REAL, revoked_at_ctr INTEGER, erased INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (dev_id, epoch));
-CREATE TABLE IF NOT EXISTS erasures (
-    id INTEGER PRIMARY KEY, at REAL NOT NULL, dev_id INTEGER NOT NULL, epoch INTEGER, what TEXT NOT NULL,
-    rows INTEGER NOT NULL, reason TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL);
-"""
+from lifepalette.hub import schema
+from lifepalette.hub.clock import clock_synced
+from lifepalette.hub.erasure_journal import ErasureIntent, ErasureJournal
 
 FRAME_COLUMNS = ("dev_id", "ctr", "ftype", "t_rx", "link", "epoch", "consent", "battery", "quality", "hue", "chroma",
                  "colour_age")
@@ -85,10 +63,12 @@ class Receipt:
     rows: int
     reason: str
     what: str = "physiology"
+    clock_synced: bool | None = None  # was the hub's clock NTP-synchronised when it wrote `at` (None: unknown)
+    intent: str | None = None  # the journaled intent this receipt carries out
 
     def as_dict(self) -> dict:
         return {"at": self.at, "dev_id": self.dev_id, "epoch": self.epoch, "what": self.what, "rows": self.rows,
-                "reason": self.reason}
+                "reason": self.reason, "clock_synced": self.clock_synced}
 
 
 @dataclass
@@ -98,7 +78,7 @@ class Batch:
     frames: list[tuple] = field(default_factory=list)
     physio: list[tuple] = field(default_factory=list)
     epochs: dict[tuple[int, int], Epoch] = field(default_factory=dict)
-    erasures: list[tuple[int, int | None, str]] = field(default_factory=list)
+    erasures: list[ErasureIntent] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -115,7 +95,11 @@ def connect(path: str | Path) -> sqlite3.Connection:
     con.execute("PRAGMA synchronous=FULL")
     con.execute("PRAGMA secure_delete=ON")
     con.execute("PRAGMA busy_timeout=5000")
-    con.executescript(SCHEMA)
+    try:
+        schema.ensure_current(con, path)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -151,9 +135,12 @@ class Counters:
 
 
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, clock: Callable[[], bool | None] = clock_synced):
         self.path = Path(path)
+        self.clock = clock
         self.con = connect(self.path)
+        self.journal = None if str(path) == ":memory:" else ErasureJournal(self.path)
+        self.replayed = self.replay_journal()
         committed = dict(self.con.execute("SELECT dev_id, last_ctr FROM counters"))
         self.counters = Counters(committed)
         self.batch = Batch()
@@ -194,9 +181,9 @@ class Store:
                 for r in rows]
 
     def receipts(self, limit: int = 100) -> list[Receipt]:
-        rows = self.con.execute("SELECT at, dev_id, epoch, rows, reason, what FROM erasures ORDER BY id DESC LIMIT ?",
-                                (limit,)).fetchall()
-        return [Receipt(*row) for row in rows]
+        rows = self.con.execute("SELECT at, dev_id, epoch, rows, reason, what, clock_synced, intent FROM erasures "
+                                "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [Receipt(*row[:6], None if row[6] is None else bool(row[6]), row[7]) for row in rows]
 
     # -- batched writes ---------------------------------------------------------------------------------------
     def add_frame(self, row: tuple, physio_row: tuple | None) -> None:
@@ -208,7 +195,7 @@ class Store:
         self.batch.epochs[(epoch.dev_id, epoch.epoch)] = epoch
 
     def queue_erasure(self, dev_id: int, epoch: int | None, reason: str) -> None:
-        self.batch.erasures.append((dev_id, epoch, reason))
+        self.batch.erasures.append(self._journaled_intent(dev_id, epoch, reason))
 
     def pending(self) -> int:
         return len(self.batch.frames) + len(self.batch.erasures) + len(self.batch.epochs)
@@ -236,7 +223,7 @@ class Store:
                 "opened_at, closed_at, revoked_at_ctr, erased) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(e.dev_id, e.epoch, e.revision, int(e.physio), int(e.colour), e.first_ctr, e.last_ctr, e.opened_at,
                   e.closed_at, e.revoked_at_ctr, int(e.erased)) for e in batch.epochs.values()])
-            receipts = [self._erase_in_tx(dev, epoch, reason) for dev, epoch, reason in batch.erasures]
+            receipts = [self._erase_in_tx(intent) for intent in batch.erasures]
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
@@ -252,29 +239,64 @@ class Store:
         return stored, receipts
 
     # -- erasure ----------------------------------------------------------------------------------------------
-    def _erase_in_tx(self, dev_id: int, epoch: int | None, reason: str) -> Receipt:
+    def _journaled_intent(self, dev_id: int, epoch: int | None, reason: str) -> ErasureIntent:
+        """The intent, durably in the journal before any transaction tries to carry it out."""
+        through = None
+        if epoch is None:  # bound "every epoch" to the epochs that exist now: a replay must not reach later ones
+            known = [e.epoch for e in self.batch.epochs.values() if e.dev_id == dev_id]
+            known += [row[2] for row in self.batch.physio if row[0] == dev_id]
+            row = self.con.execute("SELECT MAX(m) FROM (SELECT MAX(epoch) AS m FROM consent_epochs WHERE dev_id = ? "
+                                   "UNION ALL SELECT MAX(epoch) FROM physio WHERE dev_id = ?)",
+                                   (dev_id, dev_id)).fetchone()
+            through = max([*known, row[0] if row[0] is not None else 0])
+        intent = ErasureIntent.new(dev_id, epoch, reason, epochs_through=through, clock_synced=self.clock())
+        if self.journal is not None:
+            self.journal.append(intent)
+        return intent
+
+    def _erase_in_tx(self, intent: ErasureIntent) -> Receipt:
+        dev_id, epoch = intent.dev_id, intent.epoch
         if epoch is None:
-            cur = self.con.execute("DELETE FROM physio WHERE dev_id = ?", (dev_id,))
-            self.con.execute("UPDATE consent_epochs SET erased = 1 WHERE dev_id = ?", (dev_id,))
+            through = intent.epochs_through if intent.epochs_through is not None else 2**62
+            cur = self.con.execute("DELETE FROM physio WHERE dev_id = ? AND epoch <= ?", (dev_id, through))
+            self.con.execute("UPDATE consent_epochs SET erased = 1 WHERE dev_id = ? AND epoch <= ?", (dev_id, through))
         else:
             cur = self.con.execute("DELETE FROM physio WHERE dev_id = ? AND epoch = ?", (dev_id, epoch))
             self.con.execute("UPDATE consent_epochs SET erased = 1 WHERE dev_id = ? AND epoch = ?", (dev_id, epoch))
-        receipt = Receipt(time.time(), dev_id, epoch, cur.rowcount, reason)
-        self.con.execute("INSERT INTO erasures (at, dev_id, epoch, what, rows, reason) VALUES (?, ?, ?, ?, ?, ?)",
-                         (receipt.at, dev_id, epoch, receipt.what, receipt.rows, reason))
+        receipt = Receipt(time.time(), dev_id, epoch, cur.rowcount, intent.reason, clock_synced=self.clock(),
+                          intent=intent.id)
+        self.con.execute("INSERT INTO erasures (at, dev_id, epoch, what, rows, reason, clock_synced, intent) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (receipt.at, dev_id, epoch, receipt.what, receipt.rows, intent.reason,
+                          None if receipt.clock_synced is None else int(receipt.clock_synced), intent.id))
         return receipt
 
     def erase(self, dev_id: int, epoch: int | None, reason: str = "operator") -> Receipt:
         """Delete a badge's physiology (one epoch, or all) now, outside the batch, and scrub the files."""
+        intent = self._journaled_intent(dev_id, epoch, reason)
+        return self._carry_out([intent])[0]
+
+    def _carry_out(self, intents: list[ErasureIntent]) -> list[Receipt]:
         self.con.execute("BEGIN IMMEDIATE")
         try:
-            receipt = self._erase_in_tx(dev_id, epoch, reason)
+            receipts = [self._erase_in_tx(intent) for intent in intents]
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
         self.scrub()
-        return receipt
+        return receipts
+
+    def missing_intents(self) -> list[ErasureIntent]:
+        """Journaled erasures this database holds no receipt for (after a restore, or a crash before the commit)."""
+        if self.journal is None:
+            return []
+        done = {row[0] for row in self.con.execute("SELECT intent FROM erasures WHERE intent IS NOT NULL")}
+        return [intent for intent in self.journal.read() if intent.id not in done]
+
+    def replay_journal(self) -> list[Receipt]:
+        missing = self.missing_intents()
+        return self._carry_out(missing) if missing else []
 
     def scrub(self) -> None:
         """Move the WAL into the main file and truncate it, so deleted rows survive in neither file.
@@ -293,7 +315,9 @@ class Store:
         return self.con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = ?", (dev_id,)).fetchone()[0]
 
     def start_session(self) -> int:
-        cur = self.con.execute("INSERT INTO sessions (started_at) VALUES (?)", (time.time(),))
+        synced = self.clock()
+        cur = self.con.execute("INSERT INTO sessions (started_at, clock_synced) VALUES (?, ?)",
+                               (time.time(), None if synced is None else int(synced)))
         return int(cur.lastrowid or 0)
 
     def end_session(self, session_id: int) -> None:
@@ -315,10 +339,14 @@ def existing_db(path: str | Path) -> Path:
         raise UsageError(f"no hub database at {p}")
     try:
         con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        version = schema.version_of(con)
         con.execute("SELECT COUNT(*) FROM frames").fetchone()
         con.close()
     except sqlite3.DatabaseError as exc:
         raise UsageError(f"{p} is not a Life Palette hub database ({exc})") from None
+    schema.check_not_newer(version, p)
+    if version < schema.CURRENT:  # every command that opens a database brings it forward (backup beside it first)
+        connect(p).close()
     return p
 
 

@@ -127,6 +127,9 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         raise UsageError(f"{path} is not a readable SQLite database ({exc})") from None
     if not {"frames", "physio"} <= tables:
         raise UsageError(f"{path} is not a Life Palette hub database (tables frames and physio missing)")
+    from lifepalette.hub.schema import check_not_newer, version_of
+
+    check_not_newer(version_of(con), path)  # read-only: an older version is read as it is, a newer one refused
     return con
 
 
