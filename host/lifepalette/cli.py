@@ -30,6 +30,8 @@ COMMANDS = [
     "doctor",
     "export",
     "erase",
+    "backup",
+    "restore",
     "sphere",
 ]
 

@@ -110,7 +110,7 @@ def copy_database(con: sqlite3.Connection, dest: str | Path) -> None:
     os.replace(tmp, dest)
 
 
-def ensure_current(con: sqlite3.Connection, path: str | Path) -> int:
+def ensure_current(con: sqlite3.Connection, path: str | Path, *, keep_backup: bool = True) -> int:
     """Bring an open database to CURRENT (creating it when empty); returns the version it had before."""
     before = version_of(con)
     check_not_newer(before, path)
@@ -118,7 +118,7 @@ def ensure_current(con: sqlite3.Connection, path: str | Path) -> int:
         return before
     if before == 0:
         con.executescript(SCHEMA_V1)
-    elif str(path) != ":memory:":
+    elif keep_backup and str(path) != ":memory:":
         copy_database(con, backup_path(path, before))
     _migrate(con, max(before, 1))
     return before

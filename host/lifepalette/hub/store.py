@@ -84,7 +84,7 @@ class Batch:
         return len(self.frames)
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def connect(path: str | Path, *, keep_migration_backup: bool = True) -> sqlite3.Connection:
     """Open (and create) the hub database with the pragmas every user of it needs."""
     if str(path) != ":memory:" and not os.path.exists(path):
         # it holds physiology: owner-only from the first byte (SQLite gives -wal/-shm the same mode)
@@ -96,7 +96,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     con.execute("PRAGMA secure_delete=ON")
     con.execute("PRAGMA busy_timeout=5000")
     try:
-        schema.ensure_current(con, path)
+        schema.ensure_current(con, path, keep_backup=keep_migration_backup)
     except BaseException:
         con.close()
         raise
@@ -135,11 +135,14 @@ class Counters:
 
 
 class Store:
-    def __init__(self, path: str | Path, *, clock: Callable[[], bool | None] = clock_synced):
+    def __init__(self, path: str | Path, *, clock: Callable[[], bool | None] = clock_synced,
+                 journal_of: str | Path | None = None, keep_migration_backup: bool = True):
+        """`journal_of`: whose erasure journal binds this file (restore opens the restored copy with the journal of
+        the database it will replace)."""
         self.path = Path(path)
         self.clock = clock
-        self.con = connect(self.path)
-        self.journal = None if str(path) == ":memory:" else ErasureJournal(self.path)
+        self.con = connect(self.path, keep_migration_backup=keep_migration_backup)
+        self.journal = None if str(path) == ":memory:" else ErasureJournal(journal_of or self.path)
         self.replayed = self.replay_journal()
         committed = dict(self.con.execute("SELECT dev_id, last_ctr FROM counters"))
         self.counters = Counters(committed)
