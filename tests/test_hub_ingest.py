@@ -242,7 +242,7 @@ def test_revocation_erases_epoch_with_receipt(tmp_path, revoke):
     hub.store.con.close()
 
 
-def test_scoring_cadence_with_cove_scorer_public_state_is_aggregate_only(tmp_path):
+def test_scoring_cadence_with_cove_scorer_public_view_is_aggregate_only(tmp_path):
     db = str(tmp_path / "hub.db")
     hub = Hub(db, udp=None, cadence_s=0.05)
     assert hub.scorer is not None, "lifepalette.scoring.CoveScorer is wired in"
@@ -253,9 +253,9 @@ def test_scoring_cadence_with_cove_scorer_public_state_is_aggregate_only(tmp_pat
         for dev, key in keys.items():
             assert hub.ingest(telemetry_frame(key, dev, ctr)).ok
     hub.tick()
-    public, operator = hub.public_state(), hub.operator_state()
+    public, operator = hub.public_view().to_json(), hub.operator_state()
     assert ticks == [1] and operator["scoring"]["ticks"] == 1 and operator["internal_errors"] == 0
-    assert public["contributors"] == 7 and public["palette"]["rgb"]
+    assert public["contributors"] == 7 and public["ready"] and public["palette"]["rgb"]
     assert "wearers" not in operator["scores"] and "pairs" not in operator["scores"]
     text = repr(public)
     assert "dev_id" not in text and "hr_bpm" not in text

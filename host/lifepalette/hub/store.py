@@ -11,18 +11,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lifepalette.boundary import FrameRow, PhysioRow
 from lifepalette.hub import schema
 from lifepalette.hub.clock import clock_synced
 from lifepalette.hub.erasure_journal import ErasureIntent, ErasureJournal
 
-FRAME_COLUMNS = ("dev_id", "ctr", "ftype", "t_rx", "link", "epoch", "consent", "battery", "quality", "hue", "chroma",
-                 "colour_age")
-PHYSIO_FIELDS = ("hr_bpm", "rmssd_ms", "scl", "scr_per_min", "motion")
-PHYSIO_COLUMNS = ("dev_id", "ctr", "epoch", *PHYSIO_FIELDS)
+FRAME_COLUMNS = FrameRow._fields
+PHYSIO_COLUMNS = PhysioRow._fields
+PHYSIO_FIELDS = PHYSIO_COLUMNS[3:]
 _INSERT_FRAME = f"INSERT OR IGNORE INTO frames ({', '.join(FRAME_COLUMNS)}) VALUES ({', '.join('?' * len(FRAME_COLUMNS))})"
 _INSERT_PHYSIO = (f"INSERT OR IGNORE INTO physio ({', '.join(PHYSIO_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(PHYSIO_COLUMNS))})")
@@ -75,8 +75,8 @@ class Receipt:
 class Batch:
     """Rows waiting for the next transaction; they commit together with the counters they advanced."""
 
-    frames: list[tuple] = field(default_factory=list)
-    physio: list[tuple] = field(default_factory=list)
+    frames: list[FrameRow] = field(default_factory=list)
+    physio: list[PhysioRow] = field(default_factory=list)
     epochs: dict[tuple[int, int], Epoch] = field(default_factory=dict)
     erasures: list[ErasureIntent] = field(default_factory=list)
 
@@ -189,7 +189,7 @@ class Store:
         return [Receipt(*row[:6], None if row[6] is None else bool(row[6]), row[7]) for row in rows]
 
     # -- batched writes ---------------------------------------------------------------------------------------
-    def add_frame(self, row: tuple, physio_row: tuple | None) -> None:
+    def add_frame(self, row: FrameRow, physio_row: PhysioRow | None) -> None:
         self.batch.frames.append(row)
         if physio_row is not None:
             self.batch.physio.append(physio_row)
@@ -309,6 +309,11 @@ class Store:
         self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- reads ------------------------------------------------------------------------------------------------
+    def max_counter_before(self, dev_id: int, t_rx: float) -> int:
+        """The highest counter of this badge stored before time `t_rx` (0 if none): acknowledged on restart."""
+        row = self.con.execute("SELECT MAX(ctr) FROM frames WHERE dev_id = ? AND t_rx < ?", (dev_id, t_rx)).fetchone()
+        return row[0] or 0
+
     def count_frames(self) -> int:
         return self.con.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
 
@@ -352,13 +357,3 @@ def existing_db(path: str | Path) -> Path:
         connect(p).close()
     return p
 
-
-def iter_chunks(items: Iterable, size: int) -> Iterable[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

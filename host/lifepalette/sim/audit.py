@@ -64,7 +64,7 @@ def audit_dir(directory: Path) -> dict:
     if scores_path.exists():
         scores = _load_json(scores_path)
     elif features_path.exists():
-        from lifepalette.commands.score import load_groups, score_lines
+        from lifepalette.scoring.offline import load_groups, score_lines
 
         groups = load_groups(str(directory / "groups.json")) if (directory / "groups.json").exists() else None
         with features_path.open(encoding="utf-8") as fh:
