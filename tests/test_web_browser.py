@@ -17,8 +17,10 @@ import socket
 import threading
 
 import pytest
+from lifepalette import __version__
 from lifepalette.commands.demo import badge_command, stop_process_groups
 from lifepalette.hub import Hub
+from lifepalette.hub.schema import CURRENT
 from lifepalette.hub.sitekey import badge_config, write_private_json
 from lifepalette.web import serve_web
 
@@ -226,6 +228,9 @@ def test_operator_console_refuses_without_the_token_and_works_with_it(cove, brow
         assert all(str(dev) in table for dev in DEV_IDS)  # the operator does see badges, by id
         assert "mic" in page.inner_text("#rejections")
         assert page.inner_text("#cadence") == "every 0.5 s"
+        # the hub's own trust: its clock (this machine's real NTP state) and the release and schema it runs
+        assert page.inner_text("#clock") in ("NTP-synchronised", "NOT synchronised", "unknown")
+        assert page.inner_text("#release") == f"lifepalette {__version__} · database schema {CURRENT}"
         page.screenshot(path=str(artifacts_dir / "operator_console.png"), full_page=True)
         page.click("#start-session")
         page.wait_for_function("document.querySelector('#session').textContent.startsWith('running')",

@@ -72,3 +72,11 @@ def clock_state(*, ask_systemd: bool = False) -> ClockState:
 
 def clock_synced() -> bool | None:
     return clock_state().synced
+
+
+def appliance_state() -> dict:
+    """What the operator console shows about the hub itself: is its clock trustworthy, which release and schema."""
+    from lifepalette import __version__
+    from lifepalette.hub.schema import CURRENT
+
+    return {"clock": clock_state().as_dict(), "release": {"lifepalette": __version__, "schema_version": CURRENT}}

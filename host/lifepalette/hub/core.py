@@ -16,6 +16,7 @@ from typing import Any
 
 from lifepalette.boundary import PublicView
 from lifepalette.crypto import seal
+from lifepalette.hub.clock import appliance_state
 from lifepalette.hub.contracts import Transport
 from lifepalette.hub.ingest import IngestCore
 from lifepalette.hub.sitekey import DEFAULT_GROUP_ID
@@ -234,7 +235,8 @@ class Hub(IngestCore):
         return self.session_state()
 
     def session_state(self) -> dict:
-        return {"active": self.session_id is not None, "id": self.session_id, "started_at": self.session_started}
+        return {"active": self.session_id is not None, "id": self.session_id, "started_at": self.session_started,
+                "clock_synced": self.store.session_clock_synced if self.session_id is not None else None}
 
     # -- scoring ----------------------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[], Any]) -> Callable[[], None]:
@@ -304,4 +306,5 @@ class Hub(IngestCore):
             "session": self.session_state(),
             # Groups and public aggregates only: no per-wearer numbers leave the hub through its state (no ranking).
             "scores": {k: v for k, v in self.scores.items() if k in ("groups", "public", "palette", "t")},
+            **appliance_state(),  # clock trust, release and schema version
         }

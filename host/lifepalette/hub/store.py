@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifepalette.boundary import FrameRow, PhysioRow
+from lifepalette.hub import clock as system_clock
 from lifepalette.hub import schema
-from lifepalette.hub.clock import clock_synced
 from lifepalette.hub.erasure_journal import ErasureIntent, ErasureJournal
 
 FRAME_COLUMNS = FrameRow._fields
@@ -103,6 +103,10 @@ def connect(path: str | Path, *, keep_migration_backup: bool = True) -> sqlite3.
     return con
 
 
+def _system_clock_synced() -> bool | None:
+    return system_clock.clock_synced()  # looked up per call: tests swap the module's function
+
+
 class Counters:
     """Replay counters with the `get`/`set` interface of protocol.verifier.MemoryCounters, persisted by `Store`.
 
@@ -135,15 +139,16 @@ class Counters:
 
 
 class Store:
-    def __init__(self, path: str | Path, *, clock: Callable[[], bool | None] = clock_synced,
+    def __init__(self, path: str | Path, *, clock: Callable[[], bool | None] | None = None,
                  journal_of: str | Path | None = None, keep_migration_backup: bool = True):
         """`journal_of`: whose erasure journal binds this file (restore opens the restored copy with the journal of
         the database it will replace)."""
         self.path = Path(path)
-        self.clock = clock
+        self.clock = clock or _system_clock_synced
         self.con = connect(self.path, keep_migration_backup=keep_migration_backup)
         self.journal = None if str(path) == ":memory:" else ErasureJournal(journal_of or self.path)
         self.replayed = self.replay_journal()
+        self.session_clock_synced: bool | None = None  # as recorded with the latest session start
         committed = dict(self.con.execute("SELECT dev_id, last_ctr FROM counters"))
         self.counters = Counters(committed)
         self.batch = Batch()
@@ -323,7 +328,7 @@ class Store:
         return self.con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = ?", (dev_id,)).fetchone()[0]
 
     def start_session(self) -> int:
-        synced = self.clock()
+        synced = self.session_clock_synced = self.clock()
         cur = self.con.execute("INSERT INTO sessions (started_at, clock_synced) VALUES (?, ?)",
                                (time.time(), None if synced is None else int(synced)))
         return int(cur.lastrowid or 0)

@@ -83,6 +83,14 @@ function render(data) {
   const session = take(KNOWN.session);
   $("session").textContent = session && typeof session === "object"
     ? (session.active ? `running${session.id != null ? " #" + session.id : ""}` : "no session") : fmt(session);
+  // An unsynchronised clock is said plainly: the hub marks what it writes, and corrects nothing by itself.
+  const clock = take(["clock"]);
+  const synced = clock && clock.synced;
+  $("clock").textContent = synced === true ? "NTP-synchronised" : synced === false ? "NOT synchronised" : "unknown";
+  $("clock").className = synced === true ? "big" : "big unsynced";
+  $("clock").title = clock ? `${clock.source}: ${clock.detail}` : "";
+  const release = take(["release"]);
+  $("release").textContent = release ? `lifepalette ${release.lifepalette} · database schema ${release.schema_version}` : "–";
   $("badges").replaceChildren(table(badges ?? [], "badge"));
   $("rejections").replaceChildren(table(take(KNOWN.rejections) ?? {}, "reason"));
   $("epochs").replaceChildren(table(take(KNOWN.epochs) ?? [], "badge"));
