@@ -297,7 +297,6 @@ def test_public_api_and_stream_leak_nothing_per_wearer(cove, browser):
             assert group["contributors"] >= 5
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18: the wall animates SVG cx/cy/r/fill and runs endless CSS animations")
 def test_the_wall_moves_only_what_the_compositor_can_move_alone(cove, browser):
     """A Pi drives its own screen: every animation and transition on the wall is on transform or opacity (no
     layout, no paint per frame). bench/bench_wall.py measures what that costs in Chromium."""

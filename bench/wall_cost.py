@@ -1,4 +1,5 @@
 """What the cove wall costs the machine that shows it (issue 18): the Pi drives its own HDMI screen beside the hub.
+Part of bench_web (`python -m bench bench_web`); alone: `python -m bench.wall_cost`.
 
 Real hub, real web app, six CPython badges streaming sealed telemetry over UDP (enough for the k=5 wall to go
 live), the wall open in headless Chromium with software rendering (--disable-gpu). After the wall settles, over a
@@ -9,8 +10,8 @@ fixed window, from Chromium's own performance metrics (CDP `Performance.getMetri
 - and, outside Chromium's view, the CPU of every Chromium process (renderer, GPU/software compositor, browser)
   as % of one core from /proc.
 
-Peer in the same run: the same page, still receiving every tick, with every animation and transition paused
-(`animation-play-state`), i.e. what the updates alone cost.
+Peer in the same run: the same page, still receiving every tick, with every CSS animation and transition paused
+and Web Animations stopped, i.e. what the updates alone cost.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import socket
 import tempfile
 import time
 
-WINDOW_S = 15.0
+WINDOW_S = 30.0
 SETTLE_S = 4.0
 N_BADGES = 6
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -34,6 +35,8 @@ FREEZE_JS = """() => {
   const style = document.createElement('style');
   style.textContent = '*, *::before, *::after { animation-play-state: paused !important; transition: none !important; }';
   document.head.append(style);
+  document.getAnimations().forEach((a) => a.cancel());
+  Element.prototype.animate = () => null;  // the wall's beats are Web Animations
 }"""
 
 
