@@ -210,3 +210,36 @@ def test_a_database_from_a_newer_release_is_refused_in_one_line(tmp_path, comman
     assert f"schema version {schema.CURRENT + 1}" in lines[0] and "upgrade lifepalette" in lines[0]
     assert db.read_bytes() == before
     assert not schema.migration_backups(db)
+
+
+def test_an_erasure_reaches_the_copy_the_migration_left(v1_db):
+    db, _, _ = v1_db
+    store = Store(db)
+    backup = schema.backup_path(db, 1)
+    assert store.schema_before == 1
+    assert schema.migration_note(db, 1) == f"migrated schema 1 -> {schema.CURRENT} (copy before: {backup.name})"
+    con = sqlite3.connect(backup)
+    assert con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = 8").fetchone()[0] == 30
+    con.close()
+    store.erase(8, None, "operator")
+    store.con.close()
+    con = sqlite3.connect(backup)
+    assert con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = 8").fetchone()[0] == 0
+    assert con.execute("SELECT MIN(erased) FROM consent_epochs WHERE dev_id = 8").fetchone()[0] == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 0  # still the version-1 copy it was
+    con.close()
+
+
+def test_the_hub_migrates_on_start_and_says_so(v1_db):
+    import signal
+
+    db, rows, _ = v1_db
+    proc = subprocess.Popen([sys.executable, "-m", "lifepalette", "hub", "--db", str(db), "--udp", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline().strip() for _ in range(3)]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+    assert lines[2] == f"database: migrated schema 1 -> {schema.CURRENT} (copy before: hub.db.v1.bak)", lines
+    assert proc.returncode == 0 and v1_view(schema.backup_path(db, 1)) == rows

@@ -136,6 +136,13 @@ def _migrate(con: sqlite3.Connection, version: int) -> None:
         raise
 
 
+def migration_note(db: str | Path, before: int) -> str | None:
+    """One line for the hub's log when opening `db` migrated it (None when it did not)."""
+    if 0 < before < CURRENT:
+        return f"migrated schema {before} -> {CURRENT} (copy before: {backup_path(db, before).name})"
+    return None
+
+
 def read_version(path: str | Path) -> int:
     """The schema version of a database file, read-only (for doctor and the console)."""
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)

@@ -8,6 +8,7 @@ deletes whole rows; `secure_delete` overwrites the freed bytes and a WAL checkpo
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -85,7 +86,12 @@ class Batch:
 
 
 def connect(path: str | Path, *, keep_migration_backup: bool = True) -> sqlite3.Connection:
-    """Open (and create) the hub database with the pragmas every user of it needs."""
+    """Open (and create) the hub database with the pragmas every user of it needs, at the current schema."""
+    return connect_versioned(path, keep_migration_backup=keep_migration_backup)[0]
+
+
+def connect_versioned(path: str | Path, *, keep_migration_backup: bool = True) -> tuple[sqlite3.Connection, int]:
+    """`connect`, also returning the schema version the file had (0: new)."""
     if str(path) != ":memory:" and not os.path.exists(path):
         # it holds physiology: owner-only from the first byte (SQLite gives -wal/-shm the same mode)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -96,11 +102,23 @@ def connect(path: str | Path, *, keep_migration_backup: bool = True) -> sqlite3.
     con.execute("PRAGMA secure_delete=ON")
     con.execute("PRAGMA busy_timeout=5000")
     try:
-        schema.ensure_current(con, path, keep_backup=keep_migration_backup)
+        before = schema.ensure_current(con, path, keep_backup=keep_migration_backup)
     except BaseException:
         con.close()
         raise
-    return con
+    return con, before
+
+
+def erase_rows(con: sqlite3.Connection, intent: ErasureIntent) -> int:
+    """Delete what an erasure intent names (inside the caller's transaction); returns the physiology rows deleted."""
+    if intent.epoch is None:  # every epoch up to the bound the intent was journaled with
+        through = intent.epochs_through if intent.epochs_through is not None else 2**62
+        where, params = "dev_id = ? AND epoch <= ?", (intent.dev_id, through)
+    else:
+        where, params = "dev_id = ? AND epoch = ?", (intent.dev_id, intent.epoch)
+    rows = con.execute(f"DELETE FROM physio WHERE {where}", params).rowcount
+    con.execute(f"UPDATE consent_epochs SET erased = 1 WHERE {where}", params)
+    return rows
 
 
 def _system_clock_synced() -> bool | None:
@@ -145,7 +163,7 @@ class Store:
         the database it will replace)."""
         self.path = Path(path)
         self.clock = clock or _system_clock_synced
-        self.con = connect(self.path, keep_migration_backup=keep_migration_backup)
+        self.con, self.schema_before = connect_versioned(self.path, keep_migration_backup=keep_migration_backup)
         self.journal = None if str(path) == ":memory:" else ErasureJournal(journal_of or self.path)
         self.replayed = self.replay_journal()
         self.session_clock_synced: bool | None = None  # as recorded with the latest session start
@@ -244,6 +262,7 @@ class Store:
         self.flushes += 1
         if receipts:
             self.scrub()
+            self._erase_in_migration_backups(batch.erasures)
         return stored, receipts
 
     # -- erasure ----------------------------------------------------------------------------------------------
@@ -264,14 +283,8 @@ class Store:
 
     def _erase_in_tx(self, intent: ErasureIntent) -> Receipt:
         dev_id, epoch = intent.dev_id, intent.epoch
-        if epoch is None:
-            through = intent.epochs_through if intent.epochs_through is not None else 2**62
-            cur = self.con.execute("DELETE FROM physio WHERE dev_id = ? AND epoch <= ?", (dev_id, through))
-            self.con.execute("UPDATE consent_epochs SET erased = 1 WHERE dev_id = ? AND epoch <= ?", (dev_id, through))
-        else:
-            cur = self.con.execute("DELETE FROM physio WHERE dev_id = ? AND epoch = ?", (dev_id, epoch))
-            self.con.execute("UPDATE consent_epochs SET erased = 1 WHERE dev_id = ? AND epoch = ?", (dev_id, epoch))
-        receipt = Receipt(time.time(), dev_id, epoch, cur.rowcount, intent.reason, clock_synced=self.clock(),
+        rows = erase_rows(self.con, intent)
+        receipt = Receipt(time.time(), dev_id, epoch, rows, intent.reason, clock_synced=self.clock(),
                           intent=intent.id)
         self.con.execute("INSERT INTO erasures (at, dev_id, epoch, what, rows, reason, clock_synced, intent) "
                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -293,7 +306,25 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
         self.scrub()
+        self._erase_in_migration_backups(intents)
         return receipts
+
+    def _erase_in_migration_backups(self, intents: list[ErasureIntent]) -> None:
+        """The copies a migration left beside the database hold physiology too: an erasure reaches them as well."""
+        for path in schema.migration_backups(self.path):
+            try:
+                con = sqlite3.connect(str(path), isolation_level=None)
+                try:
+                    con.execute("PRAGMA secure_delete=ON")
+                    con.execute("BEGIN IMMEDIATE")
+                    for intent in intents:
+                        erase_rows(con, intent)
+                    con.execute("COMMIT")
+                finally:
+                    con.close()
+            except (sqlite3.Error, OSError) as exc:  # the erasure itself is committed; say loudly what is left
+                logging.getLogger("lifepalette.hub").error("erasure could not reach the migration copy %s (%s): "
+                                                           "delete that file by hand", path, exc)
 
     def missing_intents(self) -> list[ErasureIntent]:
         """Journaled erasures this database holds no receipt for (after a restore, or a crash before the commit)."""
