@@ -151,7 +151,7 @@ def test_a_failing_migration_leaves_the_database_as_it_was(v1_db, monkeypatch):
         raise sqlite3.OperationalError("disk I/O error (injected)")
 
     monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(schema.SchemaError, match="disk I/O error"):  # one line at the CLI, exit 2
         Store(db)
     assert schema.read_version(db) == 1
     con = sqlite3.connect(db)
@@ -243,3 +243,32 @@ def test_the_hub_migrates_on_start_and_says_so(v1_db):
         proc.wait(30)
     assert lines[2] == f"database: migrated schema 1 -> {schema.CURRENT} (copy before: hub.db.v1.bak)", lines
     assert proc.returncode == 0 and v1_view(schema.backup_path(db, 1)) == rows
+
+
+def damaged(tmp_path: Path, kind: str) -> Path:
+    db = tmp_path / "hub.db"
+    if kind == "not SQLite":
+        db.write_bytes(b"definitely not a database\n" * 200)
+    elif kind == "truncated":
+        Hub(db, scorer=None).store.con.close()
+        data = db.read_bytes()
+        db.write_bytes(data[:len(data) // 2 + 100])
+    else:  # a directory where the file should be
+        db.mkdir()
+    return db
+
+
+@pytest.mark.parametrize("kind", ["not SQLite", "truncated", "a directory"])
+def test_an_unusable_database_is_one_line_exit_2_for_every_command(tmp_path, kind):
+    db = damaged(tmp_path, kind)
+    before = db.read_bytes() if db.is_file() else None
+    commands = [["hub", "--db", db, "--udp", "127.0.0.1:0"], ["enroll", "--db", db, "--dev", "3", "--out", tmp_path / "b.json"],
+                ["erase", "--db", db, "--dev", "3"], ["export", "--db", db, "--out", tmp_path / "x.csv"],
+                ["backup", "--db", db, "--out", tmp_path / "x.lpbackup", "--passphrase-file", FIXTURE],
+                ["audit", "--db", db]]
+    for command in commands:
+        result = cli(*map(str, command))
+        assert result.returncode == 2, (command, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr, (command, result.stderr)
+        assert (db.read_bytes() if db.is_file() else None) == before, command

@@ -95,14 +95,20 @@ def connect_versioned(path: str | Path, *, keep_migration_backup: bool = True) -
     if str(path) != ":memory:" and not os.path.exists(path):
         # it holds physiology: owner-only from the first byte (SQLite gives -wal/-shm the same mode)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    con = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    con.execute("PRAGMA journal_mode=WAL")
-    # FULL: a commit survives power loss too; the batch makes the fsync cost per frame tiny.
-    con.execute("PRAGMA synchronous=FULL")
-    con.execute("PRAGMA secure_delete=ON")
-    con.execute("PRAGMA busy_timeout=5000")
     try:
+        con = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise schema.SchemaError(f"cannot open {path} as a hub database ({exc})") from None
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit survives power loss too; the batch makes the fsync cost per frame tiny.
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute("PRAGMA secure_delete=ON")
+        con.execute("PRAGMA busy_timeout=5000")
         before = schema.ensure_current(con, path, keep_backup=keep_migration_backup)
+    except sqlite3.Error as exc:  # not SQLite, damaged, unreadable, or the migration failed (rolled back)
+        con.close()
+        raise schema.SchemaError(f"cannot open {path} as a hub database ({exc})") from None
     except BaseException:
         con.close()
         raise
