@@ -76,8 +76,8 @@ class Receipt:
 class Batch:
     """Rows waiting for the next transaction; they commit together with the counters they advanced."""
 
-    frames: list[FrameRow] = field(default_factory=list)
-    physio: list[PhysioRow] = field(default_factory=list)
+    frames: list[tuple] = field(default_factory=list)  # values in FrameRow field order
+    physio: list[tuple] = field(default_factory=list)  # values in PhysioRow field order
     epochs: dict[tuple[int, int], Epoch] = field(default_factory=dict)
     erasures: list[ErasureIntent] = field(default_factory=list)
 
@@ -218,7 +218,8 @@ class Store:
         return [Receipt(*row[:6], None if row[6] is None else bool(row[6]), row[7]) for row in rows]
 
     # -- batched writes ---------------------------------------------------------------------------------------
-    def add_frame(self, row: FrameRow, physio_row: PhysioRow | None) -> None:
+    def add_frame(self, row: FrameRow | tuple, physio_row: PhysioRow | tuple | None) -> None:
+        """Queue one frame (values in FrameRow field order) and its physiology (PhysioRow order) if any."""
         self.batch.frames.append(row)
         if physio_row is not None:
             self.batch.physio.append(physio_row)
@@ -399,3 +400,48 @@ def existing_db(path: str | Path) -> Path:
         connect(p).close()
     return p
 
+
+class ReadOnlyStore:
+    """The hub database opened read-only (the audit): never creates a file, never changes one."""
+
+    def __init__(self, path: str | Path):
+        from lifepalette.errors import UsageError
+
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"no database at {path}")
+        try:
+            self.con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            self.tables = {r[0] for r in self.con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"{path} is not a readable SQLite database ({exc})") from None
+        if not {"frames", "physio"} <= self.tables:
+            self.con.close()
+            raise UsageError(f"{path} is not a Life Palette hub database (tables frames and physio missing)")
+        try:  # read-only: an older version is read as it is (its columns are a subset), a newer one refused
+            schema.check_not_newer(schema.version_of(self.con), path)
+        except UsageError:
+            self.con.close()
+            raise
+
+    def telemetry(self) -> list[tuple]:
+        """Telemetry and backlog frames in arrival order: (dev_id, t_rx, consent, quality, hue, chroma, colour_age,
+        battery, hr_bpm, rmssd_ms, scl, scr_per_min, motion), physiology None where none is stored."""
+        return self.con.execute(
+            "SELECT f.dev_id, f.t_rx, f.consent, f.quality, f.hue, f.chroma, f.colour_age, f.battery, "
+            "p.hr_bpm, p.rmssd_ms, p.scl, p.scr_per_min, p.motion FROM frames f LEFT JOIN physio p "
+            "ON p.dev_id = f.dev_id AND p.ctr = f.ctr WHERE f.ftype IN (0, 4) ORDER BY f.t_rx").fetchall()
+
+    def physio_rows_without_consent(self, consent_physio_bit: int) -> int:
+        return self.con.execute(
+            "SELECT COUNT(*) FROM physio p JOIN frames f ON p.dev_id = f.dev_id AND p.ctr = f.ctr "
+            "WHERE (f.consent & ?) = 0", (consent_physio_bit,)).fetchone()[0]
+
+    def physio_rows_in_erased_epochs(self) -> int:
+        if "consent_epochs" not in self.tables:
+            return 0
+        return self.con.execute("SELECT COUNT(*) FROM physio p JOIN consent_epochs e ON p.dev_id = e.dev_id "
+                                "AND p.epoch = e.epoch WHERE e.erased != 0").fetchone()[0]
+
+    def close(self) -> None:
+        self.con.close()

@@ -9,23 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 from aiohttp import web
 
-from lifepalette.web.app import SECURITY_HEADERS, STATIC, WebRunner
+from lifepalette.outputs.mqtt import CoveDirectory
+from lifepalette.web.app import STATIC, WebRunner, event_stream, security_headers
 from lifepalette.web.feed import Feed, to_json
 
 DIRECTORY = web.AppKey("directory", object)
 FEED = web.AppKey("feed", Feed)
-
-
-@web.middleware
-async def _headers(request: web.Request, handler):
-    response = await handler(request)
-    for key, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(key, value)
-    return response
 
 
 async def _page(request: web.Request) -> web.Response:
@@ -38,13 +30,11 @@ async def _api(request: web.Request) -> web.Response:
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
-    from lifepalette.web.app import _stream
-
-    return await _stream(request, request.app[FEED])
+    return await event_stream(request, request.app[FEED])
 
 
-def build_sphere_app(directory: Any, refresh_s: float = 2.0) -> web.Application:
-    app = web.Application(middlewares=[_headers])
+def build_sphere_app(directory: CoveDirectory, refresh_s: float = 2.0) -> web.Application:
+    app = web.Application(middlewares=[security_headers])
     app[DIRECTORY] = directory
 
     async def build() -> str:
@@ -53,10 +43,10 @@ def build_sphere_app(directory: Any, refresh_s: float = 2.0) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         app[FEED] = Feed(build, refresh_s)
         app[FEED].start()
-        directory._on_change = app[FEED].poke
+        directory.on_change = app[FEED].poke
 
     async def on_shutdown(app: web.Application) -> None:
-        directory._on_change = None
+        directory.on_change = None
         with contextlib.suppress(asyncio.CancelledError):
             await app[FEED].close()
 
@@ -67,7 +57,7 @@ def build_sphere_app(directory: Any, refresh_s: float = 2.0) -> web.Application:
     return app
 
 
-async def serve_sphere(directory: Any, host: str = "127.0.0.1", port: int = 8090) -> WebRunner:
+async def serve_sphere(directory: CoveDirectory, host: str = "127.0.0.1", port: int = 8090) -> WebRunner:
     runner = WebRunner(build_sphere_app(directory), shutdown_timeout=2.0, access_log=None)
     await runner.setup()
     try:
