@@ -70,6 +70,7 @@ class ErasureJournal:
 
     def append(self, intent: ErasureIntent) -> None:
         """Durably record an intent (written and fsynced before the erasure is attempted)."""
+        created = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             prefix = b""
@@ -79,6 +80,12 @@ class ErasureJournal:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if created:  # a new file's name is durable only once its directory is
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as fh:
