@@ -95,7 +95,10 @@ async def measure(page, cdp, window_s: float) -> dict:
             "main_thread_task_pct": round(100 * (m1["TaskDuration"] - m0["TaskDuration"]) / span, 2),
             "chromium_cpu_pct": round(sum(by_role.values()), 1),
             "chromium_cpu_pct_by_process": {role: round(v, 1) for role, v in sorted(by_role.items())},
-            "renders": await page.evaluate("Number(document.querySelector('#wall').dataset.renders)")}
+            "renders": await page.evaluate("Number(document.querySelector('#wall').dataset.renders)"),
+            # the beat period the room's arousal set (one beat per swatch per period): the duty of the animations
+            "pulse_period_s": await page.evaluate(
+                "parseFloat(getComputedStyle(document.querySelector('.swatch')).animationDuration)")}
 
 
 async def _bench() -> dict:

@@ -15,7 +15,7 @@ const SLOW_S = 8, FAST_S = 1.6;       // pulse period when calm / when stirred
 const RING_SCALE_1 = 380;             // the ring element's own radius (76 % of the 1000-unit palette / 2)
 const AURA_SCALE_1 = 430;             // the aura element's own radius
 const BEAT_MS = 360, SCATTER_MS = 420; // one beat's length; the most the beats of a period are spread apart
-const BEAT = [{ transform: "scale(1)" }, { transform: "scale(1.25)" }, { transform: "scale(1)" }];
+const BEAT = [{ transform: "scale(1)" }, { transform: "scale(1.25)", easing: "ease-in-out" }, { transform: "scale(1)" }];
 
 const $ = (id) => document.getElementById(id);
 
@@ -64,8 +64,15 @@ const beat = { periodS: 6, sync: 0 };
 function beatOnce() {
   const scatter = SCATTER_MS * (1 - beat.sync);
   const dots = [...document.querySelectorAll(".swatch, .waiting-dot:not(.open)")];
-  dots.forEach((el, i) => el.animate(BEAT, { duration: BEAT_MS, delay: Math.round(phase(i) * scatter),
-    easing: "ease-in-out" }));
+  // All start together and each holds still until its own moment inside the window: one start for the
+  // compositor to take over (a `delay` or a timer per dot keeps the main thread busy for the whole window).
+  const window_ms = scatter + BEAT_MS;
+  dots.forEach((el, i) => {
+    const at = (phase(i) * scatter) / window_ms, len = BEAT_MS / window_ms;
+    el.animate([{ transform: "scale(1)", offset: 0 }, { transform: "scale(1)", offset: at, easing: "ease-in-out" },
+      { transform: "scale(1.25)", offset: at + len / 2, easing: "ease-in-out" },
+      { transform: "scale(1)", offset: at + len }, { transform: "scale(1)", offset: 1 }], { duration: window_ms });
+  });
   document.querySelectorAll(".pulse-glyph").forEach((el) => el.animate(BEAT, { duration: BEAT_MS }));
   const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
   setTimeout(beatOnce, still ? 60000 : beat.periodS * 1000);
