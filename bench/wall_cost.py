@@ -10,8 +10,9 @@ fixed window, from Chromium's own performance metrics (CDP `Performance.getMetri
 - and, outside Chromium's view, the CPU of every Chromium process (renderer, GPU/software compositor, browser)
   as % of one core from /proc.
 
-Peer in the same run: the same page, still receiving every tick, with every CSS animation and transition paused
-and Web Animations stopped, i.e. what the updates alone cost.
+Peers in the same run: the wall as it was before issue 18 (SVG, endless CSS animations; its three files read from
+git at BEFORE_ISSUE_18, skipped outside a git checkout), and the current page, still receiving every tick, with
+every CSS animation and transition paused and Web Animations stopped, i.e. what the updates alone cost.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ import shutil
 import socket
 import tempfile
 import time
+from pathlib import Path
 
 WINDOW_S = 30.0
 SETTLE_S = 4.0
 N_BADGES = 6
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+BEFORE_ISSUE_18 = "d97643a"  # the commit that added this bench, before the wall changed
 FREEZE_JS = """() => {
   const style = document.createElement('style');
   style.textContent = '*, *::before, *::after { animation-play-state: paused !important; transition: none !important; }';
@@ -101,6 +104,53 @@ async def measure(page, cdp, window_s: float) -> dict:
                 "parseFloat(getComputedStyle(document.querySelector('.swatch')).animationDuration)")}
 
 
+def _wall_before(into: str) -> str | None:
+    """A static folder serving the wall as it was before issue 18 (None when git cannot show it)."""
+    import subprocess
+
+    from lifepalette.paths import REPO_ROOT
+    from lifepalette.web import app
+
+    folder = os.path.join(into, "static-before")
+    shutil.copytree(app.STATIC, folder)
+    for name in ("wall.html", "wall.css", "wall.js"):
+        shown = subprocess.run(["git", "-C", str(REPO_ROOT), "show",
+                                f"{BEFORE_ISSUE_18}:host/lifepalette/web/static/{name}"], capture_output=True)
+        if shown.returncode != 0:
+            return None
+        with open(os.path.join(folder, name), "wb") as fh:
+            fh.write(shown.stdout)
+    return folder
+
+
+async def _open_wall(browser, url: str):
+    page = await browser.new_page(viewport={"width": 1280, "height": 720}, bypass_csp=True)
+    cdp = await page.context.new_cdp_session(page)
+    await cdp.send("Performance.enable")
+    await page.goto(url)
+    await page.locator("#wall[data-state=live]").wait_for(timeout=90000)
+    await page.wait_for_function(f"document.querySelectorAll('.swatch').length >= {N_BADGES}", timeout=60000)
+    await asyncio.sleep(SETTLE_S)
+    return page, cdp
+
+
+async def _measure_before(browser, hub, folder: str) -> dict:
+    from lifepalette.web import app, serve_web
+
+    current, app.STATIC = app.STATIC, Path(folder)  # the app reads its pages from here while this one runs
+    try:
+        runner = await serve_web(hub, "127.0.0.1", 0, "bench-wall-token", announce=False)
+        try:
+            page, cdp = await _open_wall(browser, runner.url)
+            result = await measure(page, cdp, WINDOW_S)
+            await page.close()
+        finally:
+            await runner.cleanup()
+    finally:
+        app.STATIC = current
+    return result
+
+
 async def _bench() -> dict:
     from lifepalette.hub import Hub
     from lifepalette.web import serve_web
@@ -133,13 +183,10 @@ async def _bench() -> dict:
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = await browser.new_page(viewport={"width": 1280, "height": 720}, bypass_csp=True)
-            cdp = await page.context.new_cdp_session(page)
-            await cdp.send("Performance.enable")
-            await page.goto(runner.url)
-            await page.locator("#wall[data-state=live]").wait_for(timeout=90000)
-            await page.wait_for_function(f"document.querySelectorAll('.swatch').length >= {N_BADGES}", timeout=60000)
-            await asyncio.sleep(SETTLE_S)
+            before = _wall_before(tmp)
+            results["before_issue_18"] = (await _measure_before(browser, hub, before) if before else
+                                          f"skipped: git cannot show {BEFORE_ISSUE_18}")
+            page, cdp = await _open_wall(browser, runner.url)
             results["wall"] = await measure(page, cdp, WINDOW_S)
             await page.evaluate(FREEZE_JS)
             await asyncio.sleep(SETTLE_S / 2)
@@ -158,11 +205,14 @@ def main() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         results = asyncio.run(_bench())
         print(json.dumps(results, indent=1))
-        wall, peer = results["wall"], results["frozen_peer"]
+        wall, peer, old = results["wall"], results["frozen_peer"], results["before_issue_18"]
         print(f"wall: {wall['layouts_per_s']} layouts/s, main-thread tasks {wall['main_thread_task_pct']} % of a core, "
               f"all Chromium processes {wall['chromium_cpu_pct']} % (goal: 0 layouts/s, <= 3 %)")
         print(f"frozen peer: {peer['layouts_per_s']} layouts/s, tasks {peer['main_thread_task_pct']} %, "
               f"Chromium {peer['chromium_cpu_pct']} %")
+        if isinstance(old, dict):
+            print(f"the wall before issue 18: {old['layouts_per_s']} layouts/s, tasks {old['main_thread_task_pct']} %, "
+                  f"Chromium {old['chromium_cpu_pct']} % (now {wall['chromium_cpu_pct'] / max(old['chromium_cpu_pct'], 0.1):.2f}x)")
 
 
 if __name__ == "__main__":
