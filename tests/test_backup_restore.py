@@ -190,6 +190,9 @@ def test_bad_backups_and_passphrases_are_one_line_exit_2_and_change_nothing(tmp_
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("target.db") and p.suffix != ".lock"}
     wrong = tmp_path / "wrong"
     wrong.write_text("not the passphrase\n")
+    into_missing_folder = one_line_error(cli("restore", "--in", backup, "--db", tmp_path / "no-such" / "hub.db",
+                                             "--passphrase-file", passfile))
+    assert "No such file or directory" in into_missing_folder
     cases = {"wrong passphrase": (backup, wrong), "not a backup": (db, passfile),
              "missing file": (tmp_path / "nope.lpbackup", passfile), "a directory": (tmp_path, passfile),
              "missing passphrase file": (backup, tmp_path / "no-pass")}
@@ -216,7 +219,8 @@ def test_backup_refuses_bad_input_in_one_line(tmp_path, passfile):
     not_db = tmp_path / "not.db"
     not_db.write_bytes(b"hello" * 100)
     cases = [(tmp_path / "missing.db", tmp_path / "a.lpbackup", passfile), (not_db, tmp_path / "b.lpbackup", passfile),
-             (db, tmp_path / "c.lpbackup", empty), (db, tmp_path, passfile)]
+             (db, tmp_path / "c.lpbackup", empty), (db, tmp_path, passfile),
+             (db, tmp_path / "no-such-folder" / "d.lpbackup", passfile)]
     for src, out, pf in cases:
         one_line_error(cli("backup", "--db", src, "--out", out, "--passphrase-file", pf))
         assert not (out.exists() and out.is_file())

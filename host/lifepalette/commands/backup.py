@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def register(subparsers) -> None:
@@ -43,6 +45,18 @@ def read_passphrase(path: str | None, *, confirm: bool) -> bytes:
     return text
 
 
+@contextmanager
+def one_line_os_errors(what: str) -> Iterator[None]:
+    """A missing folder, a full disk, a permission: one named line (exit 2), never a traceback."""
+    from lifepalette.errors import UsageError
+
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise UsageError(f"{what} failed: {exc.strerror or exc}{where}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -50,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from lifepalette.hub.store import existing_db
 
     passphrase = read_passphrase(args.passphrase_file, confirm=True)
-    summary = write_backup(existing_db(args.db), args.out, passphrase)
+    with one_line_os_errors("backup"):
+        summary = write_backup(existing_db(args.db), args.out, passphrase)
     print(json.dumps({"backup": args.out, **summary}))
     return 0

@@ -23,9 +23,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from lifepalette.commands.backup import read_passphrase
+    from lifepalette.commands.backup import one_line_os_errors, read_passphrase
     from lifepalette.hub.backup import restore_backup
 
-    summary = restore_backup(args.src, args.db, read_passphrase(args.passphrase_file, confirm=False))
+    passphrase = read_passphrase(args.passphrase_file, confirm=False)
+    with one_line_os_errors("restore"):
+        summary = restore_backup(args.src, args.db, passphrase)
     print(json.dumps(summary))
     return 0
