@@ -243,3 +243,25 @@ def test_a_backup_restores_into_the_current_schema_and_keeps_the_site_key(tmp_pa
         assert hub.ingest(seal(hub.keys[7], wire.TELEMETRY, 7, 41, marked(2))).ok
     finally:
         hub.store.con.close()
+
+
+def test_one_hub_per_database_and_a_killed_holder_leaves_no_stale_lock(tmp_path, passfile):
+    from lifepalette.hub.dblock import DatabaseLock
+
+    db = tmp_path / "hub.db"
+    fill(db)
+    with DatabaseLock(db, "a running hub"):
+        line = one_line_error(cli("hub", "--db", db, "--udp", "127.0.0.1:0"))
+        assert f"{db} is in use by a running hub (pid {os.getpid()})" in line
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from lifepalette.hub.dblock import "
+                               "DatabaseLock; DatabaseLock(sys.argv[1], 'a running hub').acquire(); print(1, "
+                               "flush=True); time.sleep(60)", str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "1\n"
+        backup = tmp_path / "b.lpbackup"
+        assert cli("backup", "--db", db, "--out", backup, "--passphrase-file", passfile).returncode == 0
+        assert "in use" in one_line_error(cli("restore", "--in", backup, "--db", db, "--passphrase-file", passfile))
+    finally:
+        holder.send_signal(signal.SIGKILL)  # the kernel drops the flock with the process
+        holder.wait(10)
+    assert cli("restore", "--in", backup, "--db", db, "--passphrase-file", passfile).returncode == 0
