@@ -83,6 +83,7 @@ function render(data) {
   const session = take(KNOWN.session);
   $("session").textContent = session && typeof session === "object"
     ? (session.active ? `running${session.id != null ? " #" + session.id : ""}` : "no session") : fmt(session);
+  if (session && session.active && session.clock_synced === false) $("session").textContent += " (clock not synchronised at start)";
   // An unsynchronised clock is said plainly: the hub marks what it writes, and corrects nothing by itself.
   const clock = take(["clock"]);
   const synced = clock && clock.synced;

@@ -62,6 +62,9 @@ function setPulse(seconds) {  // declared on each dot (a custom property change 
 // The beat clock: every period, each pulsing element beats once, at its own offset within the period's window.
 const beat = { periodS: 6, sync: 0 };
 function beatOnce() {
+  setTimeout(beatOnce, beat.periodS * 1000);
+  // reduced motion: no beat; the words and the swatches' closeness still carry arousal and synchrony
+  if (window.matchMedia("(prefers-reduced-motion: reduce)").matches) return;
   const scatter = SCATTER_MS * (1 - beat.sync);
   const dots = [...document.querySelectorAll(".swatch, .waiting-dot:not(.open)")];
   // All start together and each holds still until its own moment inside the window: one start for the
@@ -74,8 +77,6 @@ function beatOnce() {
       { transform: "scale(1)", offset: at + len }, { transform: "scale(1)", offset: 1 }], { duration: window_ms });
   });
   document.querySelectorAll(".pulse-glyph").forEach((el) => el.animate(BEAT, { duration: BEAT_MS }));
-  const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
-  setTimeout(beatOnce, still ? 60000 : beat.periodS * 1000);
 }
 
 function setGlow(rgb, opacity, radius) {
