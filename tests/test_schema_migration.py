@@ -272,3 +272,15 @@ def test_an_unusable_database_is_one_line_exit_2_for_every_command(tmp_path, kin
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in result.stderr, (command, result.stderr)
         assert (db.read_bytes() if db.is_file() else None) == before, command
+
+
+def test_two_openers_racing_on_a_v1_database_migrate_it_once(v1_db):
+    db, rows, _ = v1_db
+    first = sqlite3.connect(db, isolation_level=None)
+    second = sqlite3.connect(db, isolation_level=None)
+    assert schema.version_of(first) == schema.version_of(second) == 1  # both decided to migrate
+    schema.ensure_current(first, db)
+    schema._migrate(second, 1)  # decided before the first committed; under the lock it sees version 2 and stops
+    first.close()
+    second.close()
+    assert schema.read_version(db) == schema.CURRENT and v1_view(db) == rows

@@ -127,6 +127,8 @@ def ensure_current(con: sqlite3.Connection, path: str | Path, *, keep_backup: bo
 def _migrate(con: sqlite3.Connection, version: int) -> None:
     con.execute("BEGIN IMMEDIATE")
     try:
+        # another process may have migrated while this one waited for the write lock: start from what is there
+        version = max(version, con.execute("PRAGMA user_version").fetchone()[0])
         for step in range(version, CURRENT):
             MIGRATIONS[step](con)
         con.execute(f"PRAGMA user_version = {CURRENT}")
