@@ -95,19 +95,23 @@ def migration_backups(db: str | Path) -> list[Path]:
 
 def copy_database(con: sqlite3.Connection, dest: str | Path) -> None:
     """A consistent copy of an open database (SQLite's online backup API; writers may go on), created 0600."""
+    import tempfile
+
     dest = Path(dest)
-    tmp = dest.with_name(dest.name + ".tmp")
-    if tmp.exists():
-        tmp.unlink()
-    os.close(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
-    out = sqlite3.connect(str(tmp))
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)  # 0600, a name of its own
+    os.close(fd)
     try:
-        con.backup(out)
-        # one self-contained file: a copy must not need a -wal beside it
-        out.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        out.close()
-    os.replace(tmp, dest)
+        out = sqlite3.connect(tmp)
+        try:
+            con.backup(out)
+            # one self-contained file: a copy must not need a -wal beside it
+            out.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            out.close()
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def ensure_current(con: sqlite3.Connection, path: str | Path, *, keep_backup: bool = True) -> int:
