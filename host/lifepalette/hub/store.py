@@ -215,7 +215,8 @@ class Store:
     def receipts(self, limit: int = 100) -> list[Receipt]:
         rows = self.con.execute("SELECT at, dev_id, epoch, rows, reason, what, clock_synced, intent FROM erasures "
                                 "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [Receipt(*row[:6], None if row[6] is None else bool(row[6]), row[7]) for row in rows]
+        return [Receipt(at, dev, epoch, n, reason, what, None if synced is None else bool(synced), intent)
+                for at, dev, epoch, n, reason, what, synced, intent in rows]
 
     # -- batched writes ---------------------------------------------------------------------------------------
     def add_frame(self, row: FrameRow | tuple, physio_row: PhysioRow | tuple | None) -> None:
