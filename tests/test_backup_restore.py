@@ -265,3 +265,25 @@ def test_one_hub_per_database_and_a_killed_holder_leaves_no_stale_lock(tmp_path,
         holder.send_signal(signal.SIGKILL)  # the kernel drops the flock with the process
         holder.wait(10)
     assert cli("restore", "--in", backup, "--db", db, "--passphrase-file", passfile).returncode == 0
+
+
+def test_a_backup_holding_a_newer_schema_is_refused_and_changes_nothing(tmp_path, passfile):
+    from lifepalette.hub.backup import _seal
+
+    newer = tmp_path / "newer.db"
+    fill(newer)
+    con = sqlite3.connect(newer)
+    con.execute(f"PRAGMA user_version = {schema.CURRENT + 1}")
+    con.execute("PRAGMA journal_mode=DELETE")
+    con.close()
+    sealed = tmp_path / "newer.lpbackup"  # as a later release's `backup` would write it
+    _seal(newer, sealed, passfile.read_bytes().rstrip(b"\n"),
+          {"schema_version": schema.CURRENT + 1, "created_at": time.time(), "db_bytes": newer.stat().st_size,
+           "site_key": None})
+    target = tmp_path / "hub.db"
+    fill(target)
+    before = target.read_bytes()
+    line = one_line_error(cli("restore", "--in", sealed, "--db", target, "--passphrase-file", passfile))
+    assert f"schema version {schema.CURRENT + 1}" in line and "upgrade lifepalette" in line
+    assert target.read_bytes() == before
+    assert not any(p.name.startswith("hub.db.restoring") for p in tmp_path.iterdir())
