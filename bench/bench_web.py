@@ -237,6 +237,9 @@ def main() -> None:
             print(f"group colour -> LED: mean {g2l['mean']} s, max {g2l['max']} s (goal <= 2 s)")
         print(f"hub CPU with {N_BADGES} badges + wall open: {results['hub_cpu_pct_one_core']} % of one core "
               f"(one MicroPython badge: {results['one_badge_cpu_pct']} %)")
+    from bench import wall_cost  # what the wall costs the machine showing it (Chromium's own metrics)
+
+    wall_cost.main()
 
 
 if __name__ == "__main__":

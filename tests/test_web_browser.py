@@ -17,8 +17,10 @@ import socket
 import threading
 
 import pytest
+from lifepalette import __version__
 from lifepalette.commands.demo import badge_command, stop_process_groups
 from lifepalette.hub import Hub
+from lifepalette.hub.schema import CURRENT
 from lifepalette.hub.sitekey import badge_config, write_private_json
 from lifepalette.web import serve_web
 
@@ -229,6 +231,9 @@ def test_operator_console_refuses_without_the_token_and_works_with_it(cove, brow
         # the per-person privacy budget spent on public numbers this session (issue 13)
         page.wait_for_function("/% · rho [0-9.]+ of [0-9.]+/.test(document.querySelector('#privacy-budget')"
                                ".textContent)", timeout=LIVE_MS)
+        # the hub's own trust: its clock (this machine's real NTP state) and the release and schema it runs
+        assert page.inner_text("#clock") in ("NTP-synchronised", "NOT synchronised", "unknown")
+        assert page.inner_text("#release") == f"lifepalette {__version__} · database schema {CURRENT}"
         page.screenshot(path=str(artifacts_dir / "operator_console.png"), full_page=True)
         page.click("#start-session")
         page.wait_for_function("document.querySelector('#session').textContent.startsWith('running')",
@@ -293,3 +298,29 @@ def test_public_api_and_stream_leak_nothing_per_wearer(cove, browser):
         assert all(re.fullmatch(r"#[0-9a-f]{6}", s) for s in view["swatches"])
         for group in view["groups"]:
             assert group["contributors"] >= 5
+
+
+def test_the_wall_moves_only_what_the_compositor_can_move_alone(cove, browser):
+    """A Pi drives its own screen: every animation and transition on the wall is on transform or opacity (no
+    layout, no paint per frame). bench/bench_wall.py measures what that costs in Chromium."""
+    cove.set_badges(6)
+    page = browser.new_page(bypass_csp=True)
+    try:
+        page.goto(cove.url)
+        page.wait_for_function("document.querySelector('#wall').dataset.state === 'live'", timeout=LIVE_MS)
+        page.wait_for_function("document.getAnimations().length >= 6", timeout=LIVE_MS, polling=50)  # a beat
+        animated = page.evaluate("""() => document.getAnimations().flatMap((a) => a.effect.getKeyframes()
+            .flatMap((k) => Object.keys(k).filter((p) => !['offset', 'computedOffset', 'easing', 'composite']
+            .includes(p))))""")
+        transitioned = page.evaluate("""() => [...document.querySelectorAll('*')].flatMap((el) => {
+            const s = getComputedStyle(el);
+            const names = s.transitionProperty.split(', '), times = s.transitionDuration.split(', ');
+            return names.filter((_, i) => parseFloat(times[i % times.length]) > 0);
+          })""")
+        css_animations = page.evaluate("""() => [...document.querySelectorAll('*')]
+            .map((el) => getComputedStyle(el).animationName).filter((n) => n !== 'none')""")
+    finally:
+        page.close()
+    assert animated and set(animated) <= {"transform", "opacity"}
+    assert transitioned and set(transitioned) <= {"transform", "opacity"}
+    assert css_animations == []  # beats are short Web Animations: between beats nothing runs

@@ -32,6 +32,8 @@ COMMANDS = [
     "doctor",
     "export",
     "erase",
+    "backup",
+    "restore",
     "sphere",
     "power",
 ]
@@ -44,7 +46,10 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lifepalette", description="Life Palette badges, hub and tools.")
-    parser.add_argument("--version", action="version", version=f"lifepalette {__version__}")
+    from lifepalette.hub.schema import CURRENT
+
+    parser.add_argument("--version", action="version",
+                        version=f"lifepalette {__version__} (hub database schema version {CURRENT})")
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
     for name in COMMANDS:  # a command that fails to import is a bug to see at once, never a command that vanishes
         importlib.import_module(f"lifepalette.commands.{name}").register(sub)

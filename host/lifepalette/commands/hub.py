@@ -103,6 +103,7 @@ async def _serve(args: argparse.Namespace) -> int:
         for line in await hub.start():
             print(f"listening: {line}", flush=True)
         print(f"database: {args.db} ({len(hub.keys)} enrolled badges)", flush=True)
+        _print_upgrade_notes(hub)
         if args.http:
             from lifepalette.web import serve_web
 
@@ -124,3 +125,14 @@ async def _serve(args: argparse.Namespace) -> int:
     state_line = f"stored {hub.store.frames_committed} frames; rejected {sum(hub.rejections.values())}"
     print(state_line, flush=True)
     return 0
+
+
+def _print_upgrade_notes(hub) -> None:
+    """What opening the database did on its own: a migration, erasures carried out from the journal."""
+    from lifepalette.hub.schema import migration_note
+
+    note = migration_note(hub.store.path, hub.store.schema_before)
+    if note:
+        print(f"database: {note}", flush=True)
+    for receipt in hub.store.replayed:
+        print(f"database: carried out a journaled erasure (badge {receipt.dev_id}, {receipt.rows} rows)", flush=True)

@@ -121,6 +121,9 @@ class Hub(IngestCore):
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> list[str]:
         """Open every transport and start the flush and scoring loops; returns what the hub listens on."""
+        from lifepalette.hub.dblock import DatabaseLock
+
+        self._db_lock = DatabaseLock(self.db_path, "a running hub").acquire()  # restore refuses while held
         for transport in self.transports:
             await transport.start()
         if self.advertiser is not None:
@@ -141,6 +144,8 @@ class Hub(IngestCore):
             await self.advertiser.stop()
         self.flush()
         self.store.close()
+        if getattr(self, "_db_lock", None) is not None:
+            self._db_lock.release()
         self._stopped.set()
 
     async def run(self) -> None:
@@ -240,7 +245,8 @@ class Hub(IngestCore):
         return self.session_state()
 
     def session_state(self) -> dict:
-        return {"active": self.session_id is not None, "id": self.session_id, "started_at": self.session_started}
+        return {"active": self.session_id is not None, "id": self.session_id, "started_at": self.session_started,
+                "clock_synced": self.store.session_clock_synced if self.session_id is not None else None}
 
     # -- scoring ----------------------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[], Any]) -> Callable[[], None]:

@@ -8,39 +8,18 @@ deletes whole rows; `secure_delete` overwrites the freed bytes and a WAL checkpo
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lifepalette.boundary import FrameRow, PhysioRow
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS devices (dev_id INTEGER PRIMARY KEY, enrolled_at REAL NOT NULL, label TEXT);
-CREATE TABLE IF NOT EXISTS counters (dev_id INTEGER PRIMARY KEY, last_ctr INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS hub_counters (name TEXT PRIMARY KEY, reserved_to INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS frames (
-    dev_id INTEGER NOT NULL, ctr INTEGER NOT NULL, ftype INTEGER NOT NULL, t_rx REAL NOT NULL, link TEXT,
-    epoch INTEGER, consent INTEGER, battery INTEGER, quality INTEGER, hue INTEGER, chroma INTEGER,
-    colour_age INTEGER,
-    PRIMARY KEY (dev_id, ctr)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS physio (
-    dev_id INTEGER NOT NULL, ctr INTEGER NOT NULL, epoch INTEGER NOT NULL,
-    hr_bpm INTEGER, rmssd_ms INTEGER, scl INTEGER, scr_per_min INTEGER, motion INTEGER,
-    PRIMARY KEY (dev_id, ctr)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS physio_epoch ON physio (dev_id, epoch);
-CREATE TABLE IF NOT EXISTS consent_epochs (
-    dev_id INTEGER NOT NULL, epoch INTEGER NOT NULL, revision INTEGER NOT NULL, physio INTEGER NOT NULL,
-    colour INTEGER NOT NULL, first_ctr INTEGER NOT NULL, last_ctr INTEGER NOT NULL, opened_at REAL NOT NULL,
-    closed_at REAL, revoked_at_ctr INTEGER, erased INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (dev_id, epoch));
-CREATE TABLE IF NOT EXISTS erasures (
-    id INTEGER PRIMARY KEY, at REAL NOT NULL, dev_id INTEGER NOT NULL, epoch INTEGER, what TEXT NOT NULL,
-    rows INTEGER NOT NULL, reason TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL);
-"""
+from lifepalette.hub import clock as system_clock
+from lifepalette.hub import schema
+from lifepalette.hub.erasure_journal import ErasureIntent, ErasureJournal
 
 FRAME_COLUMNS = FrameRow._fields
 PHYSIO_COLUMNS = PhysioRow._fields
@@ -85,11 +64,13 @@ class Receipt:
     rows: int
     reason: str
     what: str = "physiology"
+    clock_synced: bool | None = None  # was the hub's clock NTP-synchronised when it wrote `at` (None: unknown)
+    intent: str | None = None  # the journaled intent this receipt carries out
     scrubbed: bool | None = None  # the erased bytes are gone from the database, -wal and -shm files
 
     def as_dict(self) -> dict:
         return {"at": self.at, "dev_id": self.dev_id, "epoch": self.epoch, "what": self.what, "rows": self.rows,
-                "reason": self.reason, "scrubbed": self.scrubbed}
+                "reason": self.reason, "clock_synced": self.clock_synced, "scrubbed": self.scrubbed}
 
 
 @dataclass
@@ -99,7 +80,7 @@ class Batch:
     frames: list[tuple] = field(default_factory=list)  # values in FrameRow field order
     physio: list[tuple] = field(default_factory=list)  # values in PhysioRow field order
     epochs: dict[tuple[int, int], Epoch] = field(default_factory=dict)
-    erasures: list[tuple[int, int | None, str]] = field(default_factory=list)
+    erasures: list[ErasureIntent] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -108,19 +89,50 @@ class Batch:
 BUSY_TIMEOUT_MS = 5000
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
-    """Open (and create) the hub database with the pragmas every user of it needs."""
+def connect(path: str | Path, *, keep_migration_backup: bool = True) -> sqlite3.Connection:
+    """Open (and create) the hub database with the pragmas every user of it needs, at the current schema."""
+    return connect_versioned(path, keep_migration_backup=keep_migration_backup)[0]
+
+
+def connect_versioned(path: str | Path, *, keep_migration_backup: bool = True) -> tuple[sqlite3.Connection, int]:
+    """`connect`, also returning the schema version the file had (0: new)."""
     if str(path) != ":memory:" and not os.path.exists(path):
         # it holds physiology: owner-only from the first byte (SQLite gives -wal/-shm the same mode)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    con = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    con.execute("PRAGMA journal_mode=WAL")
-    # FULL: a commit survives power loss too; the batch makes the fsync cost per frame tiny.
-    con.execute("PRAGMA synchronous=FULL")
-    con.execute("PRAGMA secure_delete=ON")
-    con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    con.executescript(SCHEMA)
-    return con
+    try:
+        con = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise schema.SchemaError(f"cannot open {path} as a hub database ({exc})") from None
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit survives power loss too; the batch makes the fsync cost per frame tiny.
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute("PRAGMA secure_delete=ON")
+        con.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        before = schema.ensure_current(con, path, keep_backup=keep_migration_backup)
+    except sqlite3.Error as exc:  # not SQLite, damaged, unreadable, or the migration failed (rolled back)
+        con.close()
+        raise schema.SchemaError(f"cannot open {path} as a hub database ({exc})") from None
+    except BaseException:
+        con.close()
+        raise
+    return con, before
+
+
+def erase_rows(con: sqlite3.Connection, intent: ErasureIntent) -> int:
+    """Delete what an erasure intent names (inside the caller's transaction); returns the physiology rows deleted."""
+    if intent.epoch is None:  # every epoch up to the bound the intent was journaled with
+        through = intent.epochs_through if intent.epochs_through is not None else 2**62
+        where, params = "dev_id = ? AND epoch <= ?", (intent.dev_id, through)
+    else:
+        where, params = "dev_id = ? AND epoch = ?", (intent.dev_id, intent.epoch)
+    rows = con.execute(f"DELETE FROM physio WHERE {where}", params).rowcount
+    con.execute(f"UPDATE consent_epochs SET erased = 1 WHERE {where}", params)
+    return rows
+
+
+def _system_clock_synced() -> bool | None:
+    return system_clock.clock_synced()  # looked up per call: tests swap the module's function
 
 
 class Counters:
@@ -155,9 +167,16 @@ class Counters:
 
 
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, clock: Callable[[], bool | None] | None = None,
+                 journal_of: str | Path | None = None, keep_migration_backup: bool = True):
+        """`journal_of`: whose erasure journal binds this file (restore opens the restored copy with the journal of
+        the database it will replace)."""
         self.path = Path(path)
-        self.con = connect(self.path)
+        self.clock = clock or _system_clock_synced
+        self.con, self.schema_before = connect_versioned(self.path, keep_migration_backup=keep_migration_backup)
+        self.journal = None if str(path) == ":memory:" else ErasureJournal(journal_of or self.path)
+        self.replayed = self.replay_journal()
+        self.session_clock_synced: bool | None = None  # as recorded with the latest session start
         committed = dict(self.con.execute("SELECT dev_id, last_ctr FROM counters"))
         self.counters = Counters(committed)
         self.batch = Batch()
@@ -199,9 +218,10 @@ class Store:
                 for r in rows]
 
     def receipts(self, limit: int = 100) -> list[Receipt]:
-        rows = self.con.execute("SELECT at, dev_id, epoch, rows, reason, what FROM erasures ORDER BY id DESC LIMIT ?",
-                                (limit,)).fetchall()
-        return [Receipt(*row) for row in rows]
+        rows = self.con.execute("SELECT at, dev_id, epoch, rows, reason, what, clock_synced, intent FROM erasures "
+                                "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [Receipt(at, dev, epoch, n, reason, what, None if synced is None else bool(synced), intent)
+                for at, dev, epoch, n, reason, what, synced, intent in rows]
 
     # -- batched writes ---------------------------------------------------------------------------------------
     def add_frame(self, row: FrameRow | tuple, physio_row: PhysioRow | tuple | None) -> None:
@@ -214,7 +234,7 @@ class Store:
         self.batch.epochs[(epoch.dev_id, epoch.epoch)] = epoch
 
     def queue_erasure(self, dev_id: int, epoch: int | None, reason: str) -> None:
-        self.batch.erasures.append((dev_id, epoch, reason))
+        self.batch.erasures.append(self._journaled_intent(dev_id, epoch, reason))
 
     def pending(self) -> int:
         return len(self.batch.frames) + len(self.batch.erasures) + len(self.batch.epochs)
@@ -244,7 +264,7 @@ class Store:
                 "opened_at, closed_at, revoked_at_ctr, erased) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(e.dev_id, e.epoch, e.revision, int(e.physio), int(e.colour), e.first_ctr, e.last_ctr, e.opened_at,
                   e.closed_at, e.revoked_at_ctr, int(e.erased)) for e in batch.epochs.values()])
-            receipts = [self._erase_in_tx(dev, epoch, reason) for dev, epoch, reason in batch.erasures]
+            receipts = [self._erase_in_tx(intent) for intent in batch.erasures]
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
@@ -259,19 +279,35 @@ class Store:
             scrubbed = self.scrub()
             for receipt in receipts:
                 receipt.scrubbed = scrubbed
+        if receipts:
+            self._erase_in_migration_backups(batch.erasures)
         return stored, receipts
 
     # -- erasure ----------------------------------------------------------------------------------------------
-    def _erase_in_tx(self, dev_id: int, epoch: int | None, reason: str) -> Receipt:
-        if epoch is None:
-            cur = self.con.execute("DELETE FROM physio WHERE dev_id = ?", (dev_id,))
-            self.con.execute("UPDATE consent_epochs SET erased = 1 WHERE dev_id = ?", (dev_id,))
-        else:
-            cur = self.con.execute("DELETE FROM physio WHERE dev_id = ? AND epoch = ?", (dev_id, epoch))
-            self.con.execute("UPDATE consent_epochs SET erased = 1 WHERE dev_id = ? AND epoch = ?", (dev_id, epoch))
-        receipt = Receipt(time.time(), dev_id, epoch, cur.rowcount, reason)
-        self.con.execute("INSERT INTO erasures (at, dev_id, epoch, what, rows, reason) VALUES (?, ?, ?, ?, ?, ?)",
-                         (receipt.at, dev_id, epoch, receipt.what, receipt.rows, reason))
+    def _journaled_intent(self, dev_id: int, epoch: int | None, reason: str) -> ErasureIntent:
+        """The intent, durably in the journal before any transaction tries to carry it out."""
+        through = None
+        if epoch is None:  # bound "every epoch" to the epochs that exist now: a replay must not reach later ones
+            known = [e.epoch for e in self.batch.epochs.values() if e.dev_id == dev_id]
+            known += [row[2] for row in self.batch.physio if row[0] == dev_id]
+            row = self.con.execute("SELECT MAX(m) FROM (SELECT MAX(epoch) AS m FROM consent_epochs WHERE dev_id = ? "
+                                   "UNION ALL SELECT MAX(epoch) FROM physio WHERE dev_id = ?)",
+                                   (dev_id, dev_id)).fetchone()
+            through = max([*known, row[0] if row[0] is not None else 0])
+        intent = ErasureIntent.new(dev_id, epoch, reason, epochs_through=through, clock_synced=self.clock())
+        if self.journal is not None:
+            self.journal.append(intent)
+        return intent
+
+    def _erase_in_tx(self, intent: ErasureIntent) -> Receipt:
+        dev_id, epoch = intent.dev_id, intent.epoch
+        rows = erase_rows(self.con, intent)
+        receipt = Receipt(time.time(), dev_id, epoch, rows, intent.reason, clock_synced=self.clock(),
+                          intent=intent.id)
+        self.con.execute("INSERT INTO erasures (at, dev_id, epoch, what, rows, reason, clock_synced, intent) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         (receipt.at, dev_id, epoch, receipt.what, receipt.rows, intent.reason,
+                          None if receipt.clock_synced is None else int(receipt.clock_synced), intent.id))
         return receipt
 
     def erase(self, dev_id: int, epoch: int | None, reason: str = "operator", *, scrub_wait_s: float = 0.0) -> Receipt:
@@ -279,15 +315,50 @@ class Store:
 
         The receipt's `scrubbed` says whether the old bytes are already gone from every file; if a reader still
         held them (`scrub_wait_s` passed), the scrub stays pending and every later flush tries again."""
+        intent = self._journaled_intent(dev_id, epoch, reason)
+        return self._carry_out([intent], scrub_wait_s)[0]
+
+    def _carry_out(self, intents: list[ErasureIntent], scrub_wait_s: float = 0.0) -> list[Receipt]:
         self.con.execute("BEGIN IMMEDIATE")
         try:
-            receipt = self._erase_in_tx(dev_id, epoch, reason)
+            receipts = [self._erase_in_tx(intent) for intent in intents]
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        receipt.scrubbed = self.scrub(scrub_wait_s)
-        return receipt
+        scrubbed = self.scrub(scrub_wait_s)
+        for receipt in receipts:
+            receipt.scrubbed = scrubbed
+        self._erase_in_migration_backups(intents)
+        return receipts
+
+    def _erase_in_migration_backups(self, intents: list[ErasureIntent]) -> None:
+        """The copies a migration left beside the database hold physiology too: an erasure reaches them as well."""
+        for path in schema.migration_backups(self.path):
+            try:
+                con = sqlite3.connect(str(path), isolation_level=None)
+                try:
+                    con.execute("PRAGMA secure_delete=ON")
+                    con.execute("BEGIN IMMEDIATE")
+                    for intent in intents:
+                        erase_rows(con, intent)
+                    con.execute("COMMIT")
+                finally:
+                    con.close()
+            except (sqlite3.Error, OSError) as exc:  # the erasure itself is committed; say loudly what is left
+                logging.getLogger("lifepalette.hub").error("erasure could not reach the migration copy %s (%s): "
+                                                           "delete that file by hand", path, exc)
+
+    def missing_intents(self) -> list[ErasureIntent]:
+        """Journaled erasures this database holds no receipt for (after a restore, or a crash before the commit)."""
+        if self.journal is None:
+            return []
+        done = {row[0] for row in self.con.execute("SELECT intent FROM erasures WHERE intent IS NOT NULL")}
+        return [intent for intent in self.journal.read() if intent.id not in done]
+
+    def replay_journal(self) -> list[Receipt]:
+        missing = self.missing_intents()
+        return self._carry_out(missing) if missing else []
 
     def scrub(self, wait_s: float = 0.0) -> bool:
         """Move the WAL into the main file and truncate it, so deleted rows survive in neither file; True when done.
@@ -341,7 +412,9 @@ class Store:
         return self.con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = ?", (dev_id,)).fetchone()[0]
 
     def start_session(self) -> int:
-        cur = self.con.execute("INSERT INTO sessions (started_at) VALUES (?)", (time.time(),))
+        synced = self.session_clock_synced = self.clock()
+        cur = self.con.execute("INSERT INTO sessions (started_at, clock_synced) VALUES (?, ?)",
+                               (time.time(), None if synced is None else int(synced)))
         return int(cur.lastrowid or 0)
 
     def end_session(self, session_id: int) -> None:
@@ -367,10 +440,14 @@ def existing_db(path: str | Path) -> Path:
         raise UsageError(f"cannot open {p}: {exc.strerror or exc}") from None
     try:
         con = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        version = schema.version_of(con)
         con.execute("SELECT COUNT(*) FROM frames").fetchone()
         con.close()
     except sqlite3.DatabaseError as exc:
         raise UsageError(f"{p} is not a Life Palette hub database ({exc})") from None
+    schema.check_not_newer(version, p)
+    if version < schema.CURRENT:  # every command that opens a database brings it forward (backup beside it first)
+        connect(p).close()
     return p
 
 
@@ -391,6 +468,11 @@ class ReadOnlyStore:
         if not {"frames", "physio"} <= self.tables:
             self.con.close()
             raise UsageError(f"{path} is not a Life Palette hub database (tables frames and physio missing)")
+        try:  # read-only: an older version is read as it is (its columns are a subset), a newer one refused
+            schema.check_not_newer(schema.version_of(self.con), path)
+        except UsageError:
+            self.con.close()
+            raise
 
     def telemetry(self) -> list[tuple]:
         """Telemetry and backlog frames in arrival order: (dev_id, t_rx, consent, quality, hue, chroma, colour_age,

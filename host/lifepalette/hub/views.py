@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lifepalette.boundary import Palette, PublicView, clamp_rgb, hex_colour
+from lifepalette.hub.clock import appliance_state
 from lifepalette.hub.consent import revision_of
 from lifepalette.privacy import K_MIN
 from lifepalette.privacy.release import CoveTruth, GroupTruth, PublicRelease, pair_mean_sensitivity
@@ -188,4 +189,5 @@ def operator_view(hub: Hub, now: float) -> dict:
         "privacy": hub.release.status(),  # the per-person budget spent on public numbers this session
         # Groups and public aggregates only: no per-wearer numbers leave the hub through its state (no ranking).
         "scores": {k: v for k, v in (hub.scores or {}).items() if k in ("groups", "public", "palette", "t")},
+        **appliance_state(),  # is the hub's clock trustworthy; its release and database schema version
     }

@@ -90,6 +90,20 @@ class System:
         model = self.read_text("/proc/device-tree/model") or ""
         return "raspberry pi" in model.lower()
 
+    def clock(self):
+        """The NTP synchronisation state (lifepalette.hub.clock.ClockState)."""
+        from lifepalette.hub.clock import clock_state
+
+        return clock_state(ask_systemd=True)
+
+    def in_container(self) -> bool:
+        """Docker, Podman, LXC or systemd-nspawn: the clock is the host's, not ours to set."""
+        if os.path.exists("/.dockerenv") or os.path.exists("/run/.containerenv"):
+            return True
+        env = self.read_text("/proc/1/environ") or ""
+        return "container=" in env or any(k in (self.read_text("/proc/1/cgroup") or "")
+                                          for k in ("docker", "lxc", "kubepods", "containerd"))
+
     def installed_version(self, dist: str) -> str | None:
         from importlib import metadata
 
@@ -271,11 +285,55 @@ def describe_crash_line(line: str) -> str:
     return line
 
 
+def check_clock(system: System, hub: bool) -> Iterable[Finding]:
+    """A Pi has no real-time clock: until NTP syncs, every timestamp and erasure receipt the hub writes is wrong."""
+    state = system.clock()
+    if state.synced:
+        yield Finding("OK", "clock", f"NTP-synchronised ({state.detail})")
+    elif state.synced is None:  # a container, or no systemd: say so instead of guessing
+        yield Finding("WARN", "clock", f"cannot tell whether NTP has synchronised the clock ({state.detail}); the "
+                      "hub records unsynchronised-or-unknown beside every session start and receipt")
+    elif system.in_container():
+        yield Finding("WARN", "clock", f"not NTP-synchronised ({state.detail}), in a container: the host sets this "
+                      "clock; the hub marks what it writes as unsynchronised")
+    else:
+        yield Finding("FIX" if hub else "WARN", "clock",
+                      f"not NTP-synchronised ({state.detail}): timestamps and erasure receipts written now are "
+                      "marked unsynchronised. Enable time sync: sudo timedatectl set-ntp true, check network "
+                      "access to NTP (UDP 123), then `timedatectl` should say 'System clock synchronized: yes'")
+
+
+def check_database(system: System, db: str | None) -> Iterable[Finding]:
+    from lifepalette import __version__
+    from lifepalette.hub import schema
+
+    yield Finding("OK", "lifepalette", f"{__version__}, writes database schema version {schema.CURRENT}")
+    if db is None:
+        return
+    path = Path(db)
+    if not path.is_file():
+        yield Finding("WARN", "database", f"{db} does not exist yet (the hub creates it at schema {schema.CURRENT})")
+        return
+    try:
+        version = schema.read_version(path)
+    except Exception as exc:  # doctor reports, never raises: an unreadable file is a finding
+        yield Finding("FIX", "database", f"{db} is not a readable SQLite database ({exc})")
+        return
+    if version > schema.CURRENT:
+        yield Finding("FIX", "database", f"{db} has schema version {version}, newer than this release knows "
+                      f"({schema.CURRENT}): upgrade lifepalette")
+    elif version < schema.CURRENT:
+        yield Finding("WARN", "database", f"{db} has schema version {version}: the next hub start migrates it to "
+                      f"{schema.CURRENT} after writing {schema.backup_path(db, version).name} beside it")
+    else:
+        yield Finding("OK", "database", f"{db}: schema version {version}")
+
+
 def run_checks(system: System, *, hub: bool = False, port: str | None = None, baud: int = 115200,
-               emit: Callable[[Finding], None] | None = None) -> list[Finding]:
+               emit: Callable[[Finding], None] | None = None, db: str | None = None) -> list[Finding]:
     findings: list[Finding] = []
-    checks = [check_python(system), check_packages(system), check_tools(system), check_bluetooth(system, hub),
-              check_serial(system, hub)]
+    checks = [check_python(system), check_packages(system), check_tools(system), check_database(system, db),
+              check_bluetooth(system, hub), check_clock(system, hub), check_serial(system, hub)]
     if port:
         checks.append(check_badge(port, baud))
     for check in checks:

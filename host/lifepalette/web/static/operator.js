@@ -89,6 +89,15 @@ function render(data) {
     ? `${Math.round(100 * budget.fraction)} % · rho ${fmt(budget.spent)} of ${fmt(budget.limit)}${budget.exhausted ? " · spent: numbers held" : ""}`
     : fmt(budget);
   if (budget && typeof budget === "object") $("privacy-budget").title = `${budget.releases} releases · epsilon ${fmt(budget.epsilon)} at delta ${budget.delta}`;
+  if (session && session.active && session.clock_synced === false) $("session").textContent += " (clock not synchronised at start)";
+  // An unsynchronised clock is said plainly: the hub marks what it writes, and corrects nothing by itself.
+  const clock = take(["clock"]);
+  const synced = clock && clock.synced;
+  $("clock").textContent = synced === true ? "NTP-synchronised" : synced === false ? "NOT synchronised" : "unknown";
+  $("clock").className = synced === true ? "big" : "big unsynced";
+  $("clock").title = clock ? `${clock.source}: ${clock.detail}` : "";
+  const release = take(["release"]);
+  $("release").textContent = release ? `lifepalette ${release.lifepalette} · database schema ${release.schema_version}` : "–";
   $("badges").replaceChildren(table(badges ?? [], "badge"));
   $("rejections").replaceChildren(table(take(KNOWN.rejections) ?? {}, "reason"));
   $("epochs").replaceChildren(table(take(KNOWN.epochs) ?? [], "badge"));

@@ -1,12 +1,21 @@
 // The cove wall: one picture of the room, driven by /api/cove/events (server-sent events, one per scoring tick).
 // Colour is never the only carrier: arousal is also the pulse rate (and a word), synchrony is also how close the
 // swatches sit and how much their pulses line up (and a word). No names, ids or per-person numbers exist here.
+//
+// Cheap enough for a Pi driving its own screen with software rendering: everything moves by transform (the
+// compositor animates it without layout or paint), every write goes through `put`, which skips values the page
+// already shows, and values are quantised so that small drifts between ticks change nothing. The pulse is a beat,
+// not a never-ending animation: a running animation makes the compositor draw every frame, so each swatch beats
+// once per period (a short Web Animation on transform) and the page is still between beats. Arousal sets the
+// period; synchrony gathers the beats: scattered across a second when people are apart, together when in step.
 "use strict";
 
-const SVG_NS = "http://www.w3.org/2000/svg";
-const CENTRE = 500;
-const FAR = 380, NEAR = 150;          // ring radius when apart / when fully in step
+const FAR = 380, NEAR = 150;          // ring radius (palette units) when apart / when fully in step
 const SLOW_S = 8, FAST_S = 1.6;       // pulse period when calm / when stirred
+const RING_SCALE_1 = 380;             // the ring element's own radius (76 % of the 1000-unit palette / 2)
+const AURA_SCALE_1 = 430;             // the aura element's own radius
+const BEAT_MS = 360, SCATTER_MS = 420; // one beat's length; the most the beats of a period are spread apart
+const BEAT = [{ transform: "scale(1)" }, { transform: "scale(1.25)", easing: "ease-in-out" }, { transform: "scale(1)" }];
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,100 +30,146 @@ function arousalWord(a) { return a == null ? "" : a < 0.34 ? "calm" : a < 0.67 ?
 function syncWord(s) { return s == null ? "" : s < 0.34 ? "each in their own rhythm" : s < 0.67 ? "finding a shared rhythm" : "in step together"; }
 function pulseSeconds(a) { return a == null ? SLOW_S : SLOW_S - (SLOW_S - FAST_S) * a; }
 
-function svg(tag, attrs, cls) {
-  const el = document.createElementNS(SVG_NS, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  if (cls) el.setAttribute("class", cls);
-  return el;
+// Write only what differs from what this page last wrote (a same-value write still invalidates style or layout).
+const shown = new WeakMap();
+function put(el, key, value, write) {
+  let mine = shown.get(el);
+  if (!mine) { mine = {}; shown.set(el, mine); }
+  if (mine[key] === value) return;
+  mine[key] = value;
+  write(value);
 }
+const text = (el, v) => put(el, "text", v, (x) => { el.textContent = x; });
+const style = (el, prop, v) => put(el, prop, v, (x) => el.style.setProperty(prop, x));
+const flag = (el, name, v) => put(el, name, v, (x) => { el[name] = x; });
+
+function div(cls) { const el = document.createElement("div"); el.className = cls; return el; }
 
 // A stable pseudo-random phase per position, so pulses start scattered and line up as synchrony grows.
 function phase(i) { const x = Math.sin(i * 12.9898 + 78.233) * 43758.5453; return x - Math.floor(x); }
 
-function setPulse(seconds) {
-  const current = parseFloat(getComputedStyle(document.documentElement).getPropertyValue("--pulse")) || 0;
-  if (Math.abs(current - seconds) > 0.15) document.documentElement.style.setProperty("--pulse", seconds.toFixed(2) + "s");
+function place(el, radius, i, n) {
+  const angle = (2 * Math.PI * i) / n - Math.PI / 2;
+  const x = Math.round(radius * Math.cos(angle) / 5) * 5, y = Math.round(radius * Math.sin(angle) / 5) * 5;
+  style(el, "transform", `translate(calc(${x} * var(--u)), calc(${y} * var(--u)))`);
+}
+
+function setPulse(seconds) {  // declared on each dot (a custom property change would cost a layout)
+  const period = (Math.round(seconds * 5) / 5).toFixed(1) + "s";
+  document.querySelectorAll(".swatch, .waiting-dot").forEach((el) => style(el, "animation-duration", period));
+}
+
+// The beat clock: every period, each pulsing element beats once, at its own offset within the period's window.
+const beat = { periodS: 6, sync: 0 };
+function beatOnce() {
+  setTimeout(beatOnce, beat.periodS * 1000);
+  // reduced motion: no beat; the words and the swatches' closeness still carry arousal and synchrony
+  if (window.matchMedia("(prefers-reduced-motion: reduce)").matches) return;
+  const scatter = SCATTER_MS * (1 - beat.sync);
+  const dots = [...document.querySelectorAll(".swatch, .waiting-dot:not(.open)")];
+  // All start together and each holds still until its own moment inside the window: one start for the
+  // compositor to take over (a `delay` or a timer per dot keeps the main thread busy for the whole window).
+  const window_ms = scatter + BEAT_MS;
+  dots.forEach((el, i) => {
+    const at = (phase(i) * scatter) / window_ms, len = BEAT_MS / window_ms;
+    el.animate([{ transform: "scale(1)", offset: 0 }, { transform: "scale(1)", offset: at, easing: "ease-in-out" },
+      { transform: "scale(1.25)", offset: at + len / 2, easing: "ease-in-out" },
+      { transform: "scale(1)", offset: at + len }, { transform: "scale(1)", offset: 1 }], { duration: window_ms });
+  });
+  document.querySelectorAll(".pulse-glyph").forEach((el) => el.animate(BEAT, { duration: BEAT_MS }));
+}
+
+function setGlow(rgb, opacity, radius) {
+  const colour = css(rgb.map((v) => Math.round(v / 8) * 8));
+  for (const id of ["aura-core", "aura-edge"]) {
+    style($(id), "background-image", `radial-gradient(closest-side, ${colour}, transparent)`);
+  }
+  document.querySelectorAll(".halo").forEach((el) => style(el, "border-color", colour));
+  style($("aura-core"), "opacity", (Math.round(opacity * 20) / 20).toFixed(2));
+  style($("aura"), "transform", `scale(${(Math.round(radius / AURA_SCALE_1 * 40) / 40).toFixed(3)})`);
 }
 
 function renderWaiting(view) {
   const g = $("swatches");
-  g.replaceChildren();
   const n = Math.min(view.contributors, view.k_min);
-  for (let i = 0; i < view.k_min; i++) {  // filled dots for people here, dashed outlines for places still open
-    const angle = (2 * Math.PI * i) / view.k_min - Math.PI / 2;
-    g.append(svg("circle", { cx: CENTRE + FAR * Math.cos(angle), cy: CENTRE + FAR * Math.sin(angle), r: 34 },
-      i < n ? "waiting-dot" : "waiting-dot open"));
-  }
-  $("waiting").hidden = false;
-  $("mood-words").hidden = true;
-  $("waiting-count").textContent = view.contributors === 0 ? "nobody is sharing yet"
-    : view.contributors === 1 ? "1 person is here so far" : `${view.contributors} people are here so far`;
-  $("aura-core").setAttribute("stop-color", "#56b4e9");
-  $("aura-edge").setAttribute("stop-color", "#56b4e9");
-  $("aura-core").setAttribute("stop-opacity", "0.5");
-  $("aura").setAttribute("r", "300");
-  $("together-ring").setAttribute("r", FAR);
-  $("groups").replaceChildren();
+  const key = `waiting ${n}/${view.k_min}`;
+  put(g, "layout", key, () => {  // filled dots for people here, dashed outlines for places still open
+    g.replaceChildren();
+    for (let i = 0; i < view.k_min; i++) {
+      const slot = div("slot");
+      place(slot, FAR, i, view.k_min);
+      slot.append(div(i < n ? "waiting-dot" : "waiting-dot open"));
+      g.append(slot);
+    }
+  });
+  flag($("waiting"), "hidden", false);
+  flag($("mood-words"), "hidden", true);
+  text($("waiting-count"), view.contributors === 0 ? "nobody is sharing yet"
+    : view.contributors === 1 ? "1 person is here so far" : `${view.contributors} people are here so far`);
+  setGlow([86, 180, 233], 0.5, 300);
+  style($("together-ring"), "transform", "scale(1)");
+  put($("groups"), "items", "", () => $("groups").replaceChildren());
   setPulse(SLOW_S);
+  beat.periodS = SLOW_S;
+  beat.sync = 0;
 }
 
 function renderLive(view) {
   const pal = view.palette || { rgb: [86, 180, 233], brightness: view.arousal };
   const arousal = view.arousal ?? pal.brightness ?? 0;
-  const sync = view.synchrony ?? pal.convergence ?? 0;
+  const sync = Math.round((view.synchrony ?? pal.convergence ?? 0) * 20) / 20;  // 5 % steps: drift moves nothing
   const group = lit(pal.rgb);
   const bright = pal.brightness ?? arousal;
-  $("aura-core").setAttribute("stop-color", css(group));
-  $("aura-core").setAttribute("stop-opacity", (0.35 + 0.6 * bright).toFixed(2));
-  $("aura-edge").setAttribute("stop-color", css(group));
-  $("aura").setAttribute("r", (260 + 200 * bright).toFixed(0));  // a stirred room glows wider
+  setGlow(group, 0.35 + 0.6 * bright, 260 + 200 * bright);  // a stirred room glows wider
   const radius = FAR - (FAR - NEAR) * sync;
-  $("together-ring").setAttribute("r", radius.toFixed(1));
+  style($("together-ring"), "transform", `scale(${(radius / RING_SCALE_1).toFixed(3)})`);
   setPulse(pulseSeconds(arousal));
+  beat.periodS = pulseSeconds(arousal);
+  beat.sync = sync;
 
   const g = $("swatches");
   const n = view.swatches.length;
-  g.querySelectorAll(".waiting-dot").forEach((el) => el.remove());
-  while (g.children.length > n * 2) g.lastChild.remove();
-  const period = pulseSeconds(arousal);
-  view.swatches.forEach((hex, i) => {
-    let halo = g.children[2 * i], dot = g.children[2 * i + 1];
-    if (!dot) {
-      halo = svg("circle", { r: 60 }, "halo");
-      dot = svg("circle", { r: 46 }, "swatch");
-      g.append(halo, dot);
+  put(g, "layout", `live ${n}`, () => {
+    g.replaceChildren();
+    for (let i = 0; i < n; i++) {
+      const slot = div("slot");
+      slot.append(div("halo"), div("swatch"));
+      g.append(slot);
     }
-    const angle = (2 * Math.PI * i) / n - Math.PI / 2;
-    const x = (CENTRE + radius * Math.cos(angle)).toFixed(1), y = (CENTRE + radius * Math.sin(angle)).toFixed(1);
-    const fill = css(mix(rgbOf(hex), group, 0.6 * sync));   // hues converge toward the group colour
-    for (const el of [halo, dot]) { el.setAttribute("cx", x); el.setAttribute("cy", y); }
-    halo.setAttribute("r", (50 + 70 * sync).toFixed(1));  // halos grow until they overlap when in step
-    halo.setAttribute("stroke", css(group));
-    dot.setAttribute("fill", fill);
-    dot.dataset.hex = hex;  // the wearer's own colour, before convergence (for tests and tools)
-    dot.style.setProperty("animation-delay", (-(phase(i) * period * (1 - sync))).toFixed(2) + "s");
   });
-  $("waiting").hidden = true;
-  $("mood-words").hidden = false;
-  $("arousal-word").textContent = `The room is ${arousalWord(arousal)}`;
-  $("sync-word").textContent = syncWord(sync);
-  const items = view.groups.map((grp) => {
-    const li = document.createElement("li");
-    const dot = document.createElement("span");
-    dot.className = "dot";
-    if (grp.rgb) dot.style.setProperty("background", css(grp.rgb));
-    li.append(dot, `Group ${grp.label}: ${arousalWord(grp.arousal)}, ${syncWord(grp.synchrony)}`);
-    return li;
+  view.swatches.forEach((hex, i) => {
+    const slot = g.children[i], halo = slot.children[0], dot = slot.children[1];
+    place(slot, radius, i, n);
+    style(halo, "transform", `scale(${((50 + 70 * sync) / 60).toFixed(2)})`);  // halos grow until they overlap
+    style(dot, "background-color", css(mix(rgbOf(hex), group, 0.6 * sync)));   // hues converge toward the group
+    put(dot, "hex", hex, (x) => { dot.dataset.hex = x; });  // the wearer's own colour (for tests and tools)
   });
-  $("groups").replaceChildren(...(items.length > 1 ? items : []));
+  flag($("waiting"), "hidden", true);
+  flag($("mood-words"), "hidden", false);
+  text($("arousal-word"), `The room is ${arousalWord(arousal)}`);
+  text($("sync-word"), syncWord(sync));
+  const groups = view.groups.length > 1 ? view.groups : [];
+  const labels = groups.map((grp) => [grp.rgb ? css(grp.rgb) : "",
+    `Group ${grp.label}: ${arousalWord(grp.arousal)}, ${syncWord(grp.synchrony)}`]);
+  put($("groups"), "items", JSON.stringify(labels), () => {
+    $("groups").replaceChildren(...labels.map(([colour, words]) => {
+      const li = document.createElement("li");
+      const dot = document.createElement("span");
+      dot.className = "dot";
+      if (colour) dot.style.setProperty("background", colour);
+      li.append(dot, words);
+      return li;
+    }));
+  });
 }
 
 function render(view) {
   if (!view || typeof view !== "object" || !("ready" in view)) return;
   const wall = $("wall");
-  $("cove-name").textContent = view.cove ? `· ${view.cove}` : "";
+  text($("cove-name"), view.cove ? `· ${view.cove}` : "");
   if (view.ready) renderLive(view); else renderWaiting(view);
-  wall.dataset.state = view.ready ? "live" : "waiting";
+  // data-state is styled; the other data-* attributes are read by tests and tools only (no selector uses them)
+  put(wall, "state", view.ready ? "live" : "waiting", (x) => { wall.dataset.state = x; });
   wall.dataset.seq = String(view.seq);
   wall.dataset.updated = String(view.updated);
   wall.dataset.swatches = String(view.ready ? view.swatches.length : 0);
@@ -124,8 +179,9 @@ function render(view) {
 
 function connect() {
   const source = new EventSource("/api/cove/events");
-  source.onmessage = (ev) => { $("link-status").textContent = ""; try { render(JSON.parse(ev.data)); } catch (e) { console.error(e); } };
-  source.onerror = () => { $("link-status").textContent = "reconnecting to the hub…"; };
+  source.onmessage = (ev) => { text($("link-status"), ""); try { render(JSON.parse(ev.data)); } catch (e) { console.error(e); } };
+  source.onerror = () => { text($("link-status"), "reconnecting to the hub…"); };
 }
 
 fetch("/api/cove").then((r) => r.json()).then(render).catch(() => {}).finally(connect);
+setTimeout(beatOnce, 1000);
