@@ -1,4 +1,4 @@
-"""`lifepalette score FEATURES.jsonl [--groups GROUPS.json]`: the hub's scoring, offline."""
+"""`lifepalette score FEATURES [--groups GROUPS.json]`: the hub's scoring, offline (Parquet or JSON lines)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "score",
         help="score 1 Hz feature records offline (Compassion Metric, synchrony, palette)",
-        description="Run the hub's scoring over JSON-lines feature records, e.g. "
-        '{"device": 3, "t": 17, "hr_bpm": 74, "scl": 512, ...} (telemetry field names, t in seconds). '
+        description="Run the hub's scoring over feature records (a Parquet feature table, or JSON lines such as "
+        '{"device": 3, "t": 17, "hr_bpm": 74, "scl": 512, ...} (telemetry field names, t in seconds); the format is chosen by suffix). '
         "Prints one JSON object: per-wearer Compassion Metric trajectories (level, trend, confidence; never a "
         "ranking), synchrony for every pair in the same group against a surrogate baseline, groups, the palette, "
         "and public aggregates (only where at least 5 consenting people contribute). A record without 'consent' "
         "counts as consented; without 'quality', every physiology value it carries counts as valid.",
     )
-    p.add_argument("features", metavar="FEATURES.jsonl", help="feature records, one JSON object per line ('-' = stdin)")
+    p.add_argument("features", metavar="FEATURES",
+                   help="feature records: a .parquet/.pq feature table, else JSON lines ('-' = stdin)")
     p.add_argument("--groups", metavar="GROUPS.json",
                    help='who is in dialogue together: {"groups": [[1, 2], [3, 4, 5]]} (default: everyone one group)')
     p.add_argument("--indent", type=int, default=None, help="pretty-print the JSON with this indent")
@@ -50,65 +51,21 @@ def load_groups(path: str) -> list[list[int]]:
     return groups
 
 
-def _check_record(rec: Any, where: str, allowed: frozenset[str]) -> tuple[int, int, dict]:
-    if not isinstance(rec, dict):
-        raise UsageError(f"{where}: expected a JSON object")
-    id_key = "device" if "device" in rec or "dev_id" not in rec else "dev_id"  # dev_id as in `frame open` output
-    dev, t = rec.get(id_key), rec.get("t")
-    if not isinstance(dev, int) or isinstance(dev, bool) or dev < 0:
-        raise UsageError(f"{where}: '{id_key}' must be a non-negative integer")
-    if not isinstance(t, int | float) or isinstance(t, bool) or t != t or t < 0:
-        raise UsageError(f"{where}: 't' must be a non-negative number of seconds")
-    fields = {k: v for k, v in rec.items() if k not in (id_key, "t")}
-    for name, value in fields.items():
-        if name not in allowed:
-            raise UsageError(f"{where}: unknown field {name!r}")
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value != value):
-            raise UsageError(f"{where}: field {name!r} must be a number or null")
-    return dev, int(t), fields
-
-
 def score_lines(lines: Any, source: str, groups: list[list[int]] | None) -> dict:
-    from lifepalette.scoring import FIELDS, CoveScorer
+    """JSON-lines feature records scored (kept for callers that hold lines rather than a path)."""
+    from lifepalette.feature_table import iter_jsonl, table_from_records
+    from lifepalette.scoring.table import score_table
 
-    allowed = frozenset(FIELDS)
-    scorer = CoveScorer(groups, keep_trajectory=True)
-    n = 0
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{source} line {lineno}"
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{where}: not valid JSON ({exc.msg})") from None
-        dev, t, fields = _check_record(rec, where, allowed)
-        scorer.add(dev, t, fields)
-        n += 1
-    if n == 0:
-        raise UsageError(f"{source}: no feature records")
-    missing = sorted({d for g in groups or [] for d in g} - set(scorer.rows))
-    if missing:
-        raise UsageError(f"groups name device(s) with no records in {source}: {', '.join(map(str, missing))}")
-    scorer.flush()
-    out = scorer.compute()
-    out["records"] = n
-    return out
+    return score_table(table_from_records(iter_jsonl(lines, source)), groups, source=source)
 
 
 def run(args: argparse.Namespace) -> int:
     groups = load_groups(args.groups) if args.groups else None
+    from lifepalette.feature_table import read_features
+    from lifepalette.scoring.table import score_table
+
     source = "stdin" if args.features == "-" else args.features
-    try:
-        if args.features == "-":
-            out = score_lines(sys.stdin, source, groups)
-        else:
-            with open(args.features, encoding="utf-8") as fh:
-                out = score_lines(fh, source, groups)
-    except OSError as exc:
-        raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{source} is not UTF-8 text") from None
+    out = score_table(read_features(args.features), groups, source=source)
     json.dump(out, sys.stdout, indent=args.indent, allow_nan=False)
     sys.stdout.write("\n")
     return 0

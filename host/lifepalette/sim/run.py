@@ -1,7 +1,7 @@
 """One simulated session end to end: cohort -> 1 Hz features -> our scoring and a naive one -> truth comparison.
 
 `simulate(...)` returns a `SimResult` (arrays and the final scores); `write_outputs(...)` writes the files
-`lifepalette sim` promises: features.jsonl (the `score` input format), groups.json, scores.json, cohort.json,
+`lifepalette sim` promises: features.parquet (or features.jsonl; both are `score` input), groups.json, scores.json, cohort.json,
 arousal.npz, report.json and PNG plots.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lifepalette import feature_table
 from lifepalette.scoring import FIELDS, CoveScorer
 from lifepalette.scoring import scorer as sc
 from lifepalette.scoring.batch import score_features
@@ -143,31 +144,33 @@ def privacy_check(publics: list[dict]) -> dict:
 
 def write_features_jsonl(path: Path, cohort: Cohort, features: dict[str, np.ndarray],
                          show_progress: bool | None = None) -> int:
-    cols = [features[k] for k in FIELDS]
-    n = 0
     bar = Progress(cohort.seconds, "features", show_progress)
     with path.open("w", encoding="utf-8") as fh:
-        for t in range(cohort.seconds):
-            values = np.stack([c[:, t] for c in cols], axis=1).tolist()
-            lines = []
-            for dev, row in zip(cohort.dev_ids.tolist(), values, strict=True):
-                body = ", ".join(f'"{k}": {v}' for k, v in zip(FIELDS, row, strict=True))
-                lines.append(f'{{"device": {dev}, "t": {t}, {body}}}\n')
-            fh.writelines(lines)
-            n += len(lines)
-            bar.update()
+        n = feature_table.write_feature_jsonl(fh, cohort.dev_ids, features, progress=bar)
     bar.close()
     return n
 
 
-def write_outputs(result: SimResult, out: Path, features: bool = True, plots: bool = True,
+def write_features_parquet(path: Path, cohort: Cohort, features: dict[str, np.ndarray],
+                           show_progress: bool | None = None) -> int:
+    bar = Progress(cohort.seconds, "features", show_progress)
+    n = feature_table.write_feature_arrays(path, cohort.dev_ids, features, progress=bar)
+    bar.close()
+    return n
+
+
+def write_outputs(result: SimResult, out: Path, features: str | None = "parquet", plots: bool = True,
                   show_progress: bool | None = None) -> list[str]:
+    """features: "parquet" (features.parquet), "jsonl" (features.jsonl) or None (no feature file)."""
     out.mkdir(parents=True, exist_ok=True)
     c = result.cohort
     written = []
-    if features:
+    if features == "jsonl":
         write_features_jsonl(out / "features.jsonl", c, result.features, show_progress)
         written.append("features.jsonl")
+    elif features:
+        write_features_parquet(out / "features.parquet", c, result.features, show_progress)
+        written.append("features.parquet")
     groups = {"groups": [members for _gid, members in sorted(c.dialogue.items())]}
     files = {"groups.json": groups, "scores.json": result.scores, "report.json": result.report,
              "palette_timeline.json": result.palette_timeline,
