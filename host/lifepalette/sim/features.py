@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lifepalette.feature_table import NUMPY_TYPES
 from lifepalette.scoring.fields import (
     CONSENT_COLOUR,
     CONSENT_PHYSIO,
@@ -100,7 +101,8 @@ def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.nda
         "battery": np.full((w, t), 80),
         "quality": quality,
     }
-    return {k: np.broadcast_to(out[k], (w, t)).astype(np.int32) for k in FIELDS}  # astype: one contiguous copy
+    # in the feature table's own types (one or two bytes): a quarter of int32's memory for large cohorts
+    return {k: np.broadcast_to(out[k], (w, t)).astype(NUMPY_TYPES[k]) for k in FIELDS}  # one contiguous copy
 
 
 def second_matrix(features: dict[str, np.ndarray], t: int) -> np.ndarray:

@@ -37,6 +37,7 @@ class SimResult:
     report: dict
 
 
+NAIVE_CHUNK = 500  # wearers through the naive scorer at once
 SIGNAL_CHUNK = 25  # wearers through the kernel twin at once (bounds memory: ~60 MB of samples per chunk-hour)
 
 
@@ -96,7 +97,10 @@ def simulate(n_wearers: int, minutes: float, scenario: str = "healing", seed: in
     scorer = score_features(cohort.dev_ids, features, cohort.dialogue, on_second=each_second, keep_trajectory=True)
     bar.close()
     scores = scorer.compute()
-    naive = naive_arousal(features["hr_bpm"], features["scl"], features["scr_per_min"]).astype(np.float32)
+    naive = np.empty((w, seconds), np.float32)
+    for start in range(0, w, NAIVE_CHUNK):  # in slices of wearers: float64 temporaries of the whole cohort are GBs
+        rows = slice(start, start + NAIVE_CHUNK)
+        naive[rows] = naive_arousal(features["hr_bpm"][rows], features["scl"][rows], features["scr_per_min"][rows])
     report = build_report(cohort, scores, ours, naive, timeline, level)
     return SimResult(cohort, features, scores, ours, naive, timeline, report)
 
@@ -181,8 +185,9 @@ def write_outputs(result: SimResult, out: Path, features: str | None = "parquet"
     for name, doc in files.items():
         (out / name).write_text(json.dumps(doc, allow_nan=False) + "\n", encoding="utf-8")
         written.append(name)
-    np.savez_compressed(out / "arousal.npz", dev_ids=c.dev_ids, truth=c.arousal, ours=result.ours,
-                        naive=result.naive, demographic=c.demographic)
+    # uncompressed: zlib took longer than the whole Parquet feature table (float noise barely compresses)
+    np.savez(out / "arousal.npz", dev_ids=c.dev_ids, truth=c.arousal, ours=result.ours, naive=result.naive,
+             demographic=c.demographic)
     written.append("arousal.npz")
     if plots:
         from lifepalette.sim import plots as plot_mod
