@@ -30,6 +30,7 @@ COMMANDS = [
     "doctor",
     "export",
     "erase",
+    "replay",
     "sphere",
 ]
 

@@ -1,0 +1,77 @@
+"""`lifepalette replay --db cove.db [--session N] [--as-fast | --speed X] [--timeline]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from lifepalette.errors import UsageError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "replay",
+        help="re-run a stored session's frames through the hub's scorer (same public timeline again)",
+        description="Replay a session stored in a hub database: its frames, in the order the hub received them, "
+        "through the same scorer, releasing the public view of each second again (the same colours the wall "
+        "showed). Erased physiology stays erased: those seconds replay without it and are listed as gaps. "
+        "Prints a JSON summary; --timeline prints one JSON line per released second, "
+        '{"t": T, "public": {...}}, and the summary goes to stderr.',
+    )
+    p.add_argument("--db", required=True, help="the hub's database (opened read-only)")
+    p.add_argument("--session", type=int, metavar="N", help="session id (default: the latest; all frames if none)")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--as-fast", action="store_true", help="as fast as the scorer runs (default: real time)")
+    pace.add_argument("--speed", type=float, metavar="X", help="X session seconds per wall second (default 1)")
+    p.add_argument("--timeline", action="store_true", help="print one JSON line per released second")
+    p.add_argument("--groups", metavar="GROUPS.json", help="dialogue groups, as the hub had them (default one)")
+    p.add_argument("--learn-s", type=int, default=None, metavar="S",
+                   help="baseline learning time the recording hub used (default the hub's 180 s; the demo: 30)")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="seed of the hub's release mechanism for this session (public-view noise)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from lifepalette.hub import replay as rp
+    from lifepalette.scoring import CoveScorer
+
+    if args.speed is not None and not 0 < args.speed <= 1e6:
+        raise UsageError("--speed must be a positive number")
+    if args.learn_s is not None and args.learn_s < 1:
+        raise UsageError("--learn-s must be at least 1")
+    groups = None
+    if args.groups:
+        from lifepalette.commands.score import load_groups
+
+        groups = load_groups(args.groups)
+    speed = None if args.as_fast else (args.speed or 1.0)
+    con = rp.open_readonly(args.db)
+    try:
+        session = rp.find_session(con, args.session)
+        options = {} if args.learn_s is None else {"learn_s": args.learn_s}
+        scorer = CoveScorer(groups, **options)
+        emit = _printer(args.timeline)
+        summary = rp.replay(rp.stored_frames(con, session.end), scorer, session, emit, speed=speed,
+                            rng=np.random.default_rng(args.seed))
+    except BrokenPipeError:
+        return 0
+    finally:
+        con.close()
+    out = sys.stderr if args.timeline else sys.stdout
+    json.dump(summary.as_dict(), out)
+    out.write("\n")
+    return 0
+
+
+def _printer(timeline: bool):
+    def emit(t: int, public: dict) -> None:
+        if timeline:
+            sys.stdout.write(json.dumps({"t": t, "public": public}, allow_nan=False) + "\n")
+            sys.stdout.flush()
+
+    return emit
