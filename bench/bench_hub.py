@@ -48,6 +48,7 @@ def hub_rate(tmp: Path) -> tuple[float, int]:
 
 def naive_rate(tmp: Path) -> tuple[float, int]:
     """Same verification and rows, but one transaction (and fsync) per frame."""
+    from lifepalette.crypto import open_frame
     from lifepalette.hub.sitekey import derive_device_key
 
     from protocol.records import unpack_telemetry
@@ -59,7 +60,7 @@ def naive_rate(tmp: Path) -> tuple[float, int]:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=FULL")
     con.execute("CREATE TABLE frames (dev_id, ctr, t_rx, consent, hr, scl, PRIMARY KEY (dev_id, ctr))")
-    verifier = Verifier(keys)
+    verifier = Verifier(keys, opener=open_frame)
     frames = _frames(keys, NAIVE_FRAMES)
     t0, w0 = time.process_time(), time.perf_counter()
     for data in frames:

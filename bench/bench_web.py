@@ -82,10 +82,11 @@ class LedListener(asyncio.DatagramProtocol):
 
 
 async def _bench() -> dict:
+    from lifepalette.boundary import hex_colour
     from lifepalette.commands.demo import stop_process_groups
     from lifepalette.hub import Hub
     from lifepalette.hub.sitekey import badge_config, write_private_json
-    from lifepalette.outputs.public import hex_colour, hue_chroma_to_rgb
+    from lifepalette.hub.views import hue_chroma_to_rgb
     from playwright.async_api import async_playwright
 
     from protocol import frame, records
@@ -187,7 +188,7 @@ async def _bench() -> dict:
         hub.broadcast_group_colour = timed_broadcast
         for k in range(6):
             colour = (0, 0, 255) if k % 2 == 0 else (255, 0, 0)
-            hub._palette_rgb = lambda c=colour: (c, 0, 0)  # the next ticks broadcast this colour
+            hub.group_colour = lambda c=colour: (c, 0, 0)  # the next ticks broadcast this colour
             await asyncio.sleep(0.5)  # the tick sends it...
             sent_at.clear()
             mark = len(led.lines)

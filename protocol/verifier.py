@@ -13,11 +13,6 @@ REASONS = ("length", "version", "unsealed", "type", "unknown_device", "replay", 
 
 ANY = None  # direction: infer from the type (for tools that open frames of every type)
 
-try:  # CPython hub: cryptography's AESCCM (same API); MicroPython and bare CPython: the pure CCM.
-    from lifepalette.crypto import open_frame as _fast_open
-except ImportError:
-    _fast_open = None
-
 
 class Verdict:
     __slots__ = ("ok", "reason", "dev_id", "ctr", "ftype", "record", "frame")
@@ -62,7 +57,8 @@ class Verifier:
     direction: TO_HUB accepts telemetry, heartbeat, backlog; TO_BADGE accepts group colour and command;
     ANY (None) accepts every type, each opened in its own direction with a separate counter space.
     revisions: optional container of known consent revisions (None = any revision).
-    opener: open_frame-compatible function; default the cryptography fast path if importable, else the pure CCM.
+    opener: open_frame-compatible function; default the pure CCM (protocol.frame.open_frame). The host injects its
+    fast path (lifepalette.crypto.open_frame, cryptography's AESCCM): protocol/ never imports the host.
     """
 
     def __init__(self, keys, counters=None, direction=_frame.TO_HUB, revisions=None, opener=None,
@@ -74,7 +70,7 @@ class Verifier:
         self.direction = direction
         self.revisions = revisions
         self.company = company
-        self.open = opener or _fast_open or _frame.open_frame
+        self.open = opener or _frame.open_frame
         self.counts = {"ok": 0}
         for r in REASONS:
             self.counts[r] = 0

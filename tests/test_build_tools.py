@@ -8,12 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers.pty_badge import PtyBadge
 from lifepalette import cli
 from lifepalette.paths import FIRMWARE_DIR
 from lifepalette.tools.boards import BUILTIN_ARCH, board_arch, known_boards
 from lifepalette.tools.build import badge_sources, build, load_build
 from lifepalette.tools.package_json import PACKAGE_JSON, package_manifest, render, write_package_json
-from virtual_serial import VirtualBadge
 
 VIPER = "import micropython\n\n@micropython.viper\ndef add(a: int, b: int) -> int:\n    return a + b\n"
 ARCH_NUMBER = {"xtensawin": 10, "rv32imc": 11, "x64": 2}
@@ -98,7 +98,7 @@ def test_mip_installs_the_package_onto_a_virtual_badge(tmp_path, capsys):
     manifest = fw / "package.json"
     write_package_json(manifest, proto, fw)
     assert ["protocol/kernels/fast.py", "../protocol/kernels/fast.py"] in json.loads(manifest.read_text())["urls"]
-    with VirtualBadge(tmp_path / "fs") as vb:
+    with PtyBadge(tmp_path / "fs") as vb:
         vb.start_repl()
         transport = SerialTransport(vb.port)
         try:

@@ -6,10 +6,10 @@ import re
 import shlex
 from pathlib import Path
 
+from helpers.pty_badge import PtyBadge
 from lifepalette import cli
 from lifepalette.paths import REPO_ROOT
 from lifepalette.tools.doctor import System, bluetooth_experimental, run_checks
-from virtual_serial import VirtualBadge
 
 PI_UNIT = "[Service]\nType=dbus\nExecStart=/usr/libexec/bluetooth/bluetoothd\n"
 
@@ -83,7 +83,7 @@ def test_experimental_flag_parsing_follows_systemd_override_rules():
 
 
 def test_doctor_on_this_machine_and_a_virtual_badge(tmp_path, capsys):
-    with VirtualBadge(tmp_path / "fs") as vb:
+    with PtyBadge(tmp_path / "fs") as vb:
         vb.start_repl()
         code = cli.main(["doctor", "--port", vb.port])
     out = capsys.readouterr().out

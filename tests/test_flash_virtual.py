@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import serial
+from helpers.pty_badge import PtyBadge
 from lifepalette import cli
 from lifepalette.errors import LifePaletteError
 from lifepalette.paths import FIRMWARE_DIR, REPO_ROOT
 from lifepalette.tools.badge import Badge, BadgeInfo, describe_port_error
 from lifepalette.tools.build import badge_sources
 from lifepalette.tools.flash import INSTALLED_MANIFEST, JOURNAL, STAGE, FlashInterrupted, check_badge, flash
-from virtual_serial import VirtualBadge
 
 CONFIG = {"dev_id": 258, "key": "00112233445566778899aabbccddeeff", "group_id": 1,
           "group_key": "ffeeddccbbaa99887766554433221100", "board": "esp32-devkitc", "company_id": 65535,
@@ -59,7 +59,7 @@ def fake_firmware(tmp_path: Path, version: str, *, extra: dict[str, str] | None 
 
 @pytest.fixture
 def badge(tmp_path: Path):
-    with VirtualBadge(tmp_path / "badge-fs") as vb:
+    with PtyBadge(tmp_path / "badge-fs") as vb:
         yield vb.start_repl()
 
 
@@ -172,7 +172,7 @@ def test_staging_without_journal_is_ignored_at_boot(badge, tmp_path):
 def test_full_filesystem_is_refused_before_anything_changes(tmp_path):
     small = fake_firmware(tmp_path, "v1")
     big = fake_firmware(tmp_path, "v2", extra={"app/blob.py": f"DATA = {os.urandom(40000)!r}\n"})
-    with VirtualBadge(tmp_path / "lfs", lfs_kb=48) as vb:
+    with PtyBadge(tmp_path / "lfs", lfs_kb=48) as vb:
         vb.start_repl()
         flash(vb.port, protocol_dir=small[0], firmware_dir=small[1])
         with pytest.raises(LifePaletteError, match="filesystem is full"):

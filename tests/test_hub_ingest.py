@@ -8,12 +8,29 @@ import socket
 import sqlite3
 
 import pytest
+from helpers.waits import until
 from lifepalette.crypto import open_frame, seal
 from lifepalette.hub import Hub
+from lifepalette.hub.ingest import IngestCore
 from lifepalette.hub.loadgen import backlog_frame, telemetry_frame, telemetry_record
 
 from protocol import frame as wire
 from protocol import records
+
+
+class Core(IngestCore):
+    """The ingest core driven by direct calls, with its own clocks and a record of the acks it would send."""
+
+    def __init__(self, db, devs=(1, 2), **kw):
+        self.now = 1_700_000_000.0
+        self.mono = 0.0
+        super().__init__(db, clock=lambda: self.now, monotonic=lambda: self.mono, **kw)
+        self.acks: list[tuple[int, int]] = []
+        for dev in devs:
+            self.enroll(dev)
+
+    def on_acked(self, dev_id, ctr):
+        self.acks.append((dev_id, ctr))
 
 
 def make_hub(db, devs=(1, 2), **kw) -> Hub:
@@ -46,11 +63,6 @@ class Badge:
                 return out
 
 
-async def settle(hub: Hub, seconds: float = 0.25) -> None:
-    await asyncio.sleep(seconds)
-    hub.flush()
-
-
 def fresh_rows(db, sql, *params):
     con = sqlite3.connect(db)
     try:
@@ -69,8 +81,9 @@ def test_udp_frames_stored_acked_and_group_colour_sent(tmp_path):
         badge = Badge(hub, 1)
         for ctr in range(1, 11):
             badge.send(telemetry_frame(badge.key, 1, ctr))
-        await settle(hub)
-        await asyncio.sleep(0.15)  # at least one scoring tick: group colour goes out
+        await until(lambda: hub.acked.get(1) == 10, what="all 10 frames stored and acked")
+        ticks = hub.score_ticks
+        await until(lambda: hub.score_ticks > ticks, what="a scoring tick after the frames: group colour goes out")
         replies = badge.replies()
         state = hub.operator_state()
         group_key = hub.group_key
@@ -106,22 +119,17 @@ def badge_key(db, dev):
 
 def test_consent_enforced_physiology_and_colour_dropped(tmp_path):
     db = str(tmp_path / "hub.db")
-
-    async def main():
-        hub = make_hub(db)
-        await hub.start()
-        badge = Badge(hub, 2)
-        badge.send(telemetry_frame(badge.key, 2, 1, physio=False, colour=True))
-        # A badge that (wrongly) sends physiology while its consent bit is clear: the hub drops it anyway.
-        sneaky = records.unpack_telemetry(telemetry_record(2, physio=True, colour=False))
-        sneaky["consent"] = records.make_consent(physio=False, colour=False, revision=1)
-        badge.send(seal(badge.key, wire.TELEMETRY, 2, 2, records.pack_telemetry(sneaky)))
-        badge.send(telemetry_frame(badge.key, 2, 3, physio=True, paused=True))
-        badge.send(seal(badge.key, wire.HEARTBEAT, 2, 4, records.pack_heartbeat(records.make_consent(revision=1), 50)))
-        await settle(hub)
-        await hub.stop()
-
-    asyncio.run(main())
+    core = Core(db)
+    key = core.keys[2]
+    assert core.ingest(telemetry_frame(key, 2, 1, physio=False, colour=True)).ok
+    # A badge that (wrongly) sends physiology while its consent bit is clear: the hub drops it anyway.
+    sneaky = records.unpack_telemetry(telemetry_record(2, physio=True, colour=False))
+    sneaky["consent"] = records.make_consent(physio=False, colour=False, revision=1)
+    assert core.ingest(seal(key, wire.TELEMETRY, 2, 2, records.pack_telemetry(sneaky))).ok
+    assert core.ingest(telemetry_frame(key, 2, 3, physio=True, paused=True)).ok
+    assert core.ingest(seal(key, wire.HEARTBEAT, 2, 4, records.pack_heartbeat(records.make_consent(revision=1), 50))).ok
+    core.flush()
+    core.store.close()
     assert fresh_rows(db, "SELECT COUNT(*) FROM frames WHERE dev_id = 2") == [(4,)]
     assert fresh_rows(db, "SELECT COUNT(*) FROM physio") == [(0,)]
     hues = fresh_rows(db, "SELECT ctr, hue FROM frames ORDER BY ctr")
@@ -130,26 +138,39 @@ def test_consent_enforced_physiology_and_colour_dropped(tmp_path):
 
 def test_backlog_merges_in_order_and_duplicates_drop(tmp_path):
     db = str(tmp_path / "hub.db")
-
-    async def main():
-        hub = make_hub(db)
-        await hub.start()
-        badge = Badge(hub, 1)
-        for ctr in (1, 2, 5, 6):  # live: 3 and 4 were lost on air
-            badge.send(telemetry_frame(badge.key, 1, ctr))
-        for ctr in (3, 4, 5):  # backlog re-sends 3, 4 and (again) 5
-            badge.send(backlog_frame(badge.key, 1, ctr))
-        badge.send(telemetry_frame(badge.key, 1, 6))  # identical repeat of the last live frame
-        await settle(hub)
-        counts = dict(hub.rejections)
-        await hub.stop()
-        return counts
-
-    counts = asyncio.run(main())
+    core = Core(db)
+    key = core.keys[1]
+    for ctr in (1, 2, 5, 6):  # live: 3 and 4 were lost on air
+        core.ingest(telemetry_frame(key, 1, ctr))
+    core.flush()
+    assert core.acks == [(1, 2)]  # not 6: a backlog ack covers everything below it, and 3, 4 may still come
+    for ctr in (3, 4, 5):  # backlog re-sends 3, 4 and (again) 5
+        core.ingest(backlog_frame(key, 1, ctr))
+    core.ingest(telemetry_frame(key, 1, 6))  # identical repeat of the last live frame
+    core.flush()
+    assert core.acks == [(1, 2), (1, 6)]
+    assert core.rejections == {"duplicate": 1}
+    core.store.close()
     assert fresh_rows(db, "SELECT ctr FROM frames WHERE dev_id = 1 ORDER BY ctr") == [(c,) for c in range(1, 7)]
     assert fresh_rows(db, "SELECT ftype FROM frames WHERE ctr IN (3, 4) ORDER BY ctr") == [(4,), (4,)]
     assert fresh_rows(db, "SELECT last_ctr FROM counters WHERE dev_id = 1") == [(6,)]  # backlog never moves it
-    assert counts.get("duplicate") == 1
+
+
+def test_an_ack_gap_is_waited_out_then_skipped_after_the_timeout(tmp_path):
+    core = Core(str(tmp_path / "hub.db"), gap_timeout_s=5.0)
+    key = core.keys[1]
+    for ctr in (1, 2, 3, 10, 11):  # 4-9 never come (the badge rebooted and jumped its counter)
+        core.ingest(telemetry_frame(key, 1, ctr))
+    core.flush()
+    core.mono += 4.9
+    core.ingest(telemetry_frame(key, 1, 12))
+    core.flush()
+    assert core.acks == [(1, 3)]
+    core.mono += 0.2  # the gap has now been open for 5.1 s
+    core.ingest(telemetry_frame(key, 1, 13))
+    core.flush()
+    assert core.acks == [(1, 3), (1, 13)]
+    core.store.close()
 
 
 def bad_frames(key: bytes, other_key: bytes) -> dict[str, list[bytes]]:
@@ -173,28 +194,21 @@ def bad_frames(key: bytes, other_key: bytes) -> dict[str, list[bytes]]:
 
 def test_bad_frames_counted_by_reason_never_stored(tmp_path):
     db = str(tmp_path / "hub.db")
-
-    async def main():
-        hub = make_hub(db)
-        await hub.start()
-        badge = Badge(hub, 1)
-        for ctr in range(1, 11):
-            badge.send(telemetry_frame(badge.key, 1, ctr))
-        await settle(hub, 0.2)
-        bad = bad_frames(badge.key, bytes(16))
-        for frames in bad.values():
-            for data in frames:
-                badge.send(data)
-        badge.send(telemetry_frame(badge.key, 1, 11))  # the hub still works afterwards
-        await settle(hub)
-        state = hub.operator_state()
-        await hub.stop()
-        return state, bad
-
-    state, bad = asyncio.run(main())
+    core = Core(db)
+    key = core.keys[1]
+    for ctr in range(1, 11):
+        assert core.ingest(telemetry_frame(key, 1, ctr)).ok
+    core.flush()
+    bad = bad_frames(key, bytes(16))
     for reason, frames in bad.items():
-        assert state["rejections"][reason] == len(frames), reason
-    assert state["internal_errors"] == 0
+        for data in frames:
+            verdict = core.ingest(data)
+            assert not verdict.ok and verdict.reason == reason
+    assert core.ingest(telemetry_frame(key, 1, 11)).ok  # the hub still works afterwards
+    core.flush()
+    assert core.rejections == {reason: len(frames) for reason, frames in bad.items()}
+    assert core.internal_errors == 0
+    core.store.close()
     assert fresh_rows(db, "SELECT COUNT(*), MAX(ctr) FROM frames") == [(11, 11)]
 
 
@@ -242,7 +256,7 @@ def test_revocation_erases_epoch_with_receipt(tmp_path, revoke):
     hub.store.con.close()
 
 
-def test_scoring_cadence_with_cove_scorer_public_state_is_aggregate_only(tmp_path):
+def test_scoring_cadence_with_cove_scorer_public_view_is_aggregate_only(tmp_path):
     db = str(tmp_path / "hub.db")
     hub = Hub(db, udp=None, cadence_s=0.05)
     assert hub.scorer is not None, "lifepalette.scoring.CoveScorer is wired in"
@@ -253,9 +267,9 @@ def test_scoring_cadence_with_cove_scorer_public_state_is_aggregate_only(tmp_pat
         for dev, key in keys.items():
             assert hub.ingest(telemetry_frame(key, dev, ctr)).ok
     hub.tick()
-    public, operator = hub.public_state(), hub.operator_state()
+    public, operator = hub.public_view().to_json(), hub.operator_state()
     assert ticks == [1] and operator["scoring"]["ticks"] == 1 and operator["internal_errors"] == 0
-    assert public["contributors"] == 7 and public["palette"]["rgb"]
+    assert public["contributors"] == 7 and public["ready"] and public["palette"]["rgb"]
     assert "wearers" not in operator["scores"] and "pairs" not in operator["scores"]
     text = repr(public)
     assert "dev_id" not in text and "hr_bpm" not in text

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from test_osc_out import Receiver
+from helpers.osc import Receiver
 
 
 def _free_udp_port() -> int:

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.pty_badge import PtyBadge
 from lifepalette import cli
 from lifepalette.tools.monitor import AnyDevice, MonitorDecoder, load_keys
-from virtual_serial import VirtualBadge
 
 from protocol import frame, records
 from protocol.slip import slip_encode
@@ -53,7 +53,7 @@ for tick in range(1, 3000):
 def talking_badge(tmp_path: Path):
     script = tmp_path / "talk.py"
     script.write_text(BADGE_SCRIPT)
-    with VirtualBadge(tmp_path / "fs") as vb:
+    with PtyBadge(tmp_path / "fs") as vb:
         vb.start_script(script)
         yield vb
 

@@ -16,6 +16,7 @@ import urllib.request
 
 import paho.mqtt.client as mqtt
 import pytest
+from helpers.public import public_view
 from lifepalette.outputs.mqtt import CoveDirectory, MqttBridge, city_summary, parse_broker_url
 from lifepalette.web.sphere import serve_sphere
 
@@ -59,11 +60,8 @@ class StubHub:
     def subscribe(self, callback):
         self.callbacks.append(callback)
 
-    def public_state(self):
-        return {"contributors": self.contributors,
-                "palette": {"rgb": self.rgb, "brightness": self.arousal, "convergence": 0.5},
-                "groups": [], "swatches": [{"hue": 10, "chroma": 200, "dev_id": 300}] * self.contributors,
-                "dev_id": 300, "hr_bpm": 80}
+    def public_view(self):
+        return public_view(self.contributors, self.rgb, self.arousal, 0.5, swatches=[(10, 200)] * self.contributors)
 
 
 class Recorder:
@@ -143,8 +141,10 @@ def test_broker_kills_the_hub_link_and_the_will_says_offline(broker):
     code = (
         "import asyncio, os\n"
         "from lifepalette.outputs.mqtt import MqttBridge\n"
+        "from lifepalette.boundary import PublicView\n"
         "class H:\n"
-        "    def public_state(self): return {'contributors': 2}\n"
+        "    def subscribe(self, callback): return lambda: None\n"
+        "    def public_view(self): return PublicView.withheld(2)\n"
         "async def main():\n"
         f"    b = await MqttBridge(H(), {broker!r}, cove='crash', min_interval_s=0.1).start()\n"
         "    while b.published < 1: await asyncio.sleep(0.05)\n"
@@ -165,9 +165,9 @@ def test_broker_kills_the_hub_link_and_the_will_says_offline(broker):
         recorder.close()
 
 
-def test_sphere_shows_every_cove_and_rebuilds_what_it_receives(broker):
+def test_sphere_shows_every_cove_and_refuses_states_off_the_contract(broker):
     b = parse_broker_url(broker)
-    # a misbehaving publisher sends per-wearer fields in a cove state: the sphere must not pass them on
+    # a misbehaving publisher sends per-wearer fields in a cove state: the sphere refuses the whole state
     rogue = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2)
     rogue.connect(b.host, b.port)
     rogue.loop_start()
@@ -185,7 +185,7 @@ def test_sphere_shows_every_cove_and_rebuilds_what_it_receives(broker):
         runner = await serve_sphere(directory, "127.0.0.1", 0)
         directory.start()
         try:
-            await _until(lambda: {"north", "south", "tiny", "rogue"} <= set(directory.coves)
+            await _until(lambda: {"north", "south", "tiny"} <= set(directory.coves) and directory.rejected >= 1
                          and directory.status.get("south") == "online", timeout=15)
             raw = await asyncio.to_thread(lambda: urllib.request.urlopen(runner.url + "api/sphere", timeout=5).read())
             page = await asyncio.to_thread(lambda: urllib.request.urlopen(runner.url, timeout=5).read())
@@ -205,7 +205,8 @@ def test_sphere_shows_every_cove_and_rebuilds_what_it_receives(broker):
     coves = {c["cove"]: c for c in sphere["coves"]}
     assert coves["tiny"]["ready"] is False and coves["tiny"]["palette"] is None
     assert coves["north"]["ready"] and coves["south"]["palette"]["rgb"] == [213, 94, 0]
-    assert coves["rogue"]["groups"][0]["contributors"] == 9 and coves["rogue"]["swatches"] == []
+    assert "rogue" not in coves  # unknown keys: PublicView.from_json refused it
+    assert coves["north"]["swatches"] == []  # the city view shows coves, not people
     text = json.dumps(sphere)
     for leak in ("wearers", "dev_ids", "members", "hr_bpm", "258", "#ff0000"):
         assert leak not in text

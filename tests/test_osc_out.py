@@ -3,46 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import pytest
+from helpers.osc import Receiver
+from helpers.public import public_view
+from lifepalette.boundary import GroupAggregate
 from lifepalette.errors import UsageError
 from lifepalette.outputs.osc import OscOut, osc_messages, parse_target
-from lifepalette.outputs.public import cove_view
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_server import ThreadingOSCUDPServer
 
 
 class StubHub:
     def __init__(self, contributors):
         self.contributors = contributors
 
-    def public_state(self):
-        return {"contributors": self.contributors,
-                "palette": {"rgb": [213, 94, 0], "brightness": 0.8, "convergence": 0.25},
-                "groups": [{"contributors": 5, "arousal": 0.5, "synchrony": 0.75, "palette": {"rgb": [0, 114, 178]}}],
-                "swatches": [{"hue": 0, "chroma": 255, "dev_id": 7}] * self.contributors}
+    def subscribe(self, callback):
+        return lambda: None
 
-
-class Receiver:
-    def __init__(self):
-        self.messages: list[tuple[str, tuple]] = []
-        dispatcher = Dispatcher()
-        dispatcher.set_default_handler(lambda address, *args: self.messages.append((address, args)))
-        self.server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def addresses(self):
-        return {a for a, _ in self.messages}
+    def public_view(self):
+        return public_view(self.contributors, (213, 94, 0), 0.8, 0.25,
+                           groups=(GroupAggregate("A", 5, 0.5, 0.75, (0, 114, 178)),),
+                           swatches=[(0, 255)] * self.contributors)
 
 
 def _stream(hub, port, rate_hz, seconds, cove="north-cove"):
@@ -85,7 +65,7 @@ def test_a_cove_below_five_people_sends_only_ready_zero_and_the_count():
 
 
 def test_osc_messages_are_pure_and_targets_parse():
-    view = cove_view(StubHub(5).public_state(), cove="c")
+    view = StubHub(5).public_view().stamped("c", 0).to_json()
     assert osc_messages(view)[:3] == [("/lifepalette/c/ready", 1), ("/lifepalette/c/contributors", 5),
                                       ("/lifepalette/c/palette", [213, 94, 0])]
     assert parse_target("10.0.0.5:7000") == ("10.0.0.5", 7000)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lifepalette import crypto
@@ -22,16 +21,14 @@ def fast(n: int) -> settings:
     return settings(max_examples=n, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 REASONS = set(verifier.REASONS)
-cases = {"n": 0}
 
 
 def _fresh() -> verifier.Verifier:
-    return verifier.Verifier(KEYS)
+    return verifier.Verifier(KEYS, opener=crypto.open_frame)  # the hub's fast path
 
 
 def _check(v: verifier.Verifier, data) -> verifier.Verdict:
     got = v.verify(data)
-    cases["n"] += 1
     assert got.ok == (got.reason is None)
     assert got.ok or got.reason in REASONS
     return got
@@ -90,13 +87,14 @@ def test_slip_decoder_never_raises_and_roundtrips_encoded_frames(chunks, step):
         assert events == [("frame", body) for _, body in chunks]
 
 
-def test_exhaustive_single_bit_and_byte_flips():
-    """Every single-bit flip and every single-byte substitution of valid frames: ~100k cases, fast path."""
+def test_exhaustive_byte_substitutions_reach_100k_cases_on_their_own():
+    """Every single-byte substitution (every bit flip among them) of 20 valid frames: 122,400 cases in this one
+    test, so the issue's 100k floor holds whichever tests run with it (fast path)."""
     rng = random.Random(2)
     v = _fresh()  # shared: rejected frames never move its counters
     n = 0
     for dev in sorted(KEYS):
-        for _ in range(4):
+        for _ in range(5):
             ftype = rng.choice((0, 1, 4))
             sealed = crypto.seal(KEYS[dev], ftype, dev, rng.randrange(1 << 32), rng.randbytes(13))
             for pos in range(24):
@@ -107,9 +105,7 @@ def test_exhaustive_single_bit_and_byte_flips():
                     assert not got.ok and got.reason in REASONS
                     n += 1
     assert v.counts["ok"] == 0 and sum(v.counts.values()) == n
-    cases["n"] += n
-    assert n >= 97_000
-    cases["exhaustive"] = n
+    assert n >= 100_000
 
 
 def test_random_multibyte_mutations_pure_verifier():
@@ -126,9 +122,7 @@ def test_random_multibyte_mutations_pure_verifier():
         got = v.verify(bytes(mutated))
         assert not got.ok and got.reason in REASONS
         n += 1
-    cases["n"] += n
-    cases["pure"] = n
-    assert v.counts["ok"] == 0
+    assert n == 4000 and v.counts["ok"] == 0
 
 
 def test_mutations_never_open_under_micropython(mpy_session):
@@ -154,9 +148,3 @@ def test_mutations_never_open_under_micropython(mpy_session):
     """)
     assert out.split() == ["3000", "0", "0"]
 
-
-def test_total_cases_reach_100k():
-    # Runs last in this module (pytest keeps file order): the cases above add up to the issue's floor.
-    if not {"exhaustive", "pure"} <= cases.keys():
-        pytest.skip("only meaningful when the whole module runs")
-    assert cases["n"] >= 100_000, cases

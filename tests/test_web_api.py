@@ -1,7 +1,7 @@
 """The web app's HTTP contract against an in-test hub (the web-facing methods only): public view, auth, actions, SSE.
 
 The real hub + real virtual badges drive the browser tests (test_web_browser.py); here an in-test hub lets every
-edge (k = 4 vs 5, a hub that leaks, a hub that refuses) be set exactly.
+edge (k = 4 vs 5, a hub that refuses) be set exactly.
 """
 
 from __future__ import annotations
@@ -11,16 +11,19 @@ import json
 
 import aiohttp
 import pytest
+from helpers.public import public_view
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lifepalette.outputs.public import K_MIN, cove_view
+from lifepalette.boundary import BoundaryError, GroupAggregate, PublicView
+from lifepalette.hub.views import shuffled_swatches
+from lifepalette.privacy import K_MIN
 from lifepalette.web import serve_web
 
 TOKEN = "s3cret-operator-token"
 
 
 class InTestHub:
-    """The hub's web-facing surface (COMMON.md contract), with a state the test sets."""
+    """The hub's web-facing surface (lifepalette.hub.contracts.HubSurface), with a state the test sets."""
 
     def __init__(self, contributors: int = 6):
         self.contributors = contributors
@@ -35,17 +38,10 @@ class InTestHub:
         for callback in self.callbacks:
             callback()
 
-    def public_state(self):
-        # Deliberately leaky beyond the contract, to prove the web layer's own whitelist.
-        return {"contributors": self.contributors, "k_min": 5,
-                "palette": {"rgb": [230, 159, 0], "brightness": 0.7, "convergence": 0.4, "dev_id": 258},
-                "groups": [{"contributors": self.contributors, "arousal": 0.6, "synchrony": 0.3,
-                            "palette": {"rgb": [86, 180, 233]}, "members": [258, 259]},
-                           {"contributors": 2, "arousal": 0.9, "synchrony": 0.9}],
-                "swatches": [{"hue": 20 * i, "chroma": 200, "dev_id": 258 + i, "hr_bpm": 70 + i}
-                             for i in range(self.contributors)],
-                "wearers": {"258": {"level": 0.9}}, "dev_ids": [258, 259], "hr_bpm": 72,
-                "session": {"active": True, "id": 4}}
+    def public_view(self):
+        return public_view(self.contributors, (230, 159, 0), 0.7, 0.4,
+                           groups=(GroupAggregate("A", max(self.contributors, K_MIN), 0.6, 0.3, (86, 180, 233)),),
+                           swatches=[(20 * i, 200) for i in range(self.contributors)], session=True)
 
     def operator_state(self):
         return {"badges": [{"dev_id": 258, "battery": 80, "link": "udp", "online": True}],
@@ -64,7 +60,7 @@ class InTestHub:
     def end_session(self):
         return self._act("end_session")
 
-    async def rotate_group_key(self):  # the app accepts sync or async hub methods
+    def rotate_group_key(self):
         return self._act("rotate_group_key")
 
 
@@ -93,7 +89,7 @@ def _all_keys(value) -> set[str]:
     return set()
 
 
-def test_public_api_is_aggregates_only_and_strips_what_a_hub_leaks():
+def test_public_api_is_aggregates_only():
     async def body(http, runner):
         async with http.get("/api/cove") as r:
             assert r.status == 200
@@ -103,7 +99,7 @@ def test_public_api_is_aggregates_only_and_strips_what_a_hub_leaks():
     view = run(_with_app(InTestHub(6), body))
     assert view["ready"] is True and view["contributors"] == 6 and view["k_min"] == K_MIN
     assert view["palette"]["hex"] == "#e69f00" and view["arousal"] == 0.7 and view["synchrony"] == 0.4
-    assert [g["label"] for g in view["groups"]] == ["A"]  # the 2-person group is withheld
+    assert [g["label"] for g in view["groups"]] == ["A"]
     assert len(view["swatches"]) == 6 and all(s.startswith("#") and len(s) == 7 for s in view["swatches"])
     assert not (_all_keys(view) & PER_WEARER_KEYS)
     text = json.dumps(view)
@@ -122,13 +118,12 @@ def test_fewer_than_five_contributors_shows_only_the_count():
 
 
 def test_swatch_order_is_keyed_not_by_measure_and_stable_for_one_salt():
-    state = {"contributors": 8, "palette": {"rgb": [0, 0, 0]},
-             "swatches": [{"hue": h, "chroma": 255} for h in range(0, 256, 32)]}
-    a = cove_view(state, salt=b"one")["swatches"]
-    assert a == cove_view(state, salt=b"one")["swatches"]
-    orders = {tuple(cove_view(state, salt=bytes([i]))["swatches"]) for i in range(20)}
+    colours = [(h, 255) for h in range(0, 256, 32)]
+    a = shuffled_swatches(colours, b"one")
+    assert a == shuffled_swatches(colours, b"one")
+    orders = {shuffled_swatches(colours, bytes([i])) for i in range(20)}
     assert len(orders) > 10  # the order depends on the secret, not on hue or on the hub's order
-    assert sorted(a) == sorted(cove_view(state, salt=b"two")["swatches"])
+    assert sorted(a) == sorted(shuffled_swatches(colours, b"two"))
 
 
 def test_operator_api_refuses_without_the_token():
@@ -254,25 +249,41 @@ _json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
     max_leaves=30)
-_keys = st.sampled_from(["contributors", "k", "palette", "groups", "swatches", "arousal", "synchrony", "session",
-                         "dev_id", "wearers", "colour", "rgb", "hue", "chroma", "members", "brightness"])
+_view_keys = sorted(PublicView.KEYS)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.dictionaries(_keys | st.text(max_size=6), _json_values, max_size=8))
-def test_cove_view_survives_any_hub_state_and_keeps_its_shape(state):
-    view = cove_view(state, cove="c", salt=b"s")
-    assert set(view) == {"cove", "seq", "updated", "k_min", "contributors", "ready", "palette", "arousal",
-                         "synchrony", "groups", "swatches", "session"}
+@given(st.dictionaries(st.sampled_from(_view_keys) | st.text(max_size=6), _json_values, max_size=14))
+def test_public_view_from_json_refuses_or_keeps_the_contract(obj):
+    """Untrusted views (MQTT into the sphere): either a BoundaryError or a view that keeps every rule."""
+    try:
+        view = PublicView.from_json(obj).to_json()
+    except BoundaryError:
+        return
+    assert set(view) == PublicView.KEYS and set(obj) == PublicView.KEYS
     json.dumps(view, allow_nan=False)  # always valid JSON
     assert view["ready"] == (view["contributors"] >= K_MIN)
     if not view["ready"]:
         assert view["palette"] is None and view["groups"] == [] and view["swatches"] == []
     for group in view["groups"]:
-        assert set(group) == {"label", "contributors", "arousal", "synchrony", "rgb"} and group["contributors"] >= 5
+        assert set(group) == GroupAggregate.KEYS and group["contributors"] >= K_MIN
     for value in (view["arousal"], view["synchrony"]):
         assert value is None or 0.0 <= value <= 1.0
-    assert all(isinstance(s, str) and len(s) == 7 for s in view["swatches"])
+
+
+def test_public_view_round_trips_and_refuses_unknown_or_missing_keys_and_small_groups():
+    view = public_view(6, groups=(GroupAggregate("A", 6, 0.6, 0.3, (86, 180, 233)),), swatches=[(0, 255)] * 6)
+    sent = view.stamped("north", 3).to_json()
+    assert PublicView.from_json(json.loads(json.dumps(sent))).to_json() == sent
+    for bad in ({**sent, "dev_id": 258}, {k: v for k, v in sent.items() if k != "session"},
+                {**sent, "groups": [{**sent["groups"][0], "members": [258]}]},
+                {**sent, "groups": [{**sent["groups"][0], "contributors": K_MIN - 1}]},
+                {**sent, "contributors": K_MIN - 1}, {**sent, "ready": False},
+                {**sent, "palette": {**sent["palette"], "hex": "#000000"}}, {**sent, "k_min": 2}):
+        with pytest.raises(BoundaryError):
+            PublicView.from_json(bad)
+    with pytest.raises(BoundaryError):
+        GroupAggregate("B", K_MIN - 1)
 
 
 def test_a_change_between_ticks_reaches_the_stream_without_waiting_for_the_tick():

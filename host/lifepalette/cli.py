@@ -44,14 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lifepalette", description="Life Palette badges, hub and tools.")
     parser.add_argument("--version", action="version", version=f"lifepalette {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"lifepalette.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"lifepalette.commands.{name}":
-                raise
-            continue  # not built yet
-        module.register(sub)
+    for name in COMMANDS:  # a command that fails to import is a bug to see at once, never a command that vanishes
+        importlib.import_module(f"lifepalette.commands.{name}").register(sub)
     return parser
 
 

@@ -66,10 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _demo_scorer():
-    try:
-        from lifepalette.scoring import CoveScorer
-    except ImportError:
-        return "auto"  # the hub then runs without scores, as it would anywhere
+    from lifepalette.scoring import CoveScorer
+
     return CoveScorer(learn_s=DEMO_LEARN_S)
 
 

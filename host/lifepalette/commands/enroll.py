@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         new = store.register_device(dev_id)
         group_id, group_key = ensure_group_key(store)
     finally:
-        store.con.close()
+        store.close()
     config = badge_config(dev_id, derive_device_key(site_key, dev_id), group_id, group_key, board=args.board)
     write_private_json(out, config)
     state = "enrolled" if new else "already enrolled; config rewritten for"

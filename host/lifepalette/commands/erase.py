@@ -25,11 +25,8 @@ def run(args: argparse.Namespace) -> int:
     dev_id = check_dev_id(args.dev)
     store = Store(existing_db(args.db))
     try:
-        receipt = store.erase(dev_id, args.epoch, "operator")
-        store.con.execute("UPDATE consent_epochs SET erased = 1 WHERE dev_id = ?"
-                          + ("" if args.epoch is None else " AND epoch = ?"),
-                          (dev_id,) if args.epoch is None else (dev_id, args.epoch))
+        receipt = store.erase(dev_id, args.epoch, "operator")  # marks the epochs erased in the same transaction
     finally:
-        store.con.close()
+        store.close()
     print(json.dumps({"receipt": receipt.as_dict()}))
     return 0

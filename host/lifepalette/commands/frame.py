@@ -223,10 +223,11 @@ def _frames_from(args: argparse.Namespace) -> Iterator[bytes]:
 
 
 def run_open(args: argparse.Namespace) -> int:
+    from lifepalette.crypto import open_frame
     from protocol import frame, verifier
 
     keys = _OneKey(_key(args.key)) if args.key else load_keys_file(args.keys)
-    v = verifier.Verifier(keys, direction=verifier.ANY, company=args.company)
+    v = verifier.Verifier(keys, direction=verifier.ANY, company=args.company, opener=open_frame)
     any_rejected = False
     for data in _frames_from(args):
         verdict = v.verify(data)

@@ -30,11 +30,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--learn-s", type=int, default=None, metavar="S",
                    help="baseline learning time the recording hub used (default the hub's 180 s; the demo: 30)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
-                   help="seed of the hub's release mechanism for this session (public-view noise)")
+                   help="seed of the release mechanism (public-view noise, swatch order); the same seed, the same "
+                   "timeline")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import hashlib
+
     import numpy as np
 
     from lifepalette.hub import replay as rp
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--learn-s must be at least 1")
     groups = None
     if args.groups:
-        from lifepalette.commands.score import load_groups
+        from lifepalette.scoring.offline import load_groups
 
         groups = load_groups(args.groups)
     speed = None if args.as_fast else (args.speed or 1.0)
@@ -56,8 +59,9 @@ def run(args: argparse.Namespace) -> int:
         options = {} if args.learn_s is None else {"learn_s": args.learn_s}
         scorer = CoveScorer(groups, **options)
         emit = _printer(args.timeline)
+        seed = f"replay:{args.seed}".encode()
         summary = rp.replay(rp.stored_frames(con, session.end), scorer, session, emit, speed=speed,
-                            rng=np.random.default_rng(args.seed))
+                            rng=np.random.default_rng(args.seed), salt=hashlib.sha256(seed).digest())
     except BrokenPipeError:
         return 0
     finally:

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from lifepalette.errors import UsageError
+from lifepalette.scoring.offline import load_groups
 
 
 def register(subparsers: Any) -> None:
@@ -27,36 +27,6 @@ def register(subparsers: Any) -> None:
                    help='who is in dialogue together: {"groups": [[1, 2], [3, 4, 5]]} (default: everyone one group)')
     p.add_argument("--indent", type=int, default=None, help="pretty-print the JSON with this indent")
     p.set_defaults(func=run)
-
-
-def load_groups(path: str) -> list[list[int]]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except OSError as exc:
-        raise UsageError(f"cannot read groups file {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"groups file {path} is not valid JSON: {exc}") from None
-    groups = doc.get("groups") if isinstance(doc, dict) else None
-    if not isinstance(groups, list) or not all(isinstance(g, list) and g for g in groups):
-        raise UsageError(f'groups file {path}: expected {{"groups": [[dev, ...], ...]}} with non-empty lists')
-    seen: set[int] = set()
-    for g in groups:
-        for d in g:
-            if not isinstance(d, int) or isinstance(d, bool) or d < 0:
-                raise UsageError(f"groups file {path}: device ids must be non-negative integers, got {d!r}")
-            if d in seen:
-                raise UsageError(f"groups file {path}: device {d} is listed twice")
-            seen.add(d)
-    return groups
-
-
-def score_lines(lines: Any, source: str, groups: list[list[int]] | None) -> dict:
-    """JSON-lines feature records scored (kept for callers that hold lines rather than a path)."""
-    from lifepalette.feature_table import iter_jsonl, table_from_records
-    from lifepalette.scoring.table import score_table
-
-    return score_table(table_from_records(iter_jsonl(lines, source)), groups, source=source)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from typing import Any
 
 from lifepalette.errors import UsageError
 from lifepalette.hub.consent import ConsentLedger, colour_allowed, physio_allowed
+from lifepalette.hub.views import BadgeState, release_public_view
 from protocol import frame as wire
 from protocol import records
 
@@ -29,7 +30,7 @@ PHYSIO_NA = {"hr_bpm": records.HR_NA, "rmssd_ms": records.RMSSD_NA, "scl": recor
 LIVE_TYPES = (wire.TELEMETRY, wire.HEARTBEAT)  # backlog frames are stored but never scored live
 
 _FRAMES = """
-SELECT f.dev_id, f.ctr, f.ftype, f.t_rx, f.consent, f.battery, f.quality, f.hue, f.chroma, f.colour_age,
+SELECT f.dev_id, f.ctr, f.ftype, f.t_rx, f.link, f.consent, f.battery, f.quality, f.hue, f.chroma, f.colour_age,
        p.hr_bpm, p.rmssd_ms, p.scl, p.scr_per_min, p.motion, COALESCE(e.erased, 0)
 FROM frames f
 LEFT JOIN physio p ON p.dev_id = f.dev_id AND p.ctr = f.ctr
@@ -45,6 +46,8 @@ class StoredFrame:
     ctr: int
     ftype: int
     t_rx: float
+    link: str
+    colour: tuple[int | None, int | None]  # (hue, chroma) as stored: None where colour was not shared
     fields: dict[str, int]  # what the live scorer was given (n/a codes where nothing was kept)
     erased: bool  # the frame's consent epoch was erased: its physiology is gone
 
@@ -83,7 +86,7 @@ def find_session(con: sqlite3.Connection, session_id: int | None) -> Session:
 
 def stored_frames(con: sqlite3.Connection, until: float | None) -> Iterator[StoredFrame]:
     query = _FRAMES.format(types=", ".join(str(t) for t in LIVE_TYPES))
-    for (dev, ctr, ftype, t_rx, consent, battery, quality, hue, chroma, age, *physio,
+    for (dev, ctr, ftype, t_rx, link, consent, battery, quality, hue, chroma, age, *physio,
          erased) in con.execute(query, (float("inf") if until is None else until,)):
         fields = {"consent": consent or 0, "battery": battery or 0, "quality": quality or 0}
         if ftype == wire.TELEMETRY:
@@ -92,7 +95,7 @@ def stored_frames(con: sqlite3.Connection, until: float | None) -> Iterator[Stor
             shared = colour_allowed(fields["consent"]) and hue is not None
             fields.update(hue=hue if shared else 0, chroma=chroma if shared else 0,
                           colour_age=age if shared else records.COLOUR_AGE_NA)
-        yield StoredFrame(dev, ctr, ftype, t_rx, fields, bool(erased))
+        yield StoredFrame(dev, ctr, ftype, t_rx, link or "", (hue, chroma), fields, bool(erased))
 
 
 @dataclass
@@ -118,14 +121,18 @@ class ReplaySummary:
                 "erased": [{"dev_id": d, "seconds": spans} for d, spans in sorted(self.erased.items())]}
 
 
-def release_public(scores: dict, rng: Any) -> dict:
-    """The public view as the hub releases it. Today that is the scorer's k-anonymous view unchanged; a release
-    mechanism with noise (issue 13) draws from `rng`, seeded like the live hub's, so replay releases the same."""
-    return scores["public"]
+def release(scores: dict, badges: dict[int, BadgeState], *, session: bool, now: float, salt: bytes,
+            rng: Any = None) -> dict:
+    """The public view as the hub releases it (lifepalette.hub.views, the one release point), as JSON.
+
+    `salt` keys the swatch order; the live hub's salt is a secret of that run and is not stored, so a replay shows
+    the same swatches in its own order. `rng` is the release mechanism's randomness: a mechanism with noise
+    (issue 13) seeded like the live hub's session releases the same numbers again."""
+    return release_public_view(scores, badges.values(), session=session, now=now, salt=salt).to_json()
 
 
 def replay(frames: Iterator[StoredFrame], scorer: Any, session: Session, emit: Callable[[int, dict], None], *,
-           speed: float | None = None, rng: Any = None, sleep: Callable[[float], None] = time.sleep,
+           speed: float | None = None, rng: Any = None, salt: bytes = b"replay", sleep: Callable[[float], None] = time.sleep,
            monotonic: Callable[[], float] = time.monotonic) -> ReplaySummary:
     """Feed stored frames through `scorer` as the live hub did; `emit(t, public)` for every second released inside
     the session. speed=None: as fast as possible; otherwise session seconds per wall second."""
@@ -135,7 +142,9 @@ def replay(frames: Iterator[StoredFrame], scorer: Any, session: Session, emit: C
     last_released: int | None = None
     wall0: float | None = None
 
-    def tick() -> None:
+    badges: dict[int, BadgeState] = {}
+
+    def tick(now: float) -> None:
         nonlocal last_released, wall0
         scores = scorer.compute()
         t = scores.get("t")
@@ -150,23 +159,37 @@ def replay(frames: Iterator[StoredFrame], scorer: Any, session: Session, emit: C
                 sleep(delay)
         summary.released += 1
         summary.last_t = t
-        emit(t, release_public(scores, rng))
+        in_session = session.start <= now and (session.end is None or now <= session.end)
+        emit(t, release(scores, badges, session=in_session and session.id is not None, now=now, salt=salt, rng=rng))
 
     for frame in frames:
         second = int(frame.t_rx)
         if current is not None and second > current:
-            tick()  # the live hub's cadence: one compute per second, before that second's frames
+            tick(float(second))  # the live hub's cadence: one compute per second, before that second's frames
         current = second
         if frame.t_rx >= session.start:
             summary.frames += 1
         obs = ledger.observe_live(frame.dev_id, frame.ctr, frame.fields["consent"], frame.t_rx)
         if obs.revoked is not None:
             scorer.forget(frame.dev_id)
+        _heard(badges, frame)
         if frame.ftype != wire.TELEMETRY:
             continue
         if frame.erased and physio_allowed(frame.fields["consent"]) and frame.t_rx >= session.start:
             summary.note_erased(frame.dev_id, second)
         scorer.add(frame.dev_id, second, frame.fields)
     if current is not None:
-        tick()
+        tick(float(current + 1))
     return summary
+
+
+def _heard(badges: dict[int, BadgeState], frame: StoredFrame) -> None:
+    """The hub's record of a badge's last live frame (what the public view counts and shows as swatches)."""
+    badge = badges.get(frame.dev_id)
+    if badge is None:
+        badge = badges[frame.dev_id] = BadgeState(frame.dev_id, frame.t_rx, frame.link)
+    f = frame.fields
+    badge.last_seen, badge.link, badge.consent, badge.quality = frame.t_rx, frame.link, f["consent"], f["quality"]
+    badge.battery, badge.charging = f["battery"] & 0x7F, bool(f["battery"] & 0x80)
+    badge.frames += 1
+    badge.hue, badge.chroma = frame.colour

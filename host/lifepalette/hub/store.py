@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from lifepalette.boundary import FrameRow, PhysioRow
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,10 +42,9 @@ CREATE TABLE IF NOT EXISTS erasures (
 CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY, started_at REAL NOT NULL, ended_at REAL);
 """
 
-FRAME_COLUMNS = ("dev_id", "ctr", "ftype", "t_rx", "link", "epoch", "consent", "battery", "quality", "hue", "chroma",
-                 "colour_age")
-PHYSIO_FIELDS = ("hr_bpm", "rmssd_ms", "scl", "scr_per_min", "motion")
-PHYSIO_COLUMNS = ("dev_id", "ctr", "epoch", *PHYSIO_FIELDS)
+FRAME_COLUMNS = FrameRow._fields
+PHYSIO_COLUMNS = PhysioRow._fields
+PHYSIO_FIELDS = PHYSIO_COLUMNS[3:]
 _INSERT_FRAME = f"INSERT OR IGNORE INTO frames ({', '.join(FRAME_COLUMNS)}) VALUES ({', '.join('?' * len(FRAME_COLUMNS))})"
 _INSERT_PHYSIO = (f"INSERT OR IGNORE INTO physio ({', '.join(PHYSIO_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(PHYSIO_COLUMNS))})")
@@ -95,8 +95,8 @@ class Receipt:
 class Batch:
     """Rows waiting for the next transaction; they commit together with the counters they advanced."""
 
-    frames: list[tuple] = field(default_factory=list)
-    physio: list[tuple] = field(default_factory=list)
+    frames: list[FrameRow] = field(default_factory=list)
+    physio: list[PhysioRow] = field(default_factory=list)
     epochs: dict[tuple[int, int], Epoch] = field(default_factory=dict)
     erasures: list[tuple[int, int | None, str]] = field(default_factory=list)
 
@@ -199,7 +199,7 @@ class Store:
         return [Receipt(*row) for row in rows]
 
     # -- batched writes ---------------------------------------------------------------------------------------
-    def add_frame(self, row: tuple, physio_row: tuple | None) -> None:
+    def add_frame(self, row: FrameRow, physio_row: PhysioRow | None) -> None:
         self.batch.frames.append(row)
         if physio_row is not None:
             self.batch.physio.append(physio_row)
@@ -284,6 +284,11 @@ class Store:
         self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- reads ------------------------------------------------------------------------------------------------
+    def max_counter_before(self, dev_id: int, t_rx: float) -> int:
+        """The highest counter of this badge stored before time `t_rx` (0 if none): acknowledged on restart."""
+        row = self.con.execute("SELECT MAX(ctr) FROM frames WHERE dev_id = ? AND t_rx < ?", (dev_id, t_rx)).fetchone()
+        return row[0] or 0
+
     def count_frames(self) -> int:
         return self.con.execute("SELECT COUNT(*) FROM frames").fetchone()[0]
 
@@ -322,12 +327,42 @@ def existing_db(path: str | Path) -> Path:
     return p
 
 
-def iter_chunks(items: Iterable, size: int) -> Iterable[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+class ReadOnlyStore:
+    """The hub database opened read-only (the audit): never creates a file, never changes one."""
+
+    def __init__(self, path: str | Path):
+        from lifepalette.errors import UsageError
+
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"no database at {path}")
+        try:
+            self.con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            self.tables = {r[0] for r in self.con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise UsageError(f"{path} is not a readable SQLite database ({exc})") from None
+        if not {"frames", "physio"} <= self.tables:
+            self.con.close()
+            raise UsageError(f"{path} is not a Life Palette hub database (tables frames and physio missing)")
+
+    def telemetry(self) -> list[tuple]:
+        """Telemetry and backlog frames in arrival order: (dev_id, t_rx, consent, quality, hue, chroma, colour_age,
+        battery, hr_bpm, rmssd_ms, scl, scr_per_min, motion), physiology None where none is stored."""
+        return self.con.execute(
+            "SELECT f.dev_id, f.t_rx, f.consent, f.quality, f.hue, f.chroma, f.colour_age, f.battery, "
+            "p.hr_bpm, p.rmssd_ms, p.scl, p.scr_per_min, p.motion FROM frames f LEFT JOIN physio p "
+            "ON p.dev_id = f.dev_id AND p.ctr = f.ctr WHERE f.ftype IN (0, 4) ORDER BY f.t_rx").fetchall()
+
+    def physio_rows_without_consent(self, consent_physio_bit: int) -> int:
+        return self.con.execute(
+            "SELECT COUNT(*) FROM physio p JOIN frames f ON p.dev_id = f.dev_id AND p.ctr = f.ctr "
+            "WHERE (f.consent & ?) = 0", (consent_physio_bit,)).fetchone()[0]
+
+    def physio_rows_in_erased_epochs(self) -> int:
+        if "consent_epochs" not in self.tables:
+            return 0
+        return self.con.execute("SELECT COUNT(*) FROM physio p JOIN consent_epochs e ON p.dev_id = e.dev_id "
+                                "AND p.epoch = e.epoch WHERE e.erased != 0").fetchone()[0]
+
+    def close(self) -> None:
+        self.con.close()

@@ -19,12 +19,14 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from lifepalette.boundary import BoundaryError, PublicView
 from lifepalette.errors import UsageError
-from lifepalette.outputs.public import PublicSource, cove_view, safe_name
+from lifepalette.hub.contracts import HubSurface
+from lifepalette.outputs.public import PublicSource, safe_name
 
 TOPIC_ROOT = "lifepalette"
 
@@ -82,7 +84,7 @@ class MqttBridge:
     """Publishes the hub's public view after each scoring tick (at most every `min_interval_s`, and at least every
     `max_interval_s`). The paho network loop runs in its own thread and reconnects by itself."""
 
-    def __init__(self, hub: Any, url: str, *, cove: str = "cove", min_interval_s: float = 1.0,
+    def __init__(self, hub: HubSurface, url: str, *, cove: str = "cove", min_interval_s: float = 1.0,
                  max_interval_s: float = 10.0, source: PublicSource | None = None):
         self.broker = parse_broker_url(url)
         self._own_source = source is None
@@ -176,15 +178,12 @@ class CoveDirectory:
                 self.status[cove] = "online" if message.payload == b"online" else "offline"
             elif kind == "state":
                 try:
-                    payload = json.loads(message.payload)
-                except (json.JSONDecodeError, UnicodeDecodeError):
+                    received = PublicView.from_json(json.loads(message.payload))
+                except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, BoundaryError):
                     self.rejected += 1
                     return
-                if not isinstance(payload, dict):
-                    self.rejected += 1
-                    return
-                view = cove_view(payload, cove=cove, seq=_int(payload.get("seq")), now=_float(payload.get("updated")))
-                view["swatches"] = []  # the city view shows coves, not people
+                # the topic names the cove; the city view shows coves, not people
+                view = replace(received, cove=cove, swatches=()).to_json()
                 self.coves[cove] = view
         if self._on_change:
             self._on_change()
@@ -220,10 +219,3 @@ def city_summary(coves: list[dict]) -> dict:
         summary[name] = round(sum(v * w for v, w in known) / weight, 3) if weight else None
     return summary
 
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from lifepalette.hub.contracts import HubSurface
 from lifepalette.outputs.public import PublicSource
 
 
@@ -53,7 +54,7 @@ def osc_messages(view: dict) -> list[tuple[str, Any]]:
 class OscOut:
     """Sends the public view to one OSC target at `rate_hz`; `await start()`, `await stop()`."""
 
-    def __init__(self, hub: Any, host: str = "127.0.0.1", port: int = 9000, *, cove: str = "cove",
+    def __init__(self, hub: HubSurface, host: str = "127.0.0.1", port: int = 9000, *, cove: str = "cove",
                  rate_hz: float = 2.0, source: PublicSource | None = None):
         if rate_hz <= 0:
             raise ValueError("OSC rate must be > 0 Hz")

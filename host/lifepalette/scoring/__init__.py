@@ -2,6 +2,6 @@
 Metric as a trajectory, and the cove palette (DESIGN.md §5)."""
 
 from lifepalette.scoring.fields import FIELDS
-from lifepalette.scoring.scorer import K_ANONYMITY, CoveScorer, normalise_groups
+from lifepalette.scoring.scorer import CoveScorer, normalise_groups
 
-__all__ = ["FIELDS", "K_ANONYMITY", "CoveScorer", "normalise_groups"]
+__all__ = ["FIELDS", "CoveScorer", "normalise_groups"]

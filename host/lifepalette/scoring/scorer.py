@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from lifepalette.privacy import K_MIN
 from lifepalette.scoring import palette as pal
 from lifepalette.scoring import synchrony as sy
 from lifepalette.scoring.baseline import RobustBaseline
@@ -33,7 +34,6 @@ from lifepalette.scoring.fields import (
     SCR_NA,
 )
 
-K_ANONYMITY = 5
 HISTORY_S = 256  # >= SPAN_S + max surrogate shift
 WINDOW_RING = 200  # > max surrogate shift + N_LAGS + STEP_S: every window a step needs is still there
 BASELINE_LEARN_S = 180
@@ -669,11 +669,11 @@ class CoveScorer:
                 for gi, gid in enumerate(gids)]
 
     def _public(self, groups: list[dict]) -> dict:
-        """Aggregates safe to show publicly: only where at least K_ANONYMITY consenting people contribute."""
+        """Aggregates safe to show publicly: only where at least K_MIN consenting people contribute."""
         all_rows = np.arange(len(self.devs), dtype=np.int64)
         contrib = self.contributors(all_rows)
-        public: dict = {"k": K_ANONYMITY, "groups": []}
-        if contrib.size >= K_ANONYMITY:
+        public: dict = {"k": K_MIN, "groups": []}
+        if contrib.size >= K_MIN:
             excess = [g["excess"] for g in groups if g["excess"] is not None]
             arousal = float(np.nanmean(self.arousal_ema[contrib]))
             ex = float(np.mean(excess)) if excess else float("nan")
@@ -683,7 +683,7 @@ class CoveScorer:
         else:
             public["cove"] = {"suppressed": True}
         for g in groups:
-            if g["contributors"] >= K_ANONYMITY:
+            if g["contributors"] >= K_MIN:
                 public["groups"].append({"group": g["group"], "contributors": g["contributors"],
                                          "arousal": g["arousal"], "excess_synchrony": g["excess"],
                                          "level": g["level"], "palette": g["palette"]})

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from lifepalette.errors import UsageError
+from lifepalette.hub.store import ReadOnlyStore
 from lifepalette.scoring import FIELDS, CoveScorer
 from lifepalette.scoring.fields import CONSENT_PHYSIO, HR_NA, Q_MOTION, Q_SKIN, RMSSD_NA, SCL_NA, SCR_NA
 from lifepalette.sim import evaluate
@@ -89,8 +90,8 @@ def audit_dir(directory: Path) -> dict:
 
 
 def _score_feature_file(directory: Path, features_path: Path) -> dict:
-    from lifepalette.commands.score import load_groups
     from lifepalette.feature_table import read_features
+    from lifepalette.scoring.offline import load_groups
     from lifepalette.scoring.table import score_table
 
     groups = load_groups(str(directory / "groups.json")) if (directory / "groups.json").exists() else None
@@ -125,34 +126,16 @@ def _checks(report: dict) -> dict:
 
 
 # --- the hub's database ----------------------------------------------------------------------------------------
-def _connect_readonly(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise UsageError(f"no database at {path}")
-    try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.DatabaseError as exc:
-        raise UsageError(f"{path} is not a readable SQLite database ({exc})") from None
-    if not {"frames", "physio"} <= tables:
-        raise UsageError(f"{path} is not a Life Palette hub database (tables frames and physio missing)")
-    return con
-
-
 def audit_db(path: Path, groups: list[list[int]] | None = None) -> dict:
-    con = _connect_readonly(path)
+    store = ReadOnlyStore(path)
     try:
-        rows = con.execute(
-            "SELECT f.dev_id, f.t_rx, f.consent, f.quality, f.hue, f.chroma, f.colour_age, f.battery, "
-            "p.hr_bpm, p.rmssd_ms, p.scl, p.scr_per_min, p.motion FROM frames f LEFT JOIN physio p "
-            "ON p.dev_id = f.dev_id AND p.ctr = f.ctr WHERE f.ftype IN (0, 4) ORDER BY f.t_rx").fetchall()
-        leaks = con.execute(
-            "SELECT COUNT(*) FROM physio p JOIN frames f ON p.dev_id = f.dev_id AND p.ctr = f.ctr "
-            f"WHERE (f.consent & {CONSENT_PHYSIO}) = 0").fetchone()[0]
-        erased = _erased_leaks(con)
+        rows = store.telemetry()
+        leaks = store.physio_rows_without_consent(CONSENT_PHYSIO)
+        erased = store.physio_rows_in_erased_epochs()
     except sqlite3.DatabaseError as exc:
         raise UsageError(f"{path}: unexpected schema ({exc})") from None
     finally:
-        con.close()
+        store.close()
     scorer = CoveScorer(groups)
     na = (HR_NA, RMSSD_NA, SCL_NA, SCR_NA, MOTION_NA)
     gate = {"frames": 0, "off_skin": 0, "motion": 0}
@@ -179,10 +162,3 @@ def audit_db(path: Path, groups: list[list[int]] | None = None) -> dict:
     report["checks"] = _checks(report)
     return report
 
-
-def _erased_leaks(con: sqlite3.Connection) -> int:
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "consent_epochs" not in tables:
-        return 0
-    return con.execute("SELECT COUNT(*) FROM physio p JOIN consent_epochs e ON p.dev_id = e.dev_id "
-                       "AND p.epoch = e.epoch WHERE e.erased != 0").fetchone()[0]

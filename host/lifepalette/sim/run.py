@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from lifepalette import feature_table
+from lifepalette.privacy import K_MIN
 from lifepalette.scoring import FIELDS, CoveScorer
 from lifepalette.scoring import scorer as sc
 from lifepalette.scoring.batch import score_features
@@ -133,16 +134,16 @@ def privacy_check(publics: list[dict]) -> dict:
     """Every public aggregate must rest on at least k consenting contributors; suppressed entries carry no numbers."""
     checked, violations = 0, []
     for pub in publics:
-        k = pub.get("k", sc.K_ANONYMITY)
+        k = pub.get("k", K_MIN)
         for entry in [pub.get("cove", {})] + list(pub.get("groups", [])):
             if entry.get("suppressed"):
                 if set(entry) - {"suppressed", "group"}:
                     violations.append({"reason": "suppressed entry carries data", "entry": entry})
                 continue
             checked += 1
-            if (entry.get("contributors") or 0) < max(k, sc.K_ANONYMITY):
+            if (entry.get("contributors") or 0) < max(k, K_MIN):
                 violations.append({"reason": "fewer than k contributors", "entry": entry})
-    return {"k": sc.K_ANONYMITY, "aggregates_checked": checked, "violations": violations[:20],
+    return {"k": K_MIN, "aggregates_checked": checked, "violations": violations[:20],
             "ok": not violations}
 
 

@@ -129,12 +129,13 @@ class MonitorDecoder:
     """Bytes from the badge in, display lines out. keys: dict dev_id -> key, an AnyDevice, or None."""
 
     def __init__(self, keys: object | None = None, clock: Callable[[], float] = time.time):
+        from lifepalette.crypto import open_frame
         from protocol.slip import SlipDecoder
         from protocol.verifier import ANY, Verifier
 
         self.slip = SlipDecoder()
         self.keys = keys
-        self.verifier = Verifier(keys, direction=ANY) if keys is not None else None
+        self.verifier = Verifier(keys, direction=ANY, opener=open_frame) if keys is not None else None
         self.clock = clock
         self.frames = 0
 

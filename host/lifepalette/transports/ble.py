@@ -209,7 +209,6 @@ class BleTransport:
             link.writer.cancel()
         while not link.outbox.empty():
             self.pending.setdefault(dev_id, []).append(link.outbox.get_nowait())
-        self.hub.link_down(dev_id, "ble-gatt")
         self._wake.set()
 
     async def _drop(self, dev_id: int) -> None:

@@ -21,12 +21,14 @@ import hmac
 import json
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from lifepalette.web.feed import HubFeeds, maybe_await, to_json
+from lifepalette.hub.contracts import HubSurface
+from lifepalette.web.feed import HubFeeds, to_json
 
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "lp_operator"
@@ -143,13 +145,18 @@ async def operator_state(request: web.Request) -> web.Response:
     return _json(await request.app[FEEDS].operator_view())
 
 
+ACTIONS: dict[str, Callable[[HubSurface], Any]] = {
+    "start_session": lambda hub: hub.start_session(), "end_session": lambda hub: hub.end_session(),
+    "rotate_group_key": lambda hub: hub.rotate_group_key()}
+
+
 def _action(method_name: str):
     async def handler(request: web.Request) -> web.Response:
         if not authenticated(request, mutating=True):
             return _unauthorized()
         hub = request.app[FEEDS].hub
         try:
-            result = await maybe_await(getattr(hub, method_name)())
+            result = ACTIONS[method_name](hub)
         except Exception as exc:  # report the hub's refusal (e.g. "no session running") to the operator
             return _json({"ok": False, "action": method_name, "error": str(exc) or type(exc).__name__}, status=409)
         if isinstance(result, bytes | bytearray | memoryview):
@@ -194,7 +201,7 @@ async def operator_events(request: web.Request) -> web.StreamResponse:
     return await _stream(request, request.app[FEEDS].operator)
 
 
-def build_app(hub: Any, token: str, *, cove: str = "cove", refresh_s: float = 2.0,
+def build_app(hub: HubSurface, token: str, *, cove: str = "cove", refresh_s: float = 2.0,
               watch_s: float | None = 0.25) -> web.Application:
     if not token:
         raise ValueError("the operator console needs a non-empty token")
@@ -234,7 +241,7 @@ class WebRunner(web.AppRunner):
     token: str = ""
 
 
-async def serve_web(hub: Any, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, *,
+async def serve_web(hub: HubSurface, host: str = "127.0.0.1", port: int = 8080, token: str | None = None, *,
                     cove: str = "cove", refresh_s: float = 2.0, watch_s: float | None = 0.25,
                     announce: bool = True) -> WebRunner:
     """Serve the wall and the console for `hub` on the running loop; `await runner.cleanup()` stops it.

@@ -8,13 +8,12 @@ browser skips stale snapshots instead of holding memory or slowing the hub.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from lifepalette.outputs.public import cove_view
+from lifepalette.hub.contracts import HubSurface
+from lifepalette.outputs.public import published
 
 
 def to_json(value: Any) -> str:
@@ -49,10 +48,6 @@ def _sanitize_floats(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_sanitize_floats(v) for v in value]
     return value
-
-
-async def maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
 
 
 class Feed:
@@ -157,10 +152,9 @@ def _offer(queue: asyncio.Queue, item: str | None) -> None:
 class HubFeeds:
     """The public and operator feeds of one hub, built once per tick however many browsers watch."""
 
-    def __init__(self, hub: Any, cove: str, refresh_s: float = 2.0, watch_s: float | None = 0.25):
+    def __init__(self, hub: HubSurface, cove: str, refresh_s: float = 2.0, watch_s: float | None = 0.25):
         self.hub = hub
         self.cove = cove
-        self._salt = secrets.token_bytes(16)  # swatch order: stable while this hub runs, unguessable
         self._seq = 0
         self.public = Feed(self._public_json, refresh_s, watch_s=watch_s, content=public_content)
         self.operator = Feed(self._operator_json, refresh_s)
@@ -169,10 +163,7 @@ class HubFeeds:
     def start(self) -> None:
         self.public.start()
         self.operator.start()
-        subscribe = getattr(self.hub, "subscribe", None)
-        if callable(subscribe):
-            unsubscribe = subscribe(self._on_tick)
-            self._unsubscribe = unsubscribe if callable(unsubscribe) else None
+        self._unsubscribe = self.hub.subscribe(self._on_tick)
 
     def _on_tick(self, *_: Any) -> None:
         self._seq += 1
@@ -180,14 +171,13 @@ class HubFeeds:
         self.operator.poke()
 
     async def public_view(self) -> dict:
-        state = await maybe_await(self.hub.public_state())
-        return cove_view(state, cove=self.cove, salt=self._salt, seq=self._seq)
+        return published(self.hub.public_view(), self.cove, self._seq)
 
     async def _public_json(self) -> str:
         return to_json(await self.public_view())
 
     async def operator_view(self) -> dict:
-        state = await maybe_await(self.hub.operator_state())
+        state = self.hub.operator_state()
         return {"cove": self.cove, "seq": self._seq, "state": _sanitize_floats(json.loads(to_json_loose(state)))}
 
     async def _operator_json(self) -> str:

@@ -1,4 +1,7 @@
-"""A virtual badge on a pseudo-terminal: the real MicroPython unix port, reachable as a serial port.
+"""A badge on a pseudo-terminal (`PtyBadge`): the real MicroPython unix port, reachable as a serial port.
+
+Not to be confused with `lifepalette.virtual_badge.VirtualBadge` (the firmware talking UDP to a hub): this one is a
+badge on a USB serial port, for the flash, monitor, doctor and build tools.
 
 Two linked ptys and a relay thread (DESIGN.md §7): MicroPython runs with stdin/stdout on pty A's slave; tools open
 pty B's slave by name (`badge.port`), exactly as they would open /dev/ttyUSB0. The relay copies bytes between the
@@ -56,7 +59,7 @@ sys.path[:] = ['', '.frozen', '/lib']
 """
 
 
-class VirtualBadge:
+class PtyBadge:
     def __init__(self, root: Path, *, lfs_kb: int | None = None, heapsize: str = "2M"):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -77,18 +80,18 @@ class VirtualBadge:
             return _LFS_ROOT.format(blocks=self.lfs_kb * 2)
         return _POSIX_ROOT.format(root=str(self.root.resolve()))
 
-    def start_repl(self) -> VirtualBadge:
+    def start_repl(self) -> PtyBadge:
         """MicroPython's REPL (raw REPL included) on the port, with the badge filesystem as root."""
         script = self.root.parent / f".{self.root.name}_startup.py"
         script.write_text(self.startup_code())
         return self._spawn([micropython_binary(), "-X", f"heapsize={self.heapsize}", "-i", str(script)], {})
 
-    def start_script(self, script: Path, *args: str) -> VirtualBadge:
+    def start_script(self, script: Path, *args: str) -> PtyBadge:
         """Run a program whose stdout is the badge's USB serial, with protocol/ and firmware/ importable."""
         return self._spawn([micropython_binary(), "-X", f"heapsize={self.heapsize}", str(script), *args],
                            {"MICROPYPATH": micropython_path()})
 
-    def _spawn(self, cmd: list[str], env_extra: dict[str, str]) -> VirtualBadge:
+    def _spawn(self, cmd: list[str], env_extra: dict[str, str]) -> PtyBadge:
         self.kill()
         master, slave = os.openpty()
         tty.setraw(slave)
@@ -99,7 +102,7 @@ class VirtualBadge:
         self._badge_master = master
         return self
 
-    def restart(self) -> VirtualBadge:
+    def restart(self) -> PtyBadge:
         """A power cycle: the process dies (RAM lost), the port name and the folder filesystem stay."""
         return self.start_repl()
 
@@ -119,7 +122,7 @@ class VirtualBadge:
         os.close(self._host_master)
         os.close(self._host_slave)
 
-    def __enter__(self) -> VirtualBadge:
+    def __enter__(self) -> PtyBadge:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,116 @@
+"""What the hub shows: the public view (released here and nowhere else) and the operator's state.
+
+`release_public_view` is the single point where public numbers are made. The wall, /api/cove and its events, OSC,
+MQTT and (through MQTT) the sphere only re-publish the `PublicView` it returns; a release mechanism that changes what
+the public may see (noise, delayed membership) belongs here and reaches every surface at once.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import hmac
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lifepalette.boundary import GROUP_LABELS, GroupAggregate, Palette, PublicView, clamp_rgb, hex_colour
+from lifepalette.hub.consent import CONSENT_PAUSED, CONSENT_PHYSIO, revision_of
+from lifepalette.privacy import K_MIN
+
+ONLINE_S = 30.0  # a badge heard within this many seconds counts as online
+NEUTRAL_RGB = (96, 96, 96)
+
+
+@dataclass
+class BadgeState:
+    """What the hub last heard from one badge (live frames only)."""
+
+    dev_id: int
+    last_seen: float
+    link: str
+    battery: int | None = None
+    charging: bool = False
+    consent: int = 0
+    quality: int = 0
+    rssi: int | None = None
+    frames: int = 0
+    hue: int | None = None
+    chroma: int | None = None
+
+    def online(self, now: float) -> bool:
+        return now - self.last_seen <= ONLINE_S
+
+    def contributes(self, now: float) -> bool:
+        """Online, consenting to physiology and not paused: counts towards k."""
+        return self.online(now) and bool(self.consent & CONSENT_PHYSIO) and not self.consent & CONSENT_PAUSED
+
+    def as_dict(self, now: float) -> dict:
+        return {"dev_id": self.dev_id, "last_seen": self.last_seen, "age_s": round(now - self.last_seen, 1),
+                "online": self.online(now), "link": self.link, "battery": self.battery,
+                "charging": self.charging, "consent": {"physio": bool(self.consent & 1),
+                                                       "colour": bool(self.consent & 2),
+                                                       "paused": bool(self.consent & 4),
+                                                       "revision": revision_of(self.consent)},
+                "quality": self.quality, "rssi": self.rssi, "frames": self.frames}
+
+
+def group_colour_of(scores: Mapping[str, Any]) -> tuple[tuple[int, int, int], int, int]:
+    """(rgb, arousal byte, synchrony byte) of the cove palette the scorer made, for the badges' group colour."""
+    palette = scores.get("palette")
+    if not isinstance(palette, Mapping):
+        return NEUTRAL_RGB, 0, 0
+    return clamp_rgb(palette["rgb"]), _byte(palette["brightness"]), _byte(palette["convergence"])
+
+
+def _byte(value: float) -> int:
+    return max(0, min(255, int(round(float(value) * 255)))) if math.isfinite(value) else 0
+
+
+def hue_chroma_to_rgb(hue: int, chroma: int) -> tuple[int, int, int]:
+    """A badge's telemetry colour (hue 0-255 around the wheel, chroma 0-255) as an RGB swatch at full value."""
+    r, g, b = colorsys.hsv_to_rgb((hue % 256) / 256.0, min(255, max(0, chroma)) / 255.0, 1.0)
+    return (round(r * 255), round(g * 255), round(b * 255))
+
+
+def shuffled_swatches(colours: list[tuple[int, int]], salt: bytes) -> tuple[str, ...]:
+    """Anonymous swatches in a keyed order: stable while the salt lives, unrelated to any measure or device id."""
+    order = sorted(range(len(colours)), key=lambda i: hmac.new(salt, repr(i).encode(), hashlib.sha256).digest())
+    return tuple(hex_colour(hue_chroma_to_rgb(*colours[i])) for i in order)
+
+
+def _public_groups(groups: Iterable[Mapping[str, Any]]) -> tuple[GroupAggregate, ...]:
+    shown = [g for g in groups if not g.get("suppressed") and g["contributors"] >= K_MIN]
+    return tuple(GroupAggregate(GROUP_LABELS[i % len(GROUP_LABELS)], g["contributors"], _finite(g["arousal"]),
+                                _finite(g["excess_synchrony"]), clamp_rgb(g["palette"]["rgb"]))
+                 for i, g in enumerate(shown))
+
+
+def _finite(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def release_public_view(scores: Mapping[str, Any], badges: Iterable[BadgeState], *, session: bool, now: float,
+                        salt: bytes) -> PublicView:
+    """The public view of the cove now: aggregates only, and only while at least K_MIN people contribute.
+
+    `scores` is the scorer's latest output (empty before the first tick); `badges` are what the hub heard.
+    """
+    badges = list(badges)
+    contributors = sum(1 for b in badges if b.contributes(now))
+    if contributors < K_MIN:
+        return PublicView.withheld(contributors, session=session, updated=now)
+    rgb, _arousal, _synchrony = group_colour_of(scores)
+    palette_scores = scores.get("palette") or {}
+    palette = Palette(rgb, _finite(palette_scores.get("brightness")), _finite(palette_scores.get("convergence")))
+    public = scores.get("public") or {}
+    cove = public.get("cove") or {}
+    arousal, synchrony = _finite(cove.get("arousal")), _finite(cove.get("excess_synchrony"))
+    swatches = [(b.hue, b.chroma if b.chroma is not None else 255) for b in badges
+                if b.online(now) and b.hue is not None]
+    return PublicView(contributors, palette=palette,
+                      arousal=arousal if arousal is not None else palette.brightness,
+                      synchrony=synchrony if synchrony is not None else palette.convergence,
+                      groups=_public_groups(public.get("groups", ())), swatches=shuffled_swatches(swatches, salt),
+                      session=session, updated=now)

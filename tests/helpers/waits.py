@@ -1,0 +1,16 @@
+"""Waiting for the system under test: on a condition, never for a fixed time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    """Return as soon as `condition()` holds (checked every 10 ms); fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.01)

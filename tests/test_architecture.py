@@ -1,0 +1,99 @@
+"""The code's seams: imports point one way, defects of structure stay fixed (issue 15)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = ROOT / "host" / "lifepalette"
+# Packages that exist only on the host (CPython): code that runs on a badge must never import them.
+HOST_ONLY = {"lifepalette", "numpy", "scipy", "aiohttp", "bleak", "bumble", "serial", "paho", "pythonosc", "pyarrow"}
+FIRMWARE_PACKAGES = {"app", "drivers", "hal", "lp_boot_switch", "boot", "main"}
+# Within the host: what a package must not import (a lower layer never reaches into a higher one).
+HOST_LAYERS = {
+    "scoring": {"hub", "web", "outputs", "commands", "transports", "ble", "sim", "tools"},
+    "kernels": {"hub", "web", "outputs", "commands", "transports", "ble", "sim", "tools", "scoring"},
+    "hub": {"web", "commands", "sim", "tools", "outputs"},
+    "outputs": {"web", "commands", "sim", "tools"},
+    "transports": {"web", "commands", "sim", "tools", "outputs"},
+    "ble": {"web", "commands", "sim", "tools", "outputs", "hub"},
+    "web": {"commands", "sim", "tools"},
+    "sim": {"commands", "web", "tools", "transports", "ble", "outputs"},
+}
+LOWEST = {"boundary.py", "privacy.py", "errors.py", "paths.py", "crypto.py"}  # import nothing of lifepalette above them
+
+
+def imported_modules(path: Path) -> list[str]:
+    """Every absolute module a file imports, at any depth (function-level imports count too)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.append(node.module)
+    return out
+
+
+def _violations(files, forbidden) -> list[str]:
+    return [f"{path.name} imports {name}" for path in files for name in imported_modules(path)
+            if name.split(".")[0] in forbidden]
+
+
+def test_protocol_imports_nothing_above_it():
+    found = _violations(sorted((ROOT / "protocol").rglob("*.py")), HOST_ONLY | FIRMWARE_PACKAGES)
+    assert found == []
+
+
+def test_firmware_imports_protocol_and_itself_only():
+    found = _violations(sorted((ROOT / "firmware").rglob("*.py")), HOST_ONLY)
+    assert found == []
+
+
+def test_host_layers_import_downwards_only():
+    found = []
+    for package, forbidden in HOST_LAYERS.items():
+        for path in sorted((HOST / package).rglob("*.py")):
+            found += [f"{path.relative_to(ROOT)} imports {name}" for name in imported_modules(path)
+                      if name.startswith("lifepalette.") and name.split(".")[1] in forbidden]
+    for name in LOWEST:
+        found += [f"{name} imports {m}" for m in imported_modules(HOST / name)
+                  if m.startswith("lifepalette.") and m.split(".")[1] + ".py" not in LOWEST]
+    assert found == []
+
+
+def test_the_import_check_sees_lazy_imports(tmp_path):
+    """The checks above would pass on anything if imported_modules missed imports inside functions."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from lifepalette.crypto import seal\n    import numpy.linalg\n")
+    assert imported_modules(probe) == ["lifepalette.crypto", "numpy.linalg"]
+    assert _violations([probe], HOST_ONLY) != []
+
+
+def test_a_command_module_that_does_not_import_fails_loudly(monkeypatch):
+    from lifepalette import cli
+
+    monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, "no_such_command"])
+    with pytest.raises(ModuleNotFoundError):
+        cli.build_parser()
+
+
+def test_a_scoring_package_that_does_not_import_stops_the_hub(tmp_path, monkeypatch):
+    from lifepalette.hub import Hub
+
+    monkeypatch.setitem(sys.modules, "lifepalette.scoring", None)  # any import of it raises ImportError
+    with pytest.raises(ImportError):
+        Hub(tmp_path / "hub.db", scorer="auto")
+
+
+def test_the_100k_fuzz_floor_holds_when_run_alone():
+    """The floor's test must not depend on which other tests ran before it (it skipped when run alone)."""
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+                          str(ROOT / "tests" / "test_protocol_fuzz.py"), "-k", "reach_100k"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert " passed" in out.stdout and "skipped" not in out.stdout, out.stdout[-2000:]
