@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.stepped import T0, install_clock, telemetry
 from lifepalette.crypto import seal
 from lifepalette.hub import Hub
-from lifepalette.hub import core as hub_core
-from lifepalette.hub import store as hub_store
-from lifepalette.scoring import FIELDS, CoveScorer
+from lifepalette.scoring import CoveScorer
 from lifepalette.sim.cohort import make_cohort
 from lifepalette.sim.features import feature_records
 
@@ -25,38 +24,13 @@ from protocol import records
 
 LP = Path(sys.executable).with_name("lifepalette")
 LEARN_S = 20
-T0 = 1_800_000_000.0  # the stepped clock's start (a plausible Unix time)
 SECONDS = 150
 SESSION_AT = 12  # seconds of frames before the session: the live scorer carried them in
 
 
-class SteppedClock:
-    """time.time() under the test's control for the hub (and its store); everything else is the real module."""
-
-    def __init__(self, real):
-        self.real, self.now = real, T0
-
-    def time(self) -> float:
-        return self.now
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-
-def record(features: dict, i: int, t: int, consent: int) -> bytes:
-    values = {k: int(features[k][i, t]) for k in FIELDS}
-    values["consent"] = consent
-    if not consent & records.CONSENT_PHYSIO or consent & records.CONSENT_PAUSED:
-        values.update(hr_bpm=records.HR_NA, rmssd_ms=records.RMSSD_NA, scl=records.SCL_NA,
-                      scr_per_min=records.SCR_NA, motion=records.MOTION_NA)
-    return records.pack_telemetry(values)
-
-
 def live_session(db: Path, monkeypatch, *, revoke_at: int | None = None) -> tuple[list[tuple[int, dict]], list[int]]:
     """Run 8 badges through a live hub; returns what it released [(t, public)] and the dev ids."""
-    clock = SteppedClock(hub_core.time)
-    monkeypatch.setattr(hub_core, "time", clock)
-    monkeypatch.setattr(hub_store, "time", clock)
+    clock = install_clock(monkeypatch)
     cohort = make_cohort(8, SECONDS, "confrontation", seed=3)
     features = feature_records(cohort)
     hub = Hub(db, scorer=CoveScorer(learn_s=LEARN_S))
@@ -83,7 +57,7 @@ def live_session(db: Path, monkeypatch, *, revoke_at: int | None = None) -> tupl
             if i == 7 and s % 10 == 9:  # a heartbeat instead of telemetry now and then
                 frame = seal(keys[dev], wire.HEARTBEAT, dev, ctr[dev], bytes([consent, 80, 7]) + bytes(10))
             else:
-                frame = seal(keys[dev], wire.TELEMETRY, dev, ctr[dev], record(features, i, s, consent))
+                frame = seal(keys[dev], wire.TELEMETRY, dev, ctr[dev], telemetry(features, i, s, consent))
             assert hub.ingest(frame).ok
         hub.flush()
     clock.now = T0 + SECONDS
