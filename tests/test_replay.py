@@ -160,3 +160,28 @@ def test_paced_replay_takes_session_time_over_speed(tmp_path, monkeypatch):
     assert summary.released > 100
     assert sum(slept) == pytest.approx((summary.last_t - summary.first_t) / 50.0)
     assert np.allclose(slept, 1 / 50.0)  # one released second per 1/50 s of wall time, no bursts
+
+
+def test_replay_serves_the_wall(tmp_path, monkeypatch):
+    import urllib.request
+
+    db = tmp_path / "cove.db"
+    live_session(db, monkeypatch)
+    monkeypatch.undo()
+    timeline = replay(db, "--as-fast", "--timeline").stdout.splitlines()
+    proc = subprocess.Popen([str(LP), "replay", "--db", str(db), "--learn-s", str(LEARN_S), "--speed", "200",
+                             "--http", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = next(line.split("cove wall:")[1].split()[0] for line in proc.stderr if "cove wall:" in line)
+        summary = json.loads(proc.stdout.readline())  # printed when the replay has ended
+        assert summary["released_seconds"] == len(timeline) > 100
+        with urllib.request.urlopen(url + "api/cove", timeout=10) as resp:
+            shown = json.loads(resp.read())
+        assert proc.poll() is None  # still serving after the replay ended
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)
+    last = json.loads(timeline[-1])["public"]
+    assert last["ready"] and {k: v for k, v in shown.items() if k not in ("cove", "seq")} == \
+        {k: v for k, v in last.items() if k not in ("cove", "seq")}
+    assert proc.returncode == 0

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lifepalette.errors import UsageError
+from lifepalette.boundary import PublicView
+from lifepalette.errors import LifePaletteError, UsageError
 from lifepalette.hub.consent import ConsentLedger, colour_allowed, physio_allowed
 from lifepalette.hub.views import BadgeState, release_public_view
 from protocol import frame as wire
@@ -64,7 +65,8 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
     if not path.is_file():
         raise UsageError(f"no database at {path}")
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # check_same_thread off: `replay --http` reads in a worker thread (one reader at a time, never shared)
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
         raise UsageError(f"{path} is not a readable SQLite database ({exc})") from None
@@ -122,16 +124,16 @@ class ReplaySummary:
 
 
 def release(scores: dict, badges: dict[int, BadgeState], *, session: bool, now: float, salt: bytes,
-            rng: Any = None) -> dict:
-    """The public view as the hub releases it (lifepalette.hub.views, the one release point), as JSON.
+            rng: Any = None) -> PublicView:
+    """The public view as the hub releases it (lifepalette.hub.views, the one release point).
 
     `salt` keys the swatch order; the live hub's salt is a secret of that run and is not stored, so a replay shows
     the same swatches in its own order. `rng` is the release mechanism's randomness: a mechanism with noise
     (issue 13) seeded like the live hub's session releases the same numbers again."""
-    return release_public_view(scores, badges.values(), session=session, now=now, salt=salt).to_json()
+    return release_public_view(scores, badges.values(), session=session, now=now, salt=salt)
 
 
-def replay(frames: Iterator[StoredFrame], scorer: Any, session: Session, emit: Callable[[int, dict], None], *,
+def replay(frames: Iterator[StoredFrame], scorer: Any, session: Session, emit: Callable[[int, PublicView], None], *,
            speed: float | None = None, rng: Any = None, salt: bytes = b"replay", sleep: Callable[[float], None] = time.sleep,
            monotonic: Callable[[], float] = time.monotonic) -> ReplaySummary:
     """Feed stored frames through `scorer` as the live hub did; `emit(t, public)` for every second released inside
@@ -193,3 +195,38 @@ def _heard(badges: dict[int, BadgeState], frame: StoredFrame) -> None:
     badge.battery, badge.charging = f["battery"] & 0x7F, bool(f["battery"] & 0x80)
     badge.frames += 1
     badge.hue, badge.chroma = frame.colour
+
+
+class ReplaySurface:
+    """What the web app needs from a hub (lifepalette.hub.contracts.HubSurface), served from a replay: the wall shows
+    each released view as the replay reaches it; the operator sees the replay's progress. Nothing can be changed."""
+
+    def __init__(self, summary: dict | None = None) -> None:
+        self.view = PublicView.withheld(0)
+        self.progress: dict = summary or {}
+        self._subscribers: list[Callable[[], Any]] = []
+
+    def show(self, view: PublicView, progress: dict) -> None:
+        """Called from the replay's thread; subscribers only poke their feeds (thread-safe)."""
+        self.view, self.progress = view, progress
+        for callback in list(self._subscribers):
+            callback()
+
+    def public_view(self) -> PublicView:
+        return self.view
+
+    def operator_state(self) -> dict:
+        return {"replay": self.progress, "session": {"active": self.view.session}}
+
+    def subscribe(self, callback: Callable[[], Any]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def start_session(self) -> dict:
+        raise LifePaletteError("this is a replay of a stored session: nothing to start")
+
+    def end_session(self) -> dict:
+        raise LifePaletteError("this is a replay of a stored session: nothing to end")
+
+    def rotate_group_key(self) -> bytes:
+        raise LifePaletteError("this is a replay of a stored session: no badges to send a key to")
