@@ -44,7 +44,7 @@ def hub_pattern(groups_mode: str) -> dict:
 def naive_peer(scorer, ticks: int = 3, history_s: int = 240) -> float:
     """CPU seconds per tick to recompute every pair's synchrony over the last `history_s` seconds from scratch."""
     from lifepalette.scoring import synchrony as sy
-    from lifepalette.scoring.scorer import HISTORY_S
+    from lifepalette.scoring.wearers import HISTORY_S
 
     series = scorer.ring[: len(scorer.devs)].astype(np.float64)
     history_s = min(history_s, HISTORY_S)

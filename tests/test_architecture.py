@@ -25,7 +25,8 @@ HOST_LAYERS = {
     "web": {"commands", "sim", "tools"},
     "sim": {"commands", "web", "tools", "transports", "ble", "outputs"},
 }
-LOWEST = {"boundary.py", "privacy.py", "errors.py", "paths.py", "crypto.py"}  # import nothing of lifepalette above them
+# modules at the bottom of the host: they import nothing of lifepalette but each other
+LOWEST = {"boundary.py", "privacy.py", "errors.py", "paths.py", "crypto.py", "addresses.py"}
 
 
 def imported_modules(path: Path) -> list[str]:
@@ -97,3 +98,22 @@ def test_the_100k_fuzz_floor_holds_when_run_alone():
                           str(ROOT / "tests" / "test_protocol_fuzz.py"), "-k", "reach_100k"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert " passed" in out.stdout and "skipped" not in out.stdout, out.stdout[-2000:]
+
+
+@pytest.mark.parametrize(("text", "kw", "expected"), [
+    ("10.0.0.5:7000", {}, ("10.0.0.5", 7000)),
+    ("[::1]:8080", {}, ("::1", 8080)),
+    (":9000", {"default_host": "0.0.0.0"}, ("0.0.0.0", 9000)),
+    ("localhost", {"default_port": 9000}, ("localhost", 9000)),
+    ("127.0.0.1:0", {"allow_port_zero": True}, ("127.0.0.1", 0)),
+    ("127.0.0.1:0", {}, None), ("host:notaport", {}, None), (":9000", {}, None), ("h:70000", {}, None),
+    ("localhost", {}, None), ("h:-1", {}, None),
+])
+def test_every_host_port_argument_is_parsed_by_one_function(text, kw, expected):
+    from lifepalette.addresses import split_host_port
+
+    if expected is None:
+        with pytest.raises(ValueError):
+            split_host_port(text, **kw)
+    else:
+        assert split_host_port(text, **kw) == expected

@@ -274,3 +274,20 @@ def test_scoring_cadence_with_cove_scorer_public_view_is_aggregate_only(tmp_path
     text = repr(public)
     assert "dev_id" not in text and "hr_bpm" not in text
     hub.store.con.close()
+
+
+def test_batched_rows_follow_the_declared_row_types(tmp_path):
+    from lifepalette.boundary import FrameRow, PhysioRow
+
+    core = Core(str(tmp_path / "hub.db"))
+    assert core.ingest(telemetry_frame(core.keys[2], 2, 7, physio=True, colour=True)).ok
+    frame_row = FrameRow._make(core.store.batch.frames[0])
+    physio_row = PhysioRow._make(core.store.batch.physio[0])
+    assert (frame_row.dev_id, frame_row.ctr, frame_row.ftype, frame_row.t_rx, frame_row.link) == \
+        (2, 7, wire.TELEMETRY, core.now, "udp")
+    assert frame_row.epoch == physio_row.epoch == 1 and frame_row.battery == 80 and frame_row.hue is not None
+    assert (physio_row.dev_id, physio_row.ctr) == (2, 7) and physio_row.hr_bpm is not None
+    core.flush()
+    stored = core.store.con.execute("SELECT * FROM frames").fetchall()
+    assert [FrameRow._make(r) for r in stored] == [frame_row]
+    core.store.close()

@@ -202,3 +202,39 @@ def test_flat_identical_signals_are_not_synchrony():
         s.compute()
     for p in s.compute()["pairs"]:
         assert p["windows"] == 0 and p["synchrony"] is None
+
+
+def test_every_per_wearer_array_is_declared_once_with_its_reset_rule():
+    from lifepalette.scoring.wearers import WEARER_ARRAYS
+
+    s = CoveScorer()
+    for t in range(40):
+        for dev in (1, 2, 3):
+            s.add(dev, t, {"hr_bpm": 70 + t % 5 + dev, "scl": 500 + 10 * dev + t, "quality": 7, "consent": 0x13})
+    s.compute()
+    per_wearer = {name for name, value in vars(s).items()
+                  if isinstance(value, np.ndarray) and value.ndim and value.shape[0] == s.capacity}
+    assert per_wearer == set(WEARER_ARRAYS)  # none kept outside the table, where a reset list could miss it
+
+
+def test_a_new_consent_epoch_resets_physiology_state_and_forget_resets_everything():
+    from lifepalette.scoring.wearers import NEVER, NEW_EPOCH, WEARER_ARRAYS
+
+    def is_(row, value):
+        return bool(np.all((row == value) | (np.isnan(row) & np.isnan(value)))) if row.dtype.kind == "f" \
+            else bool(np.all(row == value))
+
+    s = CoveScorer()
+    s._row(1), s._row(2)
+    marker = {name: np.asarray(7).astype(getattr(s, name).dtype) for name in WEARER_ARRAYS}
+    for name in WEARER_ARRAYS:
+        getattr(s, name)[:2] = marker[name]
+    s._reset_wearer_rows(np.array([0]), NEW_EPOCH)
+    for name, (fill, _tail, _dtype, reset) in WEARER_ARRAYS.items():
+        row0, row1 = getattr(s, name)[0], getattr(s, name)[1]
+        assert is_(row1, marker[name]), name  # other wearers untouched
+        # physiology state of the old epoch goes; bookkeeping (counts, colour, last valid time) survives
+        assert is_(row0, fill if reset == NEW_EPOCH else marker[name]), name
+    s.forget(1)
+    for name, (fill, _tail, _dtype, reset) in WEARER_ARRAYS.items():
+        assert is_(getattr(s, name)[0], marker[name] if reset == NEVER else fill), name

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from lifepalette.addresses import split_host_port
 from lifepalette.errors import UsageError
 
 
 def host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    try:
+        return split_host_port(text, default_host="0.0.0.0", allow_port_zero=True)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}") from None
 
 
 def register(subparsers) -> None:

@@ -20,12 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def parse_http(text: str) -> tuple[str, int]:
+    from lifepalette.addresses import split_host_port
     from lifepalette.errors import UsageError
 
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise UsageError(f"bad --http {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8090")
-    return (host.strip("[]") or "127.0.0.1"), int(port)
+    try:
+        return split_host_port(text, default_host="127.0.0.1", allow_port_zero=True)
+    except ValueError:
+        raise UsageError(f"bad --http {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8090") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -95,8 +95,8 @@ class Receipt:
 class Batch:
     """Rows waiting for the next transaction; they commit together with the counters they advanced."""
 
-    frames: list[FrameRow] = field(default_factory=list)
-    physio: list[PhysioRow] = field(default_factory=list)
+    frames: list[tuple] = field(default_factory=list)  # values in FrameRow field order
+    physio: list[tuple] = field(default_factory=list)  # values in PhysioRow field order
     epochs: dict[tuple[int, int], Epoch] = field(default_factory=dict)
     erasures: list[tuple[int, int | None, str]] = field(default_factory=list)
 
@@ -199,7 +199,8 @@ class Store:
         return [Receipt(*row) for row in rows]
 
     # -- batched writes ---------------------------------------------------------------------------------------
-    def add_frame(self, row: FrameRow, physio_row: PhysioRow | None) -> None:
+    def add_frame(self, row: FrameRow | tuple, physio_row: PhysioRow | tuple | None) -> None:
+        """Queue one frame (values in FrameRow field order) and its physiology (PhysioRow order) if any."""
         self.batch.frames.append(row)
         if physio_row is not None:
             self.batch.physio.append(physio_row)

@@ -98,15 +98,10 @@ class OscOut:
 
 def parse_target(text: str, default_port: int = 9000) -> tuple[str, int]:
     """"HOST:PORT" (or "HOST") for --osc; raises UsageError with the reason."""
+    from lifepalette.addresses import split_host_port
     from lifepalette.errors import UsageError
 
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        host, port = text, str(default_port)
     try:
-        number = int(port)
+        return split_host_port(text, default_port=default_port)
     except ValueError:
         raise UsageError(f"bad OSC target {text!r}: expected HOST:PORT") from None
-    if not host or not 0 < number < 65536:
-        raise UsageError(f"bad OSC target {text!r}: expected HOST:PORT")
-    return host.strip("[]"), number

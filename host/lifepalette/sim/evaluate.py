@@ -13,7 +13,7 @@ SPEARMAN_MIN = 0.8  # true coupling vs estimated synchrony across pairs (issue 6
 # (two one-sided tests, TOST): the 90% confidence interval of the uncoupled pairs' mean excess over the surrogate must
 # lie inside +-EQUIVALENCE_MARGIN. A test of "mean excess == 0" is the wrong question: with thousands of pairs it
 # rejects a bias of +0.003 r (t = 6.5 at 2,000 wearers) that nobody could see in a colour. The margin is 15% of the
-# excess counted as full attunement (scorer.SYNC_FOR_FULL_SCORE = 0.2) and about half the excess the weakest
+# excess counted as full attunement (scoring/pairs.py SYNC_FOR_FULL_SCORE = 0.2) and about half the excess the weakest
 # simulated coupling (0.2) produces, so a pass means chance reads as "no coupling" on the metric's own scale.
 # The surrogate does read a small real bias: uncoupled pairs' mean excess is +0.002 (60-120 wearers x 30 min, seeds
 # 0-9), +0.006 at 2,000 wearers, +0.007 in 20-minute sessions. Its source is the session's shared drive: partners

@@ -168,7 +168,8 @@ def _action(method_name: str):
     return handler
 
 
-async def _stream(request: web.Request, feed) -> web.StreamResponse:
+async def event_stream(request: web.Request, feed) -> web.StreamResponse:
+    """Server-sent events from `feed` (one snapshot per change) until the client goes away."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
@@ -192,13 +193,13 @@ async def _stream(request: web.Request, feed) -> web.StreamResponse:
 
 
 async def cove_events(request: web.Request) -> web.StreamResponse:
-    return await _stream(request, request.app[FEEDS].public)
+    return await event_stream(request, request.app[FEEDS].public)
 
 
 async def operator_events(request: web.Request) -> web.StreamResponse:
     if not authenticated(request):
         return _unauthorized()
-    return await _stream(request, request.app[FEEDS].operator)
+    return await event_stream(request, request.app[FEEDS].operator)
 
 
 def build_app(hub: HubSurface, token: str, *, cove: str = "cove", refresh_s: float = 2.0,

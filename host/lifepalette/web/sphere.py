@@ -13,19 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
-from lifepalette.web.app import SECURITY_HEADERS, STATIC, WebRunner
+from lifepalette.web.app import STATIC, WebRunner, event_stream, security_headers
 from lifepalette.web.feed import Feed, to_json
 
 DIRECTORY = web.AppKey("directory", object)
 FEED = web.AppKey("feed", Feed)
-
-
-@web.middleware
-async def _headers(request: web.Request, handler):
-    response = await handler(request)
-    for key, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(key, value)
-    return response
 
 
 async def _page(request: web.Request) -> web.Response:
@@ -38,13 +30,11 @@ async def _api(request: web.Request) -> web.Response:
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
-    from lifepalette.web.app import _stream
-
-    return await _stream(request, request.app[FEED])
+    return await event_stream(request, request.app[FEED])
 
 
 def build_sphere_app(directory: Any, refresh_s: float = 2.0) -> web.Application:
-    app = web.Application(middlewares=[_headers])
+    app = web.Application(middlewares=[security_headers])
     app[DIRECTORY] = directory
 
     async def build() -> str:

@@ -1,0 +1,189 @@
+"""Report shaping of the cove scorer: the scores document `compute()` returns (see `lifepalette score`).
+
+Per wearer (Compassion Metric level, trend and confidence; never a ranking), per pair, per group, the cove palette,
+and the public aggregates (only where at least K_MIN consenting people contribute).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lifepalette.privacy import K_MIN
+from lifepalette.scoring import palette as pal
+
+CONTRIBUTOR_RECENT_S = 60
+
+
+def _num(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
+class ScoreReport:
+    """Mixin of CoveScorer: shapes its state into the scores document."""
+
+    def contributors(self, rows: np.ndarray) -> np.ndarray:
+        """Rows that count as consenting contributors now (valid physiology within the last minute)."""
+        if self.next_t is None or rows.size == 0:
+            return rows[:0]
+        recent = self.last_valid_t[rows] >= self.next_t - 1 - CONTRIBUTOR_RECENT_S
+        return rows[recent & self.consenting[rows]]
+
+    def compute(self, detail: bool = True) -> dict:
+        """Process every second older than the grace period and return the scores (see `lifepalette score`).
+
+        detail=False leaves "wearers" and "pairs" empty (cheaper for periodic palette snapshots of a large cove);
+        groups, palette and the public view are the same."""
+        if self.latest_t is not None:
+            self._advance(self.latest_t - self.grace_s)
+        n = len(self.devs)
+        if self._pairs_dirty and n:
+            self._save_pair_state()
+            self._build_pairs()
+        level, trend, conf = self.metric_levels()
+        wearers: dict[str, dict] = {}
+        reg = self.regulation() if detail else None
+        sync = self.recent_synchrony() if detail else None
+        for row in range(n if detail else 0):
+            if not self.n_present[row]:
+                continue
+            wearers[str(self.devs[row])] = self._wearer(row, level, trend, conf, reg, sync)
+            if self.keep_trajectory:
+                wearers[str(self.devs[row])]["trajectory"] = [
+                    [int(t), round(float(lv[row]), 4)] for t, lv in self.trajectory if np.isfinite(lv[row])]
+        pairs = self._pairs_out() if detail else []
+        groups = self._groups_out(level)
+        public = self._public(groups)
+        cove = self._cove_colour(groups)
+        return {"wearers": wearers, "pairs": pairs, "groups": groups,
+                "palette": {**cove, "groups": [{"group": g["group"], **g["palette"]} for g in groups]},
+                "public": public, "t": self.next_t - 1 if self.next_t is not None else None,
+                "late_records": self.late_records}
+
+    def _cove_colour(self, groups: list[dict]) -> dict:
+        """The whole cove's colour: mean arousal of contributors, mean excess synchrony, everyone's reported hue."""
+        rows = self.contributors(np.arange(len(self.devs), dtype=np.int64))
+        arousal = float(np.nanmean(self.arousal_ema[rows])) if rows.size else float("nan")
+        excess = [g["excess"] for g in groups if g["excess"] is not None]
+        hues = self.hue[rows]
+        has = ~np.isnan(hues)
+        quality = float(np.mean(self.n_valid[rows] / np.maximum(self.n_consented[rows], 1))) if rows.size else 0.0
+        return pal.group_colour(arousal, float(np.mean(excess)) if excess else float("nan"), hues[has],
+                                self.chroma[rows][has], quality)
+
+    def _wearer(self, row: int, level, trend, conf, reg, sync) -> dict:
+        consented = int(self.n_consented[row])
+        return {
+            "level": _num(level[row]), "trend": _num(trend[row]), "confidence": _num(conf[row]),
+            "arousal": _num(self.arousal_ema[row]), "regulation": _num(reg[row]),
+            "synchrony": _num(sync[row]),
+            "baseline_ready": bool(self.baseline.ready[row, :3].any()),
+            "seconds": int(self.n_present[row]), "consented_seconds": consented,
+            "valid_seconds": int(self.n_valid[row]),
+            "valid_fraction": _num(self.n_valid[row] / consented) if consented else 0.0,
+            "excluded_motion_s": int(self.n_motion[row]), "excluded_quality_s": int(self.n_quality[row]),
+            "excluded_fraction": _num((self.n_motion[row] + self.n_quality[row]) / consented) if consented else 0.0,
+            "hr_valid_fraction": _num(self.n_hr_ok[row] / consented) if consented else 0.0,
+            "eda_valid_fraction": _num(self.n_eda_ok[row] / consented) if consented else 0.0,
+        }
+
+    def _pairs_out(self) -> list[dict]:
+        if self._cache_pairs is not None:
+            return self._cache_pairs
+        out = []
+        st = self.pair_state if self.pair_keys else np.zeros((0, 6))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            syn = np.tanh(st[:, 0] / st[:, 1])
+            sur = np.tanh(st[:, 2] / st[:, 3])
+            lag = st[:, 4] / st[:, 1]
+        for i, (gid, a, b) in enumerate(self.pair_keys):
+            out.append({"a": a, "b": b, "group": gid, "synchrony": _num(syn[i]), "surrogate": _num(sur[i]),
+                        "excess": _num(syn[i] - sur[i]), "recent_excess": _num(st[i, 5]),
+                        "windows": int(st[i, 1]), "surrogate_windows": int(st[i, 3]), "lag_s": _num(lag[i])})
+        self._cache_pairs = out
+        return out
+
+    def _group_index(self) -> tuple[list[int], list[list[int]], np.ndarray, np.ndarray]:
+        """(group ids, sorted members, group index of each row or -1, group index of each pair), cached with the
+        pairs (rebuilt when wearers or groups change)."""
+        cached = self._group_cache
+        if cached is not None and cached[0] is self.pair_keys:
+            return cached[1]
+        groups = self._group_of()
+        gids = list(groups)
+        row_group = np.full(len(self.devs), -1, np.int64)
+        for gi, members in enumerate(groups.values()):
+            row_group[[self.rows[d] for d in members]] = gi
+        position = {gid: gi for gi, gid in enumerate(gids)}
+        pair_group = np.array([position[g] for g, _a, _b in self.pair_keys], dtype=np.int64)
+        out = (gids, [sorted(m) for m in groups.values()], row_group, pair_group)
+        self._group_cache = (self.pair_keys, out)
+        return out
+
+    def _groups_out(self, level: np.ndarray) -> list[dict]:
+        """Per dialogue group, vectorised over groups (a large cove has thousands): contributors, mean arousal, mean
+        pair synchrony and excess, quality, the members' reported hues and the group's palette."""
+        gids, members, row_group, pair_group = self._group_index()
+        n_groups, n = len(gids), len(self.devs)
+
+        def mean_by(index: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            ok = np.isfinite(values) & (index >= 0)
+            count = np.bincount(index[ok], minlength=n_groups)
+            total = np.bincount(index[ok], values[ok], minlength=n_groups)
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan), count
+
+        st = self.pair_state if self.pair_keys else np.zeros((0, 6))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            syn, sur = np.tanh(st[:, 0] / st[:, 1]), np.tanh(st[:, 2] / st[:, 3])
+        syn_mean, n_syn = mean_by(pair_group, syn)
+        sur_mean, n_sur = mean_by(pair_group, sur)
+        excess, _n = mean_by(pair_group, syn - sur)
+        rows = np.arange(n, dtype=np.int64)
+        is_contrib = np.zeros(n, bool)
+        is_contrib[self.contributors(rows)] = True
+        contrib_group = np.where(is_contrib, row_group, -1)
+        n_contrib = np.bincount(contrib_group[contrib_group >= 0], minlength=n_groups)
+        arousal, _n = mean_by(contrib_group, self.arousal_ema[:n])
+        level_mean, n_level = mean_by(contrib_group, level[:n])
+        quality, n_rows = mean_by(row_group, self.n_valid[:n] / np.maximum(self.n_consented[:n], 1))
+        quality = np.where(n_rows > 0, quality, 0.0)
+        hue = self.hue[:n]
+        shares = ~np.isnan(hue) & (row_group >= 0)
+        w = self.chroma[:n][shares]
+        rad = np.deg2rad(hue[shares])
+        c = np.bincount(row_group[shares], w * np.cos(rad), minlength=n_groups)
+        s = np.bincount(row_group[shares], w * np.sin(rad), minlength=n_groups)
+        total = np.bincount(row_group[shares], w, minlength=n_groups)
+        has = total > 0
+        mean_hue = np.where(has, np.rad2deg(np.arctan2(s, c)) % 360.0, np.nan)
+        agreement = np.where(has, np.hypot(c, s) / np.where(has, total, 1.0), 0.0)
+        colours = pal.group_colours(arousal, excess, mean_hue, agreement, quality)
+        return [{"group": gid, "members": members[gi], "contributors": int(n_contrib[gi]),
+                 "arousal": _num(arousal[gi]), "synchrony": _num(syn_mean[gi]) if n_syn[gi] else None,
+                 "surrogate": _num(sur_mean[gi]) if n_sur[gi] else None, "excess": _num(excess[gi]),
+                 "level": _num(level_mean[gi]) if n_level[gi] else None, "palette": colours[gi]}
+                for gi, gid in enumerate(gids)]
+
+    def _public(self, groups: list[dict]) -> dict:
+        """Aggregates safe to show publicly: only where at least K_MIN consenting people contribute."""
+        all_rows = np.arange(len(self.devs), dtype=np.int64)
+        contrib = self.contributors(all_rows)
+        public: dict = {"k": K_MIN, "groups": []}
+        if contrib.size >= K_MIN:
+            excess = [g["excess"] for g in groups if g["excess"] is not None]
+            arousal = float(np.nanmean(self.arousal_ema[contrib]))
+            ex = float(np.mean(excess)) if excess else float("nan")
+            public["cove"] = {"contributors": int(contrib.size), "arousal": _num(arousal),
+                              "excess_synchrony": _num(ex),
+                              "palette": pal.group_colour(arousal, ex, np.array([]), np.array([]), 1.0)}
+        else:
+            public["cove"] = {"suppressed": True}
+        for g in groups:
+            if g["contributors"] >= K_MIN:
+                public["groups"].append({"group": g["group"], "contributors": g["contributors"],
+                                         "arousal": g["arousal"], "excess_synchrony": g["excess"],
+                                         "level": g["level"], "palette": g["palette"]})
+            else:
+                public["groups"].append({"group": g["group"], "suppressed": True})
+        return public
