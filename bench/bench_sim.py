@@ -85,7 +85,8 @@ import resource, subprocess, sys, time
 t0 = time.perf_counter()
 rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
 wall = time.perf_counter() - t0
-print(rc, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(rc, wall, use.ru_utime + use.ru_stime, use.ru_maxrss * 1024)
 """
 _COMPUTE_ONLY = """
 import sys
@@ -94,16 +95,17 @@ simulate(int(sys.argv[1]), float(sys.argv[2]), show_progress=False)
 """
 
 
-def measured(argv: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak resident bytes of one fresh process (measured by a parent that does nothing else)."""
+def measured(argv: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak resident bytes of one fresh process (measured by a parent that does nothing
+    else). CPU seconds are what one dedicated core would take; wall time also counts waiting on a busy machine."""
     out = subprocess.run([sys.executable, "-c", _MEASURE, *argv], capture_output=True, text=True, check=True)
-    rc, wall, peak = out.stdout.split()
+    rc, wall, cpu, peak = out.stdout.split()
     if rc != "0":
         raise RuntimeError(f"{' '.join(argv)} exited {rc}")
-    return float(wall), int(peak)
+    return float(wall), float(cpu), int(peak)
 
 
-def cli_end_to_end(wearers: int, minutes: int = 60, peers: bool = True) -> dict[str, tuple[float, int]]:
+def cli_end_to_end(wearers: int, minutes: int = 60, peers: bool = True) -> dict[str, tuple[float, float, int]]:
     lp = os.path.join(os.path.dirname(sys.executable), "lifepalette")
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,15 +119,16 @@ def cli_end_to_end(wearers: int, minutes: int = 60, peers: bool = True) -> dict[
 
 def report_cli(quick: bool) -> None:
     runs = cli_end_to_end(1000)
-    wall, peak = runs["parquet"]
-    compute, jsonl = runs["compute_only"][0], runs["jsonl"][0]
-    print(f"sim CLI 1000 wearers x 60 min (report, plots, features.parquet): {wall:.1f} s wall "
-          f"({3.6e6 / wall:,.0f} wearer-s/s, {wall / 6:.2f}x the 6 s goal), peak {peak / 2**30:.2f} GB; "
-          f"compute only (no files) {compute:.1f} s -> writing adds {wall / compute - 1:+.0%}; "
-          f"--jsonl {jsonl:.1f} s ({jsonl / wall:.1f}x the Parquet run)", flush=True)
+    wall, cpu, peak = runs["parquet"]
+    _, compute, _ = runs["compute_only"]
+    _, jsonl, _ = runs["jsonl"]
+    print(f"sim CLI 1000 wearers x 60 min (report, plots, features.parquet): {wall:.1f} s wall, {cpu:.1f} s CPU "
+          f"({3.6e6 / cpu:,.0f} wearer-s per CPU second, {cpu / 6:.2f}x the 6 s goal), peak {peak / 2**30:.2f} GB; "
+          f"compute only (no files) {compute:.1f} s CPU -> the files add {cpu / compute - 1:+.0%}; "
+          f"--jsonl {jsonl:.1f} s CPU ({jsonl / cpu:.1f}x the Parquet run)", flush=True)
     if not quick:
-        wall, peak = cli_end_to_end(10_000, peers=False)["parquet"]
-        print(f"sim CLI 10000 wearers x 60 min: {wall:.0f} s wall, peak {peak / 2**30:.2f} GB "
+        wall, cpu, peak = cli_end_to_end(10_000, peers=False)["parquet"]
+        print(f"sim CLI 10000 wearers x 60 min: {wall:.0f} s wall, {cpu:.0f} s CPU, peak {peak / 2**30:.2f} GB "
               f"({peak / 2**32:.2f}x the 4 GB limit)", flush=True)
 
 
