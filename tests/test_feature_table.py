@@ -76,6 +76,7 @@ def test_score_table_equals_the_streaming_scorer_on_messy_records(messy):
     table = lifepalette.read_features(d / "f.jsonl")
     got = lifepalette.score_table(table, groups)
     want = streamed(recs, groups)
+    assert lifepalette.score_table(table, {"groups": groups}) == got  # a groups.json document works too
     assert got["pairs"] and any(p["windows"] for p in got["pairs"])
     assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True)
 

@@ -115,7 +115,8 @@ def test_wearer_streams_need_the_flag_and_consent_and_end_on_pause_and_revocatio
     cove = Cove(tmp_path / "hub.db", monkeypatch, cove="west")
     plain = asyncio.run(LslOut(cove.hub, pl, cove="west").start())
     cove.second()
-    assert resolve("type", "AffectFeatures", 1.0) == []  # no wearer stream without --lsl-wearers
+    ours = [s for s in resolve("type", "AffectFeatures", 1.0) if s.source_id().startswith(plain.source_id)]
+    assert ours == []  # no wearer stream without --lsl-wearers
     asyncio.run(plain.stop())
     out = asyncio.run(LslOut(cove.hub, pl, cove="west", wearers=True).start())
     cove.second()
@@ -155,6 +156,21 @@ def test_wearer_streams_need_the_flag_and_consent_and_end_on_pause_and_revocatio
     names = {s.name() for s in resolve("type", "AffectFeatures")}
     assert f"LifePalette-west-{old}" not in names and f"LifePalette-west-{out.pseudonym(first)}" in names
     asyncio.run(out.stop())
+
+
+def test_hub_cli_opens_the_cove_stream(tmp_path):
+    proc = subprocess.Popen([str(LP), "hub", "--db", str(tmp_path / "h.db"), "--udp", "127.0.0.1:0", "--lsl",
+                             "--cove", "east side"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("listening:")
+        found = resolve("name", "LifePalette-east-side", 10.0)
+        assert len(found) == 1 and found[0].type() == "Affect"
+        sample, _ts = inlet_for(found[0]).pull_sample(timeout=10.0)
+        assert sample[:2] == [0.0, 0.0] and all(np.isnan(sample[2:]))  # nobody there: withheld, not zero
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err
 
 
 def test_hub_without_liblsl_says_so_in_one_line_and_runs(tmp_path):

@@ -40,7 +40,11 @@ def _last_per_wearer_second(rows: np.ndarray, t: np.ndarray, n_rows: int) -> np.
 
 
 def score_table(table: pa.Table, groups: Groups = None, *, source: str = "table") -> dict:
-    """Score a feature table (`read_features(path)`) like `lifepalette score`: the same JSON-ready dict."""
+    """Score a feature table (`read_features(path)`) like `lifepalette score`: the same JSON-ready dict.
+
+    `groups`: lists of device ids in dialogue together, or a groups.json document ({"groups": [...]})."""
+    if isinstance(groups, dict) and "groups" in groups:
+        groups = groups["groups"]
     table = checked_table(table, source)
     n = table.num_rows
     if n == 0:
