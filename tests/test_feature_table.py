@@ -117,6 +117,9 @@ def test_sim_arrays_round_trip_through_parquet(tmp_path):
     (lambda p: pq.write_table(pa.table({"device": [1], "t": [0], "hr_bpm": ["x"]}), p), "must be numeric"),
     (lambda p: pq.write_table(pa.table({"device": [-1], "t": [0]}), p), "non-negative integers"),
     (lambda p: p.write_text("not parquet"), "not a readable Parquet file"),
+    (lambda p: None, "no such file"),
+    (lambda p: pq.write_table(pa.table({"device": pa.array([], pa.uint32()), "t": pa.array([], pa.int64())}), p),
+     "no feature records"),
 ])
 def test_bad_parquet_is_a_named_usage_error(tmp_path, make, message):
     path = tmp_path / "bad.parquet"
@@ -146,3 +149,5 @@ def test_export_parquet_is_the_feature_schema_and_scores(tmp_path, capsys):
     capsys.readouterr()
     assert main(["score", str(out)]) == 0
     assert json.loads(capsys.readouterr().out)["records"] == 15
+    assert main(["export", "--db", str(db), "--format", "parquet", "--out", str(tmp_path / "no" / "x.parquet")]) == 2
+    assert "no directory" in capsys.readouterr().err

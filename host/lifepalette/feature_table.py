@@ -140,6 +140,8 @@ def iter_jsonl(lines: Iterable[str], source: str) -> Iterator[dict[str, Any]]:
 
 
 def read_parquet(path: str | Path) -> pa.Table:
+    if not Path(path).exists():
+        raise UsageError(f"cannot read {path}: no such file")
     try:
         table = pq.read_table(path)
     except OSError as exc:

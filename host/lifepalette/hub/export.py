@@ -39,6 +39,8 @@ def export(db: str | Path, out: str | Path, fmt: str, devices: list[int] | None 
     out = Path(out)
     if out.is_dir():
         raise UsageError(f"{out} is a directory")
+    if not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: no directory {out.parent}")
     if fmt == "csv":
         n = 0
         with open(out, "w", newline="") as fh:
