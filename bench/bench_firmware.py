@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, micropython_binary, mpy_cross_binary
+from lifepalette.paths import micropython_binary
+from lifepalette.tools.build import badge_source_files, mpy_cross
 from lifepalette.virtual_badge import HEAPSIZE, compile_firmware, encode_seconds, firmware_module
 
 SECONDS = 120
@@ -64,9 +65,11 @@ def mpy_sizes() -> dict[str, int]:
     """xtensawin .mpy bytes: what goes on the badge (protocol + firmware without the unix HAL) and the unix HAL."""
     sizes = {"badge": 0, "unix_hal": 0}
     with tempfile.TemporaryDirectory() as tmp:
-        for src in sorted([*PROTOCOL_DIR.rglob("*.py"), *FIRMWARE_DIR.rglob("*.py")]):
+        for src in badge_source_files():
             out = Path(tmp) / "x.mpy"
-            subprocess.run([mpy_cross_binary(), "-march=xtensawin", "-o", str(out), str(src)], check=True)
+            error = mpy_cross(src, out, "-march=xtensawin")
+            if error is not None:
+                raise RuntimeError(f"mpy-cross failed on {src}: {error}")
             key = "unix_hal" if "hal/unix" in src.as_posix() else "badge"
             sizes[key] += out.stat().st_size
     return sizes

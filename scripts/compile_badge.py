@@ -5,26 +5,24 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, mpy_cross_binary
+from lifepalette.tools.build import badge_source_files, mpy_cross
 
 
 def main() -> int:
-    sources = sorted([*PROTOCOL_DIR.rglob("*.py"), *FIRMWARE_DIR.rglob("*.py")])
+    sources = badge_source_files()
     failed = 0
     total = 0
     with tempfile.TemporaryDirectory() as tmp:
         for src in sources:
             out = Path(tmp) / (src.stem + ".mpy")
-            proc = subprocess.run([mpy_cross_binary(), "-march=xtensawin", "-o", str(out), str(src)],
-                                  capture_output=True, text=True)
-            if proc.returncode:
+            error = mpy_cross(src, out, "-march=xtensawin")
+            if error is not None:
                 failed += 1
-                print(proc.stderr.strip(), file=sys.stderr)
+                print(f"{src}: {error}", file=sys.stderr)
             else:
                 total += out.stat().st_size
     print(f"mpy-cross xtensawin: {len(sources) - failed}/{len(sources)} files, {total} bytes of .mpy")

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sqlite3
 
+from helpers.waits import until
 from lifepalette.ble.bumble_backend import VirtualRadio
 from lifepalette.ble.virtual import VirtualPeripheral
 from lifepalette.crypto import open_frame
@@ -202,7 +203,10 @@ def test_ble_link_cap_and_bad_input_never_crash(tmp_path, mpy):
             await p.notify_raw(data)
         await p.notify_raw(f[3][1] + b"\x00" * 5, backlog=True)  # truncated backlog burst
         await p.notify_raw(f[4][0])  # and a good frame still gets through
-        await asyncio.sleep(0.3)
+        # notifications arrive in order: once counter 4 is verified, every bad input before it has been judged;
+        # the refused second link is counted when the hub's connect attempt gives up
+        await until(lambda: hub.store.counters.get(linked) == 4 and hub.ble.stats["connect_failures"] >= 1,
+                    what="the good frame after the bad input, and the refused link counted")
         hub.flush()
         state = hub.operator_state()
         await hub.stop()

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from helpers.waits import wait_for
 from lifepalette.paths import REPO_ROOT
 
 
@@ -103,8 +104,7 @@ def test_demo_streams_real_badges_to_the_wall_and_leaves_no_orphan():
             view = _get(url + "api/cove")
         assert view["contributors"] == 5 and view["palette"] is not None and len(view["swatches"]) <= 5
         seq = view["seq"]
-        time.sleep(2.5)
-        assert _get(url + "api/cove")["seq"] > seq  # still updating
+        wait_for(lambda: _get(url + "api/cove")["seq"] > seq, timeout=10, what="the wall still updating")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:

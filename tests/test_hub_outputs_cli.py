@@ -6,9 +6,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 from helpers.osc import Receiver
+from helpers.waits import wait_for
 
 
 def _free_udp_port() -> int:
@@ -24,9 +24,8 @@ def test_hub_command_sends_osc_for_its_cove(tmp_path):
                "--osc-rate", "10"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and "/lifepalette/east/contributors" not in rx.addresses():
-                time.sleep(0.1)
+            wait_for(lambda: "/lifepalette/east/contributors" in rx.addresses(), timeout=20,
+                     what="the hub's first OSC send")
         finally:
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=20)

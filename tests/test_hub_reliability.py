@@ -12,6 +12,7 @@ import sys
 import time
 import tty
 
+from helpers.waits import until
 from lifepalette.crypto import open_frame
 from lifepalette.hub import Hub
 from lifepalette.hub.loadgen import UdpSenderPool, telemetry_frame
@@ -97,9 +98,9 @@ def test_serial_pty_ingest_and_bad_frames(tmp_path):
         for i in range(0, len(stream), 7):  # in small pieces, as a UART delivers
             os.write(master, stream[i:i + 7])
             await asyncio.sleep(0.002)
-        await asyncio.sleep(0.4)
-        hub.flush()
-        await asyncio.sleep(0.2)
+        # the last two frames are good: once both are in, everything before them was read and judged
+        await until(lambda: hub.accepted == 5, what="the five good frames through the serial reader")
+        hub.flush()  # the backlog acks go out on the pty, written synchronously
         state = hub.operator_state()
         lines = list(hub.transports[0].text_lines)
         await hub.stop()

@@ -17,6 +17,7 @@ import urllib.request
 import paho.mqtt.client as mqtt
 import pytest
 from helpers.public import public_view
+from helpers.waits import until as _until
 from lifepalette.outputs.mqtt import CoveDirectory, MqttBridge, city_summary, parse_broker_url
 from lifepalette.web.sphere import serve_sphere
 
@@ -96,13 +97,6 @@ class Recorder:
     def close(self):
         self.client.disconnect()
         self.client.loop_stop()
-
-
-async def _until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 def test_hub_publishes_public_aggregates_only_and_marks_itself_offline(broker):

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from helpers.osc import Receiver
 from helpers.public import public_view
+from helpers.waits import wait_for
 from lifepalette.boundary import GroupAggregate
 from lifepalette.errors import UsageError
 from lifepalette.outputs.osc import OscOut, osc_messages, parse_target
@@ -38,7 +39,10 @@ def _stream(hub, port, rate_hz, seconds, cove="north-cove"):
 def test_a_ready_cove_sends_palette_measures_and_groups_to_a_real_osc_server():
     with Receiver() as rx:
         sent = _stream(StubHub(6), rx.port, rate_hz=20, seconds=0.5)
-        asyncio.run(asyncio.sleep(0.2))  # let the server thread drain the socket
+        base = "/lifepalette/north-cove"
+        # every message of the last send has arrived when its last group's contributors count has
+        wait_for(lambda: sum(a == f"{base}/group/A/contributors" for a, _ in rx.messages) == sent,
+                 what="the server thread to drain the socket")
     by_address = {}
     for address, args in rx.messages:
         by_address.setdefault(address, []).append(args)
@@ -58,8 +62,8 @@ def test_a_ready_cove_sends_palette_measures_and_groups_to_a_real_osc_server():
 
 def test_a_cove_below_five_people_sends_only_ready_zero_and_the_count():
     with Receiver() as rx:
-        _stream(StubHub(4), rx.port, rate_hz=10, seconds=0.3, cove="Small Cove!")
-        asyncio.run(asyncio.sleep(0.2))
+        sent = _stream(StubHub(4), rx.port, rate_hz=10, seconds=0.3, cove="Small Cove!")
+        wait_for(lambda: len(rx.messages) == 2 * sent, what="both messages of every send")
     assert rx.addresses() == {"/lifepalette/Small-Cove/ready", "/lifepalette/Small-Cove/contributors"}
     assert all(args == (0,) for a, args in rx.messages if a.endswith("/ready"))
 
@@ -103,6 +107,6 @@ def test_start_and_stop_outputs_leave_no_subscription_on_the_hub():
             return subscribed
 
         assert asyncio.run(main()) == 1  # one shared public source for every output
-        asyncio.run(asyncio.sleep(0.1))
+        wait_for(lambda: ("/lifepalette/c/ready", (1,)) in rx.messages, what="the first OSC send")
     assert hub.callbacks == []
     assert ("/lifepalette/c/ready", (1,)) in rx.messages

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.vectors_runner import run_all
 from lifepalette import crypto
 from lifepalette.paths import PROTOCOL_DIR, REPO_ROOT
-from test_protocol_vectors_runner import run_all
 
 from protocol import frame, verifier
 
 VECTORS = PROTOCOL_DIR / "vectors"
-RUNNER = REPO_ROOT / "tests" / "test_protocol_vectors_runner.py"
+RUNNER = REPO_ROOT / "tests" / "helpers" / "vectors_runner.py"
 
 
 def _load(name: str) -> dict:

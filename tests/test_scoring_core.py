@@ -238,3 +238,25 @@ def test_a_new_consent_epoch_resets_physiology_state_and_forget_resets_everythin
     s.forget(1)
     for name, (fill, _tail, _dtype, reset) in WEARER_ARRAYS.items():
         assert is_(getattr(s, name)[0], marker[name] if reset == NEVER else fill), name
+
+
+def test_the_scores_document_has_exactly_the_declared_shapes():
+    from lifepalette.scoring import report
+
+    s = CoveScorer(keep_trajectory=True)
+    rng = np.random.default_rng(4)
+    feed(s, {dev: np.clip(0.5 + 0.2 * ou(rng, 400), 0, 1) for dev in range(1, 7)}, 400, rng)
+    out = s.compute()
+
+    def keys(typed):
+        return set(typed.__annotations__)
+
+    assert set(out) == keys(report.Scores)
+    assert all(set(w) == keys(report.WearerScore) for w in out["wearers"].values()) and out["wearers"]
+    assert all(set(p) == keys(report.PairScore) for p in out["pairs"]) and out["pairs"]
+    assert all(set(g) == keys(report.GroupScore) and set(g["palette"]) == keys(report.PaletteScore)
+               for g in out["groups"])
+    assert set(out["palette"]) == keys(report.CovePalette)
+    assert set(out["public"]) == keys(report.PublicScores) and not out["public"]["cove"].get("suppressed")
+    assert set(out["public"]["cove"]) == keys(report.PublicCove) - {"suppressed"}
+    assert all(set(g) == keys(report.PublicGroup) - {"suppressed"} for g in out["public"]["groups"])

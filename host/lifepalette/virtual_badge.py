@@ -23,7 +23,8 @@ from types import ModuleType
 from typing import Any
 
 from lifepalette.errors import UsageError
-from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, micropython_binary, mpy_cross_binary
+from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, micropython_binary
+from lifepalette.tools.build import mpy_cross
 
 # The badge's free heap is ~96 KB on a 32-bit ESP32, and the virtual badge runs in the same -X heapsize=96K on the
 # 64-bit unix port here, where every pointer, object header, dict slot and qstr-pool entry is twice as wide: live
@@ -124,11 +125,10 @@ def compile_firmware(cache_root: Path | None = None) -> Path:
         # -march=x64: the unix port here is x86-64, and viper kernels compile to native code for it. One short
         # source name for every module: each distinct name is a qstr on the badge's heap, and past 620 qstrs
         # MicroPython allocates another 8 KB qstr pool (tracebacks keep the function names).
-        proc = subprocess.run([mpy_cross_binary(), *MPY_FLAGS, "-o", str(out), str(path)], capture_output=True,
-                              text=True)
-        if proc.returncode:
+        error = mpy_cross(path, out, *MPY_FLAGS)
+        if error is not None:
             shutil.rmtree(work, ignore_errors=True)
-            raise UsageError(f"mpy-cross failed on {rel}: {proc.stderr.strip()}")
+            raise UsageError(f"mpy-cross failed on {rel}: {error}")
     for name in KEEP_SOURCE:  # as on the badge: main.py stays source, next to the compiled packages
         shutil.copy(FIRMWARE_DIR / name, work / name)
     try:

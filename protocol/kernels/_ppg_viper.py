@@ -12,7 +12,6 @@ import sys
 import micropython
 from micropython import const
 
-AVAILABLE = True
 SX = 32 if sys.maxsize > (1 << 32) else 0
 
 _S_N = const(0)

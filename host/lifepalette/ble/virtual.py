@@ -16,8 +16,7 @@ from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from lifepalette.ble import BACKLOG_UUID, CONTROL_UUID, SERVICE_UUID, TELEMETRY_UUID
 from lifepalette.ble.bumble_backend import make_device
-
-FRAME_LEN = 24
+from protocol.frame import FRAME_LEN
 
 
 class VirtualPeripheral:

@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lifepalette.errors import UsageError
-
-TYPE_CHOICES = ("telemetry", "heartbeat", "group_colour", "command", "backlog")
+from protocol.frame import TYPE_NAMES as TYPE_CHOICES
 
 
 def _uint(limit: int, what: str):

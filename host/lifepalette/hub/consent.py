@@ -12,10 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lifepalette.hub.store import Epoch
-
-CONSENT_PHYSIO = 1
-CONSENT_COLOUR = 2
-CONSENT_PAUSED = 4
+from protocol.records import CONSENT_COLOUR, CONSENT_PAUSED, CONSENT_PHYSIO
 
 
 def revision_of(consent: int) -> int:

@@ -20,10 +20,10 @@ from lifepalette.hub.contracts import Transport
 from lifepalette.hub.ingest import IngestCore
 from lifepalette.hub.sitekey import DEFAULT_GROUP_ID
 from lifepalette.hub.store import Store
-from lifepalette.hub.views import NEUTRAL_RGB, ONLINE_S, group_colour_of, release_public_view
+from lifepalette.hub.views import NEUTRAL_RGB, ONLINE_S, group_colour_of, operator_view, release_public_view
+from lifepalette.scoring.report import Scores
 from protocol import frame as wire
 from protocol import records
-from protocol.verifier import REASONS
 
 log = logging.getLogger("lifepalette.hub")
 
@@ -95,7 +95,7 @@ class Hub(IngestCore):
             self.transports.append(self.ble)
         self._cmd_counters: dict[int, CounterBlock] = {}
         self._group_counter = CounterBlock(self.store, f"group:{self.group_id}")
-        self.scores: dict = {}
+        self.scores: Scores | None = None  # the scorer's latest document (None before the first tick)
         self.score_cpu_s = 0.0
         self.score_ticks = 0
         self.last_tick: float | None = None
@@ -249,7 +249,8 @@ class Hub(IngestCore):
         if self.scorer is not None:
             cpu0 = time.process_time()
             try:
-                self.scores = self.scorer.compute() or {}
+                # detail=False: per-wearer and per-pair entries never leave the scorer through the hub
+                self.scores = self.scorer.compute(detail=False)
             except Exception:
                 self.internal_errors += 1
                 log.exception("scoring failed")
@@ -277,26 +278,5 @@ class Hub(IngestCore):
                                    now=time.time(), salt=self.swatch_salt)
 
     def operator_state(self) -> dict:
-        now = time.time()
-        counts = {reason: self.rejections.get(reason, 0) for reason in REASONS}
-        return {
-            "now": now,
-            "badges": [b.as_dict(now) for b in sorted(self.badges.values(), key=lambda b: b.dev_id)],
-            "online": sum(1 for b in self.badges.values() if b.online(now)),
-            "enrolled": sorted(self.keys),
-            "transports": [t.describe() for t in self.transports],
-            "links": {"ble_gatt": self.ble.link_count() if self.ble else 0,
-                      "ble": dict(self.ble.stats) if self.ble else None},
-            "rejections": counts,
-            "accepted": self.accepted,
-            "stored": self.store.frames_committed,
-            "internal_errors": self.internal_errors,
-            "consent_epochs": self.ledger.as_list(),
-            "erasures": self.receipts[:50],
-            "scoring": {"cadence_s": self.cadence_s, "ticks": self.score_ticks, "last_tick": self.last_tick,
-                        "cpu_s": round(self.score_cpu_s, 4), "available": self.scorer is not None},
-            "group_colour": {"group_id": self.group_id, "rgb": list(self.group_rgb)},
-            "session": self.session_state(),
-            # Groups and public aggregates only: no per-wearer numbers leave the hub through its state (no ranking).
-            "scores": {k: v for k, v in self.scores.items() if k in ("groups", "public", "palette", "t")},
-        }
+        """The operator console's state (hub/views.py)."""
+        return operator_view(self, time.time())

@@ -8,10 +8,10 @@ import sqlite3
 from pathlib import Path
 
 from lifepalette.errors import UsageError
+from protocol.frame import TYPE_NAMES
 
 COLUMNS = ("dev_id", "ctr", "type", "t_rx", "link", "epoch", "consent", "battery", "quality", "hue", "chroma",
            "colour_age", "hr_bpm", "rmssd_ms", "scl_centi_us", "scr_per_min", "motion")
-TYPE_NAMES = ("telemetry", "heartbeat", "group_colour", "command", "backlog")
 _QUERY = """
 SELECT f.dev_id, f.ctr, f.ftype, f.t_rx, f.link, f.epoch, f.consent, f.battery, f.quality, f.hue, f.chroma,
        f.colour_age, p.hr_bpm, p.rmssd_ms, p.scl, p.scr_per_min, p.motion

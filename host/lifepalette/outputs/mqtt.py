@@ -157,7 +157,7 @@ class CoveDirectory:
         self.status: dict[str, str] = {}
         self.rejected = 0
         self._lock = threading.Lock()
-        self._on_change = on_change
+        self.on_change = on_change  # called after every change (the sphere's feed sets it)
         self.connected = threading.Event()
         self.client = _client(self.broker, f"lifepalette-sphere-{int(time.time() * 1000) % 10**8}")
         self.client.on_connect = self._on_connect
@@ -185,8 +185,8 @@ class CoveDirectory:
                 # the topic names the cove; the city view shows coves, not people
                 view = replace(received, cove=cove, swatches=()).to_json()
                 self.coves[cove] = view
-        if self._on_change:
-            self._on_change()
+        if self.on_change:
+            self.on_change()
 
     def start(self) -> CoveDirectory:
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)

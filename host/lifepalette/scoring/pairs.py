@@ -27,7 +27,7 @@ class PairSynchrony:
         self.pa = np.zeros(0, np.int64)  # row of each pair's first and second wearer
         self.pb = np.zeros(0, np.int64)
         self.pair_state = np.zeros((0, PAIR_COLUMNS))
-        self._cache_pairs: list[dict] | None = None
+        self._cache_pairs: list | None = None  # the report's PairScore entries until the next step
         # unit windows by the second they end at, in a ring long enough for the longest surrogate shift: each window
         # is computed once (consecutive steps share half their lag windows, surrogates reuse older steps' windows)
         # (the first N_LAGS slots are mirrored after the last, so any N_LAGS consecutive ends are one slice)

@@ -7,6 +7,7 @@ and the public aggregates (only where at least K_MIN consenting people contribut
 from __future__ import annotations
 
 import math
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
@@ -14,6 +15,99 @@ from lifepalette.privacy import K_MIN
 from lifepalette.scoring import palette as pal
 
 CONTRIBUTOR_RECENT_S = 60
+
+
+# The scores document's shapes. TypedDicts, not objects: `compute()` builds thousands of pair entries per step for a
+# large cove and the document is JSON as it stands; the types are checked statically and by test_scoring_core.
+class WearerScore(TypedDict):
+    level: float | None  # Compassion Metric, 0-1, over the last 10 minutes
+    trend: float | None  # per minute
+    confidence: float | None
+    arousal: float | None
+    regulation: float | None
+    synchrony: float | None
+    baseline_ready: bool
+    seconds: int
+    consented_seconds: int
+    valid_seconds: int
+    valid_fraction: float | None
+    excluded_motion_s: int
+    excluded_quality_s: int
+    excluded_fraction: float | None
+    hr_valid_fraction: float | None
+    eda_valid_fraction: float | None
+    trajectory: NotRequired[list[list[float]]]  # [t, level] once a minute, with keep_trajectory
+
+
+class PairScore(TypedDict):
+    a: int
+    b: int
+    group: int
+    synchrony: float | None
+    surrogate: float | None
+    excess: float | None
+    recent_excess: float | None
+    windows: int
+    surrogate_windows: int
+    lag_s: float | None
+
+
+class PaletteScore(TypedDict):
+    rgb: list[int]
+    hue: float
+    saturation: float
+    brightness: float
+    convergence: float
+
+
+class GroupScore(TypedDict):
+    group: int
+    members: list[int]
+    contributors: int
+    arousal: float | None
+    synchrony: float | None
+    surrogate: float | None
+    excess: float | None
+    level: float | None
+    palette: PaletteScore
+
+
+class PublicCove(TypedDict, total=False):
+    suppressed: bool  # present (True) instead of the aggregates while fewer than K_MIN contribute
+    contributors: int
+    arousal: float | None
+    excess_synchrony: float | None
+    palette: PaletteScore
+
+
+class PublicGroup(TypedDict, total=False):
+    group: int
+    suppressed: bool  # present (True) instead of the aggregates while fewer than K_MIN contribute
+    contributors: int
+    arousal: float | None
+    excess_synchrony: float | None
+    level: float | None
+    palette: PaletteScore
+
+
+class PublicScores(TypedDict):
+    k: int
+    cove: PublicCove
+    groups: list[PublicGroup]
+
+
+class CovePalette(PaletteScore):
+    groups: list[dict]  # {"group": id, **PaletteScore} per group
+
+
+class Scores(TypedDict):
+    wearers: dict[str, WearerScore]
+    pairs: list[PairScore]
+    groups: list[GroupScore]
+    palette: CovePalette
+    public: PublicScores
+    t: int | None
+    late_records: int
 
 
 def _num(value: float) -> float | None:
@@ -30,7 +124,7 @@ class ScoreReport:
         recent = self.last_valid_t[rows] >= self.next_t - 1 - CONTRIBUTOR_RECENT_S
         return rows[recent & self.consenting[rows]]
 
-    def compute(self, detail: bool = True) -> dict:
+    def compute(self, detail: bool = True) -> Scores:
         """Process every second older than the grace period and return the scores (see `lifepalette score`).
 
         detail=False leaves "wearers" and "pairs" empty (cheaper for periodic palette snapshots of a large cove);
@@ -42,7 +136,7 @@ class ScoreReport:
             self._save_pair_state()
             self._build_pairs()
         level, trend, conf = self.metric_levels()
-        wearers: dict[str, dict] = {}
+        wearers: dict[str, WearerScore] = {}
         reg = self.regulation() if detail else None
         sync = self.recent_synchrony() if detail else None
         for row in range(n if detail else 0):
@@ -61,7 +155,7 @@ class ScoreReport:
                 "public": public, "t": self.next_t - 1 if self.next_t is not None else None,
                 "late_records": self.late_records}
 
-    def _cove_colour(self, groups: list[dict]) -> dict:
+    def _cove_colour(self, groups: list[GroupScore]) -> PaletteScore:
         """The whole cove's colour: mean arousal of contributors, mean excess synchrony, everyone's reported hue."""
         rows = self.contributors(np.arange(len(self.devs), dtype=np.int64))
         arousal = float(np.nanmean(self.arousal_ema[rows])) if rows.size else float("nan")
@@ -72,7 +166,7 @@ class ScoreReport:
         return pal.group_colour(arousal, float(np.mean(excess)) if excess else float("nan"), hues[has],
                                 self.chroma[rows][has], quality)
 
-    def _wearer(self, row: int, level, trend, conf, reg, sync) -> dict:
+    def _wearer(self, row: int, level, trend, conf, reg, sync) -> WearerScore:
         consented = int(self.n_consented[row])
         return {
             "level": _num(level[row]), "trend": _num(trend[row]), "confidence": _num(conf[row]),
@@ -88,7 +182,7 @@ class ScoreReport:
             "eda_valid_fraction": _num(self.n_eda_ok[row] / consented) if consented else 0.0,
         }
 
-    def _pairs_out(self) -> list[dict]:
+    def _pairs_out(self) -> list[PairScore]:
         if self._cache_pairs is not None:
             return self._cache_pairs
         out = []
@@ -121,7 +215,7 @@ class ScoreReport:
         self._group_cache = (self.pair_keys, out)
         return out
 
-    def _groups_out(self, level: np.ndarray) -> list[dict]:
+    def _groups_out(self, level: np.ndarray) -> list[GroupScore]:
         """Per dialogue group, vectorised over groups (a large cove has thousands): contributors, mean arousal, mean
         pair synchrony and excess, quality, the members' reported hues and the group's palette."""
         gids, members, row_group, pair_group = self._group_index()
@@ -165,25 +259,19 @@ class ScoreReport:
                  "level": _num(level_mean[gi]) if n_level[gi] else None, "palette": colours[gi]}
                 for gi, gid in enumerate(gids)]
 
-    def _public(self, groups: list[dict]) -> dict:
+    def _public(self, groups: list[GroupScore]) -> PublicScores:
         """Aggregates safe to show publicly: only where at least K_MIN consenting people contribute."""
         all_rows = np.arange(len(self.devs), dtype=np.int64)
         contrib = self.contributors(all_rows)
-        public: dict = {"k": K_MIN, "groups": []}
+        shown: list[PublicGroup] = [
+            {"group": g["group"], "contributors": g["contributors"], "arousal": g["arousal"],
+             "excess_synchrony": g["excess"], "level": g["level"], "palette": g["palette"]}
+            if g["contributors"] >= K_MIN else {"group": g["group"], "suppressed": True} for g in groups]
+        cove: PublicCove = {"suppressed": True}
         if contrib.size >= K_MIN:
             excess = [g["excess"] for g in groups if g["excess"] is not None]
             arousal = float(np.nanmean(self.arousal_ema[contrib]))
             ex = float(np.mean(excess)) if excess else float("nan")
-            public["cove"] = {"contributors": int(contrib.size), "arousal": _num(arousal),
-                              "excess_synchrony": _num(ex),
-                              "palette": pal.group_colour(arousal, ex, np.array([]), np.array([]), 1.0)}
-        else:
-            public["cove"] = {"suppressed": True}
-        for g in groups:
-            if g["contributors"] >= K_MIN:
-                public["groups"].append({"group": g["group"], "contributors": g["contributors"],
-                                         "arousal": g["arousal"], "excess_synchrony": g["excess"],
-                                         "level": g["level"], "palette": g["palette"]})
-            else:
-                public["groups"].append({"group": g["group"], "suppressed": True})
-        return public
+            cove = {"contributors": int(contrib.size), "arousal": _num(arousal), "excess_synchrony": _num(ex),
+                    "palette": pal.group_colour(arousal, ex, np.array([]), np.array([]), 1.0)}
+        return {"k": K_MIN, "groups": shown, "cove": cove}

@@ -88,14 +88,26 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+def badge_source_files() -> list[Path]:
+    """Every source file under protocol/ and firmware/ (the unix HAL included): what `make compile` checks."""
+    return sorted([*PROTOCOL_DIR.rglob("*.py"), *FIRMWARE_DIR.rglob("*.py")])
+
+
+def mpy_cross(src: Path, out: Path, *flags: str) -> str | None:
+    """Compile one file with the real mpy-cross: None when it worked, else mpy-cross's last line of complaint.
+
+    The one place that runs mpy-cross (the build, `make compile`, the virtual badge, the firmware bench)."""
+    proc = subprocess.run([mpy_cross_binary(), *flags, "-o", str(out), str(src)], capture_output=True, text=True)
+    if proc.returncode == 0:
+        return None
+    detail = (proc.stderr or proc.stdout).strip().splitlines()
+    return detail[-1] if detail else "no output"
+
+
 def compile_file(src: Path, badge_path: str, arch: str | None, out: Path) -> None:
-    cmd = [mpy_cross_binary(), "-s", badge_path, "-o", str(out)]
-    if arch:
-        cmd.insert(1, f"-march={arch}")
-    proc = subprocess.run([*cmd, str(src)], capture_output=True, text=True)
-    if proc.returncode:
-        detail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise LifePaletteError(f"mpy-cross failed on {_display(src)}: {detail[-1] if detail else 'no output'}")
+    error = mpy_cross(src, out, *([f"-march={arch}"] if arch else []), "-s", badge_path)
+    if error is not None:
+        raise LifePaletteError(f"mpy-cross failed on {_display(src)}: {error}")
 
 
 def build(board: str, arch: str | None, workdir: Path, *, protocol_dir: Path = PROTOCOL_DIR,

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifepalette.ble import BACKLOG_UUID, CONTROL_UUID, TELEMETRY_UUID
+from protocol.frame import COMPANY_ID, FRAME_LEN
 
 log = logging.getLogger("lifepalette.hub.ble")
-FRAME_LEN = 24
-COMPANY_ID = 0xFFFF
 
 
 @dataclass

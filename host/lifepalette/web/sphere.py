@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
 from aiohttp import web
 
+from lifepalette.outputs.mqtt import CoveDirectory
 from lifepalette.web.app import STATIC, WebRunner, event_stream, security_headers
 from lifepalette.web.feed import Feed, to_json
 
@@ -33,7 +33,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
     return await event_stream(request, request.app[FEED])
 
 
-def build_sphere_app(directory: Any, refresh_s: float = 2.0) -> web.Application:
+def build_sphere_app(directory: CoveDirectory, refresh_s: float = 2.0) -> web.Application:
     app = web.Application(middlewares=[security_headers])
     app[DIRECTORY] = directory
 
@@ -43,10 +43,10 @@ def build_sphere_app(directory: Any, refresh_s: float = 2.0) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         app[FEED] = Feed(build, refresh_s)
         app[FEED].start()
-        directory._on_change = app[FEED].poke
+        directory.on_change = app[FEED].poke
 
     async def on_shutdown(app: web.Application) -> None:
-        directory._on_change = None
+        directory.on_change = None
         with contextlib.suppress(asyncio.CancelledError):
             await app[FEED].close()
 
@@ -57,7 +57,7 @@ def build_sphere_app(directory: Any, refresh_s: float = 2.0) -> web.Application:
     return app
 
 
-async def serve_sphere(directory: Any, host: str = "127.0.0.1", port: int = 8090) -> WebRunner:
+async def serve_sphere(directory: CoveDirectory, host: str = "127.0.0.1", port: int = 8090) -> WebRunner:
     runner = WebRunner(build_sphere_app(directory), shutdown_timeout=2.0, access_log=None)
     await runner.setup()
     try:
