@@ -138,10 +138,18 @@ def test_wearer_streams_need_the_flag_and_consent_and_end_on_pause_and_revocatio
     cove.consent[paused] = records.make_consent(physio=True, colour=True, paused=True, revision=1)
     cove.consent[revoked] = records.make_consent(physio=False, colour=True, revision=2)
     cove.second()
+    # a pause heard only in a heartbeat ends the stream at the next tick
+    hb = consenting[3]
+    cove.ctr[hb] += 1
+    beat = records.make_consent(physio=True, colour=True, paused=True, revision=1)
+    assert cove.hub.ingest(seal(cove.keys[hb], wire.HEARTBEAT, hb, cove.ctr[hb], bytes([beat, 80, 7]) + bytes(10))).ok
+    cove.consent[hb] = beat
+    cove.hub.tick()
     gone = {s.name() for s in resolve("type", "AffectFeatures")}
     assert f"LifePalette-west-{out.pseudonym(first)}" in gone
     assert f"LifePalette-west-{out.pseudonym(paused)}" not in gone
     assert f"LifePalette-west-{out.pseudonym(revoked)}" not in gone
+    assert f"LifePalette-west-{out.pseudonym(hb)}" not in gone
     # nothing after the pause or the revocation reached an inlet
     for dev in (paused, revoked):
         more = []

@@ -185,6 +185,11 @@ class LslOut:
             for dev in list(self.wearer_outlets):
                 self._end_wearer(dev)
             self.pseudonyms.clear()
+        badges = getattr(self.hub, "badges", {})
+        for dev in list(self.wearer_outlets):  # a pause or withdrawal heard in a heartbeat ends the stream too
+            badge = badges.get(dev)
+            if badge is not None and not physio_allowed(badge.consent):
+                self._end_wearer(dev)
         view = self.hub.public_view().to_json()
         t = (getattr(self.hub, "scores", None) or {}).get("t")
         second = float(t) if t is not None else float(int(self.clock()))
