@@ -200,3 +200,26 @@ def test_transports_and_hubs_keep_their_written_contracts():
     assert set(_contract_gaps(Incomplete, Transport)) == {"Incomplete.start: missing", "Incomplete.stop: missing",
                                                           "Incomplete.describe: missing",
                                                           "Incomplete.send: parameters differ"}
+
+
+def test_public_numbers_are_made_in_one_place():
+    """Only hub/views.py builds a public view (the seam a release mechanism plugs into); every other surface re-publishes
+    it, and the sphere reads copies back only through PublicView.from_json."""
+    makers = re.compile(r"\b(PublicView|GroupAggregate|Palette)(\.withheld)?\(")
+    found = sorted(str(path.relative_to(HOST)) for path in HOST.rglob("*.py")
+                   if path.name != "boundary.py" and makers.search(path.read_text()))
+    assert found == ["hub/views.py"]
+
+
+TYPED_BOUNDARIES = ["boundary.py", "privacy.py", "addresses.py", "hub/contracts.py", "hub/views.py", "hub/ingest.py",
+                    "hub/core.py", "outputs/public.py", "web/feed.py"]
+
+
+def test_the_typed_boundaries_type_check(tmp_path):
+    """mypy holds the hub, its views and the publishers to the boundary types and the written contracts."""
+    pytest.importorskip("mypy")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--follow-imports=silent", "--ignore-missing-imports",
+                           "--python-version", "3.11", "--cache-dir", str(tmp_path / "cache"),
+                           *(str(HOST / name) for name in TYPED_BOUNDARIES)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]

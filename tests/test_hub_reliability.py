@@ -9,10 +9,9 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import tty
 
-from helpers.waits import until
+from helpers.waits import until, wait_for
 from lifepalette.crypto import open_frame
 from lifepalette.hub import Hub
 from lifepalette.hub.loadgen import UdpSenderPool, telemetry_frame
@@ -37,8 +36,8 @@ def test_kill_9_loses_no_committed_frame_and_opens_no_replay_window(tmp_path):
         port = int(line.rsplit(":", 1)[1])
         pool = UdpSenderPool(("127.0.0.1", port), keys, rate_hz=20)
         pool.start()
-        time.sleep(1.5)
-        os.kill(proc.pid, signal.SIGKILL)  # mid-stream, mid-batch
+        wait_for(lambda: sum(pool.acked.values()) > 500, timeout=30, what="the hub acknowledging frames")
+        os.kill(proc.pid, signal.SIGKILL)  # mid-stream (the pool keeps sending), mid-batch
         proc.wait(10)
         pool.stop()
     finally:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lifepalette.errors import UsageError
+from protocol.frame import COMPANY_ID
 from protocol.frame import TYPE_NAMES as TYPE_CHOICES
 
 
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="record field, repeatable (integers; 0x hex allowed; command: cmd=colour|time|backlog_ack|"
                    "consent_prompt|group_key or its number; key_part=16 hex digits)")
     s.add_argument("--advert", action="store_true", help="print the 31-byte BLE advert instead of the 24-byte frame")
-    s.add_argument("--company", type=_uint(0xFFFF, "--company"), default=0xFFFF,
+    s.add_argument("--company", type=_uint(0xFFFF, "--company"), default=COMPANY_ID,
                    help="company id in the advert (default 0xFFFF)")
     s.set_defaults(func=run_seal)
 
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     keys = o.add_mutually_exclusive_group(required=True)
     keys.add_argument("--key", help="one 16-byte key (32 hex digits) for every device")
     keys.add_argument("--keys", metavar="FILE", help='JSON object {"<dev_id>": "<key hex>"}')
-    o.add_argument("--company", type=_uint(0xFFFF, "--company"), default=0xFFFF,
+    o.add_argument("--company", type=_uint(0xFFFF, "--company"), default=COMPANY_ID,
                    help="company id expected in adverts (default 0xFFFF)")
     o.add_argument("frames", nargs="*", metavar="HEX", help="24-byte frames or 31-byte adverts (spaces, colons "
                    "and 0x tolerated); read from stdin, one per line, if none given")

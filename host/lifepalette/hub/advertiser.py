@@ -14,6 +14,8 @@ import logging
 from dbus_fast import BusType, Message, MessageType, PropertyAccess, Variant
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
+from protocol.frame import COMPANY_ID
+
 log = logging.getLogger("lifepalette.hub.advertiser")
 
 BLUEZ = "org.bluez"
@@ -24,7 +26,7 @@ AD_PATH = "/org/lifepalette/advertisement0"
 class GroupColourAdvertisement(ServiceInterface):
     """org.bluez.LEAdvertisement1: a non-connectable broadcast of one sealed 24-byte frame."""
 
-    def __init__(self, company_id: int = 0xFFFF, frame: bytes = b"", interval_ms: tuple = (100, 200)):
+    def __init__(self, company_id: int = COMPANY_ID, frame: bytes = b"", interval_ms: tuple = (100, 200)):
         super().__init__("org.bluez.LEAdvertisement1")
         self.company_id = company_id
         self.frame = bytes(frame)
@@ -73,7 +75,7 @@ def unregister_message(adapter: str, path: str = AD_PATH) -> Message:
 class BlueZAdvertiser:
     """Advertise the latest group colour frame through BlueZ. `bus` may be given (tests); else the system bus."""
 
-    def __init__(self, adapter: str = "hci0", company_id: int = 0xFFFF, bus=None):
+    def __init__(self, adapter: str = "hci0", company_id: int = COMPANY_ID, bus=None):
         self.adapter = adapter
         self.advertisement = GroupColourAdvertisement(company_id)
         self.bus = bus

@@ -12,11 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lifepalette.hub.store import Epoch
-from protocol.records import CONSENT_COLOUR, CONSENT_PAUSED, CONSENT_PHYSIO
+from protocol.records import CONSENT_COLOUR, CONSENT_PAUSED, CONSENT_PHYSIO, consent_revision
 
-
-def revision_of(consent: int) -> int:
-    return (consent >> 4) & 0x0F
+revision_of = consent_revision  # the consent byte's revision nibble, as protocol/records.py defines it
 
 
 def physio_allowed(consent: int) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lifepalette.crypto import open_frame
+from lifepalette.errors import LifePaletteError
 from lifepalette.hub.consent import ConsentLedger, colour_allowed, physio_allowed
 from lifepalette.hub.sitekey import derive_device_key, device_keys, load_site_key
 from lifepalette.hub.store import PHYSIO_FIELDS, Store
@@ -77,7 +78,10 @@ class IngestCore:
                  monotonic: Callable[[], float] = time.monotonic):
         self.db_path = Path(db_path)
         self.store = Store(self.db_path)
-        self.site_key = load_site_key(self.db_path, create=True)
+        site_key = load_site_key(self.db_path, create=True)
+        if site_key is None:  # another process created it and it vanished again before we could read it
+            raise LifePaletteError(f"the site key beside {self.db_path} disappeared while the hub was opening it")
+        self.site_key = site_key
         self.keys = device_keys(self.site_key, self.store.device_ids())
         self.verifier = Verifier(self.keys, self.store.counters, opener=open_frame)
         self.ledger = ConsentLedger(self.store.load_epochs())

@@ -13,6 +13,7 @@ import stat
 from pathlib import Path
 
 from lifepalette.errors import LifePaletteError, UsageError
+from protocol.frame import COMPANY_ID
 
 DEFAULT_GROUP_ID = 1
 DEFAULT_RATES = {"ppg": 64, "eda": 16, "acc": 16, "temp": 1}
@@ -69,7 +70,7 @@ def check_dev_id(dev_id: int) -> int:
 
 
 def badge_config(dev_id: int, key: bytes, group_id: int, group_key: bytes, board: str = "esp32-devkitc",
-                 company_id: int = 0xFFFF) -> dict:
+                 company_id: int = COMPANY_ID) -> dict:
     """The badge config JSON (COMMON.md): read by the firmware and `lifepalette badge run`."""
     return {"dev_id": dev_id, "key": key.hex(), "group_id": group_id, "group_key": group_key.hex(), "board": board,
             "company_id": company_id, "rates": dict(DEFAULT_RATES)}

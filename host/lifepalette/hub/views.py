@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lifepalette.boundary import GROUP_LABELS, GroupAggregate, Palette, PublicView, clamp_rgb, hex_colour
-from lifepalette.hub.consent import CONSENT_PAUSED, CONSENT_PHYSIO, revision_of
+from lifepalette.hub.consent import revision_of
 from lifepalette.privacy import K_MIN
 from lifepalette.scoring.report import PublicGroup, Scores
+from protocol.records import CONSENT_PAUSED, CONSENT_PHYSIO
 from protocol.verifier import REASONS
 
 if TYPE_CHECKING:

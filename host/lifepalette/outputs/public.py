@@ -6,6 +6,7 @@ number and serialise it with `to_json()`. Nothing here computes or re-reads a nu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lifepalette.boundary import PublicView
@@ -31,7 +32,7 @@ class PublicSource:
         self.cove = safe_name(cove)
         self.seq = 0
         self._callbacks: list = []
-        self._unsubscribe = hub.subscribe(self._on_tick)
+        self._unsubscribe: Callable[[], None] | None = hub.subscribe(self._on_tick)
 
     def close(self) -> None:
         """Stop listening to the hub's ticks."""
