@@ -202,7 +202,7 @@ class ReplaySurface:
     each released view as the replay reaches it; the operator sees the replay's progress. Nothing can be changed."""
 
     def __init__(self, summary: dict | None = None) -> None:
-        self.view = PublicView.withheld(0)
+        self.view = release_public_view({}, (), session=False, now=0.0, salt=b"")  # nobody heard yet: withheld
         self.progress: dict = summary or {}
         self._subscribers: list[Callable[[], Any]] = []
 
