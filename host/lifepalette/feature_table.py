@@ -134,7 +134,7 @@ def iter_jsonl(lines: Iterable[str], source: str) -> Iterator[dict[str, Any]]:
         where = f"{source} line {lineno}"
         try:
             rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except json.JSONDecodeError as exc:
             raise UsageError(f"{where}: not valid JSON ({exc.msg})") from None
         yield check_record(rec, where)
 

@@ -63,7 +63,7 @@ def _write_parquet(out: Path, data: list[list]) -> int:
 
     from lifepalette.feature_table import COMPRESSION, EXPORT_SCHEMA
 
-    by_name = dict(zip(COLUMNS, zip(*data, strict=True), strict=True)) if data else {c: () for c in COLUMNS}
+    by_name: dict[str, tuple] = dict(zip(COLUMNS, zip(*data, strict=True), strict=True)) if data else {c: () for c in COLUMNS}
     by_name["device"] = by_name["dev_id"]
     by_name["scl"] = by_name["scl_centi_us"]
     by_name["t"] = tuple(int(t) for t in by_name["t_rx"])  # the second the hub received the frame in

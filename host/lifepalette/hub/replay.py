@@ -23,6 +23,7 @@ from lifepalette.boundary import PublicView
 from lifepalette.errors import LifePaletteError, UsageError
 from lifepalette.hub.consent import ConsentLedger, colour_allowed, physio_allowed
 from lifepalette.hub.views import BadgeState, release_public_view
+from lifepalette.scoring.report import Scores
 from protocol import frame as wire
 from protocol import records
 
@@ -123,7 +124,7 @@ class ReplaySummary:
                 "erased": [{"dev_id": d, "seconds": spans} for d, spans in sorted(self.erased.items())]}
 
 
-def release(scores: dict, badges: dict[int, BadgeState], *, session: bool, now: float, salt: bytes,
+def release(scores: Scores, badges: dict[int, BadgeState], *, session: bool, now: float, salt: bytes,
             rng: Any = None) -> PublicView:
     """The public view as the hub releases it (lifepalette.hub.views, the one release point).
 
@@ -202,7 +203,7 @@ class ReplaySurface:
     each released view as the replay reaches it; the operator sees the replay's progress. Nothing can be changed."""
 
     def __init__(self, summary: dict | None = None) -> None:
-        self.view = release_public_view({}, (), session=False, now=0.0, salt=b"")  # nobody heard yet: withheld
+        self.view = release_public_view(None, (), session=False, now=0.0, salt=b"")  # nobody heard yet: withheld
         self.progress: dict = summary or {}
         self._subscribers: list[Callable[[], Any]] = []
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 from lifepalette.errors import UsageError
 from lifepalette.feature_table import DEVICE, TIME, checked_table, feature_matrix
 from lifepalette.scoring.fields import CONSENT_COLOUR, CONSENT_PHYSIO, FIELD_INDEX, HR_NA, Q_EDA, Q_HR, Q_SKIN, SCL_NA
-from lifepalette.scoring.scorer import CoveScorer, Groups
+from lifepalette.scoring.scorer import CoveScorer, Groups, normalise_groups
 
 CHUNK_S = 60  # seconds of records turned into float vectors at once (bounds memory for large tables)
 
@@ -45,6 +45,7 @@ def score_table(table: pa.Table, groups: Groups = None, *, source: str = "table"
     `groups`: lists of device ids in dialogue together, or a groups.json document ({"groups": [...]})."""
     if isinstance(groups, dict) and "groups" in groups:
         groups = groups["groups"]
+    members = normalise_groups(groups) or {}
     table = checked_table(table, source)
     n = table.num_rows
     if n == 0:
@@ -57,7 +58,7 @@ def score_table(table: pa.Table, groups: Groups = None, *, source: str = "table"
     rank = np.empty_like(appearance)
     rank[appearance] = np.arange(len(appearance))
     rows = rank[inverse]
-    missing = sorted({d for g in groups or [] for d in g} - set(ids.tolist()))
+    missing = sorted({d for g in members.values() for d in g} - set(ids.tolist()))
     if missing:
         raise UsageError(f"groups name device(s) with no records in {source}: {', '.join(map(str, missing))}")
     order = _last_per_wearer_second(rows, t, len(ids))
@@ -74,6 +75,6 @@ def score_table(table: pa.Table, groups: Groups = None, *, source: str = "table"
             second[rows[idx[bounds[i]:bounds[i + 1]]]] = x[bounds[i]:bounds[i + 1]]
             scorer.add_second(start + i, ids, second)
     scorer.flush()
-    out = scorer.compute()
+    out: dict = dict(scorer.compute())
     out["records"] = n
     return out
