@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real recordings that ship inside PyPI packages (research/signals.md §3), installed data-only into .data/.
+# Real recordings that ship inside PyPI packages, installed data-only into .data/.
 # Read by path at test time (never imported, never committed: heartpy's data is GPL-3).
 set -euo pipefail
 cd "$(dirname "$0")/.."

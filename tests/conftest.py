@@ -1,4 +1,4 @@
-"""Shared fixtures. The `mpy` fixture runs code under the real MicroPython unix port (DESIGN.md §7)."""
+"""Shared fixtures. The `mpy` fixture runs code under the real MicroPython unix port (docs/ARCHITECTURE.md, "Testing without hardware")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The hub's unchanged bleak code over Bumble virtual controllers (DESIGN.md §7).
+"""The hub's unchanged bleak code over Bumble virtual controllers (docs/ARCHITECTURE.md, "Testing without hardware").
 
 Frames are sealed by protocol/ code under the real micropython binary; Bumble peripherals advertise and notify
 them. The harness models radio loss the way BLE fails: the link layer retransmits, so a lost notification means

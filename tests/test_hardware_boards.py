@@ -1,4 +1,4 @@
-"""Board pin maps (hardware/boards/*.json) obey the ESP32 rules of DESIGN.md §7, and the firmware uses the same pins."""
+"""Board pin maps (hardware/boards/*.json) obey the ESP32 rules in hardware/wiring.md, and the firmware uses the same pins."""
 
 from __future__ import annotations
 

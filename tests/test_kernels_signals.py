@@ -193,7 +193,7 @@ def bsn_column(name: str) -> tuple[np.ndarray, float, dict]:
 
 
 def bsn_eda_us(name: str) -> tuple[np.ndarray, float]:
-    """EDA in microsiemens with PLUX's transfer functions (signals.md §3.2)."""
+    """EDA in microsiemens with PLUX's transfer functions."""
     x, fs, header = bsn_column(name)
     bits = int(header["resolution"][-1])
     if header["device"].startswith("bitalino"):

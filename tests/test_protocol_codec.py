@@ -16,7 +16,7 @@ from protocol.aes import AES
 KEY = bytes(16)
 EXAMPLE = {"hr_bpm": 72, "rmssd_ms": 41, "scl": 523, "scr_per_min": 3, "motion": 12, "hue": 200, "chroma": 180,
            "colour_age": 2, "consent": 19, "battery": 87, "quality": 7}
-# The worked example of DESIGN.md / ble_formats.md §7.1 (all-zero key, dev 0x0102, ctr 1), found independently.
+# The worked example of protocol/PROTOCOL.md §2.1 (all-zero key, dev 0x0102, ctr 1), found independently.
 EXAMPLE_ADVERT = "0201061bffffff300201010000003ae1f194c9d8d54ecefbeb420c347a85f4"
 
 

@@ -1,4 +1,4 @@
-# The wearer's LED colour, sans-I/O (DESIGN.md §5 "Colour"):
+# The wearer's LED colour, sans-I/O (the cove's colours: docs/ARCHITECTURE.md, "Scoring"):
 # - hue is self-reported (button clicks step through 8 hues); valence is never inferred from physiology
 # - arousal (0-255, from the badge's own features) drives saturation and brightness (Valdez & Mehrabian 1994)
 # - cvd_safe swaps the hue wheel for the Okabe-Ito palette (distinguishable with colour-vision deficiency)

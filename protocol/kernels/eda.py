@@ -5,7 +5,7 @@ Integer only, causal, no allocation per sample; the numpy twin (lifepalette.kern
 Units and formats (every intermediate |v| < 2**30):
 
 * Calibration ``cal = (full_scale_ns, counts_full_scale, offset_counts)``, default ``(25000, 4096, 0)``: a linear
-  front end covering 0-25 uS over the 12-bit ADC (like PLUX/BITalino EDA sensors, signals.md §3). Conductance in
+  front end covering 0-25 uS over the 12-bit ADC (like PLUX/BITalino EDA sensors). Conductance in
   nanosiemens ``ns = ((counts - offset) * full_scale_ns + fsc // 2) // fsc`` (<= 25000, 6.1 nS per count);
   ``counts_to_centi_us`` gives 0.01 uS (the telemetry unit), ``centi_us_to_counts`` is its inverse for simulators.
 * Decimation: mean of ``rate // 4`` samples -> a tick at ~4 Hz (nS); then a 4-tick (1 s) running mean ``s``.

@@ -11,7 +11,7 @@ Signal path and number formats (every intermediate |v| < 2**30; the range proof 
 2. Auto-range: ``u = d >> shift`` keeps |u| < 2**12 (shift 0..12). When |u| would reach 2**12 the shift grows by one
    and the filter states are halved (a linear filter scaled by 1/2 stays continuous); when the 2-s peak of |u| stays
    below 2**9 the shift shrinks and the states double. So the filters always see 9..12 significant bits with up to 4
-   extra fractional bits from the Q4 DC stage (signals.md §4.3: extra state bits make the 0.5 Hz section clean).
+   extra fractional bits from the Q4 DC stage (extra state bits make the 0.5 Hz section clean).
 3. Band-pass 0.5-8 Hz, Butterworth order 2 (scipy ``butter(2, [0.5, 8], 'band', output='sos')``) as two direct
    form I biquads with Q14 coefficients and first-order error feedback (the remainder of the >> 14 is added back
    on the next sample). Section 2 is the high-pass [1, -2, 1] section. Accumulators < 2**29.

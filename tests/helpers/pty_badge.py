@@ -3,7 +3,7 @@
 Not to be confused with `lifepalette.virtual_badge.VirtualBadge` (the firmware talking UDP to a hub): this one is a
 badge on a USB serial port, for the flash, monitor, doctor and build tools.
 
-Two linked ptys and a relay thread (DESIGN.md §7): MicroPython runs with stdin/stdout on pty A's slave; tools open
+Two linked ptys and a relay thread (docs/ARCHITECTURE.md, "Testing without hardware"): MicroPython runs with stdin/stdout on pty A's slave; tools open
 pty B's slave by name (`badge.port`), exactly as they would open /dev/ttyUSB0. The relay copies bytes between the
 two masters, so the port name survives a "power cycle" (`restart()`), as a USB serial adapter's does.
 

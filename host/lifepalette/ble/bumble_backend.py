@@ -48,7 +48,7 @@ _PROPERTY_NAMES = {
 
 
 def make_device(link: LocalLink, name: str, address: str) -> Device:
-    """A Bumble device on `link`, with the two Bumble 0.0.236 quirks worked around (DESIGN.md §7)."""
+    """A Bumble device on `link`, with the two Bumble 0.0.236 quirks worked around."""
     controller = Controller(name, link=link, public_address=address)
     controller.random_address = controller.public_address  # LocalLink routes LE ACL by random address
     controller.le_features &= ~LeFeatureMask.LE_EXTENDED_ADVERTISING  # legacy scanners drop extended reports

@@ -1,6 +1,6 @@
 """Group colour out on a Pi: BlueZ's LEAdvertisingManager1 over D-Bus (dbus-fast, which bleak already brings).
 
-bleak cannot advertise (ble_formats.md §5.5). The hub exports an org.bluez.LEAdvertisement1 object whose
+bleak cannot advertise. The hub exports an org.bluez.LEAdvertisement1 object whose
 ManufacturerData carries the sealed type-2 frame under the company id; BlueZ adds the Flags AD (Discoverable), so
 the air bytes are the 31-byte legacy advert of PROTOCOL.md. A new frame each scoring tick re-registers the object
 (BlueZ reads advertisement properties at registration).

@@ -71,7 +71,7 @@ def check_dev_id(dev_id: int) -> int:
 
 def badge_config(dev_id: int, key: bytes, group_id: int, group_key: bytes, board: str = "esp32-devkitc",
                  company_id: int = COMPANY_ID) -> dict:
-    """The badge config JSON (COMMON.md): read by the firmware and `lifepalette badge run`."""
+    """The badge config JSON (fields: README.md, "Badge firmware and the virtual badge"): read by the firmware and `lifepalette badge run`."""
     return {"dev_id": dev_id, "key": key.hex(), "group_id": group_id, "group_key": group_key.hex(), "board": board,
             "company_id": company_id, "rates": dict(DEFAULT_RATES)}
 

@@ -1,5 +1,5 @@
 """Hub scoring: per-wearer baseline, arousal, regulation, pairwise synchrony against surrogates, the Compassion
-Metric as a trajectory, and the cove palette (DESIGN.md §5)."""
+Metric as a trajectory, and the cove palette (docs/ARCHITECTURE.md, "Scoring")."""
 
 from lifepalette.scoring.fields import FIELDS
 from lifepalette.scoring.scorer import CoveScorer, normalise_groups

@@ -4,7 +4,7 @@ Every wearer's latent arousal is the scenario's slow shared drive plus fast fluc
 pair-specific fluctuation: with coupling c, the fast parts of two partners correlate by c (the truth the synchrony
 estimate is checked against), with the partner following after a small lag. Some pairs have c = 0.
 
-Demographic groups carry the differences the literature reports (research/signals.md §6):
+Demographic groups carry the differences the literature reports:
 - "reference";
 - "low_ppg": lower PPG pulse amplitude and SNR (skin-tone-dependent absorption): noisier HR, more invalid HR seconds;
 - "low_eda": lower tonic SCL and fewer, smaller responses ("low responders").

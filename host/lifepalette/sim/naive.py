@@ -1,6 +1,6 @@
 """A naive scorer for the audit's comparison: arousal from *raw levels* against fixed population norms.
 
-This is what Life Palette deliberately does not do (DESIGN.md §2.3): with one absolute scale for everyone, people
+This is what Life Palette deliberately does not do: with one absolute scale for everyone, people
 with low tonic skin conductance ("low responders") read as permanently calm. The audit runs it on the same records
 to show the disparity the cohort builds in, next to ours.
 """

@@ -1,1 +1,1 @@
-"""Badge tooling behind `lifepalette build`, `flash`, `monitor` and `doctor` (DESIGN.md §7-§8)."""
+"""Badge tooling behind `lifepalette build`, `flash`, `monitor` and `doctor` (README.md, "Badge tools")."""

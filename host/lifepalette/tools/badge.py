@@ -156,7 +156,7 @@ class Badge:
     def connect(self) -> BadgeInfo:
         """Open the port, interrupt the running program and enter the raw REPL; returns what the badge is.
 
-        The first entry skips the soft reset (it hangs the unix port, DESIGN.md §7); on real hardware a second
+        The first entry skips the soft reset (it hangs the unix port); on real hardware a second
         entry soft-resets for a clean heap, which also runs boot.py and so finishes any pending switch.
         """
         self.open()

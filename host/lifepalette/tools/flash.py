@@ -5,7 +5,7 @@ Steps (all hashing happens on the badge):
 2. finish a switch an earlier flash left pending (firmware/lp_boot_switch.py, which boot.py also runs);
 3. hash every target file; stage the changed ones under .lp_new/ (reusing staged files that still verify);
 4. verify the staged hashes, then write the journal atomically (temp + rename) and switch file by file;
-5. verify the live files, then soft-reset (not on the unix port, where a soft reset hangs: DESIGN.md §7).
+5. verify the live files, then soft-reset (not on the unix port, where a soft reset hangs).
 Until the journal exists nothing live has changed, so an interrupted copy leaves the previous firmware bootable.
 """
 

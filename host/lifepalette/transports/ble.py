@@ -1,6 +1,6 @@
 """BLE ingest with bleak: adverts through a detection callback, GATT links for telemetry, backlog and commands.
 
-Policy (ble_formats.md §5.2, §7.3): scanning is passive where the stack supports it; connects go one at a time
+Policy: scanning is passive where the stack supports it; connects go one at a time
 behind a single asyncio.Lock (controllers refuse parallel connects), at most `max_links` links at once, through
 bleak-retry-connector. When more badges wait than there are slots, links older than `hold_s` make room.
 The same code runs on BlueZ and on the Bumble backend: only `backend` (scanner and client classes plus their
