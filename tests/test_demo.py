@@ -117,7 +117,10 @@ def test_demo_streams_real_badges_to_the_wall_and_leaves_no_orphan():
     assert "demo stopped: 5 badges stopped" in out
     survivors = {p: c for p, c in kids.items() if _alive(p)}
     assert not survivors, f"orphans left behind: {survivors}"
-    left = [p for p in os.listdir("/proc") if p.isdigit() and "lifepalette-demo-" in _cmdline(int(p))]
+    # this demo's folder only: other demos (a parallel test run on the same machine) have folders of their own
+    folders = {m.group(0) for c in kids.values() if (m := re.search(r"lifepalette-demo-\w+", c))}
+    assert folders
+    left = [p for p in os.listdir("/proc") if p.isdigit() and any(f in _cmdline(int(p)) for f in folders)]
     assert not left
 
 
