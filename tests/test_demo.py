@@ -105,6 +105,8 @@ def test_demo_streams_real_badges_to_the_wall_and_leaves_no_orphan():
         assert view["contributors"] == 5 and view["palette"] is not None and len(view["swatches"]) <= 5
         seq = view["seq"]
         wait_for(lambda: _get(url + "api/cove")["seq"] > seq, timeout=10, what="the wall still updating")
+        # OSC sends at its own rate (2 Hz): wait for it to carry the live cove before stopping the demo
+        wait_for(lambda: ("/lifepalette/test-demo/ready", (1,)) in heard, timeout=10, what="OSC saying the cove is live")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
     finally:
