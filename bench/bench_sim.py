@@ -1,10 +1,16 @@
-"""Simulator throughput: feature level 10,000 wearers x 1 h (goal <= 60 s), signal level 100 wearers x 1 h
+"""Simulator throughput, end to end through the CLI: `lifepalette sim --wearers 1000 --minutes 60 --level feature`
+(report, plots, features.parquet; goal <= 6 s wall, 600,000 wearer-seconds per second) next to its peers in the same
+run: the same simulation with no files written (what it computes) and the JSON-lines writer (`--jsonl`, the old
+default); peak memory of `--wearers 10000` (goal < 4 GB). Then feature level 10,000 wearers x 1 h (goal <= 60 s), signal level 100 wearers x 1 h
 (goal <= 120 s), each as a ratio to real time. Scoring of the feature-level cohort is timed separately (the hub's
 scorer, vectorised over wearers). Also the fairness gap's distribution over seeds and scenarios. Set LP_BENCH_QUICK=1 for a tenth of the size."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 SECONDS = 3600
@@ -74,11 +80,64 @@ def fairness_distribution(seeds: int, wearers: int = 120) -> dict[str, list[floa
     return out
 
 
+_MEASURE = """
+import resource, subprocess, sys, time
+t0 = time.perf_counter()
+rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
+wall = time.perf_counter() - t0
+use = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(rc, wall, use.ru_utime + use.ru_stime, use.ru_maxrss * 1024)
+"""
+_COMPUTE_ONLY = """
+import sys
+from lifepalette.sim.run import simulate
+simulate(int(sys.argv[1]), float(sys.argv[2]), show_progress=False)
+"""
+
+
+def measured(argv: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak resident bytes of one fresh process (measured by a parent that does nothing
+    else). CPU seconds are what one dedicated core would take; wall time also counts waiting on a busy machine."""
+    out = subprocess.run([sys.executable, "-c", _MEASURE, *argv], capture_output=True, text=True, check=True)
+    rc, wall, cpu, peak = out.stdout.split()
+    if rc != "0":
+        raise RuntimeError(f"{' '.join(argv)} exited {rc}")
+    return float(wall), float(cpu), int(peak)
+
+
+def cli_end_to_end(wearers: int, minutes: int = 60, peers: bool = True) -> dict[str, tuple[float, float, int]]:
+    lp = os.path.join(os.path.dirname(sys.executable), "lifepalette")
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        base = [lp, "sim", "--wearers", str(wearers), "--minutes", str(minutes), "--level", "feature"]
+        out["parquet"] = measured([*base, "--out", os.path.join(tmp, "pq")])
+        if peers:
+            out["compute_only"] = measured([sys.executable, "-c", _COMPUTE_ONLY, str(wearers), str(minutes)])
+            out["jsonl"] = measured([*base, "--jsonl", "--out", os.path.join(tmp, "jl")])
+    return out
+
+
+def report_cli(quick: bool) -> None:
+    runs = cli_end_to_end(1000)
+    wall, cpu, peak = runs["parquet"]
+    _, compute, _ = runs["compute_only"]
+    _, jsonl, _ = runs["jsonl"]
+    print(f"sim CLI 1000 wearers x 60 min (report, plots, features.parquet): {wall:.1f} s wall, {cpu:.1f} s CPU "
+          f"({3.6e6 / cpu:,.0f} wearer-s per CPU second, {cpu / 6:.2f}x the 6 s goal), peak {peak / 2**30:.2f} GB; "
+          f"compute only (no files) {compute:.1f} s CPU -> the files add {cpu / compute - 1:+.0%}; "
+          f"--jsonl {jsonl:.1f} s CPU ({jsonl / cpu:.1f}x the Parquet run)", flush=True)
+    if not quick:
+        wall, cpu, peak = cli_end_to_end(10_000, peers=False)["parquet"]
+        print(f"sim CLI 10000 wearers x 60 min: {wall:.0f} s wall, {cpu:.0f} s CPU, peak {peak / 2**30:.2f} GB "
+              f"({peak / 2**32:.2f}x the 4 GB limit)", flush=True)
+
+
 def main() -> None:
     import numpy as np
     from lifepalette.sim.evaluate import ERROR_DISPARITY_MAX
 
     quick = bool(os.environ.get("LP_BENCH_QUICK"))
+    report_cli(quick)
     n_feat, n_sig = (1000, 10) if quick else (10_000, 100)
     gen, scoring = feature_level(n_feat, score=True)
     total = gen + scoring

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
+from lifepalette.feature_table import SCHEMA, read_features
 
 LP = Path(sys.executable).with_name("lifepalette")
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -25,19 +27,22 @@ def sim_dir(tmp_path_factory):
 
 
 def test_sim_writes_everything_it_promises(sim_dir):
-    for name in ("features.jsonl", "groups.json", "scores.json", "report.json", "cohort.json", "arousal.npz"):
+    for name in ("features.parquet", "groups.json", "scores.json", "report.json", "cohort.json", "arousal.npz"):
         assert (sim_dir / name).stat().st_size > 0
     for name in ("palette.png", "synchrony.png", "trajectories.png", "groups.png"):
         assert (sim_dir / name).read_bytes()[:8] == PNG
     report = json.loads((sim_dir / "report.json").read_text())
     assert {"truth", "estimates", "validity", "fairness", "privacy"} <= set(report)
     assert len(report["truth"]["pairs"]) == len(report["estimates"]["pairs"]) > 0
-    lines = (sim_dir / "features.jsonl").read_text().splitlines()
-    assert len(lines) == 24 * 12 * 60 and json.loads(lines[0])["device"] >= 1
+    assert not (sim_dir / "features.jsonl").exists()  # JSON lines only with --jsonl
+    meta = pq.ParquetFile(sim_dir / "features.parquet").metadata
+    assert meta.num_rows == 24 * 12 * 60 and meta.row_group(0).column(0).compression == "ZSTD"
+    table = pq.read_table(sim_dir / "features.parquet")
+    assert table.schema.equals(SCHEMA) and min(table.column("device").to_pylist()) >= 1
 
 
 def test_score_reproduces_the_sims_scores(sim_dir):
-    res = lp("score", sim_dir / "features.jsonl", "--groups", sim_dir / "groups.json")
+    res = lp("score", sim_dir / "features.parquet", "--groups", sim_dir / "groups.json")
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["pairs"] == json.loads((sim_dir / "scores.json").read_text())["pairs"]
 
@@ -45,7 +50,7 @@ def test_score_reproduces_the_sims_scores(sim_dir):
 def test_sim_is_reproducible(sim_dir, tmp_path):
     res = lp("sim", "--wearers", 24, "--minutes", 12, "--seed", 5, "--out", tmp_path, "--no-plots")
     assert res.returncode == 0
-    assert (tmp_path / "features.jsonl").read_bytes() == (sim_dir / "features.jsonl").read_bytes()
+    assert pq.read_table(tmp_path / "features.parquet").equals(pq.read_table(sim_dir / "features.parquet"))
 
 
 def test_audit_dir_reports_per_group_figures_and_passes(sim_dir):
@@ -72,8 +77,25 @@ def test_audit_catches_a_public_aggregate_below_k(sim_dir, tmp_path):
     assert json.loads(res.stdout)["privacy"]["violations"][0]["reason"] == "fewer than k contributors"
 
 
-def test_audit_scores_a_bare_features_dir(sim_dir, tmp_path):
-    (tmp_path / "features.jsonl").write_bytes((sim_dir / "features.jsonl").read_bytes())
+def test_sim_jsonl_holds_the_same_rows_and_scores_the_same(sim_dir, tmp_path):
+    res = lp("sim", "--wearers", 24, "--minutes", 12, "--seed", 5, "--out", tmp_path, "--no-plots", "--jsonl")
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "features.parquet").exists()
+    lines = (tmp_path / "features.jsonl").read_text().splitlines()
+    assert len(lines) == 24 * 12 * 60 and json.loads(lines[0])["device"] >= 1
+    assert read_features(tmp_path / "features.jsonl").equals(pq.read_table(sim_dir / "features.parquet"))
+    res = lp("score", tmp_path / "features.jsonl", "--groups", sim_dir / "groups.json")
+    assert json.loads(res.stdout) == json.loads(lp("score", sim_dir / "features.parquet", "--groups",
+                                                   sim_dir / "groups.json").stdout)
+
+
+@pytest.mark.parametrize("name", ["features.parquet", "features.jsonl"])
+def test_audit_scores_a_bare_features_dir(sim_dir, tmp_path, name):
+    if name.endswith(".jsonl"):
+        table = pq.read_table(sim_dir / "features.parquet")
+        (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in table.to_pylist()))
+    else:
+        (tmp_path / name).write_bytes((sim_dir / name).read_bytes())
     res = lp("audit", tmp_path)
     assert res.returncode == 0, res.stderr
     rep = json.loads(res.stdout)
@@ -148,7 +170,7 @@ def test_sim_signal_level_cli(tmp_path):
     assert res.returncode == 0, res.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["level"] == "signal" and report["scenario"] == "calm"
-    assert not (tmp_path / "features.jsonl").exists()
+    assert not (tmp_path / "features.jsonl").exists() and not (tmp_path / "features.parquet").exists()
 
 
 def test_too_short_a_session_is_not_judged(tmp_path):

@@ -34,6 +34,7 @@ COMMANDS = [
     "erase",
     "backup",
     "restore",
+    "replay",
     "sphere",
     "power",
 ]

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.dir) == bool(args.db):
         raise UsageError("give either DIR or --db FILE")
     if args.db:
-        from lifepalette.commands.score import load_groups
+        from lifepalette.scoring.offline import load_groups
 
         groups = load_groups(args.groups) if args.groups else None
         report = audit.audit_db(Path(args.db), groups)

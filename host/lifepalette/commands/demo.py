@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--osc-rate", type=float, default=2.0, metavar="HZ",
                         help="OSC messages per second (default 2)")
     parser.add_argument("--mqtt", metavar="URL", help="also publish public aggregates to an MQTT broker")
+    parser.add_argument("--lsl", action="store_true",
+                        help="also stream the public view over Lab Streaming Layer (needs the [lsl] extra)")
     parser.set_defaults(func=run)
 
 
@@ -160,7 +162,7 @@ class Demo:
         from lifepalette.outputs import start_outputs
 
         self.outputs = await start_outputs(self.hub, osc=self.args.osc, mqtt=self.args.mqtt, cove=self.args.cove,
-                                           osc_rate_hz=self.args.osc_rate)
+                                           osc_rate_hz=self.args.osc_rate, lsl=self.args.lsl, prog="lifepalette demo")
 
     def _spawn(self, cmd: list[str], log_path: str) -> None:
         import subprocess

@@ -34,6 +34,11 @@ def register(subparsers) -> None:
     p.add_argument("--osc", metavar="HOST:PORT", help="send the public cove palette and measures by OSC")
     p.add_argument("--osc-rate", type=float, default=2.0, metavar="HZ", help="OSC send rate (default 2 Hz)")
     p.add_argument("--mqtt", metavar="URL", help="publish public aggregates to an MQTT broker (mqtt://host:port)")
+    p.add_argument("--lsl", action="store_true",
+                   help="stream the released public view over Lab Streaming Layer (LifePalette-<cove>, type Affect)")
+    p.add_argument("--lsl-wearers", action="store_true",
+                   help="with --lsl: also a feature stream per wearer who consented to physiology (per-session "
+                   "pseudonym; ends at once on pause or revocation)")
     # How long a gap in a badge's counters stays open before acks skip it (a counter jump after a reboot). Hidden:
     # for tests that flood a loaded machine, where a datagram the kernel dropped must not be acked past.
     p.add_argument("--ack-gap-timeout", type=float, default=5.0, help=argparse.SUPPRESS)
@@ -49,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--cadence must be positive")
     if not (args.udp or args.ble or args.serial):
         raise UsageError("nothing to listen on: give --udp HOST:PORT, --ble and/or --serial PORT")
+    if args.lsl_wearers and not args.lsl:
+        raise UsageError("--lsl-wearers needs --lsl")
     if not 0 < args.osc_rate <= 1000:
         raise UsageError("--osc-rate must be between 0 and 1000 Hz")
     if args.osc:
@@ -108,11 +115,12 @@ async def _serve(args: argparse.Namespace) -> int:
             from lifepalette.web import serve_web
 
             runner = await serve_web(hub, args.http[0], args.http[1], args.token_source, cove=args.cove)
-        if args.osc or args.mqtt:
+        if args.osc or args.mqtt or args.lsl:
             from lifepalette.outputs import start_outputs
 
             outputs = await start_outputs(hub, osc=args.osc, mqtt=args.mqtt, cove=args.cove,
-                                          osc_rate_hz=args.osc_rate)
+                                          osc_rate_hz=args.osc_rate, lsl=args.lsl, lsl_wearers=args.lsl_wearers,
+                                          prog="lifepalette hub")
         await stop.wait()
     finally:
         if outputs:

@@ -1,4 +1,5 @@
-"""`lifepalette score FEATURES.jsonl [--groups GROUPS.json] [--timeline] [--seed N]`: the hub's scoring, offline."""
+"""`lifepalette score FEATURES [--groups GROUPS.json] [--timeline] [--seed N]`: the hub's scoring, offline (Parquet
+or JSON lines)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ import sys
 from typing import Any
 
 from lifepalette.errors import UsageError
-from lifepalette.scoring.offline import check_groups, load_groups, read_records
+from lifepalette.scoring.offline import load_groups
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "score",
         help="score 1 Hz feature records offline (Compassion Metric, synchrony, palette)",
-        description="Run the hub's scoring over JSON-lines feature records, e.g. "
-        '{"device": 3, "t": 17, "hr_bpm": 74, "scl": 512, ...} (telemetry field names, t in seconds). '
+        description="Run the hub's scoring over feature records (a Parquet feature table, or JSON lines such as "
+        '{"device": 3, "t": 17, "hr_bpm": 74, "scl": 512, ...} (telemetry field names, t in seconds); the format is chosen by suffix). '
         "Prints one JSON object: per-wearer Compassion Metric trajectories (level, trend, confidence; never a "
         "ranking), synchrony for every pair in the same group against a surrogate baseline, groups, the palette, "
         "and 'public': the public view exactly as the hub would release it at the last second (aggregates only "
@@ -25,7 +26,8 @@ def register(subparsers: Any) -> None:
         "public view>}. A record without 'consent' counts as consented; without 'quality', every physiology value "
         "it carries counts as valid.",
     )
-    p.add_argument("features", metavar="FEATURES.jsonl", help="feature records, one JSON object per line ('-' = stdin)")
+    p.add_argument("features", metavar="FEATURES",
+                   help="feature records: a .parquet/.pq feature table, else JSON lines ('-' = stdin)")
     p.add_argument("--groups", metavar="GROUPS.json",
                    help='who is in dialogue together: {"groups": [[1, 2], [3, 4, 5]]} (default: everyone one group)')
     p.add_argument("--indent", type=int, default=None, help="pretty-print the JSON with this indent")
@@ -37,22 +39,18 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lifepalette.feature_table import checked_table, read_features, table_records
     from lifepalette.hub.timeline import released_views
     from lifepalette.scoring import CoveScorer
 
     groups = load_groups(args.groups) if args.groups else None
     source = "stdin" if args.features == "-" else args.features
-    try:
-        if args.features == "-":
-            records = read_records(sys.stdin, source)
-        else:
-            with open(args.features, encoding="utf-8") as fh:
-                records = read_records(fh, source)
-    except OSError as exc:
-        raise UsageError(f"cannot read {source}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{source} is not UTF-8 text") from None
-    check_groups({dev for dev, _t, _f in records}, groups, source)
+    records = table_records(checked_table(read_features(args.features), source))
+    if not records:
+        raise UsageError(f"{source}: no feature records")
+    missing = sorted({d for g in groups or [] for d in g} - {dev for dev, _t, _f in records})
+    if missing:
+        raise UsageError(f"groups name device(s) with no records in {source}: {', '.join(map(str, missing))}")
     scorer = CoveScorer(groups, keep_trajectory=True)
     public: dict[str, Any] | None = None
     for t, view in released_views(scorer, records, args.seed):

@@ -19,7 +19,8 @@ def register(subparsers: Any) -> None:
         help="simulate a cove with known truth, score it, check validity and fairness, plot",
         description="Generate a seeded cohort (latent arousal from a scenario timeline, dialogue partners coupled "
         "with known strength, individual and group differences), produce 1 Hz features (feature level) or badge "
-        "signals through the badge kernels (signal level), score them like the hub, and write features.jsonl, "
+        "signals through the badge kernels (signal level), score them like the hub, and write features.parquet "
+        "(one row per wearer-second; features.jsonl with --jsonl), "
         "scores.json, report.json (truth, estimates, validity and fairness figures) and PNG plots to --out.",
     )
     p.add_argument("--wearers", type=int, default=30, help="number of wearers (default 30)")
@@ -30,7 +31,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--level", default="feature", choices=("feature", "signal"),
                    help="feature: 1 Hz records directly (fast); signal: sensor samples through the badge kernels")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
-    p.add_argument("--no-features", action="store_true", help="do not write features.jsonl (large for big cohorts)")
+    p.add_argument("--jsonl", action="store_true",
+                   help="write the features as JSON lines (features.jsonl) instead of features.parquet")
+    p.add_argument("--no-features", action="store_true", help="do not write the feature file")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     p.set_defaults(func=run)
 
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = simulate(args.wearers, args.minutes, args.scenario, args.seed, args.level)
     try:
-        written = write_outputs(result, out, features=not args.no_features, plots=not args.no_plots)
+        fmt = None if args.no_features else "jsonl" if args.jsonl else "parquet"
+        written = write_outputs(result, out, features=fmt, plots=not args.no_plots)
     except OSError as exc:
         raise UsageError(f"cannot write to {out}: {exc.strerror or exc}") from None
     rep = result.report

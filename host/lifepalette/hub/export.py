@@ -40,6 +40,8 @@ def export(db: str | Path, out: str | Path, fmt: str, devices: list[int] | None 
     out = Path(out)
     if out.is_dir():
         raise UsageError(f"{out} is a directory")
+    if not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: no directory {out.parent}")
     if fmt not in ("csv", "parquet"):
         raise UsageError(f"unknown export format {fmt!r}")
     _create_private(out)
@@ -53,16 +55,7 @@ def export(db: str | Path, out: str | Path, fmt: str, devices: list[int] | None 
                 n += 1
         return n
     if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        data = list(rows(db, devices))
-        columns = list(zip(*data, strict=True)) if data else [()] * len(COLUMNS)
-        types = {"type": pa.string(), "link": pa.string(), "t_rx": pa.float64()}
-        arrays = [pa.array(list(col), type=types.get(name, pa.int64())) for name, col in zip(COLUMNS, columns,
-                                                                                              strict=True)]
-        pq.write_table(pa.table(arrays, names=list(COLUMNS)), out)
-        return len(data)
+        return _write_parquet(out, list(rows(db, devices)))
     raise UsageError(f"unknown export format {fmt!r}")
 
 
@@ -74,3 +67,20 @@ def _create_private(out: Path) -> None:
         os.fchmod(fd, 0o600)
     finally:
         os.close(fd)
+
+
+def _write_parquet(out: Path, data: list[list]) -> int:
+    """The feature table's schema (lifepalette.feature_table: device, t, the telemetry fields typed as the badge
+    sends them) followed by the frame's own columns, so `lifepalette score x.parquet` reads an export directly."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lifepalette.feature_table import COMPRESSION, EXPORT_SCHEMA
+
+    by_name: dict[str, tuple] = dict(zip(COLUMNS, zip(*data, strict=True), strict=True)) if data else {c: () for c in COLUMNS}
+    by_name["device"] = by_name["dev_id"]
+    by_name["scl"] = by_name["scl_centi_us"]
+    by_name["t"] = tuple(int(t) for t in by_name["t_rx"])  # the second the hub received the frame in
+    arrays = [pa.array(list(by_name[f.name]), type=f.type) for f in EXPORT_SCHEMA]
+    pq.write_table(pa.Table.from_arrays(arrays, schema=EXPORT_SCHEMA), out, compression=COMPRESSION)
+    return len(data)

@@ -1,4 +1,4 @@
-"""Outputs of the hub beyond the web app: OSC for installations, MQTT for linking coves.
+"""Outputs of the hub beyond the web app: OSC for installations, MQTT for linking coves, LSL for researchers.
 
 Every output publishes only the public cove view released by the hub (`lifepalette.hub.views.release_public_view`): aggregates over
 k >= 5 consenting people, never a per-wearer number or a device id.
@@ -10,7 +10,8 @@ from typing import Any
 
 
 async def start_outputs(hub: Any, *, osc: str | None = None, mqtt: str | None = None, cove: str = "cove",
-                        osc_rate_hz: float = 2.0) -> list:
+                        osc_rate_hz: float = 2.0, lsl: bool = False, lsl_wearers: bool = False,
+                        prog: str = "lifepalette") -> list:
     """Start OSC (target "HOST:PORT") and/or MQTT (broker URL) outputs for `hub`; stop them with `stop_outputs`.
 
     For the `hub` and `demo` commands: `outputs = await start_outputs(hub, osc=args.osc, mqtt=args.mqtt, cove=...)`.
@@ -18,7 +19,7 @@ async def start_outputs(hub: Any, *, osc: str | None = None, mqtt: str | None = 
     from lifepalette.outputs.public import PublicSource
 
     outputs: list = []
-    if not (osc or mqtt):
+    if not (osc or mqtt or lsl):
         return outputs
     source = PublicSource(hub, cove)
     outputs.append(source)  # closed last by stop_outputs
@@ -31,6 +32,12 @@ async def start_outputs(hub: Any, *, osc: str | None = None, mqtt: str | None = 
         from lifepalette.outputs.mqtt import MqttBridge
 
         outputs.append(await MqttBridge(hub, mqtt, source=source).start())
+    if lsl:
+        from lifepalette.outputs.lsl import start_lsl
+
+        lsl_out = start_lsl(hub, cove=cove, wearers=lsl_wearers, source=source, prog=prog)
+        if lsl_out is not None:
+            outputs.append(await lsl_out.start())
     return outputs
 
 

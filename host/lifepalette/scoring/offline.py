@@ -1,4 +1,4 @@
-"""Scoring from files: the groups file and JSON-lines feature records, checked and fed to a CoveScorer.
+"""Scoring from files: the groups file and JSON-lines feature records (checked by lifepalette.feature_table).
 
 Used by `lifepalette score` and by the audit of a simulation folder.
 """
@@ -33,59 +33,9 @@ def load_groups(path: str) -> list[list[int]]:
     return groups
 
 
-def _check_record(rec: Any, where: str, allowed: frozenset[str]) -> tuple[int, int, dict]:
-    if not isinstance(rec, dict):
-        raise UsageError(f"{where}: expected a JSON object")
-    id_key = "device" if "device" in rec or "dev_id" not in rec else "dev_id"  # dev_id as in `frame open` output
-    dev, t = rec.get(id_key), rec.get("t")
-    if not isinstance(dev, int) or isinstance(dev, bool) or dev < 0:
-        raise UsageError(f"{where}: '{id_key}' must be a non-negative integer")
-    if not isinstance(t, int | float) or isinstance(t, bool) or t != t or t < 0:
-        raise UsageError(f"{where}: 't' must be a non-negative number of seconds")
-    fields = {k: v for k, v in rec.items() if k not in (id_key, "t")}
-    for name, value in fields.items():
-        if name not in allowed:
-            raise UsageError(f"{where}: unknown field {name!r}")
-        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or value != value):
-            raise UsageError(f"{where}: field {name!r} must be a number or null")
-    return dev, int(t), fields
-
-
-def read_records(lines: Any, source: str) -> list[tuple[int, int, dict]]:
-    """Checked (device, second, fields) of every non-empty line; a clear UsageError on the first bad one."""
-    from lifepalette.scoring import FIELDS
-
-    allowed = frozenset(FIELDS)
-    records = []
-    for lineno, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{source} line {lineno}"
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{where}: not valid JSON ({exc.msg})") from None
-        records.append(_check_record(rec, where, allowed))
-    if not records:
-        raise UsageError(f"{source}: no feature records")
-    return records
-
-
-def check_groups(devices: set[int], groups: list[list[int]] | None, source: str) -> None:
-    missing = sorted({d for g in groups or [] for d in g} - devices)
-    if missing:
-        raise UsageError(f"groups name device(s) with no records in {source}: {', '.join(map(str, missing))}")
-
-
 def score_lines(lines: Any, source: str, groups: list[list[int]] | None) -> dict:
-    from lifepalette.scoring import CoveScorer
+    """JSON-lines feature records, checked (lifepalette.feature_table) and scored like any feature table."""
+    from lifepalette.feature_table import iter_jsonl, table_from_records
+    from lifepalette.scoring.table import score_table
 
-    records = read_records(lines, source)
-    scorer = CoveScorer(groups, keep_trajectory=True)
-    for dev, t, fields in records:
-        scorer.add(dev, t, fields)
-    check_groups({dev for dev, _t, _f in records}, groups, source)
-    scorer.flush()
-    out = scorer.compute()
-    out["records"] = len(records)
-    return out
+    return score_table(table_from_records(iter_jsonl(lines, source)), groups, source=source)

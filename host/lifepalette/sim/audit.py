@@ -2,7 +2,7 @@
 
 DIR (written by `lifepalette sim`): per demographic group the mean Compassion Metric level, exclusion rates by the
 quality gate, arousal error against the truth for our scorer and for a naive raw-level scorer, the disparities, and
-a privacy check that every public aggregate rests on k >= 5 contributors. A DIR holding only features.jsonl (and
+a privacy check that every public aggregate rests on k >= 5 contributors. A DIR holding only features.parquet or features.jsonl (and
 optionally groups.json) is scored first; without truth, error figures are absent.
 
 --db FILE (the hub's SQLite, schema owned by lifepalette.hub.store, read-only): telemetry frames joined with stored
@@ -28,6 +28,7 @@ from lifepalette.sim.cohort import DEMOGRAPHIC_GROUPS
 from lifepalette.sim.run import privacy_check
 
 MOTION_NA = 255
+FEATURE_FILES = ("features.parquet", "features.jsonl")  # what `lifepalette sim` writes (Parquet by default)
 
 
 def _load_json(path: Path) -> Any:
@@ -61,17 +62,15 @@ def group_figures(scores: dict, groups: dict[str, list[int]]) -> dict:
 def audit_dir(directory: Path) -> dict:
     if not directory.is_dir():
         raise UsageError(f"{directory} is not a directory")
-    scores_path, features_path = directory / "scores.json", directory / "features.jsonl"
+    scores_path = directory / "scores.json"
+    features_path = next((directory / n for n in FEATURE_FILES if (directory / n).exists()), None)
     if scores_path.exists():
         scores = _load_json(scores_path)
-    elif features_path.exists():
-        from lifepalette.scoring.offline import load_groups, score_lines
-
-        groups = load_groups(str(directory / "groups.json")) if (directory / "groups.json").exists() else None
-        with features_path.open(encoding="utf-8") as fh:
-            scores = score_lines(fh, str(features_path), groups)
+    elif features_path is not None:
+        scores = _score_feature_file(directory, features_path)
     else:
-        raise UsageError(f"{directory} has neither scores.json nor features.jsonl (run `lifepalette sim --out DIR`)")
+        raise UsageError(f"{directory} has neither scores.json nor features.parquet/features.jsonl "
+                         "(run `lifepalette sim --out DIR`)")
     if not isinstance(scores, dict) or not isinstance(scores.get("wearers"), dict):
         raise UsageError(f"{scores_path}: not a scores document")
     publics = [scores.get("public", {})]
@@ -88,6 +87,15 @@ def audit_dir(directory: Path) -> dict:
         report["truth"] = False
     report["checks"] = _checks(report)
     return report
+
+
+def _score_feature_file(directory: Path, features_path: Path) -> dict:
+    from lifepalette.feature_table import read_features
+    from lifepalette.scoring.offline import load_groups
+    from lifepalette.scoring.table import score_table
+
+    groups = load_groups(str(directory / "groups.json")) if (directory / "groups.json").exists() else None
+    return score_table(read_features(features_path), groups, source=str(features_path))
 
 
 def _truth_figures(scores: dict, cohort: dict, arrays_path: Path) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lifepalette.feature_table import NUMPY_TYPES
 from lifepalette.scoring.fields import (
     CONSENT_COLOUR,
     CONSENT_PHYSIO,
@@ -48,59 +49,65 @@ def _param(cohort: Cohort, name: str) -> np.ndarray:
 
 
 def motion_bursts(rng: np.random.Generator, cohort: Cohort) -> np.ndarray:
-    """(W, T) motion intensity 0..255, non-zero during bursts of 1-4 s at the scenario's rate."""
+    """(W, T) motion intensity 0..255 (uint8), non-zero during bursts of 1-4 s at the scenario's rate."""
     w, t = cohort.arousal.shape
     rate = scenarios.motion_rate(cohort.scenario, t)[None, :]
     starts = rng.random((w, t)) < rate
-    motion = np.zeros((w, t), np.int32)
-    intensity = rng.integers(60, 255, size=(w, t))
+    motion = np.zeros((w, t), np.uint8)
+    intensity = rng.integers(60, 255, size=(w, t)).astype(np.uint8)  # drawn as int64 (the seeded stream), kept small
     for k in range(4):  # a burst lasts up to 4 s: spread each start forward
         keep = starts if k == 0 else starts & (rng.random((w, t)) < 0.7)
-        shifted = np.zeros_like(motion)
-        shifted[:, k:] = np.where(keep[:, : t - k], intensity[:, : t - k], 0)
-        motion = np.maximum(motion, shifted)
+        np.maximum(motion[:, k:], np.where(keep[:, : t - k], intensity[:, : t - k], np.uint8(0)), out=motion[:, k:])
     return motion
 
 
 def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.ndarray]:
-    """{field: (W, T) int array} for every telemetry field."""
+    """{field: (W, T) array in the feature table's type} for every telemetry field.
+
+    Each field is made in its final one- or two-byte type as soon as its inputs exist, and the float temporaries go
+    right after, so a 10,000-wearer hour stays well under 4 GB; the random draws keep their order (same seed, same
+    cohort as before)."""
     rng = np.random.default_rng(cohort.seed + 1_000_003 if seed is None else seed)
     a = cohort.arousal
     w, t = a.shape
     low_ppg = (cohort.demographic == 1)[:, None]
-    slow = _lowpass_rows(a, 8.0)
-    hr_true = _param(cohort, "hr_rest") + _param(cohort, "hr_gain") * a
     hr_noise = np.where(low_ppg, 3.0, 1.5).astype(np.float32)
-    hr = hr_true + rng.standard_normal((w, t), dtype=np.float32) * hr_noise
-    rmssd = _param(cohort, "rmssd_rest") * (1 - 0.6 * a) + rng.standard_normal((w, t), dtype=np.float32) * 4.0
-    scl_us = _param(cohort, "scl_rest_us") * (1 + _param(cohort, "scl_gain") * slow)
+    hr = _param(cohort, "hr_rest") + _param(cohort, "hr_gain") * a
+    hr += rng.standard_normal((w, t), dtype=np.float32) * hr_noise
+    rmssd = _param(cohort, "rmssd_rest") * (1 - 0.6 * a)
+    rmssd += rng.standard_normal((w, t), dtype=np.float32) * 4.0
+    scl_us = _param(cohort, "scl_rest_us") * (1 + _param(cohort, "scl_gain") * _lowpass_rows(a, 8.0))
     scl_us *= 1 + 0.01 * rng.standard_normal((w, t), dtype=np.float32)
     scr_p = (_param(cohort, "scr_rate_rest") + _param(cohort, "scr_rate_gain") * a) / 60.0
-    scr = _rolling_sum(rng.random((w, t), dtype=np.float32) < scr_p, 60)
-    motion = motion_bursts(rng, cohort)
+    out = {"scr_per_min": np.minimum(_rolling_sum(rng.random((w, t), dtype=np.float32) < scr_p, 60), 254)}
+    del scr_p
+    motion = out["motion"] = motion_bursts(rng, cohort)
     hr_fail = np.where(low_ppg, 0.10, 0.03).astype(np.float32)
     hr_valid = (rng.random((w, t), dtype=np.float32) >= hr_fail) & (motion == 0)
+    out["hr_bpm"] = np.where(hr_valid, np.clip(np.rint(hr), 30, 250), HR_NA).astype(np.uint8)
+    del hr
+    out["rmssd_ms"] = np.where(hr_valid, np.clip(np.rint(rmssd), 1, 254), RMSSD_NA).astype(np.uint8)
+    del rmssd
     eda_valid = (rng.random((w, t), dtype=np.float32) >= 0.02) & (scl_us >= 0.05)
+    out["scl"] = np.clip(np.rint(scl_us * 100), 1, 0xFFFE).astype(np.uint16)
+    del scl_us
     skin = rng.random((w, t), dtype=np.float32) >= 0.003
-    quality = (skin * Q_SKIN + (hr_valid & skin) * Q_HR + (eda_valid & skin) * Q_EDA + (motion > 0) * Q_MOTION)
+    quality = skin.astype(np.uint8) * np.uint8(Q_SKIN)  # distinct bits: OR-ing them is the sum
+    quality |= (hr_valid & skin).astype(np.uint8) * np.uint8(Q_HR)
+    quality |= (eda_valid & skin).astype(np.uint8) * np.uint8(Q_EDA)
+    quality |= (motion > 0).astype(np.uint8) * np.uint8(Q_MOTION)
+    out["quality"] = quality
+    del hr_valid, eda_valid, skin
     shares_colour = (rng.random(w) < 0.8)[:, None]
-    hue = np.broadcast_to(rng.integers(0, 256, size=(w, 1)), (w, t))
-    chroma = np.broadcast_to(rng.integers(80, 256, size=(w, 1)), (w, t))
-    consent = (CONSENT_PHYSIO | CONSENT_REVISION << 4) + shares_colour * CONSENT_COLOUR
-    out = {
-        "hr_bpm": np.where(hr_valid, np.clip(np.rint(hr), 30, 250), HR_NA),
-        "rmssd_ms": np.where(hr_valid, np.clip(np.rint(rmssd), 1, 254), RMSSD_NA),
-        "scl": np.clip(np.rint(scl_us * 100), 1, 0xFFFE),
-        "scr_per_min": np.minimum(scr, 254),
-        "motion": motion,
-        "hue": np.where(shares_colour, hue, 0),
-        "chroma": np.where(shares_colour, chroma, 0),
-        "colour_age": np.where(shares_colour, 0, 255),
-        "consent": np.broadcast_to(consent, (w, t)),
-        "battery": np.full((w, t), 80),
-        "quality": quality,
-    }
-    return {k: np.broadcast_to(out[k], (w, t)).astype(np.int32) for k in FIELDS}  # astype: one contiguous copy
+    hue = rng.integers(0, 256, size=(w, 1))
+    chroma = rng.integers(80, 256, size=(w, 1))
+    per_wearer = {"hue": np.where(shares_colour, hue, 0), "chroma": np.where(shares_colour, chroma, 0),
+                  "colour_age": np.where(shares_colour, 0, 255),
+                  "consent": (CONSENT_PHYSIO | CONSENT_REVISION << 4) + shares_colour * CONSENT_COLOUR,
+                  "battery": np.full((w, 1), 80)}
+    for name, column in per_wearer.items():  # one value per wearer, spread over the seconds in the final type
+        out[name] = np.broadcast_to(column.astype(NUMPY_TYPES[name]), (w, t)).copy()
+    return {k: np.ascontiguousarray(out[k], dtype=NUMPY_TYPES[k]) for k in FIELDS}
 
 
 def second_matrix(features: dict[str, np.ndarray], t: int) -> np.ndarray:

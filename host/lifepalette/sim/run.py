@@ -1,7 +1,7 @@
 """One simulated session end to end: cohort -> 1 Hz features -> our scoring and a naive one -> truth comparison.
 
 `simulate(...)` returns a `SimResult` (arrays and the final scores); `write_outputs(...)` writes the files
-`lifepalette sim` promises: features.jsonl (the `score` input format), groups.json, scores.json, cohort.json,
+`lifepalette sim` promises: features.parquet (or features.jsonl; both are `score` input), groups.json, scores.json, cohort.json,
 arousal.npz, report.json and PNG plots.
 """
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lifepalette import feature_table
 from lifepalette.privacy import K_MIN
 from lifepalette.scoring import FIELDS, CoveScorer
 from lifepalette.scoring import scorer as sc
@@ -37,6 +38,7 @@ class SimResult:
     report: dict
 
 
+NAIVE_CHUNK = 500  # wearers through the naive scorer at once
 SIGNAL_CHUNK = 25  # wearers through the kernel twin at once (bounds memory: ~60 MB of samples per chunk-hour)
 
 
@@ -96,7 +98,10 @@ def simulate(n_wearers: int, minutes: float, scenario: str = "healing", seed: in
     scorer = score_features(cohort.dev_ids, features, cohort.dialogue, on_second=each_second, keep_trajectory=True)
     bar.close()
     scores = scorer.compute()
-    naive = naive_arousal(features["hr_bpm"], features["scl"], features["scr_per_min"]).astype(np.float32)
+    naive = np.empty((w, seconds), np.float32)
+    for start in range(0, w, NAIVE_CHUNK):  # in slices of wearers: float64 temporaries of the whole cohort are GBs
+        rows = slice(start, start + NAIVE_CHUNK)
+        naive[rows] = naive_arousal(features["hr_bpm"][rows], features["scl"][rows], features["scr_per_min"][rows])
     report = build_report(cohort, scores, ours, naive, timeline, level)
     return SimResult(cohort, features, scores, ours, naive, timeline, report)
 
@@ -144,31 +149,33 @@ def privacy_check(publics: list[dict]) -> dict:
 
 def write_features_jsonl(path: Path, cohort: Cohort, features: dict[str, np.ndarray],
                          show_progress: bool | None = None) -> int:
-    cols = [features[k] for k in FIELDS]
-    n = 0
     bar = Progress(cohort.seconds, "features", show_progress)
     with path.open("w", encoding="utf-8") as fh:
-        for t in range(cohort.seconds):
-            values = np.stack([c[:, t] for c in cols], axis=1).tolist()
-            lines = []
-            for dev, row in zip(cohort.dev_ids.tolist(), values, strict=True):
-                body = ", ".join(f'"{k}": {v}' for k, v in zip(FIELDS, row, strict=True))
-                lines.append(f'{{"device": {dev}, "t": {t}, {body}}}\n')
-            fh.writelines(lines)
-            n += len(lines)
-            bar.update()
+        n = feature_table.write_feature_jsonl(fh, cohort.dev_ids, features, progress=bar)
     bar.close()
     return n
 
 
-def write_outputs(result: SimResult, out: Path, features: bool = True, plots: bool = True,
+def write_features_parquet(path: Path, cohort: Cohort, features: dict[str, np.ndarray],
+                           show_progress: bool | None = None) -> int:
+    bar = Progress(cohort.seconds, "features", show_progress)
+    n = feature_table.write_feature_arrays(path, cohort.dev_ids, features, progress=bar)
+    bar.close()
+    return n
+
+
+def write_outputs(result: SimResult, out: Path, features: str | None = "parquet", plots: bool = True,
                   show_progress: bool | None = None) -> list[str]:
+    """features: "parquet" (features.parquet), "jsonl" (features.jsonl) or None (no feature file)."""
     out.mkdir(parents=True, exist_ok=True)
     c = result.cohort
     written = []
-    if features:
+    if features == "jsonl":
         write_features_jsonl(out / "features.jsonl", c, result.features, show_progress)
         written.append("features.jsonl")
+    elif features:
+        write_features_parquet(out / "features.parquet", c, result.features, show_progress)
+        written.append("features.parquet")
     groups = {"groups": [members for _gid, members in sorted(c.dialogue.items())]}
     files = {"groups.json": groups, "scores.json": result.scores, "report.json": result.report,
              "palette_timeline.json": result.palette_timeline,
@@ -179,8 +186,9 @@ def write_outputs(result: SimResult, out: Path, features: bool = True, plots: bo
     for name, doc in files.items():
         (out / name).write_text(json.dumps(doc, allow_nan=False) + "\n", encoding="utf-8")
         written.append(name)
-    np.savez_compressed(out / "arousal.npz", dev_ids=c.dev_ids, truth=c.arousal, ours=result.ours,
-                        naive=result.naive, demographic=c.demographic)
+    # uncompressed: zlib took longer than the whole Parquet feature table (float noise barely compresses)
+    np.savez(out / "arousal.npz", dev_ids=c.dev_ids, truth=c.arousal, ours=result.ours, naive=result.naive,
+             demographic=c.demographic)
     written.append("arousal.npz")
     if plots:
         from lifepalette.sim import plots as plot_mod

@@ -1,0 +1,80 @@
+"""Scoring a feature table (lifepalette.feature_table): the result `lifepalette score` prints, for notebooks too.
+
+Records are fed one second at a time through `CoveScorer.add_second`, every wearer of that second at once, in the
+order the streaming path (`add` per record, then `flush`) would see them: wearers take rows in order of first
+appearance, a later record for the same wearer and second replaces an earlier one, seconds without records still
+step the scorer. So the numbers equal `score` over the same records as JSON lines (tests compare them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from lifepalette.errors import UsageError
+from lifepalette.feature_table import DEVICE, TIME, checked_table, feature_matrix
+from lifepalette.scoring.fields import CONSENT_COLOUR, CONSENT_PHYSIO, FIELD_INDEX, HR_NA, Q_EDA, Q_HR, Q_SKIN, SCL_NA
+from lifepalette.scoring.scorer import CoveScorer, Groups, normalise_groups
+
+CHUNK_S = 60  # seconds of records turned into float vectors at once (bounds memory for large tables)
+
+
+def record_defaults(x: np.ndarray) -> np.ndarray:
+    """`CoveScorer.record_vector`'s defaults for (records, FIELDS): no consent byte counts as consented, no quality
+    byte as valid for every physiology value the record carries."""
+    consent, quality = x[:, FIELD_INDEX["consent"]], x[:, FIELD_INDEX["quality"]]
+    hr, scl = x[:, FIELD_INDEX["hr_bpm"]], x[:, FIELD_INDEX["scl"]]
+    default_q = Q_SKIN | np.where(~np.isnan(hr) & (hr != HR_NA), Q_HR, 0) | np.where(~np.isnan(scl) & (scl != SCL_NA),
+                                                                                      Q_EDA, 0)
+    x[:, FIELD_INDEX["consent"]] = np.where(np.isnan(consent), CONSENT_PHYSIO | CONSENT_COLOUR, consent)
+    x[:, FIELD_INDEX["quality"]] = np.where(np.isnan(quality), default_q, quality)
+    return x
+
+
+def _last_per_wearer_second(rows: np.ndarray, t: np.ndarray, n_rows: int) -> np.ndarray:
+    """Indices of the records that count: the last one for each (wearer, second), in time order (stable)."""
+    key = (t - t.min()) * n_rows + rows
+    reversed_first = np.unique(key[::-1], return_index=True)[1]
+    keep = np.sort(len(key) - 1 - reversed_first)
+    return keep[np.argsort(t[keep], kind="stable")]
+
+
+def score_table(table: pa.Table, groups: Groups = None, *, source: str = "table") -> dict:
+    """Score a feature table (`read_features(path)`) like `lifepalette score`: the same JSON-ready dict.
+
+    `groups`: lists of device ids in dialogue together, or a groups.json document ({"groups": [...]})."""
+    if isinstance(groups, dict) and "groups" in groups:
+        groups = groups["groups"]
+    members = normalise_groups(groups) or {}
+    table = checked_table(table, source)
+    n = table.num_rows
+    if n == 0:
+        raise UsageError(f"{source}: no feature records")
+    dev = table.column(DEVICE).to_numpy(zero_copy_only=False).astype(np.int64)
+    t = table.column(TIME).to_numpy(zero_copy_only=False).astype(np.int64)
+    unique, first, inverse = np.unique(dev, return_index=True, return_inverse=True)
+    appearance = np.argsort(first)
+    ids = unique[appearance]  # rows in order of first appearance, as `add` assigns them
+    rank = np.empty_like(appearance)
+    rank[appearance] = np.arange(len(appearance))
+    rows = rank[inverse]
+    missing = sorted({d for g in members.values() for d in g} - set(ids.tolist()))
+    if missing:
+        raise UsageError(f"groups name device(s) with no records in {source}: {', '.join(map(str, missing))}")
+    order = _last_per_wearer_second(rows, t, len(ids))
+    scorer = CoveScorer(groups, keep_trajectory=True)
+    t_sorted = t[order]
+    t_first, t_last = int(t_sorted[0]), int(t_sorted[-1])
+    for start in range(t_first, t_last + 1, CHUNK_S):
+        lo, hi = np.searchsorted(t_sorted, [start, start + CHUNK_S])
+        idx = order[lo:hi]
+        x = record_defaults(feature_matrix(table.take(pa.array(idx))))
+        bounds = np.searchsorted(t_sorted[lo:hi], np.arange(start, min(start + CHUNK_S, t_last + 1) + 1))
+        for i in range(len(bounds) - 1):
+            second = np.full((len(ids), x.shape[1]), np.nan)
+            second[rows[idx[bounds[i]:bounds[i + 1]]]] = x[bounds[i]:bounds[i + 1]]
+            scorer.add_second(start + i, ids, second)
+    scorer.flush()
+    out: dict = dict(scorer.compute())
+    out["records"] = n
+    return out
