@@ -74,9 +74,8 @@ def run(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace, con: Any, session: Any, groups: Any, wall: Any) -> dict:
     import hashlib
 
-    import numpy as np
-
     from lifepalette.hub import replay as rp
+    from lifepalette.hub.views import public_release
     from lifepalette.scoring import CoveScorer
 
     scorer = CoveScorer(groups, **({} if args.learn_s is None else {"learn_s": args.learn_s}))
@@ -93,7 +92,7 @@ def _replay(args: argparse.Namespace, con: Any, session: Any, groups: Any, wall:
     speed = None if args.as_fast else (args.speed or 1.0)
     salt = hashlib.sha256(f"replay:{args.seed}".encode()).digest()
     summary = rp.replay(rp.stored_frames(con, session.end), scorer, session, emit, speed=speed,
-                        rng=np.random.default_rng(args.seed), salt=salt)
+                        rng=public_release(args.seed), salt=salt)
     return summary.as_dict()
 
 

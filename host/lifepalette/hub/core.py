@@ -112,6 +112,8 @@ class Hub(IngestCore):
         self.session_id: int | None = None
         self.session_started: float | None = None
         self.swatch_salt = secrets.token_bytes(16)  # swatch order: stable while this hub runs, unguessable
+        # the release mechanism's seed: None (os.urandom) on a real hub; a test or a replay comparison fixes it
+        self.release_seed: int | None = None
         self.release = public_release()  # the public numbers' release state and budget: one per session
         self._budget_recorded: tuple[int, int, int] | None = None
         self._subscribers: list[Callable[[], Any]] = []
@@ -234,7 +236,7 @@ class Hub(IngestCore):
             self.rotate_group_key()
             self.session_id = self.store.start_session()
             self.session_started = time.time()
-            self.release = public_release()  # a session's budget starts with the session
+            self.release = public_release(self.release_seed)  # a session's budget starts with the session
         return self.session_state()
 
     def end_session(self) -> dict:

@@ -130,8 +130,9 @@ def release(scores: Scores, badges: dict[int, BadgeState], *, session: bool, now
 
     `salt` keys the swatch order; the live hub's salt is a secret of that run and is not stored, so a replay shows
     the same swatches in its own order. `rng` is the release mechanism's randomness: a mechanism with noise
-    (issue 13) seeded like the live hub's session releases the same numbers again."""
-    return release_public_view(scores, badges.values(), session=session, now=now, salt=salt)
+    (issue 13) seeded like the live hub's session releases the same numbers again: a PublicRelease
+    (`lifepalette.hub.views.public_release(seed)`), one for the whole replayed session."""
+    return release_public_view(scores, badges.values(), session=session, now=now, salt=salt, release=rng)
 
 
 def replay(frames: Iterator[StoredFrame], scorer: Any, session: Session, emit: Callable[[int, PublicView], None], *,
