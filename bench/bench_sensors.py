@@ -33,17 +33,18 @@ CONDUCTANCES = np.array([0.5, 0.7, 1.0, 2.0, 3.5, 5.0, 7.5, 10.0, 15.0, 20.0])
 def ppg_table(seeds: range, seconds: int = 240) -> None:
     print("| site | seed | crystal % | HR MAE bpm (ideal) | RMSSD ms (ideal, true) | HR valid % | LED mA | late ticks |")
     print("|---|---|---|---|---|---|---|---|")
-    worst_hr = worst_rm = 0.0
+    worst_hr = worst_rm = worst_true = 0.0
     for site in ("wrist", "finger"):
         for seed in seeds:
             r = accuracy.ppg_accuracy(site, seed, seconds)
             worst_hr = max(worst_hr, r["hr_mae"] - r["hr_mae_ideal"])
             worst_rm = max(worst_rm, abs(r["rmssd"] / r["rmssd_ideal"] - 1))
+            worst_true = max(worst_true, abs(r["rmssd"] / r["rmssd_true"] - 1))
             print(f"| {site} | {seed} | {r['crystal_pct']:+.2f} | {r['hr_mae']:.2f} ({r['hr_mae_ideal']:.2f}) | "
                   f"{r['rmssd']:.1f} ({r['rmssd_ideal']:.1f}, {r['rmssd_true']:.1f}) | {r['hr_valid_pct']:.0f} | "
                   f"{r['led_code'] * 0.2:.1f} | {r['late_ticks']} |")
-    print(f"worst: HR MAE {worst_hr:+.2f} bpm over the ideal model (goal <= +0.5), RMSSD {worst_rm:.1%} off the ideal "
-          "(goal <= 10 %)")
+    print(f"worst: HR MAE {worst_hr:+.2f} bpm over the ideal model (goal <= +0.5), RMSSD {worst_true:.1%} off the "
+          f"truth (goal <= 10 %) and {worst_rm:.1%} off the ideal model")
 
 
 def analogue_table(seeds: range) -> None:

@@ -127,6 +127,15 @@ def _pulse_shape(phase: np.ndarray) -> np.ndarray:
     return systolic + diastolic
 
 
+def _pulse_lengths(beats: np.ndarray, k: int = 9) -> np.ndarray:
+    """Per beat, the time scale of its pulse shape: the local mean interval (k beats centred on it), never the
+    beat's own coming interval. A pulse cannot know when the next beat will come; stretched over its own interval,
+    the systolic peak sat 18 % into it and the peaks carried only ~75 % of the beats' RMSSD."""
+    ibi = np.diff(beats)
+    padded = np.pad(ibi, (k // 2, k - 1 - k // 2), mode="edge")
+    return np.convolve(padded, np.ones(k) / k, mode="valid")
+
+
 def ppg_signal(beats: np.ndarray, seconds: int, rate: int, rng: np.random.Generator, p: dict[str, float],
                motion_env: np.ndarray, times: np.ndarray | None = None) -> np.ndarray:
     """Raw counts at `rate`, or at the given sample times (s; a sensor on its own clock)."""
@@ -134,7 +143,7 @@ def ppg_signal(beats: np.ndarray, seconds: int, rate: int, rng: np.random.Genera
     idx = np.clip(np.searchsorted(beats, t, side="right") - 1, 0, max(beats.size - 2, 0))
     if beats.size >= 2:
         start = beats[idx]
-        length = np.maximum(beats[np.minimum(idx + 1, beats.size - 1)] - start, 0.3)
+        length = np.maximum(_pulse_lengths(beats)[idx], 0.3)
         phase = np.clip((t - start) / length, 0.0, 1.0)
         phase[t < beats[0]] = 0.0
     else:
