@@ -3,12 +3,17 @@
    kernel must get every chip sample exactly once, in order (no means of two, no repeated value, no leading 0).
 2. ADC: the ESP32's ADC at 11 dB has a ~142 mV dead zone; temperature and conductance must come out right.
 3. PPG LED: IR on a MAX30102, green on a MAX30101, and a finger must not clip the 18-bit ADC.
-4. Power: the ESP32 HAL sets the CPU to 80 MHz and sleeps between ticks instead of spinning."""
+4. Power: the ESP32 HAL sets the CPU to 80 MHz and sleeps between ticks instead of spinning.
+5. Acceleration: the LIS3DH measures at its own output data rate on its own oscillator (here 25 Hz, 1.6 % fast), not
+   when the badge asks; the motion kernel must get every measurement exactly once, in order (none overwritten
+   unread, none read twice)."""
 
 from __future__ import annotations
 
 import json
 import textwrap
+
+import pytest
 
 HEAP = "256K"
 
@@ -67,6 +72,59 @@ def test_ppg_samples_reach_the_kernel_once_each_in_order_with_tick_bursts(mpy):
     assert 0 not in got  # nothing before the chip's first sample
     assert len(produced) - 32 <= len(got) <= len(produced)
     assert got == produced[:len(got)]  # every sample once, unchanged, in order
+
+
+@pytest.mark.xfail(strict=True, reason="the badge reads the LIS3DH's output registers at 16 Hz: at its 25 Hz rate "
+                   "a third of the measurements are overwritten unread")
+def test_acceleration_reaches_the_kernel_once_each_in_order_with_tick_bursts(mpy):
+    r = run_json(mpy, """
+        import json
+        from hal.unix.sim_i2c import SimI2C, Lis3dhModel
+        from drivers.lis3dh import LIS3DH
+        from app.sampler import Sampler, Sensors
+
+        class Rec:
+            def __init__(self):
+                self.acc = []
+            def push_ppg(self, v):
+                pass
+            def push_eda(self, v):
+                pass
+            def push_acc(self, x, y, z):
+                self.acc.append([x, y, z])
+            def push_temp(self, v):
+                pass
+
+        bus = SimI2C()
+        chip = bus.attach(0x18, Lis3dhModel())
+        acc = LIS3DH(bus)
+        acc.setup()
+        rec = Rec()
+        s = Sampler(Sensors(acc=acc), rec, {"ppg": 64, "eda": 16, "acc": 16, "temp": 1})
+        s.power(True)
+        produced = []
+        k = 0
+        fs_x10 = 254           # the LIS3DH's oscillator: 25.4 Hz at its 25 Hz setting
+        tick = 0
+        seed = 777
+        while tick < 64 * 20:
+            seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+            n = 1 if seed % 8 else 2 + (seed >> 8) % 5        # now and then 2-6 ticks arrive at once
+            tick += n
+            t_us = tick * 15625
+            while k * 10000000 // fs_x10 <= t_us:            # measurements the chip made by now
+                v = [k % 2000 - 1000, (k * 7) % 1000, 1000 - k % 500]
+                if chip.set_mg(v[0], v[1], v[2]):
+                    produced.append(v)
+                k += 1
+            for _ in range(n):
+                s.tick(True)
+        print(json.dumps({"got": rec.acc, "produced": produced, "made": k}))
+    """)
+    got, produced = r["got"], r["produced"]
+    assert len(produced) >= r["made"] - 1  # only the turn-on time loses one
+    assert len(produced) - 32 <= len(got) <= len(produced)
+    assert got == produced[:len(got)]  # every measurement once, unchanged, in order
 
 
 ADC_11DB = '''
