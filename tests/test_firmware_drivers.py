@@ -137,28 +137,39 @@ def test_lis3dh_round_trip_and_power_down(mpy):
         out = {"ctrl4": chip.regs[0x23], "down": acc.is_shutdown(), "accepted_down": chip.set_mg(5, 5, 5)}
         acc.wake()
         out["ctrl1"] = chip.regs[0x20]
+        out["fifo"] = [chip.regs[0x24], chip.regs[0x2E]]
         xyz = [0, 0, 0]
-        out["turn_on"] = [chip.set_mg(9, 9, 9), acc.read_into(xyz)]  # lost in the turn-on time: no new data
-        got = []
+        out["turn_on"] = [chip.set_mg(9, 9, 9), acc.available()]  # lost in the turn-on time: nothing waiting
         for v in ((0, 0, 1000), (-1, 17, -981), (1999, -2000, 0), (2500, -3000, 7)):
             chip.set_mg(*v)
-            assert acc.read_into(xyz)
-            got.append(list(xyz))
-        out["stale"] = acc.read_into(xyz)  # read again before the next measurement
-        out["got"] = got
+        out["waiting"] = acc.available()
+        got = []
         before = bus.transactions
+        for _ in range(out["waiting"]):
+            acc.read_into(xyz)
+            got.append(list(xyz))
+        out["one_read_each"] = bus.transactions - before
+        out["got"] = got
+        out["empty"] = acc.available()
+        for k in range(40):  # 1.6 s unread: the FIFO keeps the newest 32
+            chip.set_mg(k, 0, 0)
+        out["full"] = [acc.available(), acc.overruns]
         acc.read_into(xyz)
-        out["one_burst"] = bus.transactions - before
+        out["oldest_kept"] = xyz[0]
         acc.shutdown()
         out["down_again"] = acc.is_shutdown()
+        acc.wake()
+        out["emptied"] = acc.available()
         print(json.dumps(out))
     """)
     assert r["ctrl4"] == 0x88 and r["down"] is True and r["accepted_down"] is False
-    assert r["ctrl1"] == 0x37
-    assert r["turn_on"] == [False, False] and r["stale"] is False
+    assert r["ctrl1"] == 0x37 and r["fifo"] == [0x40, 0x80]  # FIFO enabled, stream mode
+    assert r["turn_on"] == [False, 0]
+    assert r["waiting"] == 4
     assert r["got"] == [[0, 0, 1000], [-1, 17, -981], [1999, -2000, 0], [1999, -2000, 7]]  # +-2 g clips
-    assert r["one_burst"] == 1  # STATUS and six data bytes in one auto-increment read
-    assert r["down_again"] is True
+    assert r["one_read_each"] == 4 and r["empty"] == 0
+    assert r["full"] == [32, 1] and r["oldest_kept"] == 8
+    assert r["down_again"] is True and r["emptied"] == 0
 
 
 def test_eda_and_ntc_adc_front_ends(mpy):

@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 import textwrap
 
-import pytest
-
 HEAP = "256K"
 
 
@@ -74,8 +72,6 @@ def test_ppg_samples_reach_the_kernel_once_each_in_order_with_tick_bursts(mpy):
     assert got == produced[:len(got)]  # every sample once, unchanged, in order
 
 
-@pytest.mark.xfail(strict=True, reason="the badge reads the LIS3DH's output registers at 16 Hz: at its 25 Hz rate "
-                   "a third of the measurements are overwritten unread")
 def test_acceleration_reaches_the_kernel_once_each_in_order_with_tick_bursts(mpy):
     r = run_json(mpy, """
         import json

@@ -89,6 +89,8 @@ def test_heart_rate_and_rmssd_under_chip_clock_and_tick_bursts(site, seed):
     assert r["late_ticks"] > 100  # bursts of 2-6 ticks really happened
     assert abs(r["rate_mhz"] - 1000 * CHIP_HZ * (1 + r["crystal_pct"] / 100)) < 100  # the chip's rate, measured
     assert r["fifo_lost"] == 0
+    # the LIS3DH on its own oscillator: the motion kernel gets every measurement, at the chip's own rate
+    assert abs(r["acc_per_s"] - r["acc_hz"]) < 0.05 and r["acc_overruns"] == 0, r
     assert r["hr_mae"] <= r["hr_mae_ideal"] + 0.5, r
     assert abs(r["rmssd"] / r["rmssd_ideal"] - 1) <= 0.10, r
     assert abs(r["rmssd"] / r["rmssd_true"] - 1) <= 0.10, r  # the goal: RMSSD within 10 % of the truth
@@ -149,6 +151,14 @@ def test_host_silicon_follows_the_firmwares_choices():
     chip_hz = int(re.search(r"^CHIP_HZ = const\((\d+)\)", (FIRMWARE_DIR / "drivers" / "max30102.py").read_text(),
                             re.M).group(1))
     assert silicon.CHIP_HZ == chip_hz
+    odr = int(re.search(r"^ODR_HZ = const\((\d+)\)", (FIRMWARE_DIR / "drivers" / "lis3dh.py").read_text(),
+                        re.M).group(1))
+    assert silicon.ACC_HZ == odr
+    assert f"_ACC_HZ = const({odr})" in (FIRMWARE_DIR / "app" / "pipeline.py").read_text()
+    si = silicon.Silicon(5)
+    t = si.acc_times(0, 100)
+    assert abs(si.acc_crystal) <= silicon.CRYSTAL_MAX and si.acc_crystal != si.crystal
+    assert np.allclose(np.diff(t), 1 / si.acc_hz) and abs(t.size - 100 * si.acc_hz) <= 1
     eda = (FIRMWARE_DIR / "drivers" / "eda.py").read_text()
     assert f"_V_SOURCE_UV = const({silicon.EDA_V_SOURCE_UV})" in eda
     assert f"_R_SENSE_OHM = const({int(silicon.EDA_R_SENSE)})" in eda

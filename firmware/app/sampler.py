@@ -1,7 +1,8 @@
 # Timer-driven sampling. The HAL's timer ticks at the configured tick rate (rates["ppg"]); the slow streams (EDA,
 # acceleration, temperature) are sampled on the ticks a Bresenham schedule picks, so each gets exactly its rate per
 # second with no drift and no allocation. The PPG chip runs on its own clock (50 Hz nominal): every tick empties
-# its FIFO in a burst and the PPG kernel gets every sample, once, at the chip's rate. Late ticks arrive in bursts:
+# its FIFO in a burst and the PPG kernel gets every sample, once, at the chip's rate. So does the LIS3DH (25 Hz on
+# its own oscillator): its FIFO is emptied on the acceleration schedule and the motion kernel gets every measurement. Late ticks arrive in bursts:
 # the first tick of a burst reads what the FIFO collected meanwhile, the others find it empty (nothing repeated,
 # nothing averaged); samples the FIFO lost on overflow are counted by the driver (`lost`), late ticks by the HAL.
 # Once a second (second() and correct(), in app.ppgloop):
@@ -14,6 +15,8 @@
 #   sees ambient light only).
 # Sensor power follows consent: power(False) shuts every sensor down (MAX3010x SHDN, LIS3DH power-down, EDA and
 # NTC excitation off) and is called within the sample tick in which consent is revoked or paused.
+from array import array
+
 try:
     from micropython import const
 except ImportError:  # CPython
@@ -84,7 +87,7 @@ class Sampler:
                 self.errors += 1
         self.powered = on
         if on and self.fifo is None:
-            self.fifo = [0] * 32
+            self.fifo = array("i", [0] * 32)  # 4 bytes a sample, not a list's 8-byte slots
         dc = self.dc
         dc[0] = dc[1] = dc[2] = 0
         dc[3] = -1
@@ -117,9 +120,11 @@ class Sampler:
             if eda_due and s.eda is not None:
                 f.push_eda(s.eda.read())
                 self.counts[1] += 1
-            if acc_due and s.acc is not None:
+            if acc_due and s.acc is not None:  # the LIS3DH's FIFO, emptied: every measurement once
                 xyz = self.xyz
-                if s.acc.read_into(xyz):  # False: no new measurement yet (turn-on time after wake)
+                acc = s.acc
+                for _ in range(acc.available()):
+                    acc.read_into(xyz)
                     f.push_acc(xyz[0], xyz[1], xyz[2])
                     self.counts[2] += 1
             if temp_due and s.ntc is not None:

@@ -19,11 +19,13 @@
 # sampler's Bresenham schedules pick, which the host computes the same way):
 #   u8 n          PPG samples the chip finished during this tick period
 #   u8 plan       ticks handed to the app after this tick (0 = held back, k = this one and k-1 held)
+#   u8 m          LIS3DH measurements finished during this tick period (its own oscillator, 25 Hz nominal)
+#   u8 0
 #   u32 x n       PPG optical words: bits 0-23 counts per LED step (0.2 mA) in Q4, bits 24-31 ambient / 64
+#   i16 x 3 x m   milli-g x, y, z per measurement
 #   u32           EDA pin, read_uv() microvolts (stand-in path: the EDA driver's reading, kernel counts)
-#   i16 x, y, z   milli-g
 #   u32           NTC pin, read_uv() microvolts (stand-in path: the NTC driver's reading, 0.01 degC)
-# (EDA, acceleration and NTC only on the ticks where they are due)
+# (EDA and NTC only on the ticks where they are due)
 import gc
 import select
 import socket
@@ -107,8 +109,7 @@ class UnixHal:
         self.want_chips = chips
         self.chips = None  # made at the first sensors() call: after app.badge's import, the boot's peak
         # the same schedules as the sampler's, so each stream's k-th sample is measured on the tick it is read
-        self.sched = (Schedule(self.base, rates["eda"]), Schedule(self.base, rates["acc"]),
-                      Schedule(self.base, rates["temp"]))
+        self.sched = (Schedule(self.base, rates["eda"]), Schedule(self.base, rates["temp"]))
         self.down = False
         self.down_us = 0
         self.latency_us = []  # button change -> LED state published, per press (for the bench)
@@ -152,20 +153,23 @@ class UnixHal:
         if self.stream is None:
             return 1
         b = self.b
-        if not self._read(0):
+        if not self._read(1):
             return 0
         n = b[0]
         plan = b[1]
+        m = b[2]
         chips = self.chips
         for _ in range(n):
             if not self._read(1):
                 return 0
             chips.ppg(_u32(b, 0))
+        for _ in range(m):
+            if not self._read(2):
+                return 0
+            chips.acc(_i16(b, 0), _i16(b, 2), _i16(b, 4))
         if self.sched[0].due() and self._read(1):
             chips.eda(_u32(b, 0))
-        if self.sched[1].due() and self._read(2):
-            chips.acc(_i16(b, 0), _i16(b, 2), _i16(b, 4))
-        if self.sched[2].due() and self._read(1):
+        if self.sched[1].due() and self._read(1):
             chips.ntc(_u32(b, 0))
         return plan
 

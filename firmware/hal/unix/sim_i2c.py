@@ -2,7 +2,7 @@
 # SimI2C has machine.I2C's memory-transfer methods, so the real drivers run against it unchanged. The models follow
 # the datasheets closely enough for the drivers' use: identity registers, reset, shutdown / power-down (no data is
 # produced while powered down), the MAX3010x FIFO with read/write pointers, overflow counter and roll-over, and the
-# LIS3DH's auto-increment (sub-address bit 7), block data update and full-scale setting.
+# LIS3DH's auto-increment (sub-address bit 7), full-scale setting, data-ready / overrun status and 32-sample FIFO.
 ENODEV = 19
 
 
@@ -135,16 +135,29 @@ class Max3010xModel:
 
 
 class Lis3dhModel:
-    """LIS3DH: WHO_AM_I 0x33, CTRL_REG1 (ODR, power-down), CTRL_REG4 (BDU, FS, HR), STATUS ZYXDA, OUT_X_L..OUT_Z_H."""
+    """LIS3DH: WHO_AM_I 0x33, CTRL_REG1 (ODR, power-down), CTRL_REG4 (BDU, FS, HR), CTRL_REG5 FIFO_EN, STATUS
+    ZYXDA/ZYXOR, OUT_X_L..OUT_Z_H, and the 32-sample FIFO (FIFO_CTRL_REG mode, FIFO_SRC_REG OVRN_FIFO / EMPTY /
+    FSS). The chip measures on its own clock at its ODR: set_mg() is one finished measurement (the host's stream
+    places them at the chip's times). In stream mode a full FIFO drops its oldest sample; reading OUT_Z_H pops the
+    FIFO, and the auto-increment rolls back from 0x2D to 0x28 (datasheet: burst reads of several samples)."""
 
     def __init__(self):
         self.regs = bytearray(0x40)
         self.regs[0x0F] = 0x33
         self.regs[0x20] = 0x07  # power-on default: power-down, all axes enabled
         self.turning_on = False
+        self.fifo = bytearray(192)  # 32 samples x 6 bytes (X_L, X_H, Y_L, Y_H, Z_L, Z_H)
+        self.head = 0
+        self.n = 0
+        self.dropped = 0
+
+    def _fifo_on(self):
+        return bool(self.regs[0x24] & 0x40) and (self.regs[0x2E] >> 6) != 0
 
     def next_reg(self, reg):
         if reg & 0x80:
+            if (reg & 0x7F) == 0x2D and self.regs[0x24] & 0x40:
+                return 0xA8
             return ((reg & 0x7F) + 1) | 0x80
         return reg
 
@@ -152,8 +165,9 @@ class Lis3dhModel:
         return (self.regs[0x20] & 0xF0) == 0
 
     def set_mg(self, x, y, z):
-        """The sensor measured (x, y, z) milli-g; ignored in power-down and during the turn-on time after it
-        (datasheet: 1/ODR + 1 ms, longer than the badge's sampling interval: the first measurement is lost)."""
+        """The sensor finished a measurement of (x, y, z) milli-g; ignored in power-down and during the turn-on
+        time after it (datasheet: 1/ODR + 1 ms, longer than the badge's sampling interval: the first measurement is
+        lost). True if it was stored."""
         if self.powered_down():
             return False
         if self.turning_on:
@@ -163,6 +177,20 @@ class Lis3dhModel:
         fs = (r[0x23] >> 4) & 3
         mg_per_digit = (1, 2, 4, 12)[fs]
         full = (2000, 4000, 8000, 16000)[fs]
+        if self._fifo_on():
+            if self.n == 32:
+                if (r[0x2E] >> 6) == 1:  # FIFO mode: stops when full
+                    self.dropped += 1
+                    return False
+                self.head = (self.head + 1) & 31  # stream mode: the oldest is overwritten
+                self.n = 31
+                self.dropped += 1
+            base = ((self.head + self.n) & 31) * 6
+            self.n += 1
+        else:
+            base = -1
+            if r[0x27] & 0x08:
+                r[0x27] |= 0x80  # ZYXOR: the previous measurement was overwritten unread
         vals = (x, y, z)
         for i in range(3):
             v = vals[i]
@@ -171,8 +199,12 @@ class Lis3dhModel:
             elif v < -full:
                 v = -full
             raw = ((v // mg_per_digit) << 4) & 0xFFFF
-            r[0x28 + 2 * i] = raw & 0xFF
-            r[0x29 + 2 * i] = raw >> 8
+            if base >= 0:
+                self.fifo[base + 2 * i] = raw & 0xFF
+                self.fifo[base + 2 * i + 1] = raw >> 8
+            else:
+                r[0x28 + 2 * i] = raw & 0xFF
+                r[0x29 + 2 * i] = raw >> 8
         r[0x27] |= 0x08
         return True
 
@@ -180,16 +212,36 @@ class Lis3dhModel:
         reg &= 0x7F
         if reg >= len(self.regs):
             return 0
+        r = self.regs
+        if 0x28 <= reg <= 0x2D and self._fifo_on():
+            if self.n == 0:
+                return 0
+            value = self.fifo[self.head * 6 + reg - 0x28]
+            if reg == 0x2D:  # the whole sample was read: the FIFO moves on
+                self.head = (self.head + 1) & 31
+                self.n -= 1
+                if self.n == 0:
+                    r[0x27] &= 0x77
+            return value
+        if reg == 0x2F:
+            if not self._fifo_on():
+                return 0x20
+            return (0x40 if self.n == 32 else 0) | (0x20 if self.n == 0 else 0) | (self.n & 31)
         if reg == 0x2D:
-            self.regs[0x27] &= ~0x08 & 0xFF
-        return self.regs[reg]
+            r[0x27] &= 0x77  # ZYXDA and ZYXOR clear once the data is read
+        return r[reg]
 
     def write(self, reg, value):
         reg &= 0x7F
-        if reg in (0x0F, 0x27) or reg >= len(self.regs) or 0x28 <= reg <= 0x2D:
+        if reg in (0x0F, 0x27, 0x2F) or reg >= len(self.regs) or 0x28 <= reg <= 0x2D:
             return
-        if reg == 0x20 and self.powered_down() and value & 0xF0:
-            self.turning_on = True
+        if reg == 0x20:
+            if self.powered_down() and value & 0xF0:
+                self.turning_on = True
+            if not value & 0xF0:
+                self.n = 0  # power-down empties the FIFO
+        if reg == 0x2E and not value & 0xC0:
+            self.n = 0  # bypass mode resets the FIFO
         self.regs[reg] = value
 
 

@@ -1,7 +1,7 @@
 # The virtual badge's stand-in sensors (the default path; hal.unix.chips is the register-level one): light objects
 # with the drivers' interface, fed by hal.unix.board from the host's stream. Loaded at the first sensors() call,
 # after the boot's import peak.
-from app.sampler import Sensors
+from app.sampler import Sensors, array
 
 
 def optical_counts(v, code, rge=1):
@@ -12,33 +12,80 @@ def optical_counts(v, code, rge=1):
 
 
 class StreamSensor:
-    """A sensor as its driver presents it, measuring what the stream says: the accelerometer (read_into) or the
-    EDA / NTC driver (read). Shut down (the state at boot and without consent) it measures nothing."""
+    """A sensor as its driver presents it, measuring what the stream says: the EDA / NTC driver (read). Shut down
+    (the state at boot and without consent) it measures nothing."""
 
-    def __init__(self, uv=0, xyz=None):
+    def __init__(self, uv=0):
         self.on = False
-        self.xyz = xyz
         self.uv = uv
 
     def wake(self):
         self.on = True
-        if self.xyz is not None:
-            self.uv = 2  # as the accelerometer (its data-ready state in uv): turning on, the next one is lost
 
     def shutdown(self):
         self.on = False
 
-    def read_into(self, out):
-        if self.uv != 1:  # no new measurement (hal.unix.sim_i2c.Lis3dhModel's STATUS ZYXDA)
-            return False
-        self.uv = 0
-        xyz = self.xyz
-        for i in range(3):
-            out[i] = xyz[i]
-        return True
-
     def read(self):
         return self.uv  # the value the host's run of the driver's conversion gave
+
+
+class StreamAcc(StreamSensor):
+    """The LIS3DH as its driver presents it (available, read_into, overruns): a 32-measurement FIFO in stream mode,
+    filled at the chip's own rate; the first measurement after wake is lost to the turn-on time
+    (hal.unix.sim_i2c.Lis3dhModel)."""
+
+    def __init__(self):
+        self.on = False
+        self.fifo = None  # 32 x (x, y, z) as i16 pairs of bytes, made at the first wake
+        self.n = 0
+        self.head = 0
+        self.uv = 0  # 2: turning on
+        self.overruns = 0
+
+    def wake(self):
+        self.on = True
+        self.n = 0
+        self.uv = 2
+        if self.fifo is None:
+            self.fifo = bytearray(192)
+
+    def shutdown(self):
+        self.on = False
+        self.n = 0
+
+    def push(self, x, y, z):
+        if not self.on:
+            return
+        if self.uv == 2:
+            self.uv = 0
+            return
+        if self.n == 32:
+            self.head = (self.head + 1) & 31
+            self.n = 31
+        j = ((self.head + self.n) & 31) * 6
+        f = self.fifo
+        f[j] = x & 0xFF
+        f[j + 1] = (x >> 8) & 0xFF
+        f[j + 2] = y & 0xFF
+        f[j + 3] = (y >> 8) & 0xFF
+        f[j + 4] = z & 0xFF
+        f[j + 5] = (z >> 8) & 0xFF
+        self.n += 1
+
+    def available(self):
+        if self.n == 32:
+            self.overruns += 1
+        return self.n
+
+    def read_into(self, out):
+        f = self.fifo
+        j = self.head * 6
+        for i in range(3):
+            v = f[j] | (f[j + 1] << 8)
+            out[i] = v - 0x10000 if v & 0x8000 else v
+            j += 2
+        self.head = (self.head + 1) & 31
+        self.n -= 1
 
 
 class StreamPpg(StreamSensor):
@@ -57,7 +104,7 @@ class StreamPpg(StreamSensor):
         self.on = True
         self.n = 0
         if self.fifo is None:
-            self.fifo = [0] * 32
+            self.fifo = array("i", [0] * 32)
 
     def shutdown(self):
         self.on = False
@@ -94,7 +141,7 @@ class StreamSensors:
     drivers' modules stay off this heap."""
 
     def __init__(self):
-        self.s = Sensors(StreamPpg(), StreamSensor(0, [0, 0, 0]), StreamSensor(), StreamSensor(3300))
+        self.s = Sensors(StreamPpg(), StreamAcc(), StreamSensor(), StreamSensor(3300))
 
     def drivers(self):
         return self.s
@@ -106,14 +153,7 @@ class StreamSensors:
         self.s.eda.uv = v
 
     def acc(self, x, y, z):
-        a = self.s.acc
-        if a.on:
-            if a.uv == 2:  # the turn-on time swallows the first measurement
-                a.uv = 0
-                return
-            xyz = a.xyz
-            xyz[0], xyz[1], xyz[2] = x, y, z
-            a.uv = 1
+        self.s.acc.push(x, y, z)
 
     def ntc(self, v):
         self.s.ntc.uv = v

@@ -49,7 +49,8 @@ while True:
             sp.second(hal.ms())
             f.step(v)
             sp.correct(v)
-            print("S", v[0], v[1], v[2], v[10], f.temp.mean, s.ppg.code, sp.rate_mhz, hal.late, s.ppg.lost)
+            print("S", v[0], v[1], v[2], v[10], f.temp.mean, s.ppg.code, sp.rate_mhz, hal.late, s.ppg.lost, sp.counts[2],
+                  s.acc.overruns)
 """
 
 
@@ -70,7 +71,8 @@ def true_rmssd(beats: np.ndarray) -> float:
 
 def run_silicon(silicon: Silicon, seconds: int, seed: int, scenario: str = "calm",
                 cal: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-    """(seconds, 9) array per second: hr, rmssd, scl, quality, temp centi-C, led code, rate mHz, late, lost."""
+    """(seconds, 11) array per second: hr, rmssd, scl, quality, temp centi-C, led code, rate mHz, late, lost,
+    acceleration samples so far, accelerometer FIFO overruns."""
     data, truth = chip_stream(silicon, scenario, seconds, seed, RATES)
     cfg = {}
     if cal:
@@ -141,4 +143,6 @@ def ppg_accuracy(site: str, seed: int, seconds: int = 180, led: str = "ir") -> d
         "hr_valid_pct": round(100 * float(np.mean(rows[WARM_S:n, 3] & 2 > 0)), 1),
         "led_code": int(rows[n - 1, 5]), "rate_mhz": int(rows[n - 1, 6]), "late_ticks": int(rows[n - 1, 7]),
         "fifo_lost": int(rows[n - 1, 8]),
+        "acc_per_s": round((int(rows[n - 1, 9]) - int(rows[9, 9])) / (n - 10), 3),  # after the first 10 s
+        "acc_hz": round(silicon.acc_hz, 3), "acc_overruns": int(rows[n - 1, 10]),
     }

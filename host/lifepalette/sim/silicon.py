@@ -13,6 +13,8 @@ STREAM FORMAT):
   2450 mV), and read_uv() as the esp32 port computes it from the
   eFuse reference: the nominal line corrected by the reference, leaving a per-chip residual of up to +-1.5 % gain
   and +-10 mV (11 dB) / +-5 mV (0 dB) offset.
+- LIS3DH on its own oscillator: 25 Hz nominal (its ODR setting) off by up to +-2 %, a random phase; each measurement
+  is the wearer's acceleration at that instant (the simulator's signal, interpolated).
 - Ticks delivered late, in bursts of 2-6, about once every two seconds.
 
 `chip_stream(...)` returns the stream bytes plus the truth (beat times, skin temperature, conductance).
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 CHIP_HZ = 50.0  # firmware/drivers/max30102.py CHIP_HZ
+ACC_HZ = 25.0  # firmware/drivers/lis3dh.py ODR_HZ
 CRYSTAL_MAX = 0.02
 # (counts per LED step at 4096 nA full scale, pulse amplitude relative to DC) by (site, LED)
 OPTICS = {
@@ -74,6 +77,8 @@ class Silicon:
     bursts: bool = True
     crystal: float = field(init=False)
     phase_s: float = field(init=False)
+    acc_crystal: float = field(init=False)
+    acc_phase_s: float = field(init=False)
     adc_res: dict[int, tuple[float, float]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -85,10 +90,17 @@ class Silicon:
         self.adc_res = {a: (float(rng.uniform(-ADC[a][3], ADC[a][3])), float(rng.uniform(-GAIN_RESIDUAL,
                                                                                           GAIN_RESIDUAL)))
                         for a in ADC}
+        acc_rng = np.random.default_rng([self.seed, 0xACC])  # its own stream: the draws above stay as they were
+        self.acc_crystal = float(acc_rng.uniform(-CRYSTAL_MAX, CRYSTAL_MAX))
+        self.acc_phase_s = float(acc_rng.uniform(0.0, 1.0)) / self.acc_hz
 
     @property
     def chip_hz(self) -> float:
         return CHIP_HZ * (1.0 + self.crystal)
+
+    @property
+    def acc_hz(self) -> float:
+        return ACC_HZ * (1.0 + self.acc_crystal)
 
     # --- ESP32 ADC ------------------------------------------------------------------------------------------
     def read_uv(self, atten: int, volts_uv: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -128,11 +140,11 @@ class Silicon:
     # --- PPG chip clock and optics --------------------------------------------------------------------------
     def ppg_times(self, start_s: int, seconds: int) -> np.ndarray:
         """Chip sample times (s, badge time) in (start_s, start_s + seconds]."""
-        fs = self.chip_hz
-        k0 = max(0, math.floor((start_s - self.phase_s) * fs) + 1)
-        k1 = math.floor((start_s + seconds - self.phase_s) * fs)
-        t = self.phase_s + np.arange(k0, k1 + 1) / fs
-        return t[(t > start_s) & (t <= start_s + seconds)]
+        return _clock_times(self.chip_hz, self.phase_s, start_s, seconds)
+
+    def acc_times(self, start_s: int, seconds: int) -> np.ndarray:
+        """LIS3DH measurement times (s, badge time) in (start_s, start_s + seconds]."""
+        return _clock_times(self.acc_hz, self.acc_phase_s, start_s, seconds)
 
     def optical_words(self, raw: np.ndarray, dc: float, rng: np.random.Generator) -> np.ndarray:
         """Physiology counts (around `dc`) -> the stream's optical words (Q4 counts per LED step | ambient)."""
@@ -154,6 +166,20 @@ class Silicon:
                 plan[s, start:start + length - 1] = 0
                 plan[s, start + length - 1] = length
         return plan
+
+
+def _clock_times(fs: float, phase_s: float, start_s: int, seconds: int) -> np.ndarray:
+    """Sample times (s) of a clock at fs Hz from phase_s, in (start_s, start_s + seconds]."""
+    k0 = max(0, math.floor((start_s - phase_s) * fs) + 1)
+    k1 = math.floor((start_s + seconds - phase_s) * fs)
+    t = phase_s + np.arange(k0, k1 + 1) / fs
+    return t[(t > start_s) & (t <= start_s + seconds)]
+
+
+def _per_tick(times: np.ndarray, base: int, start_s: int, seconds: int) -> np.ndarray:
+    """How many of these sample times end in each tick period (flat, seconds * base)."""
+    tick = np.ceil(times * base).astype(np.int64) - 1 - start_s * base
+    return np.bincount(np.clip(tick, 0, seconds * base - 1), minlength=seconds * base)
 
 
 def _due_ticks(base: int, rate: int, seconds: int) -> np.ndarray:
@@ -205,43 +231,48 @@ def chip_stream(silicon: Silicon, scenario: str, seconds: int, seed: int, rates:
                                      ppg_times=times - start_s)
     rng = np.random.default_rng([silicon.seed, seed, start_s, 0xAD])
     words = silicon.optical_words(signals["ppg"], dc, rng)
-    tick = np.ceil(times * base).astype(np.int64) - 1 - start_s * base  # the tick period each sample ends in
-    per_tick = np.bincount(np.clip(tick, 0, seconds * base - 1), minlength=seconds * base).reshape(seconds, base)
+    acc_times = silicon.acc_times(start_s, seconds)
     plan = silicon.delivery_plan(base, seconds, rng)
     # the simulator's EDA is in the kernel's default linear counts (25 uS over 4096): back to microsiemens
     eda_us = (np.asarray(signals["eda"], dtype=np.int64) * 25000 + 2048) // 4096 / 1000.0
     eda_uv = silicon.read_uv(ATTN_0DB, eda_volts_uv(eda_us[: seconds * rates["eda"]]), rng)
     temp_c = np.asarray(signals["temp"][: seconds * rates["temp"]], dtype=float) / 100.0
     ntc_uv = silicon.read_uv(ATTN_11DB, ntc_volts_uv(temp_c), rng)
-    acc = np.clip(signals["acc"][: seconds * rates["acc"]], -2000, 1999).astype("<i2")
+    acc_at = acc_times - start_s  # the simulator's acceleration (sample i at i / rate) at the LIS3DH's instants
+    grid = np.arange(seconds * rates["acc"]) / rates["acc"]
+    raw_acc = np.asarray(signals["acc"][: seconds * rates["acc"]], dtype=float)
+    acc = np.column_stack([np.interp(acc_at, grid, raw_acc[:, i]) for i in range(3)])
+    acc = np.clip(np.rint(acc), -2000, 1999).astype("<i2")
     if driver_cfg is not None:
         eda_uv = driver_readings(driver_cfg, "eda", eda_uv)
         ntc_uv = driver_readings(driver_cfg, "ntc", ntc_uv)
     words_le = words.astype("<u4")
     eda_le = eda_uv.astype("<u4")
     ntc_le = ntc_uv.astype("<u4")
-    due = [_due_ticks(base, rates[name], seconds) for name in ("eda", "acc", "temp")]
-    counters = [0, 0, 0]
+    due = [_due_ticks(base, rates[name], seconds) for name in ("eda", "temp")]
+    counters = [0, 0]
     out = []
     first = 0
-    flat_n = per_tick.reshape(-1)
+    first_acc = 0
+    flat_n = _per_tick(times, base, start_s, seconds)
+    flat_m = _per_tick(acc_times, base, start_s, seconds)
     flat_plan = plan.reshape(-1)
-    acc_flat = acc.reshape(-1, 3)
     for t in range(seconds * base):
         n = int(flat_n[t])
-        out.append(bytes((n, int(flat_plan[t]))))
+        m = int(flat_m[t])
+        out.append(bytes((n, int(flat_plan[t]), m, 0)))
         if n:
             out.append(words_le[first:first + n].tobytes())
             first += n
+        if m:
+            out.append(acc[first_acc:first_acc + m].tobytes())
+            first_acc += m
         if due[0][t]:
             out.append(eda_le[counters[0]].tobytes())
             counters[0] += 1
         if due[1][t]:
-            out.append(acc_flat[counters[1]].tobytes())
+            out.append(ntc_le[counters[1]].tobytes())
             counters[1] += 1
-        if due[2][t]:
-            out.append(ntc_le[counters[2]].tobytes())
-            counters[2] += 1
-    truth = dict(truth, beats=truth["beats"] + start_s, eda_us=eda_us, temp_c=temp_c, ppg_times=times,
+    truth = dict(truth, beats=truth["beats"] + start_s, eda_us=eda_us, temp_c=temp_c, ppg_times=times, acc_times=acc_times,
                  crystal=silicon.crystal)
     return b"".join(out), truth
