@@ -5,6 +5,9 @@ NTC and EDA drivers; and the per-badge calibration fields that correct what is l
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -199,3 +202,36 @@ def test_chip_model_counts_follow_led_current_and_adc_range(mpy):
     """, heapsize="256K")
     got = eval(out.strip().splitlines()[-1])  # noqa: S307 (a list of ints printed by the snippet)
     assert got == [10128, 20128, 40256, 5032, 0x3FFFF]  # scales with LED current, halves per range step, clips
+
+
+def _badge_cli(tmp_path, *extra: str) -> subprocess.CompletedProcess[str]:
+    cfg = tmp_path / "badge.json"
+    cfg.write_text(json.dumps({"dev_id": 91, "key": "91" * 16, "board": "virtual"}))
+    return subprocess.run([sys.executable, "-m", "lifepalette", "badge", "run", "--config", str(cfg), *extra],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.xfail(strict=True, reason="badge run has no --site option")
+def test_badge_run_site_option_reaches_the_optics(tmp_path):
+    """`badge run --site finger` wears the simulated PPG on a finger: the LED loop settles several times lower
+    than on the wrist (the default), as the STAT lines' led= (0.2 mA steps) show."""
+    led = {}
+    for site in ("wrist", "finger", None):
+        extra = ["--site", site] if site else []
+        proc = _badge_cli(tmp_path, "--show", "--consent", "--speed", "0", "--seconds", "21", *extra)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        codes = [int(m.group(1)) for m in re.finditer(r"STAT \d+ .* led=(\d+)", proc.stdout)]
+        assert len(codes) == 2, proc.stdout[-2000:]
+        led[site] = codes[-1]
+    assert led["wrist"] > 4 * led["finger"] and led[None] == led["wrist"]
+
+
+@pytest.mark.xfail(strict=True, reason="badge run has no --site option")
+def test_badge_run_bad_site_is_a_usage_error(tmp_path):
+    proc = _badge_cli(tmp_path, "--show", "--site", "ankle")
+    assert proc.returncode == 2
+    assert "unknown site 'ankle'; choose wrist or finger" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    out = subprocess.run([sys.executable, "-m", "lifepalette", "badge", "run", "--help"], capture_output=True,
+                         text=True, timeout=60).stdout
+    assert "--site wrist|finger" in out and "finger" in out.split("--site wrist|finger", 2)[2]
