@@ -211,7 +211,6 @@ def _badge_cli(tmp_path, *extra: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.xfail(strict=True, reason="badge run has no --site option")
 def test_badge_run_site_option_reaches_the_optics(tmp_path):
     """`badge run --site finger` wears the simulated PPG on a finger: the LED loop settles several times lower
     than on the wrist (the default), as the STAT lines' led= (0.2 mA steps) show."""
@@ -226,7 +225,6 @@ def test_badge_run_site_option_reaches_the_optics(tmp_path):
     assert led["wrist"] > 4 * led["finger"] and led[None] == led["wrist"]
 
 
-@pytest.mark.xfail(strict=True, reason="badge run has no --site option")
 def test_badge_run_bad_site_is_a_usage_error(tmp_path):
     proc = _badge_cli(tmp_path, "--show", "--site", "ankle")
     assert proc.returncode == 2

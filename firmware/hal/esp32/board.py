@@ -159,7 +159,8 @@ class Esp32Hal:
         print(msg)
 
     def status(self, badge):
-        """Every 10 s: battery to the GATT server, error counts on serial, the crash streak ended once healthy."""
+        """Every 10 s: battery to the GATT server, error counts on serial (with the ticks that came late and what
+        the sensor FIFOs lost), the crash streak ended once healthy."""
         r = self.radio
         if r is not None:
             r.battery(self.batt_pct)
@@ -169,6 +170,9 @@ class Esp32Hal:
         if self.p is not None:
             self.log("I2C errors retried=%d failed=%d samples_lost=%d" % (self.bus.retried, self.bus.failed,
                                                                          badge.sampler.errors))
+        s = badge.sampler.sensors
+        self.log("SENS late=%d ppg_lost=%d acc_full=%d led=%d" % (  # -1: no such sensor
+            self.late, s.ppg.lost if s.ppg else -1, s.acc.overruns if s.acc else -1, s.ppg.code if s.ppg else 0))
         if not self.marked_healthy and self.ms() >= 600000:  # app.crashlog's healthy time: end a crash streak
             from app import crashlog
 

@@ -33,8 +33,9 @@ import time
 
 from app.sampler import Schedule
 
-# app.palette's patterns; one long string, split at import: short string constants would each cost a qstr
-PATTERN_NAMES = "off idle pulse steady paused safe confirm revoke prompt missing".split()
+# app.palette's patterns, 8 characters each in one string: a list of ten strings would hold ~400 bytes of heap for
+# the LED lines alone (short string constants would each cost a qstr); the name is cut out when a line is printed
+PATTERN_NAMES = "off     idle    pulse   steady  paused  safe    confirm revoke  prompt  missing "
 
 
 def _addr(spec):
@@ -218,7 +219,7 @@ class UnixHal:
         if self.down_us:
             self.latency_us.append(time.ticks_diff(time.ticks_us(), self.down_us))
             self.down_us = 0
-        line = "LED %d %s %d %d %d %d" % (now, PATTERN_NAMES[pattern], rgb[0], rgb[1], rgb[2], period)
+        line = "LED %d %s %d %d %d %d" % (now, PATTERN_NAMES[8 * pattern:8 * pattern + 8].rstrip(), rgb[0], rgb[1], rgb[2], period)
         print(line)
         if self.led_sock is not None:
             try:
@@ -235,12 +236,16 @@ class UnixHal:
         print("LOG %d %s" % (self.ms(), msg))
 
     def status(self, badge):
-        """Every 10 s: heap in use before and after a collection (before = the high-water mark of the period)."""
+        """Every 10 s: heap in use before and after a collection (before = the high-water mark of the period);
+        ticks that came late (in a burst), PPG samples lost to FIFO overflow / accelerometer FIFO reads that found
+        it full, and the PPG LED drive (0.2 mA steps)."""
         before = gc.mem_alloc()
         gc.collect()
-        print("STAT %d ctr=%d sent=%d/%d/%d cmds=%d ring=%d heap=%d/%d free=%d rej=%d" % (
+        s = badge.sampler.sensors
+        print("STAT %d ctr=%d sent=%d/%d/%d cmds=%d ring=%d heap=%d/%d free=%d rej=%d late=%d lost=%d/%d led=%d" % (
             self.ms(), badge.counter.next, badge.sent[0], badge.sent[1], badge.sent[4], badge.commands,
-            badge.ring.count, before, gc.mem_alloc(), gc.mem_free(), badge.link.rejected))
+            badge.ring.count, before, gc.mem_alloc(), gc.mem_free(), badge.link.rejected, self.late, s.ppg.lost,
+            s.acc.overruns, s.ppg.code))
         n = self.chips.transactions() if self.chips else 0
         if n:
             print("I2C %d" % n)

@@ -90,7 +90,8 @@ class StreamAcc(StreamSensor):
 
 class StreamPpg(StreamSensor):
     """The MAX3010x as its driver presents it (read_burst, set_code, code, lost): a 32-sample FIFO that rolls
-    over, filled at the chip's clock with counts set by the LED code."""
+    over, filled at the chip's clock with counts set by the LED code; what it lost is counted as the chip's
+    OVF_COUNTER counts it (saturating at 31 between two reads)."""
 
     def __init__(self):
         self.fifo = None  # made at the first wake (not at boot: the heap is tight then)
@@ -98,11 +99,13 @@ class StreamPpg(StreamSensor):
         self.head = 0
         self.code = 35
         self.lost = 0
+        self.ovf = 0
         self.on = False
 
     def wake(self):
         self.on = True
         self.n = 0
+        self.ovf = 0
         if self.fifo is None:
             self.fifo = array("i", [0] * 32)
 
@@ -117,7 +120,8 @@ class StreamPpg(StreamSensor):
         if not self.on or not self.code:
             return
         if self.n == 32:
-            self.lost += 1
+            if self.ovf < 31:
+                self.ovf += 1
             self.n = 31
             self.head = (self.head + 1) & 31
         self.fifo[(self.head + self.n) & 31] = optical_counts(v, self.code)
@@ -131,6 +135,8 @@ class StreamPpg(StreamSensor):
             out[i] = f[(h + i) & 31]
         self.head = (h + n) & 31
         self.n = 0
+        self.lost += self.ovf
+        self.ovf = 0
         return n
 
 

@@ -37,6 +37,15 @@ def _speed(text: str) -> float:
     return value
 
 
+SITES = ("wrist", "finger")  # lifepalette.sim.silicon.SITES
+
+
+def _site(text: str) -> str:
+    if text not in SITES:
+        raise argparse.ArgumentTypeError(f"unknown site {text!r}; choose wrist or finger")
+    return text
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("badge", help="run a virtual badge (the real firmware under MicroPython)",
                               description="Badge tools. `badge run` starts the badge firmware under the MicroPython "
@@ -55,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--scenario", default="calm", help="simulated physiology: calm, dialogue, confrontation, "
                    "healing, ... (default calm)")
     r.add_argument("--seed", type=int, help="simulator seed (default: the badge's dev_id)")
+    r.add_argument("--site", type=_site, default="wrist", metavar="wrist|finger",
+                   help="where the badge's PPG sensor is worn, for the simulated optics: wrist (default; weak "
+                   "pulse, the LED loop drives ~28 mA) or finger (strong pulse, ~3 mA)")
     r.add_argument("--consent", action="store_true", help="hold the button 3 s at start (consent to both scopes)")
     r.add_argument("--press", default="", metavar="SPEC",
                    help="scripted button presses, comma-separated: START:HOLD in seconds (e.g. 20:0.2) or "
@@ -125,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     if args.consent:
         presses = sorted([(0, 3200), *presses])
     badge = VirtualBadge(args.config, args.udp, seconds=args.seconds, scenario=args.scenario, seed=args.seed,
-                         speed=args.speed, presses=presses, led=args.led, state_dir=args.state)
+                         speed=args.speed, presses=presses, led=args.led, state_dir=args.state, site=args.site)
     _check_scenario(args.scenario)
     if args.udp is None and args.led is None and not args.show:
         raise UsageError("nothing to do: give --udp HOST:PORT (a hub), --led HOST:PORT or --show")
