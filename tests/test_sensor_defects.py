@@ -323,8 +323,6 @@ def test_esp32_hal_runs_at_80_mhz_and_sleeps_between_ticks(mpy, tmp_path):
 FREERTOS_TICK_MS = 10  # CONFIG_FREERTOS_HZ=100 in MicroPython's ESP32 builds
 
 
-@pytest.mark.xfail(strict=True, reason="the ESP32 HAL sleeps 10 ms at a time: time.sleep_ms finishes its last "
-                   "FreeRTOS tick period busy-waiting, so the whole wait is a spin")
 def test_esp32_hal_sleeps_long_enough_to_reach_freertos_idle(mpy, tmp_path):
     """On the esp32 port time.sleep_ms(ms) blocks in FreeRTOS (cores clock-gated) only while a whole FreeRTOS tick
     (10 ms) remains and busy-waits the rest (mp_hal_delay_ms, ports/esp32/mphalport.c): a 10 ms sleep never idles.

@@ -2,10 +2,16 @@
 # The pin map is the board's, and app.start only passes a board made for the chip the firmware runs on (or None:
 # then no pin is touched at all). A machine.WDT (WDT_MS) is fed by the main loop in wait_tick while the badge is
 # healthy: a loop that stalls, or a radio that has failed for _RADIO_DEAD_S seconds in a row, gets a reset.
-# Time is time.ticks_ms(): wait_tick() sleeps (time.sleep_ms, so FreeRTOS's idle task can clock-gate the CPU; a
-# spin on machine.idle() only yields) until the next tick is due by the clock and returns how many ticks are due;
-# after a GC, a flash erase or a slow second that is several at once (counted in `late`), and the PPG FIFO holds
-# the samples meanwhile. The CPU runs at CPU_HZ (80 MHz: the badge's work keeps it ~15 % busy by the power model,
+# Time is time.ticks_ms(): wait_tick() sleeps WAKE_MS at a time and returns how many ticks are due by the clock,
+# which the app runs in a burst (the sensors' FIFOs hold the samples meanwhile: 640 ms of PPG, 1.28 s of
+# acceleration); more than a wake's worth, after a GC, a flash erase or a slow second, are counted in `late`.
+# Why WAKE_MS and not a sleep per tick: time.sleep_ms blocks in FreeRTOS (cores clock-gated by the idle task) only
+# while a whole FreeRTOS tick (10 ms) of the sleep remains and busy-waits the rest (mp_hal_delay_ms in the esp32
+# port), so a sleep of <= 10 ms is all spin; a 50 ms sleep idles ~45 ms of it. machine.idle() only yields.
+# Why no machine.lightsleep (0.8 mA instead of ~13): the BLE stack is always running (adverts every 200 ms,
+# scan windows, the hub's connection events), and light sleep stops the controller's clock; the ESP32 keeps BLE
+# timing across light sleep only with BT modem sleep and an external 32 kHz crystal (neither board has one, and
+# MicroPython's builds do not enable it). It would also stop the UART, so safe mode's REPL would not answer. The CPU runs at CPU_HZ (80 MHz: the badge's work keeps it ~15 % busy by the power model,
 # hardware/power.md; 160 MHz is the port's default). A machine.Timer at the tick rate only counts ticks (IRQ context: no allocation, no I2C).
 import time
 
@@ -22,7 +28,7 @@ from micropython import const
 from hal.esp32.pins import PINS
 
 CPU_HZ = const(80000000)
-SLEEP_MS = const(10)  # longest sleep between checks of the clock (the FreeRTOS tick is 10 ms)
+WAKE_MS = const(50)  # sleep between wakes: 5 FreeRTOS ticks (10 ms each), ~3 ticks of work per wake at 64 Hz
 GREEN_PPG_BOARDS = ("esp32-s3-devkitc",)  # built with a MAX30101 (green LED, hardware/bom.md); others MAX30102 (IR)
 _BATT_EMPTY_MV = const(3300)
 _BATT_FULL_MV = const(4200)
@@ -45,6 +51,7 @@ class Esp32Hal:
         self.pending = 0
         self.ticks = 0
         self.late = 0
+        self.per_wake = (WAKE_MS + 10) * self.base // 1000 + 1  # a wake's ticks, the FreeRTOS tick's overshoot too
         self._ms = 0
         self._last = self.ticks_ms()
         self.found = None
@@ -109,18 +116,19 @@ class Esp32Hal:
         return self.radio is None or self.radio.failing < _RADIO_DEAD_S
 
     def wait_tick(self):
-        """Sleep until at least one tick is due by the clock; the number due (> 1 when the loop was late). The
-        watchdog is fed here while the badge is healthy."""
+        """Sleep (WAKE_MS at a time) until ticks are due by the clock; the number due (~WAKE_MS worth, more when
+        the loop was late). The watchdog is fed here while the badge is healthy."""
         if self.healthy():
             self.wdt.feed()
         while True:
             n = self.ms() * self.base // 1000 - self.ticks
             if n > 0:
                 break
-            self.sleep_ms(SLEEP_MS)
+            self.sleep_ms(WAKE_MS)
         self.pending = 0
         self.ticks += n
-        self.late += n - 1
+        if n > self.per_wake:
+            self.late += n - self.per_wake
         return n
 
     def ms(self):

@@ -1,7 +1,8 @@
 """Battery life derived from the code: the firmware's own figures in, average current and hours out.
 
 Inputs taken from the firmware's source (so a change there changes the figures): the CPU frequency the ESP32 HAL
-sets (CPU_HZ) and its sleep between ticks (SLEEP_MS), the advert interval and scan window (hal/esp32/radio.py),
+sets (CPU_HZ), its sleep between wakes (WAKE_MS) and whether it light-sleeps (a machine.lightsleep call), the advert
+interval and scan window (hal/esp32/radio.py),
 the PPG chip's rate and pulse width (drivers/max30102.py), the LED cap (app/config.py). Measured by running the
 badge: the CPU's busy time per simulated second under the MicroPython unix port (scaled by ESP32_FACTOR), the I2C
 transactions per second, the PPG LED current the LED loop settled on and the LED's mean output over the scenario
@@ -31,9 +32,11 @@ I2C_MS = 0.25  # one I2C transaction at 400 kHz, with MicroPython's call overhea
 BOARDS = ("esp32-devkitc", "custom")
 CURRENTS_MA = {
     # ESP32 (datasheet modem-sleep figures): cores running / waiting in FreeRTOS idle (WAITI, clocks gated);
-    # MicroPython does not enable automatic light sleep, so the wait is clock gating, not light sleep
+    # MicroPython does not enable automatic light sleep, so the wait is clock gating unless the firmware calls
+    # machine.lightsleep (it does not: hal/esp32/board.py says why)
     "cpu_busy": {80: 25.0, 160: 40.0, 240: 50.0},
     "cpu_wait": {80: 13.0, 160: 20.0, 240: 25.0},
+    "cpu_light_sleep": 0.8,
     "ble_adv_event_mC": 0.16,  # one ADV_IND event on 3 channels: ~1.2 ms of TX/RX turnarounds at ~130 mA
     "ble_rx": 95.0,  # passive scan window
     "ble_base": 1.0,  # controller and RF clock between events
@@ -50,6 +53,9 @@ CURRENTS_MA = {
     "cp2102_suspend": 0.1,
 }
 PPG_PULSE_US = 411  # drivers/max30102.py SPO2_CONFIG PW = 3
+# time.sleep_ms on the esp32 port blocks in FreeRTOS only while a whole FreeRTOS tick remains and busy-waits the
+# rest (mp_hal_delay_ms): a sleep of <= one tick is all spin, a longer one spins ~half a tick on average at its end
+FREERTOS_TICK_MS = 10
 
 
 def _const(path: Path, name: str) -> int:
@@ -68,7 +74,8 @@ def firmware_figures() -> dict[str, Any]:
     cfg = firmware_module("app.config").parse('{"dev_id": 1, "key": "' + "00" * 16 + '"}')
     return {
         "cpu_mhz": _const(board, "CPU_HZ") // 1_000_000,
-        "sleep_ms": _const(board, "SLEEP_MS"),
+        "wake_ms": _const(board, "WAKE_MS"),
+        "light_sleep": re.search(r"^[^#\n]*machine\.lightsleep\(", board.read_text(), re.M) is not None,
         "adv_interval_ms": _const(radio, "_ADV_INTERVAL_US") / 1000,
         "scan_window_ms": _const(radio, "_SCAN_WINDOW_US") / 1000,
         "scan_interval_ms": _const(radio, "_SCAN_INTERVAL_US") / 1000,
@@ -149,9 +156,13 @@ def model(inputs: dict[str, Any], board: str, led_at_cap: bool = False) -> dict[
     c = CURRENTS_MA
     mhz = fw["cpu_mhz"]
     python_ms = m["unix_cpu_ms_per_s"] * ESP32_FACTOR * 160 / mhz
-    busy = min(1.0, (python_ms + m["i2c_per_s"] * I2C_MS) / 1000.0)
-    # between ticks the firmware sleeps (FreeRTOS idle: clock-gated cores); a spin-wait would keep them busy
-    waiting = c["cpu_wait"][mhz] if fw["sleep_ms"] > 0 else c["cpu_busy"][mhz]
+    work = min(1.0, (python_ms + m["i2c_per_s"] * I2C_MS) / 1000.0)
+    # between wakes the firmware sleeps: FreeRTOS idle (clock-gated cores) except the busy tail of each sleep; a
+    # sleep of one FreeRTOS tick or less (or none: a spin on machine.idle()) keeps the cores busy throughout
+    wake_ms = fw["wake_ms"]
+    tail_ms = FREERTOS_TICK_MS / 2 * 1000 / wake_ms if wake_ms > FREERTOS_TICK_MS else 1000.0
+    busy = min(1.0, work + (1 - work) * tail_ms / 1000)
+    waiting = c["cpu_light_sleep"] if fw["light_sleep"] else c["cpu_wait"][mhz]
     cpu = busy * c["cpu_busy"][mhz] + (1 - busy) * waiting
     adv_per_s = 1000.0 / fw["adv_interval_ms"]
     radio = (adv_per_s * c["ble_adv_event_mC"] + fw["scan_window_ms"] / fw["scan_interval_ms"] * c["ble_rx"]
@@ -202,7 +213,9 @@ def render_md(doc: dict[str, Any]) -> str:
         "`power.json`; `tests/test_hardware_power.py` recomputes both from the firmware's own figures). Do not edit.",
         "",
         f"Inputs from the firmware: CPU at {fw['cpu_mhz']} MHz (`machine.freq` in hal/esp32/board.py), "
-        f"`time.sleep_ms` up to {fw['sleep_ms']} ms between ticks,",
+        f"`time.sleep_ms({fw['wake_ms']})` between wakes",
+        f"({'light sleep' if fw['light_sleep'] else 'no light sleep: the BLE stack runs throughout'}; "
+        f"each sleep busy-waits its last FreeRTOS tick, ~{FREERTOS_TICK_MS // 2} ms on average),",
         f"adverts every {fw['adv_interval_ms']:g} ms, a {fw['scan_window_ms']:g} ms scan every "
         f"{fw['scan_interval_ms']:g} ms, PPG at {fw['ppg_hz']} Hz with {fw['ppg_pulse_us']} us LED pulses, LED cap "
         f"{fw['led_budget_ma']} mA.",
