@@ -2,9 +2,10 @@
 # acceleration, temperature) are sampled on the ticks a Bresenham schedule picks, so each gets exactly its rate per
 # second with no drift and no allocation. The PPG chip runs on its own clock (50 Hz nominal): every tick empties
 # its FIFO in a burst and the PPG kernel gets every sample, once, at the chip's rate. So does the LIS3DH (25 Hz on
-# its own oscillator): its FIFO is emptied on the acceleration schedule and the motion kernel gets every measurement. Late ticks arrive in bursts:
-# the first tick of a burst reads what the FIFO collected meanwhile, the others find it empty (nothing repeated,
-# nothing averaged); samples the FIFO lost on overflow are counted by the driver (`lost`), late ticks by the HAL.
+# its own oscillator): its FIFO is emptied on the acceleration schedule and the motion kernel gets every
+# measurement. Late ticks arrive in bursts: the first tick of a burst reads what the FIFO collected meanwhile, the
+# others find it empty (nothing repeated, nothing averaged); samples the FIFO lost on overflow are counted by the
+# driver (`lost`), late ticks by the HAL.
 # Once a second (second() and correct(), in app.ppgloop):
 # - the PPG LED loop keeps the DC inside 30-70 % of the 18-bit range by changing the LED current
 #   at most 2x per step; the kernel's DC tracker is rescaled at the same sample (PpgKernel.rescale), so the change

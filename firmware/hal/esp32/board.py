@@ -11,8 +11,10 @@
 # Why no machine.lightsleep (0.8 mA instead of ~13): the BLE stack is always running (adverts every 200 ms,
 # scan windows, the hub's connection events), and light sleep stops the controller's clock; the ESP32 keeps BLE
 # timing across light sleep only with BT modem sleep and an external 32 kHz crystal (neither board has one, and
-# MicroPython's builds do not enable it). It would also stop the UART, so safe mode's REPL would not answer. The CPU runs at CPU_HZ (80 MHz: the badge's work keeps it ~15 % busy by the power model,
-# hardware/power.md; 160 MHz is the port's default). A machine.Timer at the tick rate only counts ticks (IRQ context: no allocation, no I2C).
+# MicroPython's builds do not enable it). It would also stop the UART, so safe mode's REPL would not answer.
+# The CPU runs at CPU_HZ (80 MHz: the badge's work and the sleeps' busy tails keep it ~26 % busy by the power
+# model, hardware/power.md; 160 MHz is the port's default). A machine.Timer at the tick rate only counts ticks (IRQ
+# context: no allocation, no I2C).
 import time
 
 import machine

@@ -219,7 +219,8 @@ class UnixHal:
         if self.down_us:
             self.latency_us.append(time.ticks_diff(time.ticks_us(), self.down_us))
             self.down_us = 0
-        line = "LED %d %s %d %d %d %d" % (now, PATTERN_NAMES[8 * pattern:8 * pattern + 8].rstrip(), rgb[0], rgb[1], rgb[2], period)
+        name = PATTERN_NAMES[8 * pattern:8 * pattern + 8].rstrip()
+        line = "LED %d %s %d %d %d %d" % (now, name, rgb[0], rgb[1], rgb[2], period)
         print(line)
         if self.led_sock is not None:
             try:

@@ -273,6 +273,6 @@ def chip_stream(silicon: Silicon, scenario: str, seconds: int, seed: int, rates:
         if due[1][t]:
             out.append(ntc_le[counters[1]].tobytes())
             counters[1] += 1
-    truth = dict(truth, beats=truth["beats"] + start_s, eda_us=eda_us, temp_c=temp_c, ppg_times=times, acc_times=acc_times,
-                 crystal=silicon.crystal)
+    truth = dict(truth, beats=truth["beats"] + start_s, eda_us=eda_us, temp_c=temp_c, ppg_times=times,
+                 acc_times=acc_times, crystal=silicon.crystal)
     return b"".join(out), truth
