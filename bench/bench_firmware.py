@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from lifepalette.paths import micropython_binary
+from lifepalette.sim import power
 from lifepalette.tools.build import badge_source_files, mpy_cross
 from lifepalette.virtual_badge import HEAPSIZE, compile_firmware, firmware_module
 
@@ -175,8 +176,9 @@ def main() -> None:
           f"(goal <= 100 ms)")
     print(f"ordinary sample tick: mean {r['tick_mean']} us, max {r['tick_max']} us (64 Hz budget 15625 us)")
     press = r["press_us"]
+    wake_ms = power.firmware_figures()["wake_ms"]  # the ESP32 HAL polls the button once per wake
     print(f"button -> LED state: {len(press)} presses, processing max {max(press) / 1000:.2f} ms, + up to one "
-          f"15.6 ms sample tick of polling = worst {max(press) / 1000 + 15.6:.1f} ms (goal <= 100 ms)")
+          f"{wake_ms} ms wake of the ESP32 HAL's polling = worst {max(press) / 1000 + wake_ms:.1f} ms (goal <= 100 ms)")
     fault_matrix()
 
 
