@@ -12,7 +12,6 @@ import asyncio
 import json
 import sqlite3
 
-import pytest
 from helpers.waits import until
 from lifepalette.ble import bumble_backend as ble_bumble
 from lifepalette.ble.bumble_backend import VirtualRadio
@@ -270,7 +269,6 @@ def _short_mtu_run(tmp_path, mpy, caplog, *, peripheral_max_mtu: int, client_cls
         return asyncio.run(main())
 
 
-@pytest.mark.xfail(strict=True, reason="the console does not count short-MTU links yet")
 def test_hub_says_why_a_link_below_mtu_27_gets_no_notifications(tmp_path, mpy, caplog):
     """A badge notifies only over a link whose ATT MTU carries a whole 24-byte frame (>= 27); over a stack that
     never gets there, the hub's log and console say why no notification comes (its frames still come as adverts)."""
@@ -281,7 +279,6 @@ def test_hub_says_why_a_link_below_mtu_27_gets_no_notifications(tmp_path, mpy, c
     assert state["links"]["ble"]["short_mtu_links"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="the hub reads bleak's mtu_size without acquiring it (BlueZ: always 23)")
 def test_hub_reads_the_exchanged_mtu_on_a_bluez_like_backend(tmp_path, mpy, caplog):
     """On BlueZ, bleak's mtu_size is 23 until the MTU is acquired: the hub must ask, not warn of a short link."""
     mtu, state = _short_mtu_run(tmp_path, mpy, caplog, peripheral_max_mtu=247, client_cls=_BlueZLikeClient)
