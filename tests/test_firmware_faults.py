@@ -148,11 +148,16 @@ def test_fault_matrix(tmp_path):
     assert all(r[4] == (port_run.EXIT_SAFE if r[2] == "safe mode" else port_run.EXIT_NORMAL) for r in rows)
 
 
-def test_c3_with_no_board_touches_no_pin(tmp_path):
+def test_c3_with_an_esp32_config_is_safe_mode_on_c3_pins(tmp_path):
     r = run(tmp_path, "esp32c3", CONFIG)
-    assert r.exit_code == port_run.EXIT_SAFE
+    assert r.exit_code == port_run.EXIT_SAFE and not r.resets, r.text[-2000:]
     assert "config board esp32-devkitc is for esp32, this chip is esp32c3" in safe_reason(r)[0]
-    assert not [ln for ln in r.lines if ln.startswith("I2C scan")]  # no board for a C3: no bus brought up
+
+
+def test_c3_board_runs_normally(tmp_path):
+    r = run(tmp_path, "esp32c3", dict(CONFIG, board="esp32-c3-supermini"))
+    assert r.exit_code == port_run.EXIT_NORMAL and not r.resets, r.text[-2000:]
+    assert any(ln.startswith("I2C scan") and "0x57" in ln for ln in r.lines)
 
 
 def test_safe_mode_heartbeat_carries_the_safe_mode_bit(tmp_path):

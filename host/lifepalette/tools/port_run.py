@@ -56,8 +56,9 @@ FAULTS = {
 # The fault matrix (tests/test_firmware_faults.py, bench_firmware): every fault, on the chips and boards it concerns.
 MATRIX = [
     ("no-config", "esp32", "esp32-devkitc"), ("no-config", "esp32s3", "esp32-s3-devkitc"),
-    ("no-config", "esp32c3", "esp32-devkitc"), ("other-chip-config", "esp32", "esp32-devkitc"),
-    ("other-chip-config", "esp32s3", "esp32-s3-devkitc"), ("corrupt-config", "esp32", "esp32-devkitc"),
+    ("no-config", "esp32c3", "esp32-c3-supermini"), ("other-chip-config", "esp32", "esp32-devkitc"),
+    ("other-chip-config", "esp32s3", "esp32-s3-devkitc"), ("other-chip-config", "esp32c3", "esp32-c3-supermini"),
+    ("memory-error", "esp32c3", "esp32-c3-supermini"), ("sensor-missing", "esp32c3", "esp32-c3-supermini"), ("corrupt-config", "esp32", "esp32-devkitc"),
     ("corrupt-config", "esp32s3", "esp32-s3-devkitc"), ("boot-journal", "esp32", "esp32-devkitc"),
     ("advertise-error", "esp32", "esp32-devkitc"), ("notify-error", "esp32", "esp32-devkitc"),
     ("no-mtu-exchange", "esp32s3", "esp32-s3-devkitc"), ("memory-error", "esp32", "esp32-devkitc"),
