@@ -5,6 +5,7 @@ safe mode or in normal operation (after a logged reset, if need be); never the R
 
 from __future__ import annotations
 
+import pytest
 from lifepalette.tools import port_run
 
 from protocol import frame
@@ -68,6 +69,17 @@ def test_boot_py_error_still_runs_main(tmp_path):
     r = run(tmp_path, faults=["boot-journal"])
     assert r.exit_code == port_run.EXIT_NORMAL, r.text[-2000:]
     assert any("boot:" in ln and "journal" in ln for ln in r.lines)
+
+
+@pytest.mark.xfail(strict=True, reason="ble.active(True) raising goes to the crash log and resets, 3 times")
+@pytest.mark.parametrize("fault,call", [("ble-active-error", "active(True)"),
+                                        ("ble-register-error", "gatts_register_services")])
+def test_radio_that_will_not_start_is_retried_then_safe_mode(tmp_path, fault, call):
+    r = run(tmp_path, faults=[fault])
+    assert r.exit_code == port_run.EXIT_SAFE and not r.resets, r.text[-2000:]
+    tries = [ln for ln in r.lines if ln.startswith("BLE " + call + " failed")]
+    assert len(tries) == 3, r.text[-2000:]
+    assert safe_reason(r)[0].startswith("SAFE MODE: BLE " + call + " failed 3 times: OSError")
 
 
 def test_stalled_loop_is_reset_by_the_watchdog(tmp_path):
