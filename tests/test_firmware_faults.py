@@ -71,7 +71,6 @@ def test_boot_py_error_still_runs_main(tmp_path):
     assert any("boot:" in ln and "journal" in ln for ln in r.lines)
 
 
-@pytest.mark.xfail(strict=True, reason="ble.active(True) raising goes to the crash log and resets, 3 times")
 @pytest.mark.parametrize("fault,call", [("ble-active-error", "active(True)"),
                                         ("ble-register-error", "gatts_register_services")])
 def test_radio_that_will_not_start_is_retried_then_safe_mode(tmp_path, fault, call):

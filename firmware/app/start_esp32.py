@@ -50,9 +50,13 @@ def run(load_config, buffers, start):
 
     cfg, reason, _ = load_config("config.json")
     reason, board = _reason(chip(), cfg, reason)
+    bufs = buffers(cfg) if reason is None else None  # first, while the heap is unfragmented
+    hal = Esp32Hal(cfg, board)
+    if reason is None:
+        reason = hal.radio_down  # BLE would not start
     if reason is not None:
         from app import safe
 
-        return safe.run(Esp32Hal(cfg, board), reason, cfg)
-    bufs = buffers(cfg)
-    return start(Esp32Hal(cfg, board), cfg, bufs)
+        bufs = None
+        return safe.run(hal, reason, cfg)
+    return start(hal, cfg, bufs)
