@@ -49,6 +49,7 @@ FAULTS = {
     "no-mtu-exchange": "normal: no notifications (the central never exchanged MTU), adverts carry every frame",
     "memory-error": "reset and recovery: MemoryError in a tick, crash record written, machine.reset()",
     "timer-stall": "reset and recovery: the main loop stops, the watchdog resets the badge",
+    "boot-oom": "safe mode: MemoryError at every boot while the badge comes up, 3 crashes, then the bare safe mode",
     "crash-loop": "safe mode: 3 crashes within 10 minutes",
     "fs-full": "safe mode: flash full, the frame counter cannot be reserved",
     "sensor-missing": "normal: no PPG sensor, missing-sensor LED pattern and telemetry bit, other sensors run",
@@ -66,7 +67,7 @@ MATRIX = [
     ("advertise-error", "esp32", "esp32-devkitc"), ("notify-error", "esp32", "esp32-devkitc"),
     ("no-mtu-exchange", "esp32s3", "esp32-s3-devkitc"), ("memory-error", "esp32", "esp32-devkitc"),
     ("memory-error", "esp32s3", "esp32-s3-devkitc"), ("timer-stall", "esp32", "esp32-devkitc"),
-    ("crash-loop", "esp32", "esp32-devkitc"), ("fs-full", "esp32", "esp32-devkitc"),
+    ("crash-loop", "esp32", "esp32-devkitc"), ("boot-oom", "esp32", "esp32-devkitc"), ("fs-full", "esp32", "esp32-devkitc"),
     ("sensor-missing", "esp32", "esp32-devkitc"), ("sensor-missing", "esp32s3", "esp32-s3-devkitc"),
     ("acc-at-0x19", "esp32s3", "esp32-s3-devkitc"), ("nack-storm", "esp32", "esp32-devkitc"),
 ]
