@@ -87,7 +87,6 @@ def test_stalled_loop_is_reset_by_the_watchdog(tmp_path):
     assert [why for why, _ in r.resets] == ["watchdog"]
 
 
-@pytest.mark.xfail(strict=True, reason="a crash at every boot loops: safe mode builds the HAL that ran out")
 def test_heap_running_out_at_every_boot_ends_in_safe_mode_not_a_boot_loop(tmp_path):
     r = run(tmp_path, faults=["boot-oom"])
     assert r.exit_code == port_run.EXIT_SAFE and r.boots == 4, r.text[-2000:]
