@@ -95,6 +95,14 @@ def test_heap_running_out_at_every_boot_ends_in_safe_mode_not_a_boot_loop(tmp_pa
     assert any(ln.startswith("FAKE LED") and ln.split()[3:] == ["120", "0", "0"] for ln in r.lines[-40:])
 
 
+@pytest.mark.xfail(strict=True, reason="a crash that flash cannot record is not counted: a boot loop")
+def test_crashes_on_a_full_flash_still_end_in_safe_mode(tmp_path):
+    r = run(tmp_path, faults=["boot-oom", "fs-full"])
+    assert r.exit_code == port_run.EXIT_SAFE and r.boots == 4, r.text[-2000:]
+    assert safe_reason(r)[0].startswith("SAFE MODE: crash loop: 3 crashes")
+    assert "CRASH: crash.log not written (counted in RTC memory)" in r.lines
+
+
 # ---- known defect 3: notifications cut at MTU - 3 ----
 def test_notifications_only_after_mtu_exchange(tmp_path):
     r = run(tmp_path)
@@ -165,6 +173,22 @@ def test_fault_matrix(tmp_path):
         print(f"{row[0]:<18} {row[1]:<8} {row[2]:<19} {row[3]:<19} {row[4]:<5} {row[5]}")
     assert all(r[3] == r[2] for r in rows), rows
     assert all(r[4] == (port_run.EXIT_SAFE if r[2] == "safe mode" else port_run.EXIT_NORMAL) for r in rows)
+
+
+@pytest.mark.xfail(strict=True, reason="fs-full: the crashes at boot cannot be recorded, a boot loop")
+def test_fault_matrix_at_the_badge_heap_budget(tmp_path):
+    """At -X heapsize=96K the esp32 path (real drivers, chip models, stand-ins: ~141 KB live on this 64-bit port)
+    runs out of heap while it comes up; every fault must still end in its expected outcome or in safe mode after a
+    crash loop: never the REPL, never a boot loop."""
+    rows = []
+    for i, (fault, chip, config) in enumerate(MATRIX):
+        parsed = dict([port_run.parse_fault(fault)])
+        r = port_run.run_port(config, chip, parsed, tmp_path / str(i) / "flash", seconds=12, heapsize="96K")
+        expected = port_run.FAULTS[fault].split(":")[0]
+        reason = (safe_reason(r) or [""])[0]
+        rows.append((fault, chip, r.outcome, r.boots, reason[:60]))
+        assert r.outcome == expected or (r.outcome == "safe mode" and "crash loop" in reason), rows[-1]
+    print("\n96K: " + "\n96K: ".join(f"{f:<18} {c:<8} {o:<19} boots={b} {why}" for f, c, o, b, why in rows))
 
 
 def test_c3_with_an_esp32_config_is_safe_mode_on_c3_pins(tmp_path):

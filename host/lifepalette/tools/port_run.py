@@ -200,7 +200,7 @@ def run_port(config: dict, chip: str, faults: dict[str, float | None], flash: Pa
     prepare_flash(flash, config, chip, faults)
     armed = ",".join(name if at is None else f"{name}@{at:g}"
                      for name, at in ((n, a if a is not None else DEFAULT_AT.get(n)) for n, a in faults.items()))
-    env = dict(os.environ, MICROPYPATH="fakes:lib", LP_CHIP=chip, LP_FAULTS=armed,
+    env = dict(os.environ, MICROPYPATH="fakes:lib", LP_CHIP=chip, LP_FAULTS=armed, LP_RTC="",
                LP_END_MS=str(seconds * 1000), LP_BUTTON=str(_button(config, chip)))
     run = PortRun()
     t0, cause = 0, 1
@@ -233,6 +233,7 @@ def run_port(config: dict, chip: str, faults: dict[str, float | None], flash: Pa
             why, at = _reset_line(boot)
             run.resets.append((why, at))
             t0, cause = at, (WDT_RESET if why == "watchdog" else SOFT_RESET)
+            env["LP_RTC"] = next((ln[len("FAKE rtc "):] for ln in reversed(boot) if ln.startswith("FAKE rtc ")), "")
             continue
         if rc != 0:
             run.outcome = f"interpreter exited {rc}"

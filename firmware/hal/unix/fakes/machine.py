@@ -217,6 +217,19 @@ class WDT:
         _state["fed"] = lp_fake.ms
 
 
+class RTC:
+    def __init__(self, id=0):
+        if id != 0:
+            raise ValueError("RTC(%s) doesn't exist" % id)
+
+    def memory(self, data=None):
+        if data is None:
+            return bytes(lp_fake.RTC_MEM)
+        if len(data) > 2048:  # MICROPY_HW_RTC_USER_MEM_MAX
+            raise ValueError("buffer too long")
+        lp_fake.RTC_MEM[:] = data
+
+
 def idle():
     """The simulated passage of time: one timer period per call (a stalled timer: 1 ms per call)."""
     bt = sys.modules.get("bluetooth")  # only if the firmware brought the radio up: importing it here costs heap
