@@ -95,7 +95,6 @@ def test_heap_running_out_at_every_boot_ends_in_safe_mode_not_a_boot_loop(tmp_pa
     assert any(ln.startswith("FAKE LED") and ln.split()[3:] == ["120", "0", "0"] for ln in r.lines[-40:])
 
 
-@pytest.mark.xfail(strict=True, reason="a crash that flash cannot record is not counted: a boot loop")
 def test_crashes_on_a_full_flash_still_end_in_safe_mode(tmp_path):
     r = run(tmp_path, faults=["boot-oom", "fs-full"])
     assert r.exit_code == port_run.EXIT_SAFE and r.boots == 4, r.text[-2000:]
@@ -175,7 +174,6 @@ def test_fault_matrix(tmp_path):
     assert all(r[4] == (port_run.EXIT_SAFE if r[2] == "safe mode" else port_run.EXIT_NORMAL) for r in rows)
 
 
-@pytest.mark.xfail(strict=True, reason="fs-full: the crashes at boot cannot be recorded, a boot loop")
 def test_fault_matrix_at_the_badge_heap_budget(tmp_path):
     """At -X heapsize=96K the esp32 path (real drivers, chip models, stand-ins: ~141 KB live on this 64-bit port)
     runs out of heap while it comes up; every fault must still end in its expected outcome or in safe mode after a
