@@ -88,7 +88,10 @@ def bare_safe_mode(board, reason):
 
     gc.collect()
     print("SAFE MODE: " + reason + " -- badge will not capture; reset it or flash new firmware")
-    wdt = machine.WDT(timeout=8000)
+    try:
+        wdt = machine.WDT(timeout=8000)  # the same task watchdog the full HAL may have started: keep it fed
+    except Exception:  # noqa: BLE001 -- none then; if one runs unfed, its reset leads back here
+        wdt = None
     np = None
     if board is not None:
         try:
@@ -101,7 +104,8 @@ def bare_safe_mode(board, reason):
     colours = ((120, 0, 0), (0, 0, 0), (100, 60, 0), (0, 0, 0))
     step = 0
     while True:
-        wdt.feed()
+        if wdt is not None:
+            wdt.feed()
         if np is not None:
             np[0] = colours[step & 3]
             np.write()
