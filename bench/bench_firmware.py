@@ -186,34 +186,50 @@ if __name__ == "__main__":
     main()
 
 
-def fault_matrix() -> None:
-    """Every fault of the matrix through boot.py and main.py on the strict stand-ins: outcome, REPL fall-throughs
-    (goal 0), recovery time (fault -> LED lit again after the reset, in badge time), host wall time per boot."""
+def _matrix_run(tmp: Path, heapsize: str) -> list[tuple]:
+    """(fault, chip, outcome, exit code, resets, recovery ms or None, live heap, host seconds per boot) per row."""
     from lifepalette.tools import port_run
 
-    repl = 0
-    wrong = 0
-    heaps = []
-    print(f"fault matrix at -X heapsize={port_run.PORT_HEAPSIZE} (20 s of badge time each):")
-    print("  fault              chip     outcome             resets  recovery   host wall time per interpreter run")
+    rows = []
+    for i, (fault, chip, board) in enumerate(port_run.MATRIX):
+        name, at = port_run.parse_fault(fault)
+        at_ms = int(1000 * (at if at is not None else port_run.DEFAULT_AT.get(name, 0)))
+        t0 = time.perf_counter()
+        run = port_run.run_port(dict(CONFIG, board=board), chip, {name: at}, tmp / f"{heapsize}-{i}", seconds=20,
+                                heapsize=heapsize)
+        rows.append((fault, chip, run.outcome, run.exit_code, len(run.resets), port_run.recovery_ms(run, at_ms),
+                     port_run.live_heap(run), (time.perf_counter() - t0) / run.boots))
+    return rows
+
+
+def fault_matrix() -> None:
+    """Every fault of the matrix through boot.py and main.py on the strict stand-ins, at the path's heap and at the
+    badge budget (96K): outcome, REPL fall-throughs (goal 0), recovery time (fault -> LED lit again after the reset,
+    in badge time), live heap, host wall time per boot."""
+    from lifepalette.tools import port_run
+
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (fault, chip, board) in enumerate(port_run.MATRIX):
-            config = dict(CONFIG, board=board)
-            name, at = port_run.parse_fault(fault)
-            at_ms = int(1000 * (at if at is not None else port_run.DEFAULT_AT.get(name, 0)))
-            t0 = time.perf_counter()
-            run = port_run.run_port(config, chip, {name: at}, Path(tmp) / str(i), seconds=20)
-            wall = (time.perf_counter() - t0) / run.boots
-            repl += run.exit_code == port_run.EXIT_REPL
-            wrong += run.outcome != port_run.FAULTS[name].split(":")[0]
-            rec = port_run.recovery_ms(run, at_ms)
-            heaps.append(port_run.live_heap(run) or 0)
-            print(f"  {fault:<18} {chip:<8} {run.outcome:<19} {len(run.resets):<7} "
-                  f"{'-' if rec is None else f'{rec / 1000:.2f} s':<10} {wall * 1000:.0f} ms")
+        for heapsize in (port_run.PORT_HEAPSIZE, HEAPSIZE):
+            rows = _matrix_run(Path(tmp), heapsize)
+            print(f"fault matrix at -X heapsize={heapsize} (20 s of badge time each):")
+            print("  fault              chip     outcome                  resets  recovery   live heap  host/boot")
+            for fault, chip, outcome, _, resets, rec, heap, wall in rows:
+                rec = rec if outcome == "reset and recovery" else None  # else no recovery to time
+                print(f"  {fault:<18} {chip:<8} {outcome:<24} {resets:<7} "
+                      f"{'-' if rec is None else f'{rec / 1000:.2f} s':<10} "
+                      f"{'-' if heap is None else f'{heap / 1024:.1f} KB':<10} {wall * 1000:.0f} ms")
+            repl = sum(r[3] == port_run.EXIT_REPL for r in rows)
+            loops = sum(r[2].startswith("boot loop") for r in rows)
+            wrong = sum(r[2] != port_run.FAULTS[r[0]].split(":")[0] for r in rows)
+            recs = [r[5] for r in rows if r[5] is not None and r[2] == "reset and recovery"]
+            print(f"  REPL fall-throughs: {repl} of {len(rows)} runs (goal 0); boot loops: {loops}; outcomes other "
+                  f"than expected: {wrong}; recovery (fault -> LED back) max "
+                  f"{max(recs) / 1000 if recs else 0:.2f} s over {len(recs)} recoveries")
+            heaps = [r[6] for r in rows if r[6] is not None and r[2] in ("normal", "reset and recovery")]
+            if heaps:
+                print(f"  live heap at the end of a running badge: max {max(heaps) / 1024:.1f} KB")
         stand_ins = port_run.stand_in_heap(Path(tmp) / "probe")
-    print(f"esp32 path live heap at the end (unix port, 64-bit): max {max(heaps) / 1024:.1f} KB, of which the "
-          f"stand-ins and chip models {stand_ins / 1024:.1f} KB (loaded only by fault runs)")
-    print(f"REPL fall-throughs: {repl} of {len(port_run.MATRIX)} runs (goal 0); outcomes other than expected: {wrong}")
+    print(f"of which the stand-ins and chip models (loaded only by fault runs): {stand_ins / 1024:.1f} KB")
     print("recovery = fault -> LED lit after the reset, in badge time (a boot takes no badge time here: a real ESP32 "
-          "adds its ROM bootloader and imports, not measured); host wall time = one interpreter run (its share of "
+          "adds its ROM bootloader and imports, not measured); host/boot = one interpreter run (its share of "
           "the 20 s of badge time, simulated as fast as it goes)")

@@ -13,6 +13,7 @@ import json
 import sqlite3
 
 from helpers.waits import until
+from lifepalette.ble import bumble_backend as ble_bumble
 from lifepalette.ble.bumble_backend import VirtualRadio
 from lifepalette.ble.virtual import VirtualPeripheral
 from lifepalette.crypto import open_frame
@@ -222,3 +223,64 @@ def test_ble_link_cap_and_bad_input_never_crash(tmp_path, mpy):
     con.close()
     assert stored == [1, 2, 4]
     json.dumps(state, default=str)
+
+
+class _BlueZLikeClient(ble_bumble.BumbleClient):
+    """bleak's BlueZ backend reports the minimum MTU (23) until `_acquire_mtu()` is called, although BlueZ has
+    exchanged a larger one on connect; this backend shows the same contract over Bumble."""
+
+    _acquired = False
+
+    @property
+    def mtu_size(self) -> int:
+        return super().mtu_size if self._acquired else 23
+
+    async def _acquire_mtu(self) -> None:
+        self._acquired = True
+
+
+def _short_mtu_run(tmp_path, mpy, caplog, *, peripheral_max_mtu: int, client_cls=None):
+    import logging
+
+    db = str(tmp_path / "hub.db")
+    hub = Hub(db, scorer=None)
+    key = hub.enroll(0x0301)
+    hub.store.con.close()
+    frames = mpy_frames(mpy, {0x0301: key})[0x0301]
+
+    async def main():
+        radio = VirtualRadio(max_links=2)
+        backend = ble_backend_for(radio)
+        if client_cls is not None:
+            backend.client_cls = client_cls
+        hub = Hub(db, scorer=None, ble_backend=backend, cadence_s=0.2)
+        p = VirtualPeripheral(radio.link, "F0:F0:F0:F0:F2:01", "LP-0301")
+        p.device.gatt_server.max_mtu = peripheral_max_mtu  # what this badge's stack will accept
+        await p.start()
+        await p.advertise(frames[1][2])
+        await hub.start()
+        await until(lambda: 0x0301 in hub.ble.links, what="the GATT link")
+        mtu = min(c.att_mtu for c in p.device.connections.values())
+        state = hub.operator_state()
+        await hub.stop()
+        return mtu, state
+
+    with caplog.at_level(logging.INFO, logger="lifepalette.hub.ble"):
+        return asyncio.run(main())
+
+
+def test_hub_says_why_a_link_below_mtu_27_gets_no_notifications(tmp_path, mpy, caplog):
+    """A badge notifies only over a link whose ATT MTU carries a whole 24-byte frame (>= 27); over a stack that
+    never gets there, the hub's log and console say why no notification comes (its frames still come as adverts)."""
+    mtu, state = _short_mtu_run(tmp_path, mpy, caplog, peripheral_max_mtu=23)
+    assert mtu == 23
+    why = [r.getMessage() for r in caplog.records if "ATT MTU" in r.getMessage()]
+    assert why and "badge 769: ATT MTU 23" in why[0] and "no notifications" in why[0], caplog.text
+    assert state["links"]["ble"]["short_mtu_links"] == 1
+
+
+def test_hub_reads_the_exchanged_mtu_on_a_bluez_like_backend(tmp_path, mpy, caplog):
+    """On BlueZ, bleak's mtu_size is 23 until the MTU is acquired: the hub must ask, not warn of a short link."""
+    mtu, state = _short_mtu_run(tmp_path, mpy, caplog, peripheral_max_mtu=247, client_cls=_BlueZLikeClient)
+    assert mtu == 247
+    assert "ATT MTU" not in caplog.text and state["links"]["ble"]["short_mtu_links"] == 0

@@ -177,7 +177,7 @@ def test_fakes_refuse_what_the_chip_refuses(mpy, monkeypatch, chip):
     assert json.loads(out.strip().splitlines()[-1]) == EXPECTED[chip]
 
 
-@pytest.mark.parametrize("chip,pin", [("esp32", 8), ("esp32s3", 27), ("esp32s3", 19), ("esp32c3", 12)])
+@pytest.mark.parametrize("chip,pin", [("esp32", 8), ("esp32s3", 27), ("esp32s3", 19), ("esp32c3", 12), ("esp32c3", 18)])
 def test_driving_a_flash_psram_or_usb_pin_crashes_the_chip(mpy, monkeypatch, chip, pin):
     monkeypatch.setenv("LP_CHIP", chip)
     out = mpy.run(f"import machine\nmachine.Pin({pin}, machine.Pin.OUT)\nprint('survived')", heapsize="256K",

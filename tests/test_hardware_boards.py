@@ -27,6 +27,13 @@ CHIPS = {
         "strapping": {0, 3, 45, 46},
         "reserved": set(range(26, 33)) | {19, 20},  # SPI flash/PSRAM, USB D-/D+
     },
+    "esp32c3": {
+        "gpio": set(range(0, 22)),
+        "adc1": set(range(0, 5)),  # ADC2 (GPIO 5) is unusable with the radio on
+        "input_only": set(),
+        "strapping": {2, 8, 9},
+        "reserved": set(range(11, 18)) | {18, 19},  # VDD_SPI, SPI flash; USB-Serial/JTAG D-/D+
+    },
 }
 OUTPUT_DIRS = {"out", "io"}
 
@@ -35,9 +42,10 @@ def load(path):
     return json.loads(path.read_text())
 
 
-def test_both_required_boards_exist():
+def test_the_required_boards_exist():
     names = {load(p)["board"] for p in BOARD_FILES}
-    assert {"esp32-devkitc", "esp32-s3-devkitc"} <= names
+    assert {"esp32-devkitc", "esp32-s3-devkitc", "esp32-c3-supermini"} <= names
+    assert {load(p)["chip"] for p in BOARD_FILES} == set(CHIPS)  # a board for every chip the firmware knows
 
 
 @pytest.mark.parametrize("path", BOARD_FILES, ids=lambda p: p.stem)

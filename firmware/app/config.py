@@ -13,7 +13,7 @@ import json
 
 from app import storage
 
-BOARDS = ("esp32-devkitc", "esp32-s3-devkitc", "virtual")
+BOARDS = ("esp32-devkitc", "esp32-s3-devkitc", "esp32-c3-supermini", "virtual")
 DEFAULT_RATES = {"ppg": 64, "eda": 16, "acc": 16, "temp": 1}
 # (min, max) per stream; every stream is sampled on the PPG timer, so none may be faster than PPG.
 RATE_LIMITS = {"ppg": (25, 100), "eda": (1, 64), "acc": (1, 64), "temp": (1, 4)}

@@ -4,6 +4,8 @@
 # _HEALTHY_MS without a crash) and "F" (boot.py switched in new firmware from `lifepalette flash`).
 # Crash loop: CRASH_LOOP_N crashes in a row whose uptimes add up to less than CRASH_LOOP_MS put the badge in safe
 # mode, which then waits for a reset button press, a power cycle or a new flash instead of crashing again.
+# Crashes that flash cannot record (it is full) are counted in RTC memory instead, which every reset but power-on
+# keeps: "C <crashes> <uptime_ms>"; they count towards the crash loop too.
 # Read by `lifepalette monitor` and `lifepalette doctor --port`.
 import sys
 import time
@@ -45,18 +47,50 @@ def record(exc, tick=-1):
     _append("C %d %d %s: %s" % (time.ticks_ms(), tick, type(exc).__name__, msg))
 
 
+def _rtc():
+    """(crashes, uptime ms) that flash could not record, from RTC memory."""
+    try:
+        import machine
+
+        m = machine.RTC().memory().decode()
+        if m[:2] == "C ":
+            n, ms = m[2:].split()
+            return int(n), int(ms)
+    except Exception:  # noqa: BLE001 -- a port without RTC memory, or not ours: nothing counted there
+        pass
+    return 0, 0
+
+
+def _rtc_set(n, ms):
+    try:
+        import machine
+
+        machine.RTC().memory(("C %d %d" % (n, ms)).encode() if n else b"")
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _count(uptime_ms):
+    """One more crash that flash could not record."""
+    n, ms = _rtc()
+    _rtc_set(n + 1, ms + uptime_ms)
+
+
 def crash_loop(reset_cause):
     """None, or the safe-mode reason when the last crashes came too fast. A power-on or reset-button boot ends the
     streak (the wearer or a flash asked for a fresh start)."""
     if reset_cause == _PWRON_RESET or reset_cause == _HARD_RESET:
+        _rtc_set(0, 0)
         tail = lines()
         if tail and tail[-1][0] == "C":
             _append("R %d" % reset_cause)
         return None
     if reset_cause == _WDT_RESET:  # the watchdog ran no Python: record its reset as a crash here
-        _append("C 0 -1 WDT: watchdog reset (main loop stalled)")
-    n = 0
-    ms = 0
+        try:
+            _append("C 0 -1 WDT: watchdog reset (main loop stalled)")
+        except OSError:
+            _count(0)
+    n, ms = _rtc()
     for ln in reversed(lines()):
         if ln[0] != "C":
             break
@@ -71,8 +105,12 @@ def healthy(uptime_ms):
     """Called now and then: after _HEALTHY_MS without a crash, end the streak (one write per boot at most)."""
     if uptime_ms >= _HEALTHY_MS:
         tail = lines()
+        _rtc_set(0, 0)
         if tail and tail[-1][0] == "C":
-            _append("K")
+            try:
+                _append("K")
+            except OSError:
+                pass  # flash full: the streak stays on flash, the next power-on ends it
         return True
     return False
 
@@ -87,7 +125,8 @@ def crashed(exc, tick=-1):
     try:
         record(exc, tick)
     except Exception:  # noqa: BLE001 -- a full or broken flash must not stop the reset
-        print("CRASH: crash.log not written")
+        print("CRASH: crash.log not written (counted in RTC memory)")
+        _count(time.ticks_ms())
     try:
         import machine
     except ImportError:

@@ -20,7 +20,7 @@ def run(hal, reason, cfg=None):
     """Bad config, storage or chip, or a crash loop: say so on serial, show the SAFE pattern, never capture. With a
     usable config, a sealed heartbeat with the safe-mode bit (Q_SAFE_MODE) goes out once a second so the hub shows
     it; without one nothing can be sealed, and serial and the LED tell. Waits for a reset or a new flash."""
-    hal.log("SAFE MODE: " + reason + " -- badge will not capture; fix config.json (lifepalette enroll) and reset")
+    hal.log("SAFE MODE: " + reason + " -- badge will not capture; fix the cause (hardware/bring-up.md) and reset")
     hal.shutdown_sensors()
     pal = palette.Palette()
     led = bytearray(3)

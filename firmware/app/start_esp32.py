@@ -36,8 +36,9 @@ def _reason(chip, cfg, reason):
         reason = "unknown chip " + chip
     for line in crashlog.lines()[-3:]:  # the last records, for `lifepalette monitor` after every reset
         print("crash.log: " + line)
-    if reason is None:
-        reason = crashlog.crash_loop(machine.reset_cause())
+    loop = crashlog.crash_loop(machine.reset_cause())  # also when the config is bad: its safe mode may crash too
+    if loop is not None:
+        reason = loop if reason is None else loop + "; " + reason
     del crashlog, pins
     _forget("app", "crashlog")  # boot-only here: free their bytecode for the run
     _forget("hal.esp32", "pins")
@@ -46,13 +47,67 @@ def _reason(chip, cfg, reason):
 
 def run(load_config, buffers, start):
     """Called by app.start; `start` runs the badge (it never returns on an ESP32)."""
-    from hal.esp32.board import Esp32Hal
-
     cfg, reason, _ = load_config("config.json")
     reason, board = _reason(chip(), cfg, reason)
+    if reason is not None and reason.startswith("crash loop"):
+        return _safe(cfg, board, reason)
+    from hal.esp32.board import Esp32Hal
+
+    bufs = buffers(cfg) if reason is None else None  # first, while the heap is unfragmented
+    hal = Esp32Hal(cfg, board)
+    if reason is None:
+        reason = hal.radio_down  # BLE would not start
     if reason is not None:
         from app import safe
 
+        bufs = None
+        return safe.run(hal, reason, cfg)
+    return start(hal, cfg, bufs)
+
+
+def _safe(cfg, board, reason):
+    """Safe mode after a crash loop: the full one (heartbeat with the safe-mode bit) if it can be had, else the
+    bare one. The loop may be the heap running out at boot, and then the full safe mode would crash the same way."""
+    try:
+        from app import safe
+        from hal.esp32.board import Esp32Hal
+
         return safe.run(Esp32Hal(cfg, board), reason, cfg)
-    bufs = buffers(cfg)
-    return start(Esp32Hal(cfg, board), cfg, bufs)
+    except Exception as exc:  # noqa: BLE001
+        safe = Esp32Hal = None
+        return bare_safe_mode(board, "%s (%s: %s)" % (reason, type(exc).__name__, exc))
+
+
+def bare_safe_mode(board, reason):
+    """Safe mode on next to no heap: the reason on serial, the SAFE pattern (red / off / amber / off, 200 ms each)
+    on the LED, the watchdog fed; no radio, no sensors. Waits for a reset or a new flash."""
+    import gc
+    import time
+
+    import machine
+
+    gc.collect()
+    print("SAFE MODE: " + reason + " -- badge will not capture; reset it or flash new firmware")
+    try:
+        wdt = machine.WDT(timeout=8000)  # the same task watchdog the full HAL may have started: keep it fed
+    except Exception:  # noqa: BLE001 -- none then; if one runs unfed, its reset leads back here
+        wdt = None
+    np = None
+    if board is not None:
+        try:
+            import neopixel
+            from hal.esp32.pins import PINS
+
+            np = neopixel.NeoPixel(machine.Pin(PINS[board]["led"]), 1)
+        except Exception:  # noqa: BLE001 -- no LED then: serial still says why
+            np = None
+    colours = ((120, 0, 0), (0, 0, 0), (100, 60, 0), (0, 0, 0))
+    step = 0
+    while True:
+        if wdt is not None:
+            wdt.feed()
+        if np is not None:
+            np[0] = colours[step & 3]
+            np.write()
+        step += 1
+        time.sleep_ms(200)

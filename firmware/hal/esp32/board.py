@@ -65,12 +65,17 @@ class Esp32Hal:
         if p is not None:
             self._pins(p, cfg["led_count"] if cfg is not None else 1)
         self.radio = None
+        self.radio_down = None
         if cfg is not None:
             from app.radio import scan_prefix
 
             from hal.esp32.radio import Esp32Radio
 
-            self.radio = Esp32Radio(cfg["dev_id"], cfg["company_id"], board or "unknown", scan_prefix(cfg["company_id"]))
+            try:
+                self.radio = Esp32Radio(cfg["dev_id"], cfg["company_id"], board or "unknown",
+                                        scan_prefix(cfg["company_id"]))
+            except OSError as exc:  # NimBLE did not come up after its bounded tries: safe mode, with the reason
+                self.radio_down = str(exc)
         self.timer = machine.Timer(0)
         self.timer.init(freq=self.base, mode=machine.Timer.PERIODIC, callback=self._tick)
 

@@ -1,6 +1,6 @@
 # The chip each board carries (os.uname().machine names the chip the firmware runs on; app.start refuses a board
 # for another chip: its pins could be the other chip's SPI-flash lines).
-CHIPS = {"esp32-devkitc": "esp32", "esp32-s3-devkitc": "esp32s3"}
+CHIPS = {"esp32-devkitc": "esp32", "esp32-s3-devkitc": "esp32s3", "esp32-c3-supermini": "esp32c3"}
 
 
 def board_for(chip):
@@ -41,5 +41,17 @@ PINS = {
         "button": 14,
         "led": 21,
         "charging": 7,
+    },
+    "esp32-c3-supermini": {  # no ppg_int/acc_int: both FIFOs are polled
+        "i2c_sda": 5,
+        "i2c_scl": 6,
+        "eda_adc": 3,
+        "ntc_adc": 4,
+        "batt_adc": 0,
+        "eda_en": 10,
+        "ntc_en": 21,
+        "button": 1,
+        "led": 7,
+        "charging": 20,
     },
 }

@@ -13,7 +13,10 @@
 # - NimBLE cuts a notification to ATT MTU - 3 bytes: a central that never exchanges MTU would get every 24-byte
 #   frame as 20 bytes that fail their MIC. So the badge asks for an MTU exchange on connect and notifies a central
 #   only once the exchange gave MTU >= _MIN_MTU; a link that cannot reach it gets adverts only (counted in errors[4])
+# - ble.active(True) and gatts_register_services are tried _TRIES times (each failure logged); then the constructor
+#   raises OSError with the reason and the badge goes to safe mode (never a crash loop, never the REPL)
 import sys
+import time
 
 import bluetooth
 from micropython import const
@@ -34,6 +37,8 @@ _SLOTS = const(4)
 _ADV_INTERVAL_US = const(200000)
 _SCAN_INTERVAL_US = const(1000000)
 _SCAN_WINDOW_US = const(30000)
+_TRIES = const(3)
+_RETRY_MS = const(200)
 
 LP_SERVICE = bluetooth.UUID(gatt.SERVICE_UUID)
 LP_TELEMETRY = bluetooth.UUID(gatt.TELEMETRY_UUID)
@@ -59,14 +64,14 @@ class Esp32Radio:
         self.out = bytearray(31)
         ble = bluetooth.BLE()
         self.ble = ble
-        ble.active(True)
+        self._try("active(True)", ble.active, True)
         ble.config(gap_name="LP-%04x" % dev_id)
         lp = (LP_SERVICE, ((LP_TELEMETRY, _FLAG_READ | _FLAG_NOTIFY), (LP_CONTROL, _FLAG_WRITE),
                            (LP_BACKLOG, _FLAG_NOTIFY)))
         bas = (bluetooth.UUID(0x180F), ((bluetooth.UUID(0x2A19), _FLAG_READ | _FLAG_NOTIFY),))
         dis = (bluetooth.UUID(0x180A), ((bluetooth.UUID(0x2A29), _FLAG_READ), (bluetooth.UUID(0x2A24), _FLAG_READ)))
         ((self.h_telem, self.h_ctrl, self.h_backlog), (self.h_batt,), (h_maker, h_model)) = \
-            ble.gatts_register_services((lp, bas, dis))
+            self._try("gatts_register_services", ble.gatts_register_services, (lp, bas, dis))
         ble.gatts_set_buffer(self.h_ctrl, gatt.CONTROL_BUFFER)
         self._write(h_maker, b"Life Palette")
         self._write(h_model, model.encode())
@@ -75,6 +80,18 @@ class Esp32Radio:
             ble.gap_scan(0, _SCAN_INTERVAL_US, _SCAN_WINDOW_US, False)
         except OSError:
             self.errors[2] += 1  # no group colours then; frames still go out
+
+    def _try(self, what, call, arg):
+        """Bring-up calls NimBLE can fail (controller start, no memory for the GATT table): _TRIES tries, each
+        failure logged, then OSError with the reason, for safe mode (a reset would only fail the same way)."""
+        for i in range(1, _TRIES + 1):
+            try:
+                return call(arg)
+            except OSError as exc:
+                err = "%s: %s" % (type(exc).__name__, exc)
+                print("BLE %s failed (%d of %d): %s" % (what, i, _TRIES, err))
+                time.sleep_ms(_RETRY_MS)
+        raise OSError("BLE %s failed %d times: %s" % (what, _TRIES, err))
 
     def _write(self, handle, data):
         try:

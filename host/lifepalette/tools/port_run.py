@@ -42,11 +42,14 @@ FAULTS = {
     "corrupt-config": "safe mode: config.json corrupt",
     "other-chip-config": "safe mode: the config's board is for another chip",
     "boot-journal": "normal: boot.py logs the journal error, main.py runs",
+    "ble-active-error": "safe mode: ble.active(True) OSError at every try, retried 3 times, then the reason",
+    "ble-register-error": "safe mode: gatts_register_services OSError at every try, retried 3 times, then the reason",
     "advertise-error": "normal: gap_advertise OSError for 3 s handled and counted",
     "notify-error": "normal: gatts_notify OSError for 3 s handled and counted",
     "no-mtu-exchange": "normal: no notifications (the central never exchanged MTU), adverts carry every frame",
     "memory-error": "reset and recovery: MemoryError in a tick, crash record written, machine.reset()",
     "timer-stall": "reset and recovery: the main loop stops, the watchdog resets the badge",
+    "boot-oom": "safe mode: MemoryError at every boot while the badge comes up, 3 crashes, then the bare safe mode",
     "crash-loop": "safe mode: 3 crashes within 10 minutes",
     "fs-full": "safe mode: flash full, the frame counter cannot be reserved",
     "sensor-missing": "normal: no PPG sensor, missing-sensor LED pattern and telemetry bit, other sensors run",
@@ -56,13 +59,15 @@ FAULTS = {
 # The fault matrix (tests/test_firmware_faults.py, bench_firmware): every fault, on the chips and boards it concerns.
 MATRIX = [
     ("no-config", "esp32", "esp32-devkitc"), ("no-config", "esp32s3", "esp32-s3-devkitc"),
-    ("no-config", "esp32c3", "esp32-devkitc"), ("other-chip-config", "esp32", "esp32-devkitc"),
-    ("other-chip-config", "esp32s3", "esp32-s3-devkitc"), ("corrupt-config", "esp32", "esp32-devkitc"),
+    ("no-config", "esp32c3", "esp32-c3-supermini"), ("other-chip-config", "esp32", "esp32-devkitc"),
+    ("other-chip-config", "esp32s3", "esp32-s3-devkitc"), ("other-chip-config", "esp32c3", "esp32-c3-supermini"),
+    ("memory-error", "esp32c3", "esp32-c3-supermini"), ("sensor-missing", "esp32c3", "esp32-c3-supermini"), ("corrupt-config", "esp32", "esp32-devkitc"),
     ("corrupt-config", "esp32s3", "esp32-s3-devkitc"), ("boot-journal", "esp32", "esp32-devkitc"),
+    ("ble-active-error", "esp32", "esp32-devkitc"), ("ble-register-error", "esp32s3", "esp32-s3-devkitc"),
     ("advertise-error", "esp32", "esp32-devkitc"), ("notify-error", "esp32", "esp32-devkitc"),
     ("no-mtu-exchange", "esp32s3", "esp32-s3-devkitc"), ("memory-error", "esp32", "esp32-devkitc"),
     ("memory-error", "esp32s3", "esp32-s3-devkitc"), ("timer-stall", "esp32", "esp32-devkitc"),
-    ("crash-loop", "esp32", "esp32-devkitc"), ("fs-full", "esp32", "esp32-devkitc"),
+    ("crash-loop", "esp32", "esp32-devkitc"), ("boot-oom", "esp32", "esp32-devkitc"), ("fs-full", "esp32", "esp32-devkitc"),
     ("sensor-missing", "esp32", "esp32-devkitc"), ("sensor-missing", "esp32s3", "esp32-s3-devkitc"),
     ("acc-at-0x19", "esp32s3", "esp32-s3-devkitc"), ("nack-storm", "esp32", "esp32-devkitc"),
 ]
@@ -195,7 +200,7 @@ def run_port(config: dict, chip: str, faults: dict[str, float | None], flash: Pa
     prepare_flash(flash, config, chip, faults)
     armed = ",".join(name if at is None else f"{name}@{at:g}"
                      for name, at in ((n, a if a is not None else DEFAULT_AT.get(n)) for n, a in faults.items()))
-    env = dict(os.environ, MICROPYPATH="fakes:lib", LP_CHIP=chip, LP_FAULTS=armed,
+    env = dict(os.environ, MICROPYPATH="fakes:lib", LP_CHIP=chip, LP_FAULTS=armed, LP_RTC="",
                LP_END_MS=str(seconds * 1000), LP_BUTTON=str(_button(config, chip)))
     run = PortRun()
     t0, cause = 0, 1
@@ -228,6 +233,7 @@ def run_port(config: dict, chip: str, faults: dict[str, float | None], flash: Pa
             why, at = _reset_line(boot)
             run.resets.append((why, at))
             t0, cause = at, (WDT_RESET if why == "watchdog" else SOFT_RESET)
+            env["LP_RTC"] = next((ln[len("FAKE rtc "):] for ln in reversed(boot) if ln.startswith("FAKE rtc ")), "")
             continue
         if rc != 0:
             run.outcome = f"interpreter exited {rc}"

@@ -61,7 +61,7 @@ class BleTransport:
         self.pending: dict[int, list[bytes]] = {}  # commands waiting for a link
         self.backoff_until: dict[int, float] = {}
         self.stats = {"adverts": 0, "notifications": 0, "connects": 0, "connect_failures": 0, "writes": 0,
-                      "disconnects": 0}
+                      "disconnects": 0, "short_mtu_links": 0}
         self._scanner = None
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -164,6 +164,7 @@ class BleTransport:
         link = Link(dev_id, client, time.monotonic())
         self.links[dev_id] = link
         self.stats["connects"] += 1
+        mtu = await _link_mtu(client)  # before subscribing: BlueZ acquires it through a notify characteristic
         try:
             await client.start_notify(TELEMETRY_UUID, lambda _c, data: self._on_notify(dev_id, data, False))
             await client.start_notify(BACKLOG_UUID, lambda _c, data: self._on_notify(dev_id, data, True))
@@ -171,8 +172,8 @@ class BleTransport:
             log.info("subscribe on badge %d failed: %s", dev_id, exc)
             await self._drop(dev_id)
             return
-        mtu = getattr(client, "mtu_size", MIN_MTU)
-        if mtu < MIN_MTU:
+        if mtu is not None and mtu < MIN_MTU:
+            self.stats["short_mtu_links"] += 1
             log.warning("badge %d: ATT MTU %d on this link (< %d): the badge sends no notifications here (a frame "
                         "would be cut to %d bytes); its frames still arrive as adverts", dev_id, mtu, MIN_MTU, mtu - 3)
         link.writer = asyncio.create_task(self._writer(link))
@@ -252,6 +253,20 @@ class BleTransport:
                 log.info("scanner stop: %s", exc)
         for dev in list(self.links):
             await self._drop(dev)
+
+
+async def _link_mtu(client) -> int | None:
+    """The link's ATT MTU, or None if unknown. bleak's BlueZ backend reports 23 until the MTU that BlueZ exchanged
+    on connect is acquired (its `_acquire_mtu`); the other backends know it once connected."""
+    backend = getattr(client, "_backend", client)
+    acquire = getattr(backend, "_acquire_mtu", None)
+    if acquire is not None and getattr(backend, "_mtu_size", None) is None:
+        try:
+            await acquire()
+        except Exception as exc:  # an older BlueZ, or a characteristic it will not hand out: say nothing wrong
+            log.info("ATT MTU unknown (%s)", exc)
+            return None
+    return getattr(client, "mtu_size", None)
 
 
 def ble_backend_for(radio) -> BleBackend:

@@ -1,5 +1,6 @@
 # Strict stand-in for the esp32 port's `bluetooth` (extmod/modbluetooth.c over NimBLE) for the fault runs.
-# Checks the calls' arguments as the port does, raises OSError where NimBLE returns an error, and plays one central
+# Checks the calls' arguments as the port does, raises OSError where NimBLE returns an error (faults
+# ble-active-error, ble-register-error, advertise-error, notify-error), and plays one central
 # that connects at 2 s and, unless the fault "no-mtu-exchange" is set, answers an MTU exchange with 247.
 # A notification is cut to ATT MTU - 3 bytes, as NimBLE does; the central logs each one it receives.
 import lp_fake
@@ -49,6 +50,8 @@ class BLE:
 
     def active(self, on=None):
         if on is not None:
+            if on and lp_fake.due("ble-active-error"):
+                raise OSError(_EIO)  # the controller did not come up (mp_bluetooth_init's error)
             self.on = bool(on)
             lp_fake.radio_on = self.on
         return self.on
@@ -86,6 +89,8 @@ class BLE:
     def gatts_register_services(self, services_definition):
         services = services_definition
         self._need_active()
+        if lp_fake.due("ble-register-error"):
+            raise OSError(_ENOMEM)  # NimBLE could not allocate the GATT table
         out = []
         for uuid, chars in services:
             if not isinstance(uuid, UUID):

@@ -4,6 +4,8 @@
 # an output on an input-only pin: ValueError; driving the SPI flash / PSRAM / USB pins: the chip crashes and
 # resets (as a real one does); ADC2 while the radio is on: OSError; an I2C NACK: OSError(ENODEV), a bus timeout:
 # OSError(ETIMEDOUT).
+import sys
+
 import lp_fake
 from hal.unix.sim_i2c import Lis3dhModel, Max3010xModel, SimI2C
 
@@ -99,6 +101,8 @@ class I2C:
     def __init__(self, id, *, scl, sda, freq=400000, timeout=50000):
         if type(id) is not int or id < 0 or id >= _SPEC[5]:
             raise ValueError("I2C(%s) doesn't exist" % id)
+        if lp_fake.due("boot-oom"):  # the heap runs out while the badge comes up, at every boot
+            raise MemoryError("memory allocation failed, allocating 1024 bytes")
         scl = _pin_of(scl)
         sda = _pin_of(sda)
         for p in (scl, sda):
@@ -213,15 +217,28 @@ class WDT:
         _state["fed"] = lp_fake.ms
 
 
+class RTC:
+    def __init__(self, id=0):
+        if id != 0:
+            raise ValueError("RTC(%s) doesn't exist" % id)
+
+    def memory(self, data=None):
+        if data is None:
+            return bytes(lp_fake.RTC_MEM)
+        if len(data) > 2048:  # MICROPY_HW_RTC_USER_MEM_MAX
+            raise ValueError("buffer too long")
+        lp_fake.RTC_MEM[:] = data
+
+
 def idle():
     """The simulated passage of time: one timer period per call (a stalled timer: 1 ms per call)."""
+    bt = sys.modules.get("bluetooth")  # only if the firmware brought the radio up: importing it here costs heap
     if lp_fake.now() >= lp_fake.END:
         import gc
 
-        import bluetooth
-
         gc.collect()
-        lp_fake.log("end at %d %s heap=%d" % (lp_fake.now(), bluetooth._summary(), gc.mem_alloc()))
+        summary = bt._summary() if bt else "adverts=0 last_advert=-1 notifies=0 mtu=23"
+        lp_fake.log("end at %d %s heap=%d" % (lp_fake.now(), summary, gc.mem_alloc()))
         raise SystemExit(0)
     t = _TIMERS[0] if _TIMERS and _TIMERS[0].cb is not None else None
     stall = lp_fake.once("timer-stall") or _state["stall"]
@@ -235,9 +252,8 @@ def idle():
         t.cb(t)
     if _WDT and lp_fake.ms - _state["fed"] > _WDT[0].timeout:
         lp_fake.reset("watchdog")
-    import bluetooth
-
-    bluetooth._poll()
+    if bt:
+        bt._poll()
 
 
 def _physics():
