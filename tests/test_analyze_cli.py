@@ -154,7 +154,6 @@ def _peak_rss_mb(args: list[str], out: Path, limit_mb: float) -> tuple[int, floa
     return p.returncode, usage.ru_maxrss / 1024
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: analyze reads the whole file into Python lists")
 def test_analyze_memory_is_bounded_and_does_not_grow_with_the_file(tmp_path):
     peaks = []
     for mb in (20, 210):
