@@ -242,3 +242,29 @@ def test_streaming_prints_exactly_the_whole_file_analysis(tmp_path, kind, rate, 
     assert r.stdout.splitlines() == expected
     if kind == "ppg":
         assert sum('"beat_s"' in s for s in expected) > seconds / 2  # the comparison covers real beats
+
+
+@pytest.mark.parametrize("kind,rate,device", [("ppg", 100, 64), ("ppg", 64, 25), ("eda", 10, 16), ("acc", 50, 16)])
+def test_small_blocks_at_every_stage_change_nothing(tmp_path, monkeypatch, capsys, kind, rate, device):
+    """In-process with tiny pieces (text, spool, second-pass blocks, compiled calls): the same lines."""
+    from lifepalette.cli import main
+    from lifepalette.commands import analyze, analyze_table
+    from lifepalette.kernels import fast_ppg
+
+    monkeypatch.setattr(analyze_table, "CHUNK_CHARS", 97)
+    monkeypatch.setattr(analyze, "SPOOL_MEMORY", 100)
+    monkeypatch.setattr(analyze, "BLOCK_SECONDS", 3)
+    monkeypatch.setattr(fast_ppg, "SECONDS", 2)
+    rng = np.random.default_rng(11)
+    n = int(40 * rate)
+    v = pulse(40, rate, 80) + rng.standard_normal(n) if kind == "ppg" else 2 + rng.standard_normal(n) * 0.3
+    if kind == "acc":
+        v = np.stack([v, -v, v * 0.5], axis=1)
+    text = "\n".join(",".join(f"{c:.4f}" for c in np.atleast_1d(row)) for row in v)
+    values = np.array([[float(c) for c in line.split(",")] for line in text.split("\n")])
+    f = tmp_path / "rec.csv"
+    f.write_text(text + "\n")
+    code = main(["analyze", str(f), "--kind", kind, "--rate", str(rate), "--device-rate", str(device), "--beats"])
+    assert code == 0
+    want = _reference_analysis(values[:, 0] if kind != "acc" else values, kind, rate, device, False)
+    assert capsys.readouterr().out.splitlines() == want

@@ -149,16 +149,22 @@ def _analyse(spool: _Spool, kind: str, device: int, seconds: int, inverted: bool
     for x in spool.blocks(seconds * device, BLOCK_SECONDS * device):
         if kind == "ppg":
             pipe.ppg.feed(np.rint((x[:, 0] - lo) / ((hi - lo) or 1.0) * 65535).astype(np.int64))
-        samples = _device_units(x, kind, centi_us_to_counts)
-        for s in range(x.shape[0] // device):
-            for v in samples[s * device:(s + 1) * device]:
-                if kind == "acc":
-                    pipe.push_acc(*v)
-                else:
-                    pipe.push_eda(v) if kind == "eda" else pipe.push_temp(v)
-            pipe.step(row)
-            pending.append((t, *(row[i] for i in index)))
-            t += 1
+            for _ in range(x.shape[0] // device):
+                pipe.step(row)
+                pending.append((t, *[row[i] for i in index]))
+                t += 1
+        else:
+            samples = _device_units(x, kind, centi_us_to_counts)
+            push = pipe.push_eda if kind == "eda" else pipe.push_temp
+            for s in range(x.shape[0] // device):
+                for v in samples[s * device:(s + 1) * device]:
+                    if kind == "acc":
+                        pipe.push_acc(*v)
+                    else:
+                        push(v)
+                pipe.step(row)
+                pending.append((t, *[row[i] for i in index]))
+                t += 1
         _flush(pending, times, t - hold if t < seconds else t, line)
 
 

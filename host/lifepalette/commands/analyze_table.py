@@ -21,7 +21,6 @@ from lifepalette.errors import UsageError
 
 CHUNK_CHARS = 1 << 20
 LONGEST_LINE = 1 << 24
-_SPACES = np.array([ord(" "), ord("\t")], dtype=np.uint8)
 _ODD = ("#", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")  # comments and other line breaks: the slow path
 
 
@@ -140,12 +139,12 @@ class TableReader:
         breaks = np.flatnonzero(b == 10)
         starts = np.concatenate(([0], breaks + 1))
         ends = np.concatenate((breaks - 1, [b.size - 1]))
-        space = np.isin(b, _SPACES) | (b == 10)
+        gaps = (b == 32) | (b == 9)
+        space = gaps | (b == 10)
         if space[starts].any() or space[ends].any():  # blank lines or cells padded at a line's ends
             return None
         d = self.delimiter
         if d is None:
-            gaps = np.isin(b, _SPACES)
             runs = np.zeros(b.size, dtype=np.int64)
             runs[:-1] = gaps[:-1] & ~gaps[1:]  # the last blank of each gap between cells
             tokens = body.split()
