@@ -128,6 +128,17 @@ class TableReader:
                 raise UsageError(f"{self.path}:{self.lineno}: not a number in {line[:40]!r}") from None
         return np.array(rows, dtype=np.float64).reshape(len(rows), len(self.picked))
 
+    def _one_row_each(self, seps: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> bool:
+        """Whether every line holds exactly width - 1 of the (sorted) separators: with that many in all, it is
+        enough that each line's share, taken in order, starts and ends inside the line."""
+        per = self.width - 1
+        if seps.size != starts.size * per:
+            return False
+        if per == 0:
+            return True
+        rows = seps.reshape(starts.size, per)
+        return bool((rows[:, 0] >= starts).all() and (rows[:, -1] <= ends).all())
+
     def _fast(self, text: str) -> np.ndarray | None:
         """All lines of `text` at once, or None when the chunk needs the line-by-line path."""
         if not text.isascii() or any(c in text for c in _ODD):
@@ -139,19 +150,21 @@ class TableReader:
         breaks = np.flatnonzero(b == 10)
         starts = np.concatenate(([0], breaks + 1))
         ends = np.concatenate((breaks - 1, [b.size - 1]))
-        gaps = (b == 32) | (b == 9)
-        space = gaps | (b == 10)
-        if space[starts].any() or space[ends].any():  # blank lines or cells padded at a line's ends
+        edges = np.concatenate((b[starts], b[ends]))
+        if ((edges == 32) | (edges == 9) | (edges == 10)).any():  # blank lines or cells padded at a line's ends
             return None
         d = self.delimiter
         if d is None:
-            runs = np.zeros(b.size, dtype=np.int64)
-            runs[:-1] = gaps[:-1] & ~gaps[1:]  # the last blank of each gap between cells
+            if self.width == 1:
+                seps = np.zeros(0, dtype=np.intp) if " " not in body and "\t" not in body else None
+            else:
+                gaps = (b == 32) | (b == 9)
+                seps = np.flatnonzero(gaps[:-1] & ~gaps[1:])  # the last blank of each gap between cells
             tokens = body.split()
         else:
-            runs = (b == ord(d)).astype(np.int64)
+            seps = np.flatnonzero(b == ord(d))
             tokens = body.replace("\n", d).split(d)
-        if (np.add.reduceat(runs, starts) != self.width - 1).any():
+        if seps is None or not self._one_row_each(seps, starts, ends):
             return None
         n = starts.size
         try:

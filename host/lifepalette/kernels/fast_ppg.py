@@ -11,8 +11,13 @@ refinement in refine_q8, intervals, HR, RMSSD and quality in BeatTracker (all in
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import os
+import platform
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -82,6 +87,34 @@ def module_text() -> str:
     return _MODULE
 
 
+def compiled(engine, text: str):
+    """wasmtime's machine code for `text`, from the user's cache when an earlier run compiled the same text with
+    the same wasmtime (compiling costs a few tenths of a second per run; loading the cached code, milliseconds)."""
+    import wasmtime
+
+    try:
+        release = importlib.metadata.version("wasmtime")
+    except importlib.metadata.PackageNotFoundError:
+        release = "unknown"
+    key = hashlib.sha256(f"{release} {platform.machine()}\n{text}".encode()).hexdigest()[:32]
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lifepalette"
+    path = folder / f"ppg-{key}.cwasm"
+    try:
+        return wasmtime.Module.deserialize_file(engine, str(path))
+    except (OSError, wasmtime.WasmtimeError):  # not cached yet, or unreadable: compile
+        pass
+    module = wasmtime.Module(engine, text)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(module.serialize())
+        tmp.chmod(0o600)
+        tmp.replace(path)  # whole or not at all, also with runs in parallel
+    except OSError:  # a read-only home: compile every time
+        pass
+    return module
+
+
 class CompiledPpg:
     """One wearer's PpgKernel and BeatTracker state in a WebAssembly instance's memory."""
 
@@ -107,7 +140,7 @@ class CompiledPpg:
         text = module_text().replace('(memory (export "memory") 1)', f'(memory (export "memory") {pages})', 1)
         engine = wasmtime.Engine()
         self.store = wasmtime.Store(engine)
-        instance = wasmtime.Instance(self.store, wasmtime.Module(engine, text), [])
+        instance = wasmtime.Instance(self.store, compiled(engine, text), [])
         exports = instance.exports(self.store)
         self._run = exports["ppg_seconds"]
         memory = exports["memory"]
