@@ -26,7 +26,7 @@ from protocol.kernels import ppg as k
 from protocol.kernels.fixed import isqrt, sqrt_mean_round
 
 # The kernel's state and config slots this driver reads (the layout ppg_block and PpgKernel share).
-from protocol.kernels.ppg import _C_MASK, _S_EV, _S_LEN, _S_SHIFT, C_W1, S_N  # noqa: F401
+from protocol.kernels.ppg import _C_MASK, _S_EV, _S_LEN, _S_SHIFT, C_W1, S_N
 
 SECONDS = 1024  # seconds of samples per compiled call
 _OUT = 3  # per second: hr_bpm(), rmssd_ms(), hr_valid()
