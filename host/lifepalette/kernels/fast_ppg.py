@@ -15,6 +15,7 @@ import hashlib
 import importlib.metadata
 import os
 import platform
+import sys
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -87,32 +88,39 @@ def module_text() -> str:
     return _MODULE
 
 
-def compiled(engine, text: str):
-    """wasmtime's machine code for `text`, from the user's cache when an earlier run compiled the same text with
-    the same wasmtime (compiling costs a few tenths of a second per run; loading the cached code, milliseconds)."""
+def compiled(engine, pages: int):
+    """The compiled PPG path with `pages` of memory, from the user's cache when an earlier run built it from the
+    same sources with the same wasmtime (translating and compiling cost a few tenths of a second per run; loading
+    the cached machine code, milliseconds)."""
     import wasmtime
+
+    from lifepalette.kernels import wasm
+    from protocol.kernels import fixed
 
     try:
         release = importlib.metadata.version("wasmtime")
     except importlib.metadata.PackageNotFoundError:
         release = "unknown"
-    key = hashlib.sha256(f"{release} {platform.machine()}\n{text}".encode()).hexdigest()[:32]
+    digest = hashlib.sha256(f"{release} {platform.machine()} {pages}".encode())
+    for module in (k, fixed, wasm, sys.modules[__name__]):  # the sources the module text is made of
+        digest.update(Path(module.__file__).read_bytes())
     folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lifepalette"
-    path = folder / f"ppg-{key}.cwasm"
+    path = folder / f"ppg-{digest.hexdigest()[:32]}.cwasm"
     try:
         return wasmtime.Module.deserialize_file(engine, str(path))
-    except (OSError, wasmtime.WasmtimeError):  # not cached yet, or unreadable: compile
+    except (OSError, wasmtime.WasmtimeError):  # not cached yet, or unreadable: build it
         pass
-    module = wasmtime.Module(engine, text)
+    text = module_text().replace('(memory (export "memory") 1)', f'(memory (export "memory") {pages})', 1)
+    built = wasmtime.Module(engine, text)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(module.serialize())
+        tmp.write_bytes(built.serialize())
         tmp.chmod(0o600)
         tmp.replace(path)  # whole or not at all, also with runs in parallel
-    except OSError:  # a read-only home: compile every time
+    except OSError:  # a read-only home: build it every time
         pass
-    return module
+    return built
 
 
 class CompiledPpg:
@@ -137,10 +145,9 @@ class CompiledPpg:
             self.offsets[name] = at * 4
             at += n
         pages = (at * 4 + 0xFFFF) >> 16
-        text = module_text().replace('(memory (export "memory") 1)', f'(memory (export "memory") {pages})', 1)
         engine = wasmtime.Engine()
         self.store = wasmtime.Store(engine)
-        instance = wasmtime.Instance(self.store, compiled(engine, text), [])
+        instance = wasmtime.Instance(self.store, compiled(engine, pages), [])
         exports = instance.exports(self.store)
         self._run = exports["ppg_seconds"]
         memory = exports["memory"]
