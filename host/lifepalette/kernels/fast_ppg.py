@@ -16,6 +16,7 @@ import importlib.metadata
 import os
 import platform
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -104,7 +105,10 @@ def compiled(engine, pages: int):
     digest = hashlib.sha256(f"{release} {platform.machine()} {pages}".encode())
     for module in (k, fixed, wasm, sys.modules[__name__]):  # the sources the module text is made of
         digest.update(Path(module.__file__).read_bytes())
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lifepalette"
+    try:
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lifepalette"
+    except RuntimeError:  # no home directory: a cache nobody will find again
+        folder = Path(tempfile.gettempdir()) / f"lifepalette-{os.getuid()}"
     path = folder / f"ppg-{digest.hexdigest()[:32]}.cwasm"
     try:
         return wasmtime.Module.deserialize_file(engine, str(path))
