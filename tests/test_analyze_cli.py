@@ -243,3 +243,12 @@ def test_small_blocks_at_every_stage_change_nothing(tmp_path, monkeypatch, capsy
     assert code == 0
     want = _reference_analysis(values[:, 0] if kind != "acc" else values, kind, rate, device, False)
     assert capsys.readouterr().out.splitlines() == want
+
+
+@pytest.mark.parametrize("kind,rate", [("eda", 16), ("acc", 16), ("temp", 1)])
+def test_absurdly_large_values_are_clamped_like_the_sensor_not_a_traceback(tmp_path, kind, rate):
+    f = tmp_path / "huge.csv"
+    f.write_text("\n".join(["1.7e308", "-1.7e308", "5", "6"] * 10 * rate))  # finite, but x100 overflows
+    r = lp(str(f), "--kind", kind, "--rate", str(rate), "--column", "0")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stdout.splitlines()) == 40

@@ -169,9 +169,13 @@ def _analyse(spool: _Spool, kind: str, device: int, seconds: int, inverted: bool
 
 
 def _device_units(x, kind: str, centi_us_to_counts) -> list:
-    """Spooled float samples in what the badge's kernels take: EDA ADC counts, acc mg triples, temp 0.01 degC."""
+    """Spooled float samples in what the badge's kernels take: EDA ADC counts, acc mg triples, temp 0.01 degC.
+
+    Values are first held to +-1e9 (units): every kernel clamps far inside that (EDA to the 12-bit ADC, acc to
+    +-8 g, temperature to -40..80 degC), so nothing changes but an absurd value no longer overflows a conversion."""
     import numpy as np
 
+    x = np.clip(x, -1e9, 1e9)
     if kind == "eda":
         return [centi_us_to_counts(int(round(v * 100))) for v in x[:, 0].tolist()]
     if kind == "acc":
