@@ -45,12 +45,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class _Version(argparse.Action):
+    """--version, looking the hub's schema version up only when asked: importing the hub package costs every
+    command about 200 MB and seconds (analyze has to stay under 200 MB)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
+                         help="show the version and the hub database schema version, then exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from lifepalette.hub.schema import CURRENT
+
+        print(f"lifepalette {__version__} (hub database schema version {CURRENT})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lifepalette", description="Life Palette badges, hub and tools.")
-    from lifepalette.hub.schema import CURRENT
-
-    parser.add_argument("--version", action="version",
-                        version=f"lifepalette {__version__} (hub database schema version {CURRENT})")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
     for name in COMMANDS:  # a command that fails to import is a bug to see at once, never a command that vanishes
         importlib.import_module(f"lifepalette.commands.{name}").register(sub)

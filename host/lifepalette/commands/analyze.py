@@ -7,7 +7,6 @@ Prints one JSON line per second of signal with the telemetry record's field name
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from lifepalette.errors import UsageError
 KINDS = ("ppg", "eda", "acc", "temp")
 DEVICE_RATES = {"ppg": 64, "eda": 16, "acc": 16, "temp": 1}
 FIELDS_BY_KIND = {"ppg": ("hr_bpm", "rmssd_ms"), "eda": ("scl", "scr_per_min"), "acc": ("motion",), "temp": ()}
+BLOCK_SECONDS = 1024  # seconds of samples per block in the second pass
+SPOOL_MEMORY = 4 << 20  # bytes of resampled samples kept in memory before the spool moves to a temporary file
 UNITS = ("PPG: any units in BVP polarity (peaks up; --inverted for raw MAX30102 counts); EDA: microsiemens; "
          "acc: g per axis (three columns, or --column for one axis); temp: degrees Celsius")
 
@@ -35,64 +36,65 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def read_table(path: Path, kind: str, column: int | None):
-    """The signal column(s) of a recording as a float array: (n,) or (n, 3) for three-axis acc.
+class _Spool:
+    """The resampled samples between the two passes: in memory up to SPOOL_MEMORY bytes, then in an unnamed
+    temporary file (deleted on close), so the whole recording is checked before anything is printed."""
 
-    The delimiter is the file's own (comma, semicolon or tab; else whitespace), so a timestamp column such as
-    "2016-11-24 13:58:58.081" stays one cell. Only the chosen columns must be numbers; one header line is skipped.
-    """
+    def __init__(self, width: int):
+        import tempfile
+
+        self.width = width
+        self.rows = 0
+        self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+
+    def write(self, block) -> None:
+        import numpy as np
+
+        try:
+            self.file.write(np.ascontiguousarray(block, dtype=np.float64).tobytes())
+        except OSError as exc:
+            raise UsageError(f"cannot keep the resampled recording in a temporary file: {exc.strerror}") from exc
+        self.rows += block.shape[0]
+
+    def blocks(self, rows: int, per_block: int):
+        """The first `rows` rows, per_block rows at a time, as float64 arrays (n, width)."""
+        import numpy as np
+
+        self.file.seek(0)
+        done = 0
+        while done < rows:
+            n = min(per_block, rows - done)
+            data = self.file.read(n * self.width * 8)
+            yield np.frombuffer(data, dtype=np.float64).reshape(n, self.width)
+            done += n
+
+
+def _resampled(path: Path, kind: str, column: int | None, rate: float, device: int) -> _Spool:
+    """Pass 1: read, check and resample the whole recording into a spool (every input error comes out here)."""
     import numpy as np
 
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else 'not text'}") from exc
-    lines = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip() and not ln.lstrip().startswith("#")]
-    if not lines:
-        raise UsageError(f"{path}: no samples")
-    first = lines[0][1]
-    delimiter = next((d for d in (",", ";", "\t") if d in first), None)
-    width = len(_cells(first, delimiter))
-    picked = _pick_columns(width, kind, column)
-    rows: list[list[float]] = []
-    for index, (lineno, line) in enumerate(lines):
-        cells = _cells(line, delimiter)
-        if len(cells) != width:
-            raise UsageError(f"{path}:{lineno}: {len(cells)} columns where the first row has {width}")
-        try:
-            rows.append([float(cells[c]) for c in picked])
-        except ValueError:
-            if index == 0:
-                continue  # one header line
-            raise UsageError(f"{path}:{lineno}: not a number in {line[:40]!r}") from None
-    if not rows:
-        raise UsageError(f"{path}: no samples")
-    table = np.asarray(rows, dtype=np.float64)
-    if not np.isfinite(table).all():
+    from lifepalette.commands.analyze_table import TableReader
+    from lifepalette.kernels.resample import Resampler
+
+    reader = TableReader(path, kind, column)
+    resamplers: list[Resampler] = []
+    spool: _Spool | None = None
+    finite = True
+    for block in reader.chunks():
+        if not resamplers:
+            resamplers = [Resampler(rate, device) for _ in range(block.shape[1])]
+            spool = _Spool(block.shape[1])
+        finite = finite and bool(np.isfinite(block).all())
+        if finite:  # no point resampling what will be refused
+            spool.write(np.stack([r.push(block[:, i]) for i, r in enumerate(resamplers)], axis=1))
+    if not finite:
         raise UsageError("recording contains NaN or infinite values")
-    return table if table.shape[1] > 1 else table[:, 0]
-
-
-def _cells(line: str, delimiter: str | None) -> list[str]:
-    return [c.strip() for c in line.split(delimiter)] if delimiter else line.split()
-
-
-def _pick_columns(width: int, kind: str, column: int | None) -> list[int]:
-    if column is not None:
-        if not -width <= column < width:
-            raise UsageError(f"--column {column}: the recording has {width} column(s)")
-        return [column % width]
-    if kind == "acc" and width >= 3:
-        return [width - 3, width - 2, width - 1]
-    return [width - 1]
+    spool.write(np.stack([r.finish() for r in resamplers], axis=1))
+    spool.rows = min(spool.rows, resamplers[0].emitted)
+    return spool
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from lifepalette.kernels import run_pipeline
-    from lifepalette.kernels.resample import resample
-    from protocol.kernels.eda import centi_us_to_counts
     from protocol.kernels.ppg import RATES
 
     kind = args.kind.lower()
@@ -105,49 +107,94 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--device-rate must be positive")
     if kind == "ppg" and device not in RATES:
         raise UsageError(f"--device-rate for ppg must be one of {', '.join(map(str, RATES))}")
-    data = read_table(args.recording, kind, args.column)
-    if data.ndim == 1:
-        x = resample(data, args.rate, device)
-    else:
-        x = np.stack([resample(data[:, i], args.rate, device) for i in range(data.shape[1])], axis=1)
-    seconds = x.shape[0] // device
+    spool = _resampled(args.recording, kind, args.column, args.rate, device)
+    seconds = spool.rows // device
     if seconds < 1:
         raise UsageError("recording is shorter than one second")
-    rates = {"ppg_rate": 64, "eda_rate": 16, "acc_rate": 16, "temp_rate": 1, kind + "_rate": device}
-    n = {k: seconds * rates[k + "_rate"] for k in KINDS}
-    # only the analysed sensor reports; the PPG stream (all zeros: no beats) sets the number of seconds
-    ppg = np.zeros(n["ppg"], dtype=np.int64)
-    eda = np.zeros(0, dtype=np.int64)
-    acc = np.zeros((0, 3), dtype=np.int64)
-    temp = None
-    x = x[:seconds * device]
-    if kind == "ppg":
-        lo, hi = float(x.min()), float(x.max())
-        ppg = np.rint((x - lo) / ((hi - lo) or 1.0) * 65535).astype(np.int64)  # the kernel is scale-free
-    elif kind == "eda":
-        eda = np.array([centi_us_to_counts(int(round(v * 100))) for v in x], dtype=np.int64)
-    elif kind == "acc":
-        mg = np.rint(x * 1000).astype(np.int64)
-        acc = mg if mg.ndim == 2 else np.stack([mg, np.zeros_like(mg), np.zeros_like(mg)], axis=1)
-    else:
-        temp = np.rint(x * 100).astype(np.int64)
-    beats: list = []
-    records = run_pipeline(ppg, eda, acc, temp, ppg_invert=bool(args.inverted), beats=beats, **rates)[0]
-    _print(records, kind, beats[0].times_s(rates["ppg_rate"]) if args.beats and kind == "ppg" else None)
+    _analyse(spool, kind, device, seconds, bool(args.inverted), bool(args.beats))
     return 0
 
 
-def _print(records, kind: str, beat_times) -> None:
+def _analyse(spool: _Spool, kind: str, device: int, seconds: int, inverted: bool, beats: bool) -> None:
+    """Pass 2: the badge's Pipeline over the spooled samples, second by second (only `kind` reports; the PPG
+    kernel's sample loop runs compiled), printing each second once no later beat can still precede it."""
+    from collections import deque
+
+    import numpy as np
+
+    from lifepalette.kernels.fast_ppg import StreamPpg
+    from protocol.kernels import ppg as ppg_k
+    from protocol.kernels.eda import centi_us_to_counts
+    from protocol.kernels.pipeline import Pipeline
     from protocol.records import TELEMETRY_FIELDS
 
+    rates = {"ppg_rate": 64, "eda_rate": 16, "acc_rate": 16, "temp_rate": 1, kind + "_rate": device}
+    pipe = Pipeline(ppg_invert=inverted, **rates)
+    times: deque[float] = deque()
+    rate = rates["ppg_rate"]
+    hold = 0
+    if kind == "ppg":
+        pipe.ppg = StreamPpg(device, inverted, (lambda p, frac: times.append((p + frac / 256) / rate)) if beats else None)
+        co = ppg_k.make_config(device, inverted)
+        hold = -(-(co[ppg_k.C_MAXB] + co[ppg_k.C_D] + 1) // device) + 1  # a beat is found at most this late
+        lo, hi = np.inf, -np.inf
+        for x in spool.blocks(seconds * device, BLOCK_SECONDS * device):
+            lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
     wanted = FIELDS_BY_KIND[kind] + ("quality",)
-    index = {name: TELEMETRY_FIELDS.index(name) for name in wanted}
-    out = sys.stdout
-    b = 0
-    for t, row in enumerate(records):
-        while beat_times is not None and b < len(beat_times) and beat_times[b] < t + 1:
-            out.write(json.dumps({"beat_s": round(float(beat_times[b]), 3)}) + "\n")
-            b += 1
-        line: dict[str, int] = {"t": t}
-        line.update({name: int(row[i]) for name, i in index.items()})
-        out.write(json.dumps(line) + "\n")
+    index = [TELEMETRY_FIELDS.index(name) for name in wanted]
+    line = "{\"t\": %d" + "".join(f", \"{name}\": %d" for name in wanted) + "}"  # json.dumps' own spacing
+    row = [0] * len(TELEMETRY_FIELDS)
+    pending: deque[tuple[int, ...]] = deque()
+    t = 0
+    for x in spool.blocks(seconds * device, BLOCK_SECONDS * device):
+        if kind == "ppg":
+            pipe.ppg.feed(np.rint((x[:, 0] - lo) / ((hi - lo) or 1.0) * 65535).astype(np.int64))
+            for _ in range(x.shape[0] // device):
+                pipe.step(row)
+                pending.append((t, *[row[i] for i in index]))
+                t += 1
+        else:
+            samples = _device_units(x, kind, centi_us_to_counts)
+            push = pipe.push_eda if kind == "eda" else pipe.push_temp
+            for s in range(x.shape[0] // device):
+                for v in samples[s * device:(s + 1) * device]:
+                    if kind == "acc":
+                        pipe.push_acc(*v)
+                    else:
+                        push(v)
+                pipe.step(row)
+                pending.append((t, *[row[i] for i in index]))
+                t += 1
+        _flush(pending, times, t - hold if t < seconds else t, line)
+
+
+def _device_units(x, kind: str, centi_us_to_counts) -> list:
+    """Spooled float samples in what the badge's kernels take: EDA ADC counts, acc mg triples, temp 0.01 degC.
+
+    Values are first held to +-1e9 (units): every kernel clamps far inside that (EDA to the 12-bit ADC, acc to
+    +-8 g, temperature to -40..80 degC), so nothing changes but an absurd value no longer overflows a conversion."""
+    import numpy as np
+
+    x = np.clip(x, -1e9, 1e9)
+    if kind == "eda":
+        return [centi_us_to_counts(int(round(v * 100))) for v in x[:, 0].tolist()]
+    if kind == "acc":
+        mg = np.rint(x * 1000).astype(np.int64)
+        if mg.shape[1] == 1:
+            mg = np.concatenate((mg, np.zeros((mg.shape[0], 2), dtype=np.int64)), axis=1)
+        return mg.tolist()
+    if kind == "temp":
+        return np.rint(x[:, 0] * 100).astype(np.int64).tolist()
+    return []
+
+
+def _flush(pending, times, upto: int, line: str) -> None:
+    """Print the seconds before `upto`, each after the beats that precede its end."""
+    out = []
+    while pending and pending[0][0] < upto:
+        values = pending.popleft()
+        while times and times[0] < values[0] + 1:
+            out.append(f'{{"beat_s": {round(times.popleft(), 3)!r}}}')
+        out.append(line % values)
+    if out:
+        sys.stdout.write("\n".join(out) + "\n")
