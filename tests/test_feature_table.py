@@ -89,8 +89,8 @@ def test_score_table_returns_what_score_prints_with_the_same_seed(messy, tmp_pat
     """The notebook API and the CLI give the same object: the scorer's numbers and the released public view of the
     last second (same release mechanism, same seed), also the same released view every second."""
     from lifepalette.boundary import PublicView
-    from lifepalette.hub.timeline import released_views
     from lifepalette.feature_table import checked_table, table_records
+    from lifepalette.hub.timeline import released_views
 
     d, _recs, groups = messy
     pq.write_table(lifepalette.read_features(d / "f.jsonl"), tmp_path / "f.parquet")
