@@ -136,3 +136,12 @@ def test_within_a_second_a_changed_truth_changes_nothing():
     first = release.step(10.2, truth(8))
     assert release.step(10.9, truth(12, arousal=0.9)).to_json() == dict(first.to_json(), updated=10.9)
     assert release.budget.releases == 1
+
+
+def test_a_clock_that_goes_back_never_draws_a_seconds_noise_twice():
+    release = public_release(8)
+    first = release.step(100.0, truth(8))
+    release.step(101.0, truth(K_MIN - 1))  # the cohort dissolves
+    again = release.step(100.0, truth(8))  # and forms again at an earlier second, with the same numbers
+    assert first.ready and again.ready and release.budget.releases == 2
+    assert (again.arousal, again.synchrony) != (first.arousal, first.synchrony)  # fresh noise, not the same draw

@@ -9,9 +9,9 @@ docs/PRIVACY.md):
   change shows only at the next epoch, at a random delay.
 - One view per whole second: the first request in a second fixes that second's view, every later request in it gets
   the same (repeated requests add nothing), and a release draws its noise from a counter-based generator keyed by
-  (seed, the second it is made in) rather than from a stream. So the released timeline is a function of the seed
-  and of what the mechanism saw at each second, not of how often anyone asked: a replay of the stored frames with
-  the same seed releases the same numbers again.
+  (seed, the second it is made in, how often the clock went back) rather than from a stream. So the released
+  timeline is a function of the seed and of what the mechanism saw at each second, not of how often anyone asked:
+  a replay of the stored frames with the same seed releases the same numbers again; no two releases share a key.
 - Calibrated noise: each number is the true mean (clipped to [0, 1]) plus Gaussian noise of `noise` times one
   person's sensitivity of that mean (1/n for a mean over n people, 8/g for a group's mean over its pairs); the noise
   is fresh per epoch, so differencing two epochs around a change leaves sqrt(2) x noise per person.
@@ -112,6 +112,7 @@ class PublicRelease:
         self._next = 0.0  # when the next epoch starts (seconds)
         self._second: int | None = None
         self._shown: PublicView | None = None  # the view of `_second`, what every request in that second gets
+        self._generation = 0  # how often the clock went back (part of the noise key)
         self._last_t: float | None = None
 
     @property
@@ -124,6 +125,10 @@ class PublicRelease:
         calls in it return the same numbers, and calls within one epoch return the same numbers."""
         self._last_t = now
         second = math.floor(now)
+        if self._second is not None and second < self._second:
+            # the clock went back: a new generation of noise keys, so no second's noise is ever drawn twice
+            self._generation += 1
+            self._released_at, self._next = None, -math.inf
         if second != self._second or self._shown is None:
             self._second, self._shown = second, self._view_of(second, truth, swatches)
         view = copy.copy(self._shown)  # the same checked numbers, this call's time (no re-validation)
@@ -140,11 +145,13 @@ class PublicRelease:
         forming = self._view is None
         if (forming or second >= self._next) and (self._released_at is None or second > self._released_at):
             # the release's noise is keyed by (seed, its second): the same second and seed, the same noise
-            rng = np.random.default_rng(np.random.SeedSequence([self.seed, second % 2 ** 64]))
+            rng = np.random.default_rng(np.random.SeedSequence([self.seed, second % 2 ** 64, self._generation]))
             self._view = self._release(truth, swatches, rng)
             self._released_at = second
             # a new cohort's first release is followed by the first epoch at least half a cadence later
             self._next = self._epoch_from(second + (0.5 * self.cadence_s if forming else 1e-9))
+        if self._view is None:  # (not reached: a forming cohort always gets a release)
+            return PublicView.withheld(count)
         return self._view
 
     def _epoch(self, k: int) -> float:
