@@ -74,11 +74,40 @@ def messy(tmp_path_factory):
 def test_score_table_equals_the_streaming_scorer_on_messy_records(messy):
     d, recs, groups = messy
     table = lifepalette.read_features(d / "f.jsonl")
-    got = lifepalette.score_table(table, groups)
+    got = lifepalette.score_table(table, groups, seed=5)
     want = streamed(recs, groups)
-    assert lifepalette.score_table(table, {"groups": groups}) == got  # a groups.json document works too
+    assert lifepalette.score_table(table, {"groups": groups}, seed=5) == got  # a groups.json document works too
     assert got["pairs"] and any(p["windows"] for p in got["pairs"])
+    # the scorer's numbers are the streaming scorer's exactly; `public` is the released view, not its exact numbers
+    public, exact = got.pop("public"), want.pop("public")
     assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True)
+    assert public["ready"] and exact["cove"]["arousal"] is not None
+    assert public["arousal"] != round(exact["cove"]["arousal"], 3)  # noise: not the exact mean
+
+
+def test_score_table_returns_what_score_prints_with_the_same_seed(messy, tmp_path):
+    """The notebook API and the CLI give the same object: the scorer's numbers and the released public view of the
+    last second (same release mechanism, same seed), also the same released view every second."""
+    from lifepalette.boundary import PublicView
+    from lifepalette.feature_table import checked_table, table_records
+    from lifepalette.hub.timeline import released_views
+
+    d, _recs, groups = messy
+    pq.write_table(lifepalette.read_features(d / "f.jsonl"), tmp_path / "f.parquet")
+    table = lifepalette.read_features(tmp_path / "f.parquet")
+    seen: list[tuple[int, PublicView]] = []
+    got = lifepalette.score_table(table, groups, seed=11, on_view=lambda t, v: seen.append((t, v)))
+    res = subprocess.run([str(LP), "score", str(tmp_path / "f.parquet"), "--groups", str(d / "g.json"), "--seed",
+                          "11"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == json.loads(json.dumps(got))
+    assert list(got) == list(json.loads(res.stdout))  # the same keys in the same order
+    assert got["public"] == seen[-1][1].to_json() and got["public"]["ready"]
+    # record by record (hub/timeline.released_views) the hub's release gives the same view every second
+    by_record = list(released_views(CoveScorer(groups, keep_trajectory=True),
+                                    table_records(checked_table(table, "t")), 11))
+    assert [(t, v.to_json()) for t, v in seen] == [(t, v.to_json()) for t, v in by_record]
+    assert lifepalette.score_table(table, groups, seed=12)["public"] != got["public"]
 
 
 def test_jsonl_table_keeps_fractions_and_types_what_fits(messy):

@@ -77,11 +77,17 @@ def test_groups_below_k_are_not_released_and_group_colours_come_from_released_nu
 
 def test_the_budget_is_what_opendp_reports_and_the_filter_stops_new_numbers():
     release = PublicRelease(released_colour, seed=1, budget_rho=3 * release_rho(rel.NOISE, 2) + 1e-9)
-    views = [release.step(float(t), truth(8)) for t in range(0, 200)]
+    views, epochs = [], []
+    for t in range(0, 200):
+        views.append(release.step(float(t), truth(8)))
+        epochs.append(release.epochs)
     assert release.budget.releases == 3 and release.budget.exhausted
     assert release.budget.spent == pytest.approx(3 * release_rho(rel.NOISE, 2))
     assert release_rho(rel.NOISE, 2) == pytest.approx(2 / (2 * rel.NOISE ** 2))  # zCDP Gaussian: fields / 2 sigma^2
-    assert len({v.arousal for v in views}) == 3  # past the budget the numbers stay where they were
+    # past the budget the numbers stay where they were (the third release's, to the end)
+    third = epochs.index(3)
+    assert third < 40 and {(v.arousal, v.synchrony) for v in views[third:]} == {(views[third].arousal,
+                                                                                   views[third].synchrony)}
     status = release.status()
     assert status["releases"] == 3 and status["refused"] >= 1 and status["fraction"] == pytest.approx(1.0, abs=1e-6)
 
@@ -108,3 +114,34 @@ def test_a_pair_mean_moves_by_at_most_8_over_g_for_one_person():
     # g = 16: one person is in 15 of 120 pairs, each pair's excess in [-2, 2] (width 4): 15 x 4 / 120 = 0.5
     assert pair_mean_sensitivity(16) == pytest.approx(15 * 4 / 120)
     assert pair_mean_sensitivity(8) == 1.0  # clipped to [0, 1]: never more than the whole range
+
+
+def test_the_view_of_a_second_does_not_depend_on_how_often_it_was_asked_for():
+    """One request a second, or many at odd instants (a wall, OSC and MQTT polling): the same numbers each second,
+    so a replay that asks once a second releases what the live hub released, and asking again adds nothing."""
+    once, often = public_release(9), public_release(9)
+    every_second = [once.step(float(t), truth(8 + t // 40, arousal=0.3 + 0.002 * t)).to_json() for t in range(300)]
+    polled = {}
+    for tenth in range(0, 3000, 3):
+        t = tenth // 10
+        view = often.step(tenth / 10, truth(8 + t // 40, arousal=0.3 + 0.002 * t)).to_json()
+        polled.setdefault(t, view)
+        assert {**view, "updated": 0} == {**polled[t], "updated": 0}  # later requests in a second: the same view
+    assert [dict(v, updated=0) for v in every_second] == [dict(polled[t], updated=0) for t in range(300)]
+    assert once.budget.releases == often.budget.releases > 20
+
+
+def test_within_a_second_a_changed_truth_changes_nothing():
+    release = public_release(6)
+    first = release.step(10.2, truth(8))
+    assert release.step(10.9, truth(12, arousal=0.9)).to_json() == dict(first.to_json(), updated=10.9)
+    assert release.budget.releases == 1
+
+
+def test_a_clock_that_goes_back_never_draws_a_seconds_noise_twice():
+    release = public_release(8)
+    first = release.step(100.0, truth(8))
+    release.step(101.0, truth(K_MIN - 1))  # the cohort dissolves
+    again = release.step(100.0, truth(8))  # and forms again at an earlier second, with the same numbers
+    assert first.ready and again.ready and release.budget.releases == 2
+    assert (again.arousal, again.synchrony) != (first.arousal, first.synchrony)  # fresh noise, not the same draw

@@ -82,8 +82,6 @@ def replay(db: Path, *extra) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.xfail(strict=True, reason="issues 13 x 16, open: the replay steps the seeded release mechanism at "
-                   "other instants than the live hub (first release, epoch timing), so the noisy numbers drift apart")
 def test_replayed_public_timeline_equals_what_the_live_hub_released(tmp_path, monkeypatch):
     db = tmp_path / "cove.db"
     released, _ = live_session(db, monkeypatch)

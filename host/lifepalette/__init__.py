@@ -17,7 +17,7 @@ def __getattr__(name: str) -> Any:
 
         return read_features
     if name == "score_table":
-        from lifepalette.scoring.table import score_table
+        from lifepalette.hub.timeline import score_table
 
         return score_table
     raise AttributeError(f"module 'lifepalette' has no attribute {name!r}")

@@ -8,7 +8,6 @@ import json
 import sys
 from typing import Any
 
-from lifepalette.errors import UsageError
 from lifepalette.scoring.offline import load_groups
 
 
@@ -39,29 +38,19 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lifepalette.feature_table import checked_table, read_features, table_records
-    from lifepalette.hub.timeline import released_views
-    from lifepalette.scoring import CoveScorer
+    from lifepalette.feature_table import read_features
+    from lifepalette.hub.timeline import score_table
 
     groups = load_groups(args.groups) if args.groups else None
     source = "stdin" if args.features == "-" else args.features
-    records = table_records(checked_table(read_features(args.features), source))
-    if not records:
-        raise UsageError(f"{source}: no feature records")
-    missing = sorted({d for g in groups or [] for d in g} - {dev for dev, _t, _f in records})
-    if missing:
-        raise UsageError(f"groups name device(s) with no records in {source}: {', '.join(map(str, missing))}")
-    scorer = CoveScorer(groups, keep_trajectory=True)
-    public: dict[str, Any] | None = None
-    for t, view in released_views(scorer, records, args.seed):
-        public = view.to_json()
-        if args.timeline:
-            sys.stdout.write(json.dumps({"t": t, "public": public}, allow_nan=False) + "\n")
+
+    def print_view(t: int, view: Any) -> None:
+        sys.stdout.write(json.dumps({"t": t, "public": view.to_json()}, allow_nan=False) + "\n")
+
+    out = score_table(read_features(args.features), groups, seed=args.seed, source=source,
+                      on_view=print_view if args.timeline else None)
     if args.timeline:
         return 0
-    out: dict[str, Any] = dict(scorer.compute())
-    out["public"] = public
-    out["records"] = len(records)
     json.dump(out, sys.stdout, indent=args.indent, allow_nan=False)
     sys.stdout.write("\n")
     return 0

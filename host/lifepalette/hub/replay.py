@@ -30,6 +30,7 @@ from protocol import records
 PHYSIO_NA = {"hr_bpm": records.HR_NA, "rmssd_ms": records.RMSSD_NA, "scl": records.SCL_NA,
              "scr_per_min": records.SCR_NA, "motion": records.MOTION_NA}
 LIVE_TYPES = (wire.TELEMETRY, wire.HEARTBEAT)  # backlog frames are stored but never scored live
+QUIET_TICKS = 120  # seconds of scoring ticks replayed after the last frame before a silence is skipped
 
 _FRAMES = """
 SELECT f.dev_id, f.ctr, f.ftype, f.t_rx, f.link, f.consent, f.battery, f.quality, f.hue, f.chroma, f.colour_age,
@@ -152,7 +153,13 @@ def replay(frames: Iterator[StoredFrame], scorer: Any, session: Session, emit: C
         nonlocal last_released, wall0
         scores = scorer.compute()
         t = scores.get("t")
-        if t is None or t == last_released or t < session.start:
+        view = None
+        if now > session.start:
+            # the live hub asked for the public view at every tick from the session's start (its wall and outputs
+            # follow the ticks), which steps the session's release mechanism: so does the replay, released or not
+            in_session = session.id is not None and (session.end is None or now <= session.end)
+            view = release(scores, badges, session=in_session, now=now, salt=salt, rng=rng)
+        if view is None or t is None or t == last_released or t < session.start:
             return
         last_released = t
         if summary.first_t is None:
@@ -163,13 +170,17 @@ def replay(frames: Iterator[StoredFrame], scorer: Any, session: Session, emit: C
                 sleep(delay)
         summary.released += 1
         summary.last_t = t
-        in_session = session.start <= now and (session.end is None or now <= session.end)
-        emit(t, release(scores, badges, session=in_session and session.id is not None, now=now, salt=salt, rng=rng))
+        emit(t, view)
 
     for frame in frames:
         second = int(frame.t_rx)
-        if current is not None and second > current:
-            tick(float(second))  # the live hub's cadence: one compute per second, before that second's frames
+        if current is not None:
+            # the live hub's cadence: one compute per second, before that second's frames (through a short
+            # silence too; across a long one, such as before the session, the seconds nobody was heard are skipped)
+            for boundary in (*range(current + 1, min(second, current + QUIET_TICKS) + 1), second):
+                if boundary > current:
+                    tick(float(boundary))
+                    current = boundary
         current = second
         if frame.t_rx >= session.start:
             summary.frames += 1

@@ -15,22 +15,28 @@ from __future__ import annotations
 import math
 from functools import cache
 
-import opendp.prelude as dp
+# OpenDP's modules, not `opendp.prelude`: the prelude also imports scikit-learn (2-3 s at every CLI start)
+import opendp.combinators as c
+import opendp.domains as domains
+import opendp.measurements as m
+import opendp.measures as measures
+import opendp.metrics as metrics
+from opendp.mod import Measurement, OpenDPException, enable_features
 
-dp.enable_features("contrib")
+enable_features("contrib")
 
 DELTA = 1e-6  # the delta at which the spent budget is also stated as (epsilon, delta)
 _PLACEHOLDER = [0.0]  # the filter evaluates each measurement on this; its output is discarded
 
 
-def _gaussian(scale: float) -> dp.Measurement:
+def _gaussian(scale: float) -> Measurement:
     """The Gaussian mechanism on vectors of numbers, distances in L2 (one person = 1)."""
-    domain, metric = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l2_distance(T=float)
-    return dp.m.make_gaussian(domain, metric, scale=scale)
+    domain, metric = domains.vector_domain(domains.atom_domain(T=float, nan=False)), metrics.l2_distance(T=float)
+    return m.make_gaussian(domain, metric, scale=scale)
 
 
 @cache
-def _measurement(noise: float, fields: int) -> dp.Measurement:
+def _measurement(noise: float, fields: int) -> Measurement:
     return _gaussian(noise / math.sqrt(fields))
 
 
@@ -44,7 +50,7 @@ def epsilon_of(rho: float, delta: float = DELTA) -> float:
     if rho <= 0:
         return 0.0
     gaussian = _gaussian(math.sqrt(1.0 / (2.0 * rho)))
-    return float(dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(gaussian), delta).map(1.0)[0])
+    return float(c.make_fix_delta(c.make_zCDP_to_approxDP(gaussian), delta).map(1.0)[0])
 
 
 class SessionBudget:
@@ -55,9 +61,9 @@ class SessionBudget:
             raise ValueError("a budget and a noise multiplier must be positive")
         self.limit = float(rho)
         self.noise = float(noise)
-        domain, metric = dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l2_distance(T=float)
-        odometer = dp.c.make_fully_adaptive_composition(domain, metric, dp.zero_concentrated_divergence())
-        self._filter = dp.c.make_privacy_filter(odometer, d_in=1.0, d_out=self.limit)(_PLACEHOLDER)
+        domain, metric = domains.vector_domain(domains.atom_domain(T=float, nan=False)), metrics.l2_distance(T=float)
+        odometer = c.make_fully_adaptive_composition(domain, metric, measures.zero_concentrated_divergence())
+        self._filter = c.make_privacy_filter(odometer, d_in=1.0, d_out=self.limit)(_PLACEHOLDER)
         self.releases = 0
         self.refused = 0
         self._spent = 0.0
@@ -68,7 +74,7 @@ class SessionBudget:
             return True
         try:
             self._filter(_measurement(self.noise, fields))
-        except dp.OpenDPException:
+        except OpenDPException:
             self.refused += 1
             return False
         self.releases += 1

@@ -66,9 +66,10 @@ class RobustBaseline:
                 self.mad[rows, cols] = np.median(np.abs(samples - med[:, None]), axis=1)
                 self.ready[rows, cols] = True
         tracking = valid & self.ready & ~learning
-        tracking &= np.abs(np.where(valid, x, 0.0) - self.median) < TRACK_WITHIN * self.spread
+        spread = self.spread  # before this second's update moves the MAD
+        tracking &= np.abs(np.where(valid, x, 0.0) - self.median) < TRACK_WITHIN * spread
         if tracking.any():
-            step = self.drift * self.spread
+            step = self.drift * spread
             xs = np.where(tracking, x, self.median)
             self.median += np.where(tracking, step * np.sign(xs - self.median), 0.0)
             dev = np.abs(xs - self.median)

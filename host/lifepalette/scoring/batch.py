@@ -1,7 +1,7 @@
 """Offline batch scoring: whole (wearers x seconds) feature arrays through the hub's scorer, vectorised over wearers.
 
-`score_features` feeds one second of every wearer at a time (`CoveScorer.add_second`), so there is no Python loop over
-wearers or records, and the numbers are the streaming scorer's own: the same per-second step runs, with the same
+`score_features` feeds blocks of seconds of every wearer (`CoveScorer.add_seconds`: the per-record gating for the
+whole block at once, then the per-second step), so there is no Python loop over wearers or records, and the numbers are the streaming scorer's own: the same per-second step runs, with the same
 defaults for records that carry no consent or quality byte (tests compare it with `CoveScorer.add` record by record).
 """
 
@@ -66,9 +66,6 @@ def score_features(dev_ids: Iterable[int], features: Mapping[str, np.ndarray], g
             # transpose to (seconds, wearers) contiguously first: the interleaving write then reads in order
             block[:, :, FIELD_INDEX[name]] = np.ascontiguousarray(np.asarray(values)[:, start:stop].T)
         fill_defaults(block)
-        for i in range(stop - start):
-            scorer.add_second(t0 + start + i, ids, block[i])
-            if on_second is not None:
-                on_second(scorer, t0 + start + i)
+        scorer.add_seconds(t0 + start, ids, block, on_second)
     scorer.flush()
     return scorer

@@ -9,7 +9,8 @@ re-reads history. Records for a second that has already been processed (more tha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -91,12 +92,53 @@ def _fill_defaults(vec: np.ndarray) -> np.ndarray:
     return vec
 
 
+def _clip(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """np.clip's numbers (NaN stays NaN) without its Python wrapper: the per-second step calls it often."""
+    return np.minimum(np.maximum(values, low), high)
+
+
 def _weighted_nanmean(z: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Per row, the weighted mean of the non-NaN values (NaN where none has weight); matrix-vector products."""
     have = ~np.isnan(z)
     wsum = have @ weights
     total = np.where(have, z, 0.0) @ weights
     return np.where(wsum > 0, total / np.where(wsum > 0, wsum, 1.0), np.nan)
+
+
+class Gated(NamedTuple):
+    """What a second's records allow, record by record (no scorer state): who is present, consents, is usable, which
+    channels are valid, and the baseline features before HR smoothing. Arrays over wearers, or (seconds, wearers)."""
+
+    present: np.ndarray
+    consent: np.ndarray
+    physio: np.ndarray
+    motion_art: np.ndarray
+    usable: np.ndarray
+    hr_ok: np.ndarray
+    eda_ok: np.ndarray
+    features: np.ndarray  # (..., B_HR_SMOOTH): log SCL, SCR rate, HR, RMSSD; NaN where not valid
+
+
+def _gate(x: np.ndarray) -> Gated:
+    """The per-record part of a second's step, for (wearers, FIELDS) or (seconds, wearers, FIELDS) records: it reads
+    no state, so the batch path computes it for a block of seconds at once (the same numbers, element by element)."""
+    col = FIELD_INDEX
+    present = ~np.isnan(x[..., col["consent"]])
+    # (np.where, not nan_to_num: the same numbers without its Python wrapper)
+    consent = np.where(present, x[..., col["consent"]], 0.0).astype(np.int64)
+    quality = np.where(np.isnan(x[..., col["quality"]]), 0.0, x[..., col["quality"]]).astype(np.int64)
+    physio = present & (consent & CONSENT_PHYSIO > 0) & (consent & CONSENT_PAUSED == 0)
+    motion_art = physio & (quality & Q_MOTION > 0)
+    usable = physio & (quality & Q_SKIN > 0) & ~motion_art
+    hr, rmssd, scl, scr = (x[..., col[n]] for n in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min"))
+    hr_ok = usable & (quality & Q_HR > 0) & (hr != HR_NA) & ~np.isnan(hr)
+    eda_ok = usable & (quality & Q_EDA > 0) & (scl != SCL_NA) & (scl > 0) & ~np.isnan(scl)
+    features = np.empty((*x.shape[:-1], B_HR_SMOOTH))
+    features[..., B_LOGSCL] = np.where(eda_ok, np.log(np.where(eda_ok, scl, 1.0)), np.nan)
+    features[..., B_SCR] = np.where(eda_ok & (scr != SCR_NA), scr, np.nan)
+    features[..., B_HR] = np.where(hr_ok, hr, np.nan)
+    features[..., B_RMSSD] = np.where(hr_ok & (rmssd != RMSSD_NA), rmssd, np.nan)
+    return Gated(present, consent, physio, motion_art, usable, hr_ok, eda_ok, features)
 
 
 class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
@@ -189,6 +231,28 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         x[rows] = matrix
         self._step(int(t), x)
 
+    def add_seconds(self, t0: int, dev_ids: Iterable[int], block: np.ndarray,
+                    on_second: Callable[[CoveScorer, int], None] | None = None) -> None:
+        """Batch input for a block of seconds t0, t0 + 1, ...: (seconds, devices, FIELDS), the same as `add_second`
+        for each in turn (the per-record gating is done for the whole block at once). `on_second(scorer, t)` runs
+        after each second."""
+        if len(block) == 0:
+            return
+        ids = np.asarray(dev_ids)
+        self.add_second(t0, ids, block[0])  # assigns rows and steps any buffered second first, as add_second does
+        if on_second is not None:
+            on_second(self, t0)
+        rows = self._batch_rows[1] if self._batch_rows is not None else None
+        if len(block) == 1 or rows is None:
+            return
+        x = np.full((len(block) - 1, self.capacity, len(FIELDS)), np.nan)
+        x[:, rows] = block[1:]
+        gated = _gate(x)
+        for i in range(len(block) - 1):
+            self._step(t0 + 1 + i, x[i], Gated(*(part[i] for part in gated)))
+            if on_second is not None:
+                on_second(self, t0 + 1 + i)
+
     # --- per-second processing -------------------------------------------------------------------------------
     def flush(self) -> None:
         """Process every buffered second (offline scoring, end of session)."""
@@ -211,44 +275,33 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
                 x[row] = vec
             self._step(t, x)
 
-    def _step(self, t: int, x: np.ndarray) -> None:
+    def _step(self, t: int, x: np.ndarray, gated: Gated | None = None) -> None:
         if self.t0 is None:
             self.t0 = t
         self.next_t = t + 1
         self.latest_t = max(self.latest_t if self.latest_t is not None else t, t)
-        col = FIELD_INDEX
-        present = ~np.isnan(x[:, col["consent"]])
-        consent = np.nan_to_num(x[:, col["consent"]]).astype(np.int64)
-        quality = np.nan_to_num(x[:, col["quality"]]).astype(np.int64)
+        present, consent, physio, motion_art, usable, hr_ok, eda_ok, features = _gate(x) if gated is None else gated
         self._handle_revisions(present, consent)
-        physio = present & (consent & CONSENT_PHYSIO > 0) & (consent & CONSENT_PAUSED == 0)
         self.consenting[present] = physio[present]
-        motion_art = physio & (quality & Q_MOTION > 0)
-        usable = physio & (quality & Q_SKIN > 0) & ~motion_art
-        hr, rmssd, scl, scr = (x[:, col[n]] for n in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min"))
-        hr_ok = usable & (quality & Q_HR > 0) & (hr != HR_NA) & ~np.isnan(hr)
-        eda_ok = usable & (quality & Q_EDA > 0) & (scl != SCL_NA) & (scl > 0) & ~np.isnan(scl)
-        b = np.full((self.capacity, MIN_SPREAD.size), np.nan)
-        b[:, B_LOGSCL] = np.where(eda_ok, np.log(np.where(eda_ok, scl, 1.0)), np.nan)
-        b[:, B_SCR] = np.where(eda_ok & (scr != SCR_NA), scr, np.nan)
-        b[:, B_HR] = np.where(hr_ok, hr, np.nan)
-        b[:, B_RMSSD] = np.where(hr_ok & (rmssd != RMSSD_NA), rmssd, np.nan)
+        hr = x[:, FIELD_INDEX["hr_bpm"]]
+        b = np.empty((self.capacity, MIN_SPREAD.size))
+        b[:, :B_HR_SMOOTH] = features
         prev = self.hr_smooth
         self.hr_smooth = np.where(hr_ok, np.where(np.isnan(prev), hr, prev + HR_SMOOTH_ALPHA * (hr - prev)), prev)
         b[:, B_HR_SMOOTH] = np.where(hr_ok, self.hr_smooth, np.nan)
         self.baseline.update(b)
         z_raw = self.baseline.z(b)
-        z = np.clip(z_raw[:, AROUSAL_FEATURES], -Z_CLIP, Z_CLIP)
+        z = _clip(z_raw[:, AROUSAL_FEATURES], -Z_CLIP, Z_CLIP)
         comp = _weighted_nanmean(z, AROUSAL_WEIGHTS)
         # synchrony looks at moment-to-moment co-variation, so it must not be flattened where arousal saturates;
         # a channel missing for a few seconds is carried forward, or the composite would jump between channel mixes
-        zc = np.clip(z_raw[:, :3], -SYNC_Z_CLIP, SYNC_Z_CLIP)
+        zc = _clip(z_raw[:, :3], -SYNC_Z_CLIP, SYNC_Z_CLIP)
         fresh = ~np.isnan(zc)
         self.z_last = np.where(fresh, zc, self.z_last)
         self.z_age = np.where(fresh, 0, self.z_age + 1)
         held = np.where(self.z_age <= CARRY_S, self.z_last, np.nan)
         sync_series = np.where(np.isnan(comp), np.nan, _weighted_nanmean(held, SYNC_WEIGHTS))
-        arousal = np.clip(AROUSAL_AT_BASELINE + AROUSAL_PER_Z * comp, 0.0, 1.0)
+        arousal = _clip(AROUSAL_AT_BASELINE + AROUSAL_PER_Z * comp, 0.0, 1.0)
         valid = ~np.isnan(comp)
         self.zcomp = comp
         self.arousal = np.where(valid, arousal, self.arousal)
@@ -323,7 +376,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
     def _update_colour(self, x: np.ndarray, present: np.ndarray, consent: np.ndarray) -> None:
         hue = x[:, FIELD_INDEX["hue"]]
         chroma = x[:, FIELD_INDEX["chroma"]]
-        shares = present & (consent & CONSENT_COLOUR > 0) & ~np.isnan(hue) & (np.nan_to_num(chroma) > 0)
+        shares = present & (consent & CONSENT_COLOUR > 0) & ~np.isnan(hue) & (chroma > 0)
         self.hue = np.where(shares, hue * 360.0 / 256.0, np.where(present & ~shares, np.nan, self.hue))
         self.chroma = np.where(shares, chroma / 255.0, np.where(present & ~shares, 0.0, self.chroma))
 

@@ -32,10 +32,10 @@ _TC2 = float(np.sum(_TC * _TC))
 
 
 def _window_sums(v: np.ndarray) -> np.ndarray:
-    """Sum of every WINDOW_S-long window along axis 1: (n, L) -> (n, L - WINDOW_S + 1), by prefix sums."""
-    cs = np.zeros((v.shape[0], v.shape[1] + 1))
-    np.cumsum(v, axis=1, out=cs[:, 1:])
-    return cs[:, WINDOW_S:] - cs[:, :-WINDOW_S]
+    """Sum of every WINDOW_S-long window along the last axis: (..., L) -> (..., L - WINDOW_S + 1), by prefix sums."""
+    cs = np.zeros((*v.shape[:-1], v.shape[-1] + 1))
+    np.cumsum(v, axis=-1, out=cs[..., 1:])
+    return cs[..., WINDOW_S:] - cs[..., :-WINDOW_S]
 
 
 BLOCK_ROWS = 1024  # wearers per block: keeps temporaries in the CPU cache (~1.6x faster at 10,000 wearers)
@@ -61,12 +61,17 @@ def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _unit_windows_block(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     missing = np.isnan(segment)
-    x0 = np.where(missing, 0.0, segment).astype(np.float64)
-    observed = (~missing).astype(np.float64)
-    count = _window_sums(observed)
-    j = np.arange(segment.shape[1], dtype=np.float64)
+    n, length = segment.shape
+    # the four running sums in one array and one cumsum (each row's prefix sum is the same as on its own)
+    series = np.empty((4, n, length))
+    x0, observed = series[0], series[1]
+    np.copyto(x0, np.where(missing, 0.0, segment))
+    np.logical_not(missing, out=observed)
+    j = np.arange(length, dtype=np.float64)
+    np.multiply(x0, j, out=series[2])
+    np.multiply(observed, j, out=series[3])
+    s0, count, s1, o1 = _window_sums(series)
     offset = np.arange(count.shape[1]) + (WINDOW_S - 1) / 2.0  # window k's time centre, in segment samples
-    s0, s1, o1 = _window_sums(x0), _window_sums(x0 * j), _window_sums(observed * j)
     mean = s0 / np.maximum(count, 1)
     # sum over observed samples of (x - mean) * (t - centre), with t - centre = j - offset_k
     slope = ((s1 - offset * s0) - mean * (o1 - offset * count)) / _TC2

@@ -1,5 +1,8 @@
 """Scoring a feature table (lifepalette.feature_table): the result `lifepalette score` prints, for notebooks too.
 
+This is the scorer's side, with its exact numbers; `lifepalette.score_table` (hub/timeline.py, which
+`lifepalette score` also calls) adds the public view as the hub's release mechanism releases it, through `on_second`.
+
 Records are fed one second at a time through `CoveScorer.add_second`, every wearer of that second at once, in the
 order the streaming path (`add` per record, then `flush`) would see them: wearers take rows in order of first
 appearance, a later record for the same wearer and second replaces an earlier one, seconds without records still
@@ -7,6 +10,8 @@ step the scorer. So the numbers equal `score` over the same records as JSON line
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -39,10 +44,13 @@ def _last_per_wearer_second(rows: np.ndarray, t: np.ndarray, n_rows: int) -> np.
     return keep[np.argsort(t[keep], kind="stable")]
 
 
-def score_table(table: pa.Table, groups: Groups = None, *, source: str = "table") -> dict:
-    """Score a feature table (`read_features(path)`) like `lifepalette score`: the same JSON-ready dict.
+def score_table(table: pa.Table, groups: Groups = None, *, source: str = "table",
+                on_second: Callable[[int, CoveScorer, np.ndarray], None] | None = None) -> dict:
+    """Score a feature table (`read_features(path)`): the scorer's document (its exact numbers) and `records`.
 
-    `groups`: lists of device ids in dialogue together, or a groups.json document ({"groups": [...]})."""
+    `groups`: lists of device ids in dialogue together, or a groups.json document ({"groups": [...]}).
+    `on_second(t, scorer, rows)` runs for every second from the first record's to the last's, once the scorer has
+    what `add` + `flush` would have given it by then; `rows` are the table rows that count for that second."""
     if isinstance(groups, dict) and "groups" in groups:
         groups = groups["groups"]
     members = normalise_groups(groups) or {}
@@ -71,10 +79,13 @@ def score_table(table: pa.Table, groups: Groups = None, *, source: str = "table"
         x = record_defaults(feature_matrix(table.take(pa.array(idx))))
         bounds = np.searchsorted(t_sorted[lo:hi], np.arange(start, min(start + CHUNK_S, t_last + 1) + 1))
         for i in range(len(bounds) - 1):
-            second = np.full((len(ids), x.shape[1]), np.nan)
-            second[rows[idx[bounds[i]:bounds[i + 1]]]] = x[bounds[i]:bounds[i + 1]]
-            scorer.add_second(start + i, ids, second)
-    scorer.flush()
+            now, these = start + i, idx[bounds[i]:bounds[i + 1]]
+            if these.size:  # a second without records is stepped when the next records come (as `add` + `flush`)
+                second = np.full((len(ids), x.shape[1]), np.nan)
+                second[rows[these]] = x[bounds[i]:bounds[i + 1]]
+                scorer.add_second(now, ids, second)
+            if on_second is not None:
+                on_second(now, scorer, these)
     out: dict = dict(scorer.compute())
     out["records"] = n
     return out
