@@ -1,0 +1,391 @@
+"""The wearer's own page (issue 19): the private link, `/api/me`, export, self-erasure, the operator's cards.
+
+Real parts: the real Hub on a real SQLite file, sealed frames through its real ingest, the real aiohttp server,
+the real `lifepalette me-link` and `lifepalette export` / `audit` commands in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import csv
+import io
+import json
+import math
+import shutil
+import time
+
+import aiohttp
+import pytest
+from lifepalette import cli
+from lifepalette.hub import Hub, wearer_link
+from lifepalette.hub.store import Store
+from lifepalette.web import serve_web
+
+from protocol import frame, records
+
+TOKEN = "wearer-test-operator-token"
+A, B, C = 4711, 4712, 4713  # distinctive numbers: easy to spot if one ever leaks into another's answer
+DEVS = (A, B, C)
+SECONDS = 480
+ME_KEYS = {"dev_id", "consent", "epochs", "trajectory", "stored"}
+POINT_KEYS = {"t", "level", "trend", "confidence", "arousal", "regulation"}
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 120))
+
+
+def telemetry(dev: int, i: int, second: int, consent: int) -> dict:
+    """A wearer's second: a slow swing shared by everyone in the conversation plus each wearer's own wobble."""
+    swing = math.sin(second / 40.0)
+    own = math.sin(second / (7.0 + i) + i)
+    return {"hr_bpm": int(70 + 6 * i + 8 * swing + 3 * own), "rmssd_ms": int(45 - 5 * swing), "scl": int(500 + 60 * i + 80 * swing + 20 * own),
+            "scr_per_min": int(4 + 2 * max(0.0, swing)), "motion": 10, "hue": 40 * i, "chroma": 200, "colour_age": 2,
+            "consent": consent, "battery": 80, "quality": 7}  # on skin, HR and EDA good, no motion
+
+
+def feed(hub: Hub, start: float, seconds: int, first_ctr: int = 1, consent: int | None = None) -> None:
+    """`seconds` of telemetry from every badge, received at start + s (the hub's clock set to match)."""
+    consent = records.make_consent(physio=True, colour=True) if consent is None else consent
+    real_clock = hub.clock
+    try:
+        for s in range(seconds):
+            hub.clock = lambda s=s: start + s + 0.25
+            for i, dev in enumerate(DEVS):
+                record = records.pack_telemetry(telemetry(dev, i, s, consent))
+                hub.ingest(frame.seal(hub.keys[dev], frame.TELEMETRY, dev, first_ctr + s, record), "udp")
+        hub.flush()
+    finally:
+        hub.clock = real_clock
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A hub database holding one session of three wearers, eight minutes long, ended ten minutes ago."""
+    folder = tmp_path_factory.mktemp("recorded")
+    db = folder / "hub.db"
+
+    async def make():
+        hub = Hub(db, scorer=None)
+        for dev in DEVS:
+            hub.enroll(dev)
+        start = time.time() - 600 - SECONDS
+        hub.start_session()
+        feed(hub, start, SECONDS)
+        hub.end_session()
+        # the session's start and end as the hub would have written them had it run at that time
+        hub.store.con.execute("UPDATE sessions SET started_at = ?, ended_at = ?", (start - 1, start + SECONDS + 1))
+        hub.store.close()
+
+    run(make())
+    return folder
+
+
+@pytest.fixture
+def db(recorded, tmp_path):
+    """A private copy of the recorded database (with its site key and erasure journal) for one test."""
+    for path in recorded.iterdir():
+        shutil.copy2(path, tmp_path / path.name)
+    return tmp_path / "hub.db"
+
+
+def me_link(db, dev, *extra) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(["me-link", "--db", str(db), "--dev", str(dev), "--base", "http://cove.test:8080", *extra]) == 0
+    url = out.getvalue().strip()
+    assert url.startswith("http://cove.test:8080/me#")
+    return url.split("#", 1)[1]
+
+
+async def with_hub(db, body, *, start: bool = False):
+    hub = Hub(db)
+    if start:
+        await hub.start()
+    runner = await serve_web(hub, "127.0.0.1", 0, TOKEN, announce=False, refresh_s=30)
+    try:
+        async with aiohttp.ClientSession(runner.url) as http:
+            return await body(http, hub)
+    finally:
+        await runner.cleanup()
+        if start:
+            await hub.stop()
+        else:
+            hub.store.close()
+
+
+def wearer(token: str) -> dict:
+    return {"Authorization": f"Wearer {token}"}
+
+
+async def get_me(http, token):
+    async with http.get("/api/me", headers=wearer(token)) as r:
+        return r.status, await r.json()
+
+
+def stored_counts(db, dev) -> tuple[int, int]:
+    store = Store(db)
+    try:
+        s = store.wearer_stored(dev)
+        return s["frames"], s["physiology_rows"]
+    finally:
+        store.close()
+
+
+def test_api_me_returns_this_wearers_journey_consent_and_stored_data(db):
+    token = me_link(db, A)
+    frames, physio = stored_counts(db, A)
+    assert frames == SECONDS and physio == SECONDS
+
+    async def body(http, hub):
+        return await get_me(http, token)
+
+    status, me = run(with_hub(db, body))
+    assert status == 200
+    assert ME_KEYS <= set(me) and me["dev_id"] == A
+    assert me["stored"] == {"frames": SECONDS, "physiology_rows": SECONDS}
+    assert me["consent"]["physiology"] is True and me["consent"]["colour"] is True
+    assert [e["epoch"] for e in me["epochs"]] == [1] and me["epochs"][0]["physiology_rows"] == SECONDS
+    points = me["trajectory"]
+    assert len(points) >= SECONDS // 30 - 8, points  # a point every 30 s once the scorer has a baseline
+    assert all(POINT_KEYS <= set(p) for p in points)
+    assert [p["t"] for p in points] == sorted(p["t"] for p in points)
+    assert any(p["level"] is not None for p in points) and any(p["arousal"] is not None for p in points)
+    # synchrony with partners is one number per point: no partner is named or counted
+    assert all(set(p) <= POINT_KEYS | {"synchrony", "session"} for p in points)
+    assert any(p["synchrony"] is not None for p in points)
+    assert me["sessions"] and all(p["session"] == me["sessions"][0]["id"] for p in points)
+
+
+def test_a_token_for_one_badge_never_yields_anything_about_another(db):
+    token_a, token_b = me_link(db, A), me_link(db, B)
+    forged = wearer_link.make_token(b"\0" * 16, B, 1)
+    # A's MAC under B's number: the MAC binds the badge, so this is no token at all
+    raw = bytearray(base64.urlsafe_b64decode(token_a + "=="))
+    raw[1:3] = B.to_bytes(2, "big")
+    spliced = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+
+    async def body(http, hub):
+        out = {name: await get_me(http, t) for name, t in (("a", token_a), ("b", token_b))}
+        async with http.get("/api/me/export?format=json", headers=wearer(token_a)) as r:
+            out["export"] = await r.json()
+        out["forged"] = await get_me(http, forged)
+        out["spliced"] = await get_me(http, spliced)
+        return out
+
+    out = run(with_hub(db, body))
+    a, b = out["a"][1], out["b"][1]
+    assert out["a"][0] == out["b"][0] == 200 and a["dev_id"] == A and b["dev_id"] == B
+    assert a["trajectory"] != b["trajectory"]
+    assert out["forged"][0] == out["spliced"][0] == 401
+    assert {row["dev_id"] for row in out["export"]["rows"]} == {A}
+    assert {e["epoch"] for e in out["export"]["consent_epochs"]} == {1}
+    for other in (B, C):
+        assert str(other) not in json.dumps(a) and str(other) not in json.dumps(out["export"])
+
+
+def test_without_a_valid_token_the_answer_is_the_same_401_and_guessing_backs_off(db):
+    token = me_link(db, A)
+    from lifepalette.hub.sitekey import load_site_key
+
+    site_key = load_site_key(db, create=False)
+    wrong_mac = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    never_linked = wearer_link.make_token(site_key, C, 1)  # C is enrolled but was never given a link
+    no_such_badge = wearer_link.make_token(site_key, 999, 1)  # not enrolled at all
+    cases = {"no header": {}, "bearer": {"Authorization": f"Bearer {token}"}, "garbage": wearer("x" * 26),
+             "wrong mac": wearer(wrong_mac), "never linked": wearer(never_linked),
+             "no such badge": wearer(no_such_badge)}
+
+    async def guessing(http, hub):
+        statuses = []
+        for _ in range(4):
+            async with http.get("/api/me", headers=wearer(wrong_mac)) as r:
+                statuses.append((r.status, r.headers.get("Retry-After")))
+        async with http.get("/api/me", headers=wearer(token)) as r:  # while backing off, even a good token waits
+            statuses.append((r.status, r.headers.get("Retry-After")))
+        async with http.post("/api/me/erase", headers={**wearer(wrong_mac), "X-LP-Wearer": "1"}) as r:
+            statuses.append((r.status, None))
+        return statuses
+
+    seen = run(with_hub_app(db, cases))
+    statuses = {name: s for name, (s, _t, _w) in seen.items()}
+    assert set(statuses.values()) == {401}, statuses
+    assert len({(t, w) for _s, t, w in seen.values()}) == 1  # one body, one header: no hint which case it was
+    statuses = run(with_hub(db, guessing))
+    assert statuses[0][0] == 401 and statuses[1][0] == 401
+    assert any(s == 429 for s, _r in statuses[2:4]) and statuses[4][0] == 429 and statuses[4][1]
+    assert statuses[5][0] == 429
+    assert stored_counts(db, A)[1] == SECONDS  # nothing was erased by a guess
+
+
+async def _seen_each(runner, cases):
+    from lifepalette.web.me import WEARER_BACKOFF
+
+    seen = {}
+    async with aiohttp.ClientSession(runner.url) as http:
+        for name, headers in cases.items():
+            runner.app[WEARER_BACKOFF].succeeded("127.0.0.1")  # each case is checked, not turned away by backoff
+            async with http.get("/api/me", headers=headers) as r:
+                seen[name] = (r.status, await r.text(), r.headers.get("WWW-Authenticate"))
+    return seen
+
+
+async def with_hub_app(db, cases):
+    hub = Hub(db)
+    runner = await serve_web(hub, "127.0.0.1", 0, TOKEN, announce=False, refresh_s=30)
+    try:
+        return await _seen_each(runner, cases)
+    finally:
+        await runner.cleanup()
+        hub.store.close()
+
+
+def test_a_rotated_token_stops_working_at_once_in_a_running_hub(db):
+    old = me_link(db, A)
+
+    async def body(http, hub):
+        statuses = [(await get_me(http, old))[0]]
+        new = await asyncio.to_thread(me_link, db, A, "--rotate")  # the CLI, another connection, hub running
+        statuses += [(await get_me(http, old))[0], (await get_me(http, new))[0]]
+        # the console's rotation: bearer-authenticated, no CSRF header needed for a bearer
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        async with http.post(f"/api/operator/badges/{A}/card/rotate", headers=auth) as r:
+            rotated = await r.json()
+        statuses += [(await get_me(http, new))[0]]
+        newest = wearer_link.make_token(hub.site_key, A, rotated["generation"])
+        statuses += [(await get_me(http, newest))[0]]
+        return statuses, rotated, new
+
+    statuses, rotated, new = run(with_hub(db, body, start=True))
+    assert statuses == [200, 401, 200, 401, 200]
+    assert rotated == {"ok": True, "dev_id": A, "generation": 3}
+    assert me_link(db, A) != new  # printing the link again gives the current (third) one
+
+
+def test_erasure_from_the_page_needs_the_header_sticks_across_a_restart_and_reaches_console_and_audit(db, capsys):
+    token = me_link(db, A)
+
+    async def erase(http, hub):
+        async with http.post("/api/me/erase", headers=wearer(token)) as r:
+            refused = r.status, await r.json()
+        before = hub.store.count_physio(A)
+        async with http.post("/api/me/erase", headers={**wearer(token), "X-LP-Wearer": "1"}) as r:
+            receipt = r.status, await r.json()
+        status, me = await get_me(http, token)
+        state = hub.operator_state()
+        return refused, before, receipt, me, state
+
+    refused, before, (status, receipt), me, state = run(with_hub(db, erase))
+    assert refused[0] == 403 and before == SECONDS
+    assert status == 200 and receipt["reason"] == "wearer" and receipt["dev_id"] == A
+    assert receipt["rows"] == SECONDS and receipt["epoch"] is None
+    assert me["stored"] == {"frames": SECONDS, "physiology_rows": 0}
+    assert me["epochs"][0]["erased"] is True
+    assert all(p["level"] is None and p["arousal"] is None for p in me["trajectory"])  # erased: no journey left
+    assert state["erasures"][0]["reason"] == "wearer" and state["erasures"][0]["dev_id"] == A
+
+    async def after_restart(http, hub):
+        status, me = await get_me(http, token)
+        return status, me, hub.operator_state()
+
+    status, me, state = run(with_hub(db, after_restart))
+    assert status == 200 and me["stored"]["physiology_rows"] == 0 and me["trajectory"] == []
+    assert [(r["dev_id"], r["reason"]) for r in state["erasures"]] == [(A, "wearer")]
+    assert stored_counts(db, B) == (SECONDS, SECONDS)  # the other wearers keep theirs
+
+    capsys.readouterr()
+    assert cli.main(["audit", "--db", str(db)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["erasures"]["wearer_self_erasures"] == 1
+    assert report["erasures"]["by_reason"] == {"wearer": 1}
+
+
+def test_export_is_what_lifepalette_export_gives_for_this_badge(db, tmp_path):
+    token = me_link(db, A)
+    assert cli.main(["export", "--db", str(db), "--dev", str(A), "--out", str(tmp_path / "a.csv")]) == 0
+    expected = (tmp_path / "a.csv").read_bytes().decode()
+
+    async def body(http, hub):
+        out = {}
+        for fmt in ("csv", "json", "xml"):
+            async with http.get(f"/api/me/export?format={fmt}", headers=wearer(token)) as r:
+                out[fmt] = r.status, r.headers.get("Content-Disposition"), await r.text()
+        async with http.get("/api/me/export?format=csv") as r:
+            out["anonymous"] = r.status
+        return out
+
+    out = run(with_hub(db, body))
+    assert out["csv"][0] == 200 and "attachment" in out["csv"][1]
+    assert out["csv"][2] == expected
+    status, _disp, text = out["json"]
+    data = json.loads(text)
+    assert status == 200 and data["dev_id"] == A and len(data["rows"]) == SECONDS
+    header, *rows = list(csv.reader(io.StringIO(expected)))
+    assert data["columns"] == header and [str(v) if v is not None else "" for v in data["rows"][0].values()] == rows[0]
+    assert out["xml"][0] == 400 and out["anonymous"] == 401
+
+
+def test_operator_card_is_an_svg_with_the_link_and_one_line_and_needs_the_operator(db):
+    async def body(http, hub):
+        out = {}
+        async with http.get(f"/api/operator/badges/{A}/card") as r:
+            out["anonymous"] = r.status
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        async with http.get(f"/api/operator/badges/{A}/card?base=http://cove.test:8080", headers=auth) as r:
+            out["card"] = r.status, r.headers["Content-Type"], await r.text()
+        async with http.get(f"/api/operator/badges/{A}/card?base=javascript:alert(1)", headers=auth) as r:
+            out["bad base"] = r.status
+        async with http.get("/api/operator/badges/999/card", headers=auth) as r:
+            out["unknown"] = r.status
+        # cookie sessions need the CSRF header for the rotation, as for every operator action
+        async with http.post("/operator/login", json={"token": TOKEN}) as r:
+            assert r.status == 200
+        async with http.post(f"/api/operator/badges/{A}/card/rotate") as r:
+            out["rotate without header"] = r.status
+        return out
+
+    out = run(with_hub(db, body))
+    assert out["anonymous"] == 401 and out["bad base"] == 400 and out["unknown"] == 404
+    status, ctype, svg = out["card"]
+    assert status == 200 and ctype.startswith("image/svg+xml")
+    assert svg.startswith("<svg") and wearer_link.CARD_LINE in svg and "<path" in svg
+    assert out["rotate without header"] == 401
+    assert me_link(db, A)  # the card issued generation 1, which the CLI prints again
+
+
+def test_the_token_is_not_the_device_key_and_differs_per_badge_and_generation(db):
+    from lifepalette.hub.sitekey import derive_device_key, load_site_key
+
+    key = load_site_key(db, create=False)
+    tokens = {wearer_link.make_token(key, dev, gen) for dev in DEVS for gen in (1, 2)}
+    assert len(tokens) == 6
+    for dev in DEVS:
+        device_key = derive_device_key(key, dev)
+        for gen in (1, 2):
+            mac = base64.urlsafe_b64decode(wearer_link.make_token(key, dev, gen) + "==")[3:]
+            assert mac != device_key and device_key[:8] not in mac and mac[:8] not in device_key
+
+
+def test_the_wearer_page_and_api_never_reach_the_public_view_or_the_outputs(db):
+    from lifepalette.outputs.lsl import cove_sample
+    from lifepalette.outputs.mqtt import cove_topics
+    from lifepalette.outputs.osc import osc_messages
+    from lifepalette.outputs.public import published
+
+    token = me_link(db, A)
+
+    async def body(http, hub):
+        await get_me(http, token)
+        async with http.post("/api/me/erase", headers={**wearer(token), "X-LP-Wearer": "1"}) as r:
+            assert r.status == 200
+        async with http.get("/api/cove") as r:
+            cove = await r.text()
+        view = published(hub.public_view(), "cove", 1)
+        return cove, view
+
+    cove, view = run(with_hub(db, body))
+    outputs = json.dumps([cove, view, osc_messages(view), cove_topics(view), cove_sample(view)], default=str)
+    for needle in (token, str(A), "trajectory", "/me", "wearer", "erase", "receipt"):
+        assert needle not in outputs, needle
