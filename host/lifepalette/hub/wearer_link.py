@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import html
+import os
 from pathlib import Path
 
 from lifepalette.errors import UsageError
@@ -84,13 +85,13 @@ def check_qr_path(path: str | Path) -> Path:
         raise UsageError(f"--qr {p}: is a directory")
     if not p.parent.is_dir():
         raise UsageError(f"--qr {p}: no directory {p.parent}")
+    if not os.access(p.parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise UsageError(f"--qr {p}: cannot write there")  # said before the link is issued or rotated
     return p
 
 
 def write_qr(url: str, path: str | Path) -> Path:
     """The link as a QR code (PNG or SVG by the suffix), owner-only: it opens the wearer's data."""
-    import os
-
     import segno
 
     p = check_qr_path(path)
