@@ -39,14 +39,14 @@ async function call(path, options) {
 
 // --- consent ---------------------------------------------------------------------------------------------------
 function drawConsent(consent) {
-  const svg = svgIn("consent-picture", 360, 110, "what your badge shares");
+  const svg = svgIn("consent-picture", 400, 130, "what your badge shares");
   const items = [["Body signals", consent.physiology], ["Colour you chose", consent.colour]];
   items.forEach(([name, on], i) => {
-    const x = 60 + i * 180;
-    el("circle", { cx: x, cy: 40, r: 26, class: on ? "shared" : "withheld" }, svg);
-    el("text", { x, y: 46, "text-anchor": "middle", "font-size": 20 }, svg, on ? "✓" : "✗");
-    el("text", { x, y: 88, "text-anchor": "middle" }, svg, name);
-    el("text", { x, y: 104, "text-anchor": "middle" }, svg, on ? "shared" : "not shared");
+    const x = 100 + i * 200;
+    el("circle", { cx: x, cy: 34, r: 26, class: on ? "shared" : "withheld" }, svg);
+    el("text", { x, y: 42, "text-anchor": "middle" }, svg, on ? "✓" : "✗");
+    el("text", { x, y: 90, "text-anchor": "middle" }, svg, name);
+    el("text", { x, y: 116, "text-anchor": "middle" }, svg, on ? "shared" : "not shared");
   });
   let words;
   if (consent.epoch === null) words = "Your badge has not shared anything with the hub yet.";
@@ -60,7 +60,7 @@ function drawConsent(consent) {
 }
 
 // --- one chart per measure -------------------------------------------------------------------------------------
-const W = 640, H = 220, PAD_L = 44, PAD_R = 12, PAD_T = 14, PAD_B = 34;
+const W = 640, H = 260, PAD_L = 96, PAD_R = 14, PAD_T = 16, PAD_B = 40;
 
 function chart(id, points, key, lo, hi, label, ticks) {
   const svg = svgIn(id, W, H, label);
@@ -68,7 +68,7 @@ function chart(id, points, key, lo, hi, label, ticks) {
   svg.dataset.points = String(shown.length);
   if (!shown.length) {
     el("rect", { x: 1, y: 1, width: W - 2, height: H - 2, class: "withheld", rx: 8 }, svg);
-    el("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, svg, "Nothing yet");
+    el("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, svg, label === "erased" ? "Erased" : "Nothing yet");
     return shown;
   }
   const t0 = shown[0].t, t1 = Math.max(shown[shown.length - 1].t, t0 + 60);
@@ -121,7 +121,14 @@ function last(points, key) {
   return null;
 }
 
-function drawJourney(points) {
+function drawJourney(points, erased) {
+  if (erased && !points.length) {
+    for (const idea of ["level", "arousal", "regulation", "synchrony"]) {
+      chart(`${idea}-chart`, [], idea, 0, 1, "erased", []);
+      say(`${idea}-words`, "Erased at your request: nothing of this is kept.");
+    }
+    return;
+  }
   chart("level-chart", points, "level", 0, 1, "your Compassion Metric over time", [[0, "0"], [0.5, "0.5"], [1, "1"]]);
   const lv = last(points, "level");
   say("level-words", lv ? `Your latest Compassion Metric is ${lv.level.toFixed(2)} on a scale from 0 to 1${trendWords(lv.trend)}.` +
@@ -147,20 +154,20 @@ function drawJourney(points) {
 // --- what is stored ----------------------------------------------------------------------------------------------
 function drawStored(me) {
   const epochs = me.epochs;
-  const rowH = 34, height = Math.max(1, epochs.length) * rowH + 30;
+  const rowH = 64, height = Math.max(1, epochs.length) * rowH + 20;
   const svg = svgIn("stored-picture", W, height, "what the hub keeps about you, by consent period");
   const defs = el("defs", {}, svg);
   const hatch = el("pattern", { id: "hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" }, defs);
   el("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#5b6370", "stroke-width": 2 }, hatch);
   const most = Math.max(1, ...epochs.map((e) => e.frames));
-  const scale = (n) => (n / most) * (W - 330);
+  const scale = (n) => (n / most) * (W - 120);
   epochs.forEach((e, i) => {
     const y = 10 + i * rowH;
-    el("text", { x: 0, y: y + 16 }, svg, `period ${e.epoch}`);
-    el("rect", { x: 80, y, width: Math.max(1, scale(e.frames)), height: 10, class: "bar-frames" }, svg);
-    el("rect", { x: 80, y: y + 12, width: Math.max(e.erased ? 30 : 1, scale(e.physiology_rows)), height: 10, class: e.erased ? "bar-erased" : "bar-physio" }, svg);
+    el("text", { x: 0, y: y + 20 }, svg, `period ${e.epoch}`);
+    el("rect", { x: 110, y, width: Math.max(1, scale(e.frames)), height: 12, class: "bar-frames" }, svg);
+    el("rect", { x: 110, y: y + 14, width: Math.max(e.erased ? 40 : 1, scale(e.physiology_rows)), height: 12, class: e.erased ? "bar-erased" : "bar-physio" }, svg);
     const note = e.erased ? "body signals erased" : `${e.physiology_rows} body readings`;
-    el("text", { x: W - 240, y: y + 16 }, svg, `${e.frames} moments · ${note}`);
+    el("text", { x: 110, y: y + 50 }, svg, `${e.frames} moments · ${note}`);
   });
   if (!epochs.length) el("text", { x: 0, y: 20 }, svg, "Nothing stored.");
   const s = me.stored;
@@ -219,7 +226,7 @@ async function load() {
   document.getElementById("loading").hidden = true;
   document.getElementById("content").hidden = false;
   drawConsent(me.consent);
-  drawJourney(me.trajectory);
+  drawJourney(me.trajectory, me.erasures.some((r) => r.reason === "wearer"));
   drawStored(me);
   main.dataset.state = "ready";
   main.dataset.loads = String(Number(main.dataset.loads || 0) + 1);
