@@ -8,10 +8,10 @@ import asyncio
 import shutil
 
 import pytest
+from helpers.wearer_cove import DEVS, SECONDS, A, record_session
 from lifepalette.hub import Hub, wearer_link
 from lifepalette.web import serve_web
 from test_web_browser import CHROMIUM, CHROMIUM_ARGS
-from test_wearer_page import DEVS, SECONDS, A, feed, recorded  # noqa: F401  (recorded: the shared fixture)
 
 TOKEN = "wearer-browser-operator-token"
 WAIT_MS = 60_000
@@ -21,8 +21,13 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 240))
 
 
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    return record_session(tmp_path_factory.mktemp("recorded"))
+
+
 @pytest.fixture
-def db(recorded, tmp_path):  # noqa: F811
+def db(recorded, tmp_path):
     for path in recorded.iterdir():
         shutil.copy2(path, tmp_path / path.name)
     return tmp_path / "hub.db"
