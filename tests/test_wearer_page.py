@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import shutil
+import time
 
 import aiohttp
 import pytest
@@ -342,3 +343,42 @@ def test_the_wearer_page_and_api_never_reach_the_public_view_or_the_outputs(db):
     outputs = json.dumps([cove, view, osc_messages(view), cove_topics(view), cove_sample(view)], default=str)
     for needle in (token, str(A), "trajectory", "/me", "wearer", "erase", "receipt"):
         assert needle not in outputs, needle
+
+
+def test_frames_a_running_hub_stores_now_reach_the_journey_without_a_restart(db):
+    from helpers.wearer_cove import feed
+
+    token = me_link(db, A)
+
+    async def body(http, hub):
+        status, before = await get_me(http, token)
+        # two more minutes, ending five seconds ago: stored after the page last read, behind its mark in time
+        feed(hub, time.time() - 125, 120, first_ctr=SECONDS + 1)
+        status_after, after = await get_me(http, token)
+        return status, before, status_after, after
+
+    status, before, status_after, after = run(with_hub(db, body, start=True))
+    assert status == status_after == 200
+    assert after["stored"]["frames"] == SECONDS + 120
+    assert after["trajectory"][-1]["t"] > before["trajectory"][-1]["t"] + 500  # the new minutes, not the old session
+    assert after["trajectory"][: len(before["trajectory"]) - 1] == before["trajectory"][:-1]
+
+
+def test_the_journey_read_in_steps_equals_the_journey_read_at_once(db):
+    from lifepalette.hub.journey import Journeys
+    from lifepalette.scoring import CoveScorer
+
+    store = Store(db)
+    start = store.wearer_sessions(A)[0]["started_at"]
+    store.close()
+    stepped, whole = Journeys(db, CoveScorer), Journeys(db, CoveScorer)
+    fed = []
+    for until in (start + 100, start + 250, start + 251, start + SECONDS + 5):
+        stepped.update(until, 0)
+        fed.append(stepped.fed)
+    whole.update(start + SECONDS + 5, 0)
+    assert fed == [100 * 3 - 3, 250 * 3 - 3, 251 * 3 - 3, SECONDS * 3]  # each step read only the new frames
+    for dev in DEVS:
+        assert stepped.of(dev) == whole.of(dev) and len(whole.of(dev)) > 5
+    whole.update(start + SECONDS + 6, 1)  # an erasure since: everything is read again
+    assert whole.fed == SECONDS * 3

@@ -3,7 +3,8 @@
 The live hub scores without per-wearer detail (hub/core.py: per-wearer numbers never leave the scorer through the
 hub's outputs), and a trajectory needs history anyway. So the wearer's page replays what the store holds through the
 same scorer (hub/replay.py feeds it exactly as the live hub did), incrementally: each update reads only the frames
-stored since the last one. Every SAMPLE_S seconds of stored time becomes one point per wearer.
+stored since the last one (by arrival time; a frame committed behind that mark, after a long flush or a clock step,
+makes it read everything again). Every SAMPLE_S seconds of stored time becomes one point per wearer.
 
 Replaying the store, not the live scorer, is what makes erasure and consent hold here too: erased physiology is gone
 from the store, so it is gone from the journey (an erasure resets the replay), and a revocation makes the scorer
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lifepalette.hub.consent import ConsentLedger
-from lifepalette.hub.replay import open_readonly, stored_frames
+from lifepalette.hub.replay import count_stored_frames, open_readonly, stored_frames
 from protocol import frame as wire
 
 SAMPLE_S = 30  # one trajectory point per wearer every 30 s of stored time
@@ -50,6 +51,7 @@ class Journeys:
         self.ledger = ConsentLedger()
         self.erasures = erasures
         self.read_until = float("-inf")
+        self.fed = 0  # frames fed so far: all the store holds that arrived before read_until
         self.next_sample: int | None = None
         self.points: dict[int, list[dict]] = {}
         self.latest: dict[int, dict] = {}
@@ -62,7 +64,10 @@ class Journeys:
             return
         con = open_readonly(self.db_path)
         try:
+            if self.read_until > float("-inf") and count_stored_frames(con, self.read_until) != self.fed:
+                self._reset(erasures)  # a frame arrived late (behind the mark) or went away: read it all again
             fed = self._feed(con, until)
+            self.fed += fed
         except sqlite3.DatabaseError:
             self._reset(-1)  # read again from the start next time rather than keep a half-fed state
             raise

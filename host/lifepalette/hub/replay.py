@@ -102,6 +102,13 @@ def stored_frames(con: sqlite3.Connection, until: float | None, since: float | N
         yield StoredFrame(dev, ctr, ftype, t_rx, link or "", (hue, chroma), fields, bool(erased))
 
 
+def count_stored_frames(con: sqlite3.Connection, until: float) -> int:
+    """How many frames `stored_frames(con, until)` yields: a reader that went through them can tell whether a frame
+    with an earlier arrival time was committed since (a late flush, a clock step) or one was removed."""
+    query = f"SELECT COUNT(*) FROM frames WHERE ftype IN ({', '.join(str(t) for t in LIVE_TYPES)}) AND t_rx < ?"
+    return con.execute(query, (until,)).fetchone()[0]
+
+
 @dataclass
 class ReplaySummary:
     session: int | None
