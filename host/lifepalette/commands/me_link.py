@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import socket
 
-DEFAULT_BASE = "http://lifepalette.local:8080"
+
+def default_base() -> str:
+    """This machine as phones on the cove's network find it (mDNS), on the hub's usual web port."""
+    return f"http://{socket.gethostname().split('.')[0] or 'lifepalette'}.local:8080"
 
 
 def register(subparsers) -> None:
@@ -16,8 +20,8 @@ def register(subparsers) -> None:
                     "once (a lost badge or card). Exit 2 for an unknown badge, a bad path or a bad QR file name.")
     p.add_argument("--db", required=True, help="hub database file")
     p.add_argument("--dev", type=int, required=True, metavar="N", help="device id")
-    p.add_argument("--base", default=DEFAULT_BASE, metavar="URL",
-                   help=f"the hub's web address as wearers reach it (default {DEFAULT_BASE})")
+    p.add_argument("--base", metavar="URL",
+                   help="the hub's web address as wearers' phones reach it (default http://<this host>.local:8080)")
     p.add_argument("--qr", metavar="FILE.png|FILE.svg", help="also write the link as a QR code (PNG or SVG)")
     p.add_argument("--rotate", action="store_true", help="issue a new link; every older one stops working")
     p.set_defaults(func=run)
@@ -30,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from lifepalette.hub.store import Store, existing_db
 
     dev_id = check_dev_id(args.dev)
-    base = wearer_link.check_base(args.base)
+    base = wearer_link.check_base(args.base or default_base())
     if args.qr:
         wearer_link.check_qr_path(args.qr)  # before anything changes: a bad name must not rotate the link
     db = existing_db(args.db)
