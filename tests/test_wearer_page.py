@@ -235,6 +235,7 @@ def test_erasure_from_the_page_needs_the_header_sticks_across_a_restart_and_reac
     assert refused[0] == 403 and before == SECONDS
     assert status == 200 and receipt["reason"] == "wearer" and receipt["dev_id"] == A
     assert receipt["rows"] == SECONDS and receipt["epoch"] is None
+    assert receipt["receipt"] == {k: v for k, v in receipt.items() if k != "receipt"}
     assert me["stored"] == {"frames": SECONDS, "physiology_rows": 0}
     assert me["epochs"][0]["erased"] is True
     assert all(p["level"] is None and p["arousal"] is None for p in me["trajectory"])  # erased: no journey left

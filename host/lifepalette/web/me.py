@@ -132,7 +132,7 @@ async def api_me_erase(request: web.Request, access: WearerAccess, dev: int) -> 
     feeds = request.app.get(FEEDS)
     if feeds is not None:
         feeds.operator.poke()  # the receipt reaches the console now
-    return _json(receipt)
+    return _json({**receipt, "receipt": receipt})  # the receipt's fields, and under "receipt" as `erase` prints it
 
 
 def _operator_only(mutating: bool):
