@@ -94,6 +94,13 @@ def test_the_wearer_page_shows_their_own_journey_in_words_and_pictures_and_erase
         await denied.wait_for_selector("#me[data-state=denied]", timeout=WAIT_MS)
         out["denied"] = await denied.inner_text("#denied")
         out["errors"] = errors
+        # the operator sees the wearer's erasure among the receipts on the console
+        console = await browser.new_page(viewport={"width": 1280, "height": 1400})
+        await console.goto(f"{url}operator")
+        await console.fill("input[name=token]", TOKEN)
+        await console.click("button[type=submit]")
+        await console.locator("#receipts", has_text="wearer").wait_for(timeout=WAIT_MS)
+        out["console_receipts"] = await console.inner_text("#receipts")
         return out
 
     out = run(in_browser(db, body))
@@ -115,6 +122,7 @@ def test_the_wearer_page_shows_their_own_journey_in_words_and_pictures_and_erase
     assert out["level_after"] == 0 and out["physio_left"] == 0
     assert out["receipts"][0] == (A, "wearer")
     assert "does not open a page" in out["denied"]
+    assert "wearer" in out["console_receipts"] and str(A) in out["console_receipts"]
 
 
 def out_token_in(url: str) -> bool:
