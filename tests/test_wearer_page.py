@@ -306,6 +306,12 @@ def test_operator_card_is_an_svg_with_the_link_and_one_line_and_needs_the_operat
     status, ctype, svg = out["card"]
     assert status == 200 and ctype.startswith("image/svg+xml")
     assert svg.startswith("<svg") and wearer_link.CARD_LINE in svg and "<path" in svg
+    import segno
+    from lifepalette.hub.sitekey import load_site_key
+
+    # the QR code is the link of the badge's current generation (1: the card issued the first link)
+    link = wearer_link.link("http://cove.test:8080", wearer_link.make_token(load_site_key(db, create=False), A, 1))
+    assert segno.make(link, error="m", micro=False).svg_inline(scale=6, border=4) in svg
     assert out["rotate without header"] == 401
     assert me_link(db, A)  # the card issued generation 1, which the CLI prints again
 
@@ -383,3 +389,19 @@ def test_the_journey_read_in_steps_equals_the_journey_read_at_once(db):
         assert stepped.of(dev) == whole.of(dev) and len(whole.of(dev)) > 5
     whole.update(start + SECONDS + 6, 1)  # an erasure since: everything is read again
     assert whole.fed == SECONDS * 3
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".png"])
+def test_me_link_writes_the_printed_link_as_an_owner_only_qr_code(db, tmp_path, suffix):
+    import stat
+
+    import segno
+
+    qr = tmp_path / f"card{suffix}"
+    token = me_link(db, A, "--qr", str(qr))
+    expected = io.BytesIO()
+    segno.make(f"http://cove.test:8080/me#{token}", error="m", micro=False).save(
+        expected, kind=suffix[1:], scale=8, border=4)
+    assert qr.read_bytes() == expected.getvalue()
+    assert stat.S_IMODE(qr.stat().st_mode) == 0o600  # it opens the wearer's data
+    assert me_link(db, A) == token  # printing it again, without --rotate, gives the same link
