@@ -85,6 +85,7 @@ def test_the_wearer_page_shows_their_own_journey_in_words_and_pictures_and_erase
         await page.locator("#stored-words", has_text="You erased").wait_for(timeout=WAIT_MS)
         out["stored_after"] = await page.inner_text("#stored-words")
         out["level_after"] = int(await page.get_attribute("#level-chart svg", "data-points"))
+        out["consent_after"] = await page.inner_text("#consent-words")
         await page.screenshot(path=str(artifacts_dir / "wearer_page_erased.png"), full_page=True)
         out["physio_left"] = hub.store.count_physio(A)
         out["receipts"] = [(r["dev_id"], r["reason"]) for r in hub.operator_state()["erasures"]]
@@ -120,6 +121,7 @@ def test_the_wearer_page_shows_their_own_journey_in_words_and_pictures_and_erase
     assert out["erase_words"].startswith(f"Done: {SECONDS} readings")
     assert "and 0 readings" in out["stored_after"] and "You erased your body signals once" in out["stored_after"]
     assert out["level_after"] == 0 and out["physio_left"] == 0
+    assert "the hub keeps none of your body signals until you give consent again" in out["consent_after"]
     assert out["receipts"][0] == (A, "wearer")
     assert "does not open a page" in out["denied"]
     assert "wearer" in out["console_receipts"] and str(A) in out["console_receipts"]

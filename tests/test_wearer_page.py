@@ -238,6 +238,7 @@ def test_erasure_from_the_page_needs_the_header_sticks_across_a_restart_and_reac
     assert receipt["receipt"] == {k: v for k, v in receipt.items() if k != "receipt"}
     assert me["stored"] == {"frames": SECONDS, "physiology_rows": 0}
     assert me["epochs"][0]["erased"] is True
+    assert me["consent"]["physiology"] is True and me["consent"]["kept"] is False  # shared, but nothing more kept
     assert all(p["level"] is None and p["arousal"] is None for p in me["trajectory"])  # erased: no journey left
     assert state["erasures"][0]["reason"] == "wearer" and state["erasures"][0]["dev_id"] == A
 
@@ -405,3 +406,25 @@ def test_me_link_writes_the_printed_link_as_an_owner_only_qr_code(db, tmp_path, 
     assert qr.read_bytes() == expected.getvalue()
     assert stat.S_IMODE(qr.stat().st_mode) == 0o600  # it opens the wearer's data
     assert me_link(db, A) == token  # printing it again, without --rotate, gives the same link
+
+
+def test_after_a_self_erasure_nothing_more_is_kept_until_consent_changes(db):
+    from helpers.wearer_cove import feed
+
+    from protocol import records
+
+    token = me_link(db, A)
+
+    async def body(http, hub):
+        async with http.post("/api/me/erase", headers={**wearer(token), "X-LP-Wearer": "1"}) as r:
+            assert r.status == 200
+        feed(hub, time.time() - 70, 60, first_ctr=SECONDS + 1)  # the badge goes on sharing, same consent
+        kept_same = hub.store.count_physio(A)
+        renewed = records.make_consent(physio=True, colour=True, revision=1)  # the wearer consents again
+        feed(hub, time.time() - 8, 5, first_ctr=SECONDS + 61, consent=renewed)
+        _status, me = await get_me(http, token)
+        return kept_same, hub.store.count_physio(A), me
+
+    kept_same, kept_renewed, me = run(with_hub(db, body, start=True))
+    assert kept_same == 0 and kept_renewed == 5
+    assert me["consent"]["kept"] is True and [e["erased"] for e in me["epochs"]] == [True, False]

@@ -52,7 +52,9 @@ class WearerAccess:
         return {"physiology": bool(latest and latest["physiology_shared"]),
                 "colour": bool(latest and latest["colour_shared"]), "paused": paused,
                 "revision": latest["revision"] if latest else None, "since": latest["opened_at"] if latest else None,
-                "epoch": latest["epoch"] if latest else None}
+                "epoch": latest["epoch"] if latest else None,
+                # an erased period keeps nothing more, even while the badge still shares: until consent changes
+                "kept": bool(latest and latest["physiology_shared"] and not latest["erased"])}
 
     def journey_inputs(self) -> tuple[float, int]:
         """(read frames stored before, erasures so far): what `Journeys.update` needs, read on the hub's thread."""

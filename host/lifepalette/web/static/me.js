@@ -51,11 +51,15 @@ function drawConsent(consent) {
   let words;
   if (consent.epoch === null) words = "Your badge has not shared anything with the hub yet.";
   else if (consent.paused) words = "Your badge is paused: it is not sending body signals right now.";
-  else if (consent.physiology && consent.colour) words = "Your badge shares your body signals and the colour you chose.";
-  else if (consent.physiology) words = "Your badge shares your body signals, not a colour.";
-  else if (consent.colour) words = "Your badge shares only the colour you chose: no body signals.";
-  else words = "Your badge shares nothing but that it is switched on.";
+  else if (consent.physiology && consent.colour) words = "Your badge shares your body signals and the colour you chose";
+  else if (consent.physiology) words = "Your badge shares your body signals, not a colour";
+  else if (consent.colour) words = "Your badge shares only the colour you chose: no body signals";
+  else words = "Your badge shares nothing but that it is switched on";
   if (consent.since) words += ` (since ${clock(consent.since)} on ${day(consent.since)})`;
+  if (consent.physiology && !consent.kept) {
+    words += ". You erased this period: the hub keeps none of your body signals until you give consent again on your badge";
+  }
+  words += words.endsWith(".") ? "" : ".";
   say("consent-words", words);
 }
 
