@@ -163,6 +163,18 @@ CASES = [
     ("erase-unknown-device", "erase --db {d}/good.db --dev 999", 2),
     ("erase-unknown-epoch", "erase --db {d}/good.db --dev 258 --epoch 7", 2),
     ("erase-db-readonly", "erase --db {d}/readonly/ro.db --dev 258", 2),
+    # me-link (issue 19)
+    ("me-link-db-missing", "me-link --db {d}/nope.db --dev 258", 2),
+    ("me-link-db-text", "me-link --db {d}/text.db --dev 258", 2),
+    ("me-link-db-directory", "me-link --db {d}/adir --dev 258", 2),
+    ("me-link-db-otherapp", "me-link --db {d}/otherapp.db --dev 258", 2),
+    ("me-link-db-readonly", "me-link --db {d}/readonly/ro.db --dev 258", 2),
+    ("me-link-unknown-device", "me-link --db {d}/good.db --dev 999", 2),
+    ("me-link-device-out-of-range", "me-link --db {d}/good.db --dev 0", 2),
+    ("me-link-qr-bad-suffix", "me-link --db {d}/good.db --dev 258 --qr {out}/card.gif", 2),
+    ("me-link-qr-missing-folder", "me-link --db {d}/good.db --dev 258 --qr {d}/nope/card.png", 2),
+    ("me-link-qr-readonly", "me-link --db {d}/good.db --dev 258 --qr {d}/readonly/card.svg", 2),
+    ("me-link-bad-base", "me-link --db {d}/good.db --dev 258 --base ftp://cove", 2),
     # hub
     ("hub-db-missing-folder", "hub --db {d}/nope/x.db --udp 127.0.0.1:0", 2),
     ("hub-db-directory", "hub --db {d}/adir --udp 127.0.0.1:0", 2),

@@ -31,6 +31,7 @@ COMMANDS = [
     "monitor",
     "doctor",
     "export",
+    "me_link",
     "erase",
     "backup",
     "restore",

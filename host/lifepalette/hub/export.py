@@ -46,17 +46,22 @@ def export(db: str | Path, out: str | Path, fmt: str, devices: list[int] | None 
         raise UsageError(f"unknown export format {fmt!r}")
     _create_private(out)
     if fmt == "csv":
-        n = 0
         with open(out, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(COLUMNS)
-            for row in rows(db, devices):
-                writer.writerow(["" if v is None else v for v in row])
-                n += 1
-        return n
+            return write_csv(fh, db, devices)
     if fmt == "parquet":
         return _write_parquet(out, list(rows(db, devices)))
     raise UsageError(f"unknown export format {fmt!r}")
+
+
+def write_csv(fh, db: str | Path, devices: list[int] | None = None) -> int:
+    """The CSV export into an open text file (the CLI's file, or the wearer's download); returns the rows written."""
+    n = 0
+    writer = csv.writer(fh)
+    writer.writerow(COLUMNS)
+    for row in rows(db, devices):
+        writer.writerow(["" if v is None else v for v in row])
+        n += 1
+    return n
 
 
 def _create_private(out: Path) -> None:

@@ -207,10 +207,10 @@ class IngestCore:
     def on_acked(self, dev_id: int, ctr: int) -> None:
         """Everything up to `ctr` from this badge is stored. The runtime sends the backlog ack from here."""
 
-    def erase(self, dev_id: int, epoch: int | None = None) -> dict:
+    def erase(self, dev_id: int, epoch: int | None = None, reason: str = "operator") -> dict:
         """Operator erasure of a badge's physiology (one epoch or all), with a receipt."""
         self.flush()
-        receipt = self.store.erase(dev_id, epoch, "operator")
+        receipt = self.store.erase(dev_id, epoch, reason)
         for e in self.ledger.mark_erased(dev_id, epoch):
             self.store.note_epoch(e)
         self.flush()

@@ -38,7 +38,7 @@ SELECT f.dev_id, f.ctr, f.ftype, f.t_rx, f.link, f.consent, f.battery, f.quality
 FROM frames f
 LEFT JOIN physio p ON p.dev_id = f.dev_id AND p.ctr = f.ctr
 LEFT JOIN consent_epochs e ON e.dev_id = f.dev_id AND e.epoch = f.epoch
-WHERE f.ftype IN ({types}) AND f.t_rx < ?
+WHERE f.ftype IN ({types}) AND f.t_rx >= ? AND f.t_rx < ?
 ORDER BY f.t_rx, f.dev_id, f.ctr
 """
 
@@ -88,10 +88,11 @@ def find_session(con: sqlite3.Connection, session_id: int | None) -> Session:
     return Session(*row)
 
 
-def stored_frames(con: sqlite3.Connection, until: float | None) -> Iterator[StoredFrame]:
+def stored_frames(con: sqlite3.Connection, until: float | None, since: float | None = None) -> Iterator[StoredFrame]:
     query = _FRAMES.format(types=", ".join(str(t) for t in LIVE_TYPES))
+    bounds = (float("-inf") if since is None else since, float("inf") if until is None else until)
     for (dev, ctr, ftype, t_rx, link, consent, battery, quality, hue, chroma, age, *physio,
-         erased) in con.execute(query, (float("inf") if until is None else until,)):
+         erased) in con.execute(query, bounds):
         fields = {"consent": consent or 0, "battery": battery or 0, "quality": quality or 0}
         if ftype == wire.TELEMETRY:
             fields.update({name: PHYSIO_NA[name] if v is None else int(v)
@@ -100,6 +101,13 @@ def stored_frames(con: sqlite3.Connection, until: float | None) -> Iterator[Stor
             fields.update(hue=hue if shared else 0, chroma=chroma if shared else 0,
                           colour_age=age if shared else records.COLOUR_AGE_NA)
         yield StoredFrame(dev, ctr, ftype, t_rx, link or "", (hue, chroma), fields, bool(erased))
+
+
+def count_stored_frames(con: sqlite3.Connection, until: float) -> int:
+    """How many frames `stored_frames(con, until)` yields: a reader that went through them can tell whether a frame
+    with an earlier arrival time was committed since (a late flush, a clock step) or one was removed."""
+    query = f"SELECT COUNT(*) FROM frames WHERE ftype IN ({', '.join(str(t) for t in LIVE_TYPES)}) AND t_rx < ?"
+    return con.execute(query, (until,)).fetchone()[0]
 
 
 @dataclass

@@ -58,8 +58,15 @@ def _v1_to_v2(con: sqlite3.Connection) -> None:
     con.execute("CREATE UNIQUE INDEX erasures_intent ON erasures (intent)")
 
 
+def _v2_to_v3(con: sqlite3.Connection) -> None:
+    """Wearer links: the generation of each badge's private link (hub/wearer_link.py). Rotating a link bumps the
+    generation, so every token of an older generation stops working; a badge with no row has no valid link."""
+    con.execute("CREATE TABLE wearer_links (dev_id INTEGER PRIMARY KEY, generation INTEGER NOT NULL, "
+                "issued_at REAL NOT NULL)")
+
+
 # MIGRATIONS[n] takes a version-n database to version n + 1. Append only: a released step never changes.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 CURRENT = 1 + len(MIGRATIONS)
 
 

@@ -411,6 +411,59 @@ class Store:
             return self.con.execute("SELECT COUNT(*) FROM physio").fetchone()[0]
         return self.con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = ?", (dev_id,)).fetchone()[0]
 
+    # -- the wearer's own view (hub/wearer_link.py, hub/journey.py, web/me.py) -----------------------------------
+    def wearer_generation(self, dev_id: int) -> int | None:
+        """The generation of the badge's private link; None when no link was ever issued for it."""
+        row = self.con.execute("SELECT generation FROM wearer_links WHERE dev_id = ?", (dev_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def issue_wearer_link(self, dev_id: int, *, rotate: bool = False) -> int:
+        """The link generation to print: the current one (1 for a first link), or the next one with `rotate`."""
+        self.con.execute("BEGIN IMMEDIATE")  # two rotations at once (CLI and console) never share a generation
+        try:
+            current = self.wearer_generation(dev_id)
+            generation = 1 if current is None else current + (1 if rotate else 0)
+            if generation != current:
+                self.con.execute("INSERT OR REPLACE INTO wearer_links (dev_id, generation, issued_at) VALUES (?, ?, ?)",
+                                 (dev_id, generation, time.time()))
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        return generation
+
+    def wearer_epochs(self, dev_id: int) -> list[dict]:
+        """The badge's consent epochs, each with how many frames and physiology rows are stored under it."""
+        rows = self.con.execute(
+            "SELECT e.epoch, e.revision, e.physio, e.colour, e.opened_at, e.closed_at, e.revoked_at_ctr, e.erased, "
+            "(SELECT COUNT(*) FROM frames f WHERE f.dev_id = e.dev_id AND f.epoch = e.epoch), "
+            "(SELECT COUNT(*) FROM physio p WHERE p.dev_id = e.dev_id AND p.epoch = e.epoch) "
+            "FROM consent_epochs e WHERE e.dev_id = ? ORDER BY e.epoch", (dev_id,)).fetchall()
+        return [{"epoch": epoch, "revision": rev, "physiology_shared": bool(physio), "colour_shared": bool(colour),
+                 "opened_at": opened, "closed_at": closed, "revoked": revoked is not None, "erased": bool(erased),
+                 "frames": frames, "physiology_rows": physio_rows}
+                for epoch, rev, physio, colour, opened, closed, revoked, erased, frames, physio_rows in rows]
+
+    def wearer_stored(self, dev_id: int) -> dict:
+        frames = self.con.execute("SELECT COUNT(*) FROM frames WHERE dev_id = ?", (dev_id,)).fetchone()[0]
+        return {"frames": frames, "physiology_rows": self.count_physio(dev_id)}
+
+    def wearer_receipts(self, dev_id: int) -> list[dict]:
+        rows = self.con.execute("SELECT at, epoch, rows, reason, what FROM erasures WHERE dev_id = ? ORDER BY id",
+                                (dev_id,)).fetchall()
+        return [{"at": at, "epoch": epoch, "rows": n, "reason": reason, "what": what} for at, epoch, n, reason, what in rows]
+
+    def wearer_sessions(self, dev_id: int) -> list[dict]:
+        """The sessions during which this badge's frames were stored (sessions are the hub's, not anyone's data)."""
+        rows = self.con.execute(
+            "SELECT s.id, s.started_at, s.ended_at FROM sessions s WHERE EXISTS (SELECT 1 FROM frames f WHERE "
+            "f.dev_id = ? AND f.t_rx >= s.started_at AND (s.ended_at IS NULL OR f.t_rx <= s.ended_at)) ORDER BY s.id",
+            (dev_id,)).fetchall()
+        return [{"id": sid, "started_at": start, "ended_at": end} for sid, start, end in rows]
+
+    def count_erasures(self) -> int:
+        return self.con.execute("SELECT COUNT(*) FROM erasures").fetchone()[0]
+
     def start_session(self) -> int:
         synced = self.session_clock_synced = self.clock()
         cur = self.con.execute("INSERT INTO sessions (started_at, clock_synced) VALUES (?, ?)",
@@ -492,6 +545,12 @@ class ReadOnlyStore:
             return 0
         return self.con.execute("SELECT COUNT(*) FROM physio p JOIN consent_epochs e ON p.dev_id = e.dev_id "
                                 "AND p.epoch = e.epoch WHERE e.erased != 0").fetchone()[0]
+
+    def erasures_by_reason(self) -> dict[str, int]:
+        """How many erasure receipts the database holds per reason ("operator", "revocation", "wearer", ...)."""
+        if "erasures" not in self.tables:
+            return {}
+        return dict(self.con.execute("SELECT reason, COUNT(*) FROM erasures GROUP BY reason ORDER BY reason"))
 
     def public_budget(self) -> str | None:
         """The privacy budget the hub last recorded as spent on public numbers (meta 'public_budget', JSON)."""

@@ -147,6 +147,7 @@ def audit_db(path: Path, groups: list[list[int]] | None = None) -> dict:
         leaks = store.physio_rows_without_consent(CONSENT_PHYSIO)
         erased = store.physio_rows_in_erased_epochs()
         budget = store.public_budget()
+        erasures = store.erasures_by_reason()
     except sqlite3.DatabaseError as exc:
         raise UsageError(f"{path}: unexpected schema ({exc})") from None
     finally:
@@ -174,7 +175,10 @@ def audit_db(path: Path, groups: list[list[int]] | None = None) -> dict:
               "per_group": per_group,
               "privacy": {**privacy_check([scores["public"]]), "public_budget": public_budget(budget)},
               "store": {"physio_rows_without_consent": int(leaks), "physio_rows_in_erased_epochs": int(erased),
-                        "ok": leaks == 0 and erased == 0}}
+                        "ok": leaks == 0 and erased == 0},
+              # receipts by reason; "wearer" = erased by the wearer from their own page (issue 19)
+              "erasures": {"receipts": sum(erasures.values()), "by_reason": erasures,
+                           "wearer_self_erasures": erasures.get("wearer", 0)}}
     report["checks"] = _checks(report)
     return report
 

@@ -10,6 +10,7 @@ Routes (the README's "JSON API" section is the user-facing reference):
   GET  /api/operator/state            operator state (auth: "Authorization: Bearer TOKEN" or the cookie)
   GET  /api/operator/events           operator state as server-sent events
   POST /api/operator/session/start | /api/operator/session/end | /api/operator/group-key/rotate
+The wearer's own page (/me, /api/me...) and the operator's wearer cards: lifepalette.web.me.
 Cookie-authenticated POSTs must carry the header "X-LP-Operator: 1" (a browser cannot add it cross-site: CSRF guard).
 The cookie is a random session id held by the server (lifepalette.web.auth); wrong tokens back off per client (429).
 Connections, event streams and slow clients are bounded by lifepalette.web.guard.
@@ -313,6 +314,9 @@ def build_app(hub: HubSurface, token: str | TokenSource, *, cove: str = "cove", 
         web.post("/api/operator/group-key/rotate", _action("rotate_group_key")),
         web.static("/static", STATIC, append_version=False),
     ])
+    from lifepalette.web import me  # the wearer's own page and API, and the operator's wearer cards
+
+    me.register(app, hub)
     return app
 
 
