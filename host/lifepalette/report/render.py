@@ -10,6 +10,7 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from lifepalette.boundary import hex_colour
 from lifepalette.report.data import DataQuality, Report, contributors_over_time, ribbon, trajectories
 
 W, PAD_L, PAD_R = 880, 54, 40  # chart width and margins (SVG user units)
@@ -50,14 +51,25 @@ class Axis:
         return round(PAD_L + (W - PAD_L - PAD_R) * (t - self.t0) / self.span, 1)
 
     def ticks(self, y: float) -> str:
-        """Clock times along the bottom, about every tenth of the span (whole minutes)."""
+        """The start and end clock times, and whole minutes between them about a sixth of the span apart."""
+        end = self.t0 + self.span
+        marks = [f'<text x="{self.x(self.t0)}" y="{y}" text-anchor="start" fill="{DIM}">{_clock(self.t0)}</text>',
+                 f'<text x="{self.x(end)}" y="{y}" text-anchor="end" fill="{DIM}">{_clock(end)}</text>']
         step = max(60.0, round(self.span / 6 / 60) * 60)
-        first = self.t0 - self.t0 % step + (step if self.t0 % step else 0)
-        marks, t = [], first
-        while t <= self.t0 + self.span:
-            marks.append(f'<text x="{self.x(t)}" y="{y}" text-anchor="middle" fill="{DIM}">{_clock(t)}</text>')
+        t = self.t0 - self.t0 % step + step
+        while t <= end - step / 2:
+            if t - self.t0 >= step / 2:
+                marks.append(f'<text x="{self.x(t)}" y="{y}" text-anchor="middle" fill="{DIM}">{_clock(t)}</text>')
             t += step
         return "".join(marks)
+
+
+def lit(hex_rgb: str) -> str:
+    """The released colour's hue at full value (as the wall shows it): the height carries brightness instead, so a
+    calm room still reads as a colour on paper."""
+    rgb = [int(hex_rgb[i:i + 2], 16) for i in (1, 3, 5)]
+    top = max(rgb)
+    return "#9aa3ad" if top == 0 else hex_colour(tuple(round(c * 255 / top) for c in rgb))
 
 
 def _svg(height: int, label: str, body: str) -> str:
@@ -99,7 +111,7 @@ def ribbon_svg(report: Report, axis: Axis) -> str:
             continue
         half = round(8 + (h / 2 - 8) * (seg.arousal or 0), 1)
         parts.append(f'<rect x="{x0}" y="{round(mid - half, 1)}" width="{width}" height="{round(2 * half, 1)}" '
-                     f'fill="{seg.hex}"/>')
+                     f'fill="{lit(seg.hex)}"/>')
     parts.append(axis.ticks(top + h + 20))
     return _svg(top + h + 28, "palette ribbon: the cove colour over the session, taller when the room was more "
                 "stirred, hatched while fewer than the minimum people shared", "".join(parts))
@@ -169,7 +181,7 @@ def quality_html(q: DataQuality, report: Report, axis: Axis) -> str:
     bars = []
     top, h = 10, 70
     for t, share in q.per_minute:
-        x0, x1 = axis.x(t), axis.x(t + 60)
+        x0, x1 = axis.x(t), axis.x(min(t + 60, report.end))
         bars.append(f'<rect x="{x0}" y="{round(top + h * (1 - share), 1)}" width="{max(round(x1 - x0 - 1, 1), 0.6)}" '
                     f'height="{round(h * share, 1)}" fill="#0072b2"/>')
     chart = _svg(top + h + 28, "share of telemetry with skin contact, minute by minute",
@@ -180,6 +192,10 @@ def quality_html(q: DataQuality, report: Report, axis: Axis) -> str:
             f"(every wearer together).</p><h3>Skin contact, minute by minute</h3>{chart}")
 
 
+def _num(v: Any) -> str:
+    return f"{v:.1f}" if isinstance(v, float) else escape(str(v))
+
+
 def _counts(rows: list[tuple[str, Any]]) -> str:
     return "<table>" + "".join(f"<tr><th>{escape(k)}</th><td class=n>{escape(str(v))}</td></tr>"
                                for k, v in rows) + "</table>"
@@ -188,8 +204,8 @@ def _counts(rows: list[tuple[str, Any]]) -> str:
 def budget_html(budget: dict | None) -> str:
     if not budget:
         return "<p>The hub recorded no privacy budget for this session.</p>"
-    line = (f"{_pct(budget.get('fraction'))} of the per-person budget: rho {budget['spent']} of {budget['limit']} "
-            f"(zCDP)")
+    line = (f"{_pct(budget.get('fraction'))} of the per-person budget: rho {_num(budget['spent'])} of "
+            f"{_num(budget['limit'])} (zCDP)")
     extra = f", epsilon {budget['epsilon']} at delta {budget['delta']}" if "epsilon" in budget else ""
     held = " The budget ran out: the public numbers were held from then on." if budget.get("exhausted") else ""
     return f"<p>{escape(line + extra)}.{held}</p>"
