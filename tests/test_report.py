@@ -11,7 +11,7 @@ import pytest
 from lifepalette import cli
 from lifepalette.boundary import BoundaryError, GroupAggregate, Palette, PhysioRow, PublicView
 from lifepalette.errors import UsageError
-from lifepalette.hub.journey import Journey, point_from_json, point_to_json
+from lifepalette.hub.journey import Journey, point_to_json
 from lifepalette.hub.store import Store
 from lifepalette.report import data
 from lifepalette.report.load import load_report
@@ -52,15 +52,19 @@ def test_journey_points_drop_swatches_and_come_back_through_the_boundary():
     j = Journey()
     j.note(released)
     assert j.points[0].swatches == ()  # single wearers' colours are not the group's journey
-    stored = json.loads(json.dumps(j.to_json()))
-    back = Journey.from_json(stored).points[0]
+    stored = json.loads(json.dumps(j.to_stored()))
+    back = Journey.from_stored(stored).points[0]
     assert (back.contributors, back.arousal, back.synchrony, back.palette, back.groups) == (
         6, 0.5, 0.25, released.palette, released.groups)
-    assert point_to_json(view(3, 2)) == {"t": 3, "n": 2}
-    with pytest.raises(BoundaryError):  # numbers over fewer than k people never come back in
-        point_from_json({"t": 1, "n": 3, "rgb": [1, 2, 3], "a": 0.5, "s": 0.5, "b": 0.5, "c": 0.5, "g": []})
+    assert point_to_json(view(3, 2)) == {"t": 3, "n": 2}  # the wall's compact form: nothing while waiting
+    assert set(point_to_json(back)) == {"t", "n", "rgb", "a", "s", "b", "c", "g"}
+    few = dict(stored[0], contributors=3)  # numbers over fewer than k people never come back in
     with pytest.raises(BoundaryError):
-        point_from_json({"t": 1, "n": 6, "rgb": [1, 2, 3], "a": "high", "s": 0.5, "b": 0.5, "c": 0.5, "g": []})
+        Journey.from_stored([few])
+    with pytest.raises(BoundaryError):
+        Journey.from_stored([dict(stored[0], dev_id=5101)])  # nor anything the contract does not name
+    with pytest.raises(BoundaryError):
+        Journey.from_stored({"points": stored})
 
 
 # -- the data functions -----------------------------------------------------------------------------------------
@@ -163,7 +167,7 @@ def make_db(path, *, seconds=150, journey=True, erase=True):
         j = Journey()
         for t, n, a in ((0, 3, None), (20, 6, 0.41), (60, 6, 0.47), (100, 6, 0.52)):
             j.note(view(T0 + t, n, a, None if a is None else 0.3))
-        store.save_journey(second, json.dumps({"points": j.to_json(), "budget": {
+        store.save_journey(second, json.dumps({"points": j.to_stored(), "budget": {
             "spent": 12.5, "limit": 5878.0, "fraction": 0.0021, "epsilon": 3.2, "delta": 1e-6}}))
     store.end_session(second)
     store.con.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (T0 + seconds, second))

@@ -311,7 +311,7 @@ class Hub(IngestCore):
         self._journey_saved = time.monotonic()
         if self.session_id is not None:
             self.store.save_journey(self.session_id, json.dumps(
-                {"points": self.journey.to_json(), "budget": self.release.status()}))
+                {"points": self.journey.to_stored(), "budget": self.release.status()}))
 
     def _record_budget(self) -> None:
         """Keep the session's spent budget in the store's meta table, where `lifepalette audit` reads it."""

@@ -4,7 +4,8 @@ Sans-I/O. A point IS a released `PublicView` (without the swatches, which are si
 not part of the group's journey): nothing here computes a number, so the wall's ribbon, the operator's charts and
 the facilitator's report can show the journey without a second look at anyone's data (docs/PRIVACY.md: a
 recomputed aggregate next to a released one is a differencing attack). Points go back in through the boundary
-checks of `PublicView` (k >= K_MIN, values in range), so a stored journey cannot smuggle anything else out.
+checks of `PublicView.from_json` (k >= K_MIN, values in range, no unknown key), so a stored journey cannot smuggle
+anything else out; the wall gets the compact form of `point_to_json`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from lifepalette.boundary import BoundaryError, GroupAggregate, Palette, PublicView
+from lifepalette.boundary import BoundaryError, PublicView
 
 MAX_POINTS = 4000  # a long evening at one point per release epoch (the budget allows 720 epochs per session)
 HOLD_S = 10.0  # an unchanged view is noted again after this long, so the journey's clock keeps running
@@ -38,19 +39,6 @@ def point_to_json(p: PublicView) -> dict:
                    b=p.palette.brightness if p.palette else None, c=p.palette.convergence if p.palette else None,
                    g=[g.to_json() for g in p.groups])
     return out
-
-
-def point_from_json(obj: Any) -> PublicView:
-    """A stored point back as a checked PublicView (BoundaryError for anything off the contract)."""
-    if not isinstance(obj, dict) or not {"t", "n"} <= set(obj):
-        raise BoundaryError(f"journey point: expected an object with t and n, got {obj!r:.80}")
-    rgb = obj.get("rgb")
-    palette = Palette(rgb, obj.get("b"), obj.get("c")) if rgb is not None else None
-    groups = obj.get("g") or []
-    if not isinstance(groups, list):
-        raise BoundaryError("journey point: g must be a list")
-    return PublicView(obj["n"], palette=palette, arousal=obj.get("a"), synchrony=obj.get("s"),
-                      groups=tuple(GroupAggregate.from_json(g) for g in groups), updated=obj["t"])
 
 
 class Journey:
@@ -83,10 +71,15 @@ class Journey:
         points: Iterable[PublicView] = self.points if since is None else self.since(since)
         return [point_to_json(p) for p in points]
 
+    def to_stored(self) -> list[dict]:
+        """Every point as the full PublicView JSON (what the hub keeps in its store for the report)."""
+        return [p.to_json() for p in self.points]
+
     @classmethod
-    def from_json(cls, items: Any) -> Journey:
+    def from_stored(cls, items: Any) -> Journey:
+        """A stored journey back, each point through `PublicView.from_json` (refuses anything off the contract)."""
         if not isinstance(items, list):
             raise BoundaryError("journey: expected a list of points")
         journey = cls(max_points=max(MAX_POINTS, len(items)))
-        journey.points.extend(point_from_json(item) for item in items)
+        journey.points.extend(PublicView.from_json(item) for item in items)
         return journey

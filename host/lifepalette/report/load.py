@@ -61,7 +61,7 @@ def _kept_journey(store: ReadOnlyStore, session: data.Session) -> tuple[list[Pub
         return None
     try:
         doc = json.loads(text)
-        points = list(Journey.from_json(doc.get("points")).points)
+        points = list(Journey.from_stored(doc.get("points")).points)
     except (ValueError, AttributeError, BoundaryError):
         return None  # a damaged record: release the journey here instead
     return points, data.budget_of(doc.get("budget"))
