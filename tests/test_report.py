@@ -199,6 +199,7 @@ def test_report_of_the_latest_session_shows_the_kept_journey_and_no_one(tmp_path
     assert html.count('fill="#') >= 3  # the ribbon's released colours
     assert "url(#wait)" in html  # the stretch before five people shared
     assert "rho 12.5 of 5878.0" in html
+    assert "no arousal was released" not in html and html.count("<polyline") >= 3  # arousal, synchrony, contributors
     assert re.search(r"Erasure receipts written during the session</th><td class=n>1<", html)
     assert re.search(r"Consent given or changed \(consent epochs begun\)</th><td class=n>1<", html)
     assert "Telemetry frames with skin contact</th><td class=n>100 %" in html
@@ -218,6 +219,7 @@ def test_report_of_a_session_without_a_kept_journey_releases_one_through_the_mec
     assert cli.main(["report", "--db", str(db), "--session", "1", "--out", str(out)]) == 0
     html = out.read_text()
     assert "Session 1" in html and "never reached 5" in html  # the first session had nobody
+    assert "no arousal was released" in html and "no synchrony was released" in html
     assert leaks(html) == []
 
 

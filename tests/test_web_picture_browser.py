@@ -66,6 +66,10 @@ def test_the_wall_s_ribbon_grows_from_released_views(cove, browser, artifacts_di
         for point in released["points"]:
             assert set(point) <= {"t", "n", "rgb", "a", "s", "b", "c", "g"}
             assert "rgb" not in point or point["n"] >= released["k_min"]
+        newest = released["points"][-1]["t"]
+        later = page.evaluate(f"fetch('/api/cove/journey?since={newest}').then(r => r.json())")
+        assert later["started"] == released["started"] and all(p["t"] > newest for p in later["points"])
+        assert page.evaluate("fetch('/api/cove/journey?since=soon').then(r => r.status)") == 400
         page.screenshot(path=str(artifacts_dir / "cove_wall_ribbon.png"))
         text = page.inner_text("body")
     finally:

@@ -35,7 +35,7 @@ from protocol import frame as wire
 from protocol import records
 
 log = logging.getLogger("lifepalette.hub")
-JOURNEY_SAVE_S = 15.0  # how often a running session's journey is written to the store (and at its end)
+JOURNEY_SAVE_S = 60.0  # how often a running session's journey is written to the store (and at its end)
 
 
 def ensure_group_key(store: Store) -> tuple[int, bytes]:
@@ -148,6 +148,8 @@ class Hub(IngestCore):
                 log.warning("stopping %s: %s", transport.name, exc)
         if self.advertiser is not None:
             await self.advertiser.stop()
+        if self.session_id is not None:
+            self._save_journey()  # a session still running when the hub stops keeps its journey to this moment
         self.flush()
         self.store.close()
         if getattr(self, "_db_lock", None) is not None:

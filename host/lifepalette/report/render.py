@@ -134,6 +134,10 @@ def trajectories_svg(report: Report, axis: Axis, measure: str) -> str:
         if last is not None:
             label = "room" if cove else f"group {name}"
             parts.append(f'<text x="{axis.x(last[0]) + 4}" y="{y(last[1]) + 4}" fill="{INK}">{escape(label)}</text>')
+    if not any(row[index] is not None for series in trajectories(report.points).values() for row in series):
+        parts.append(f'<text x="{W / 2}" y="{y(0.5) - 6}" text-anchor="middle" fill="{DIM}">no {measure} was '
+                     f'released in this session (baselines still being learnt, or fewer than {report.k_min} people)'
+                     "</text>")
     parts.append(axis.ticks(top + h + 20))
     return _svg(top + h + 28, f"group trajectories of {measure} over the session, 0 to 1", "".join(parts))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import secrets
 import sys
 import time
@@ -287,8 +288,12 @@ REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; fram
 
 
 async def cove_journey(request: web.Request) -> web.Response:
-    """The session's released views so far (public): the wall draws its ribbon from them."""
-    return _json(request.app[FEEDS].journey_json())
+    """The session's released views so far (public; ?since=T for the points after T): the wall's ribbon."""
+    try:
+        since = float(request.query["since"]) if "since" in request.query else None
+    except ValueError:
+        raise web.HTTPBadRequest(text="since must be a time in seconds") from None
+    return _json(request.app[FEEDS].journey_json(since if since is None or math.isfinite(since) else None))
 
 
 async def session_report(request: web.Request) -> web.Response:

@@ -194,9 +194,12 @@ class HubFeeds:
         self.journey.note(view)
         return published(view, self.cove, self._seq)
 
-    def journey_json(self) -> dict:
-        """The session's journey as released (public): what the wall's ribbon draws."""
-        return {"cove": self.cove, "k_min": K_MIN, "points": self.journey.to_json()}
+    def journey_json(self, since: float | None = None) -> dict:
+        """The session's journey as released (public): what the wall's ribbon draws. With `since`, only the points
+        after it; `started` (the first point's time) tells a client that the journey began again."""
+        first = self.journey.points[0].updated if self.journey.points else None
+        points = self.journey.to_json() if since is None else [p for p in self.journey.to_json() if p["t"] > since]
+        return {"cove": self.cove, "k_min": K_MIN, "started": first, "points": points}
 
     async def _public_json(self) -> str:
         return to_json(await self.public_view())

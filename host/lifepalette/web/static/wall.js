@@ -194,7 +194,7 @@ setTimeout(beatOnce, 1000);
 const SVG_NS = "http://www.w3.org/2000/svg";
 const STRANDS = [-1, -0.5, 0, 0.5, 1];
 const JOURNEY_POLL_MS = 3000;
-let journeyKey = "", journeyFetching = false, journeyFetched = 0;
+let journeyKey = "", journeyFetching = false, journeyFetched = 0, journeyPoints = [], journeyStarted = null;
 
 function svgEl(name, attrs) {
   const el = document.createElementNS(SVG_NS, name);
@@ -241,8 +241,14 @@ function refreshJourney(view) {
   if (journeyFetching || now - journeyFetched < JOURNEY_POLL_MS) return;
   journeyFetching = true;
   journeyFetched = now;
-  fetch("/api/cove/journey").then((r) => r.json()).then((j) => {
-    const points = Array.isArray(j.points) ? j.points : [];
+  // only the points since the last one this page has; the whole journey again when it began anew (a new session)
+  const last = journeyPoints.length ? journeyPoints[journeyPoints.length - 1].t : null;
+  fetch(last == null ? "/api/cove/journey" : `/api/cove/journey?since=${last}`).then((r) => r.json()).then((j) => {
+    const fresh = Array.isArray(j.points) ? j.points : [];
+    if (last != null && j.started !== journeyStarted) { journeyPoints = []; journeyStarted = null; journeyFetched = 0; return; }
+    journeyStarted = j.started;
+    journeyPoints = journeyPoints.concat(fresh);
+    const points = journeyPoints;
     const key = `${points.length} ${points.length ? points[points.length - 1].t : 0} ${Math.round(view.updated / 10)}`;
     if (key !== journeyKey) { journeyKey = key; drawRibbon(points, Math.max(view.updated, points.length ? points[points.length - 1].t : 0)); }
   }).catch(() => {}).finally(() => { journeyFetching = false; });
