@@ -144,6 +144,13 @@ def test_operator_dashboard_charts_render_update_and_need_no_json(cove, browser,
             ratio = _contrast(page, selector)
             assert isinstance(ratio, float) and ratio >= 4.5, (selector, ratio)
         page.screenshot(path=str(artifacts_dir / "operator_dashboard.png"), full_page=True)
+        cove.set_badges(5)  # one badge goes quiet: its row says so in words, and the summary counts it
+        quiet = DEV_IDS[5]
+        page.wait_for_function(f"(document.querySelector(\"#badge-table tr[data-dev='{quiet}']\") || {{}})"
+                               ".textContent?.includes('⚠ stale link')", timeout=LIVE_MS)
+        assert page.inner_text("#badges-flagged").startswith("⚠ ")  # (a virtual badge may also lose contact)
+        assert "stale link" not in page.inner_text(f"#badge-table tr[data-dev='{DEV_IDS[0]}']")
+        page.screenshot(path=str(artifacts_dir / "operator_dashboard_flagged.png"), full_page=True)
     finally:
         context.close()
 
