@@ -195,6 +195,12 @@ def test_session_report_from_the_console_and_the_cli_opens_offline_and_shows_no_
         assert f"Session {session}" in served and "as the hub released them live" in served
     finally:
         context.close()
+    stranger = browser.new_page()
+    try:
+        stranger.goto(cove.url)
+        assert stranger.evaluate(f"fetch('/operator/report?session={session}').then(r => r.status)") == 401
+    finally:
+        stranger.close()
 
     out = tmp_path / "report.html"
     assert cli.main(["report", "--db", str(cove.db_path), "--out", str(out)]) == 0
@@ -224,6 +230,9 @@ def test_session_report_from_the_console_and_the_cli_opens_offline_and_shows_no_
         assert "Contributors over time" in page.inner_text("body")
         text = page.inner_text("body")
         page.screenshot(path=str(artifacts_dir / "session_report.png"), full_page=True)
+        pdf = page.pdf(format="A4", print_background=True)  # printable: Chromium's own print path
+        assert pdf.startswith(b"%PDF") and 1 <= pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") <= 6
+        (artifacts_dir / "session_report.pdf").write_bytes(pdf)
     finally:
         offline.close()
     assert attempted == []  # nothing asked of any network
