@@ -130,7 +130,7 @@ def data_quality(frames: Sequence[tuple[float, int, int, int | None, int | None,
     telemetry = [r for r in frames if r[2] in (TELEMETRY, BACKLOG)]
     beats = [r for r in frames if r[2] == HEARTBEAT]
     n = len(telemetry)
-    bit = Counter()
+    bit: Counter[str] = Counter()
     per_minute: dict[int, list[int]] = {}
     for t, _dev, _ftype, consent, quality, has_physio in telemetry:
         quality, consent = quality or 0, consent or 0

@@ -69,7 +69,7 @@ def lit(hex_rgb: str) -> str:
     calm room still reads as a colour on paper."""
     rgb = [int(hex_rgb[i:i + 2], 16) for i in (1, 3, 5)]
     top = max(rgb)
-    return "#9aa3ad" if top == 0 else hex_colour(tuple(round(c * 255 / top) for c in rgb))
+    return "#9aa3ad" if top == 0 else hex_colour([round(c * 255 / top) for c in rgb])
 
 
 def _svg(height: int, label: str, body: str) -> str:
@@ -83,7 +83,8 @@ def _unit_scale(top: float, height: float):
 
 def _polylines(axis: Axis, series: list[tuple[float, float | None]], y) -> list[str]:
     """Point lists of a series, broken where it has no value."""
-    runs, run = [], []
+    runs: list[list[str]] = []
+    run: list[str] = []
     for t, v in series:
         if v is None:
             if run:
