@@ -479,13 +479,15 @@ class ReadOnlyStore:
             self.con.close()
             raise
 
-    def telemetry(self) -> list[tuple]:
+    def telemetry(self, since: float = -1e300, until: float = 1e300) -> list[tuple]:
         """Telemetry and backlog frames in arrival order: (dev_id, t_rx, consent, quality, hue, chroma, colour_age,
-        battery, hr_bpm, rmssd_ms, scl, scr_per_min, motion), physiology None where none is stored."""
+        battery, hr_bpm, rmssd_ms, scl, scr_per_min, motion), physiology None where none is stored; only those
+        received in [since, until] when given."""
         return self.con.execute(
             "SELECT f.dev_id, f.t_rx, f.consent, f.quality, f.hue, f.chroma, f.colour_age, f.battery, "
             "p.hr_bpm, p.rmssd_ms, p.scl, p.scr_per_min, p.motion FROM frames f LEFT JOIN physio p "
-            "ON p.dev_id = f.dev_id AND p.ctr = f.ctr WHERE f.ftype IN (0, 4) ORDER BY f.t_rx").fetchall()
+            "ON p.dev_id = f.dev_id AND p.ctr = f.ctr WHERE f.ftype IN (0, 4) AND f.t_rx BETWEEN ? AND ? "
+            "ORDER BY f.t_rx", (since, until)).fetchall()
 
     def physio_rows_without_consent(self, consent_physio_bit: int) -> int:
         return self.con.execute(
@@ -530,10 +532,6 @@ class ReadOnlyStore:
             "SELECT f.t_rx, f.dev_id, f.ftype, f.consent, f.quality, p.dev_id IS NOT NULL FROM frames f "
             "LEFT JOIN physio p ON p.dev_id = f.dev_id AND p.ctr = f.ctr "
             "WHERE f.ftype IN (0, 1, 4) AND f.t_rx BETWEEN ? AND ? ORDER BY f.t_rx", (t0, t1)).fetchall()
-
-    def telemetry_between(self, t0: float, t1: float) -> list[tuple]:
-        """`telemetry()` restricted to frames received in [t0, t1]."""
-        return [row for row in self.telemetry() if t0 <= row[1] <= t1]
 
     def consent_epochs(self) -> list[tuple[int, float, float | None, int | None, bool]]:
         """(revision, opened_at, closed_at, revoked_at_ctr, erased) of every consent epoch (no device ids)."""

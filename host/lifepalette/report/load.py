@@ -43,7 +43,7 @@ def _assemble(store: ReadOnlyStore, db: Path, wanted: int | None, now: float, co
     if kept is not None:
         points, budget, source = kept[0], kept[1], "live"
     else:
-        points, budget, source = _released_here(store.telemetry_between(session.started_at, end)), None, "report"
+        points, budget, source = _released_here(store.telemetry(session.started_at, end)), None, "report"
     if budget is None and session.id is not None:
         budget = _last_budget(store.public_budget(), session.id)
     return data.Report(
