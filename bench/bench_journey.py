@@ -1,4 +1,4 @@
-"""The wearer page's journey (hub/journey.py) against its peer, the stored-session replay (`lifepalette replay`, the
+"""The wearer page's journey (hub/wearer_journey.py) against its peer, the stored-session replay (`lifepalette replay`, the
 same scorer over the same frames), on one database: a full read, and an incremental update of one more minute.
 
 Figures are ratios in the same run: journey / replay for the full read (the journey also computes every wearer's
@@ -47,7 +47,7 @@ def _record(db: Path) -> float:
 
 
 def main() -> None:
-    from lifepalette.hub.journey import Journeys
+    from lifepalette.hub.wearer_journey import Journeys
     from lifepalette.hub.replay import Session, open_readonly, replay, stored_frames
     from lifepalette.scoring import CoveScorer
 

@@ -125,6 +125,16 @@ CASES = [
     ("audit-db-truncated", "audit --db {d}/truncated.db", 2),
     ("audit-db-directory", "audit --db {d}/adir", 2),
     ("audit-db-otherapp", "audit --db {d}/otherapp.db", 2),
+    # report
+    ("report-db-missing", "report --db {d}/nope.db --out {out}/r.html", 2),
+    ("report-db-text", "report --db {d}/text.db --out {out}/r.html", 2),
+    ("report-db-truncated", "report --db {d}/truncated.db --out {out}/r.html", 2),
+    ("report-db-corrupt", "report --db {d}/corrupt.db --out {out}/r.html", 2),
+    ("report-db-directory", "report --db {d}/adir --out {out}/r.html", 2),
+    ("report-db-otherapp", "report --db {d}/otherapp.db --out {out}/r.html", 2),
+    ("report-unknown-session", "report --db {d}/good.db --session 9 --out {out}/r.html", 2),
+    ("report-nothing-recorded", "report --db {d}/good.db --out {out}/r.html", 2),
+    ("report-session-not-a-number", "report --db {d}/good.db --session last --out {out}/r.html", 2),
     # frame
     ("frame-badhex", "frame open --key " + KEY + " zz-not-hex", 2),
     ("frame-keyshort", "frame open --key 00ff 3002", 2),

@@ -376,7 +376,7 @@ def test_frames_a_running_hub_stores_now_reach_the_journey_without_a_restart(db)
 
 
 def test_the_journey_read_in_steps_equals_the_journey_read_at_once(db):
-    from lifepalette.hub.journey import Journeys
+    from lifepalette.hub.wearer_journey import Journeys
     from lifepalette.scoring import CoveScorer
 
     store = Store(db)

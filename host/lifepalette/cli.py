@@ -24,6 +24,7 @@ COMMANDS = [
     "analyze",
     "score",
     "audit",
+    "report",
     "frame",
     "enroll",
     "build",

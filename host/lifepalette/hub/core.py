@@ -19,6 +19,7 @@ from lifepalette.boundary import PublicView
 from lifepalette.crypto import seal
 from lifepalette.hub.contracts import Transport
 from lifepalette.hub.ingest import IngestCore
+from lifepalette.hub.journey import Journey
 from lifepalette.hub.sitekey import DEFAULT_GROUP_ID
 from lifepalette.hub.store import Store
 from lifepalette.hub.views import (
@@ -34,6 +35,7 @@ from protocol import frame as wire
 from protocol import records
 
 log = logging.getLogger("lifepalette.hub")
+JOURNEY_SAVE_S = 60.0  # how often a running session's journey is written to the store (and at its end)
 
 
 def ensure_group_key(store: Store) -> tuple[int, bytes]:
@@ -116,6 +118,8 @@ class Hub(IngestCore):
         self.release_seed: int | None = None
         self.release = public_release()  # the public numbers' release state and budget: one per session
         self._budget_recorded: tuple[int, int, int] | None = None
+        self.journey = Journey()  # the session's released views, kept for `lifepalette report`
+        self._journey_saved = 0.0
         self._subscribers: list[Callable[[], Any]] = []
         self._tasks: list[asyncio.Task] = []
         self._stopped = asyncio.Event()
@@ -144,6 +148,8 @@ class Hub(IngestCore):
                 log.warning("stopping %s: %s", transport.name, exc)
         if self.advertiser is not None:
             await self.advertiser.stop()
+        if self.session_id is not None:
+            self._save_journey()  # a session still running when the hub stops keeps its journey to this moment
         self.flush()
         self.store.close()
         if getattr(self, "_db_lock", None) is not None:
@@ -237,10 +243,12 @@ class Hub(IngestCore):
             self.session_id = self.store.start_session()
             self.session_started = time.time()
             self.release = public_release(self.release_seed)  # a session's budget starts with the session
+            self.journey = Journey()
         return self.session_state()
 
     def end_session(self) -> dict:
         if self.session_id is not None:
+            self._save_journey()
             self.store.end_session(self.session_id)
             self.session_id = None
             self.session_started = None
@@ -296,7 +304,16 @@ class Hub(IngestCore):
         view = release_public_view(self.scores, self.badges.values(), session=self.session_id is not None,
                                    now=time.time(), salt=self.swatch_salt, release=self.release)
         self._record_budget()
+        if self.journey.note(view) and time.monotonic() - self._journey_saved >= JOURNEY_SAVE_S:
+            self._save_journey()
         return view
+
+    def _save_journey(self) -> None:
+        """The session's released journey and budget, in the store for the facilitator's report (throttled)."""
+        self._journey_saved = time.monotonic()
+        if self.session_id is not None:
+            self.store.save_journey(self.session_id, json.dumps(
+                {"points": self.journey.to_stored(), "budget": self.release.status()}))
 
     def _record_budget(self) -> None:
         """Keep the session's spent budget in the store's meta table, where `lifepalette audit` reads it."""

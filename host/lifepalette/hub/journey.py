@@ -1,116 +1,85 @@
-"""Each wearer's own journey: their scores over this session and earlier ones, replayed from the stored frames.
+"""The session's journey in public: a ring of the views the release mechanism let out, one point per change.
 
-The live hub scores without per-wearer detail (hub/core.py: per-wearer numbers never leave the scorer through the
-hub's outputs), and a trajectory needs history anyway. So the wearer's page replays what the store holds through the
-same scorer (hub/replay.py feeds it exactly as the live hub did), incrementally: each update reads only the frames
-stored since the last one (by arrival time; a frame committed behind that mark, after a long flush or a clock step,
-makes it read everything again). Every SAMPLE_S seconds of stored time becomes one point per wearer.
-
-Replaying the store, not the live scorer, is what makes erasure and consent hold here too: erased physiology is gone
-from the store, so it is gone from the journey (an erasure resets the replay), and a revocation makes the scorer
-forget the wearer as it did live. Synchrony is the mean over the wearer's partners (scorer.recent_synchrony): a
-point never names or counts a partner.
+Sans-I/O. A point IS a released `PublicView` (without the swatches, which are single wearers' chosen colours and
+not part of the group's journey): nothing here computes a number, so the wall's ribbon, the operator's charts and
+the facilitator's report can show the journey without a second look at anyone's data (docs/PRIVACY.md: a
+recomputed aggregate next to a released one is a differencing attack). Points go back in through the boundary
+checks of `PublicView.from_json` (k >= K_MIN, values in range, no unknown key), so a stored journey cannot smuggle
+anything else out; the wall gets the compact form of `point_to_json`.
 """
 
 from __future__ import annotations
 
-import math
-import sqlite3
-from collections.abc import Callable
-from pathlib import Path
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
-from lifepalette.hub.consent import ConsentLedger
-from lifepalette.hub.replay import count_stored_frames, open_readonly, stored_frames
-from protocol import frame as wire
+from lifepalette.boundary import BoundaryError, PublicView
 
-SAMPLE_S = 30  # one trajectory point per wearer every 30 s of stored time
-SETTLE_S = 2.0  # frames newer than this may still wait in the hub's batch: read them next time
-POINT_KEYS = ("level", "trend", "confidence", "arousal", "regulation", "synchrony")
+MAX_POINTS = 4000  # a long evening at one point per release epoch (the budget allows 720 epochs per session)
+HOLD_S = 10.0  # an unchanged view is noted again after this long, so the journey's clock keeps running
 
 
-def _point(t: int, wearer: dict) -> dict | None:
-    point = {"t": t, **{key: wearer.get(key) for key in POINT_KEYS}}
-    if all(point[key] is None or not math.isfinite(point[key]) for key in POINT_KEYS if key != "confidence"):
-        return None  # nothing scored for this wearer at t (no consented, valid physiology yet)
-    return point
+def point_of(view: PublicView) -> PublicView:
+    """The journey's copy of a released view: the same numbers, no swatches, no publisher stamps."""
+    return replace(view, swatches=(), cove="cove", seq=0)
 
 
-class Journeys:
-    """Trajectories of every wearer in one hub database, kept up to date by `update` (call it from one thread at a
-    time). `scorer_factory` makes the scorer (the hub's groups matter for synchrony)."""
+def _same_numbers(a: PublicView, b: PublicView) -> bool:
+    return (a.contributors, a.palette, a.arousal, a.synchrony, a.groups) == (
+        b.contributors, b.palette, b.arousal, b.synchrony, b.groups)
 
-    def __init__(self, db_path: str | Path, scorer_factory: Callable[[], Any], *, sample_s: int = SAMPLE_S) -> None:
-        self.db_path = Path(db_path)
-        self.scorer_factory = scorer_factory
-        self.sample_s = sample_s
-        self._reset(-1)
 
-    def _reset(self, erasures: int) -> None:
-        self.scorer = self.scorer_factory()
-        self.ledger = ConsentLedger()
-        self.erasures = erasures
-        self.read_until = float("-inf")
-        self.fed = 0  # frames fed so far: all the store holds that arrived before read_until
-        self.next_sample: int | None = None
-        self.points: dict[int, list[dict]] = {}
-        self.latest: dict[int, dict] = {}
+def point_to_json(p: PublicView) -> dict:
+    """A compact point: t, n (contributors) and, only while n >= k, the palette, arousal, synchrony and groups."""
+    out: dict[str, Any] = {"t": p.updated, "n": p.contributors}
+    if p.ready:
+        out.update(rgb=list(p.palette.rgb) if p.palette else None, a=p.arousal, s=p.synchrony,
+                   b=p.palette.brightness if p.palette else None, c=p.palette.convergence if p.palette else None,
+                   g=[g.to_json() for g in p.groups])
+    return out
 
-    def update(self, until: float, erasures: int) -> None:
-        """Feed every live frame stored before `until`; an erasure since the last update starts the replay over."""
-        if erasures != self.erasures:
-            self._reset(erasures)
-        if until <= self.read_until:
-            return
-        con = open_readonly(self.db_path)
-        try:
-            if self.read_until > float("-inf") and count_stored_frames(con, self.read_until) != self.fed:
-                self._reset(erasures)  # a frame arrived late (behind the mark) or went away: read it all again
-            fed = self._feed(con, until)
-            self.fed += fed
-        except sqlite3.DatabaseError:
-            self._reset(-1)  # read again from the start next time rather than keep a half-fed state
-            raise
-        finally:
-            con.close()
-        self.read_until = until
-        if fed:
-            self.latest = self._sample()
 
-    def _feed(self, con: sqlite3.Connection, until: float) -> int:
-        fed = 0
-        for frame in stored_frames(con, until, since=self.read_until):
-            second = int(frame.t_rx)
-            if self.next_sample is None:
-                self.next_sample = (second // self.sample_s + 1) * self.sample_s
-            elif second >= self.next_sample:
-                for dev, point in self._sample().items():
-                    self.points.setdefault(dev, []).append(point)
-                self.next_sample = (second // self.sample_s + 1) * self.sample_s
-            obs = self.ledger.observe_live(frame.dev_id, frame.ctr, frame.fields["consent"], frame.t_rx)
-            if obs.revoked is not None:
-                self.scorer.forget(frame.dev_id)
-            if frame.ftype == wire.TELEMETRY:
-                self.scorer.add(frame.dev_id, second, frame.fields)
-            fed += 1
-        return fed
+class Journey:
+    """Released views of one session, oldest first; `note` every view as it is published."""
 
-    def _sample(self) -> dict[int, dict]:
-        scores = self.scorer.compute(detail=True)
-        t = scores.get("t")
-        if t is None:
-            return {}
-        out = {}
-        for dev, wearer in scores["wearers"].items():
-            point = _point(int(t), wearer)  # type: ignore[arg-type]
-            if point is not None:
-                out[int(dev)] = point
-        return out
+    def __init__(self, max_points: int = MAX_POINTS, hold_s: float = HOLD_S):
+        self.points: deque[PublicView] = deque(maxlen=max_points)
+        self.hold_s = hold_s
+        self._in_session = False
 
-    def of(self, dev_id: int) -> list[dict]:
-        """One wearer's trajectory, oldest first, ending with the latest point scored."""
-        points = list(self.points.get(dev_id, ()))
-        latest = self.latest.get(dev_id)
-        if latest is not None and (not points or latest["t"] > points[-1]["t"]):
-            points.append(latest)
-        return points
+    def note(self, view: PublicView) -> bool:
+        """Keep `view` when its numbers changed (or after hold_s unchanged); True when a point was added. A view
+        that starts a session starts the journey afresh: the journey is the session's."""
+        if view.session and not self._in_session:
+            self.points.clear()
+        self._in_session = view.session
+        last = self.points[-1] if self.points else None
+        if last is not None:
+            if view.updated < last.updated:
+                return False
+            if _same_numbers(last, view) and view.updated - last.updated < self.hold_s:
+                return False
+        self.points.append(point_of(view))
+        return True
+
+    def since(self, t: float) -> list[PublicView]:
+        return [p for p in self.points if p.updated >= t]
+
+    def to_json(self, since: float | None = None) -> list[dict]:
+        points: Iterable[PublicView] = self.points if since is None else self.since(since)
+        return [point_to_json(p) for p in points]
+
+    def to_stored(self) -> list[dict]:
+        """Every point as the full PublicView JSON (what the hub keeps in its store for the report)."""
+        return [p.to_json() for p in self.points]
+
+    @classmethod
+    def from_stored(cls, items: Any) -> Journey:
+        """A stored journey back, each point through `PublicView.from_json` (refuses anything off the contract)."""
+        if not isinstance(items, list):
+            raise BoundaryError("journey: expected a list of points")
+        journey = cls(max_points=max(MAX_POINTS, len(items)))
+        journey.points.extend(PublicView.from_json(item) for item in items)
+        return journey

@@ -27,6 +27,7 @@ PHYSIO_FIELDS = PHYSIO_COLUMNS[3:]
 _INSERT_FRAME = f"INSERT OR IGNORE INTO frames ({', '.join(FRAME_COLUMNS)}) VALUES ({', '.join('?' * len(FRAME_COLUMNS))})"
 _INSERT_PHYSIO = (f"INSERT OR IGNORE INTO physio ({', '.join(PHYSIO_COLUMNS)}) "
                   f"VALUES ({', '.join('?' * len(PHYSIO_COLUMNS))})")
+JOURNEY_META = "journey:"  # meta key prefix of a session's released journey (+ session id)
 # Hub-side command counters are reserved in blocks so a crash can never reuse one (the badge rejects replays too).
 COUNTER_BLOCK = 256
 
@@ -411,7 +412,7 @@ class Store:
             return self.con.execute("SELECT COUNT(*) FROM physio").fetchone()[0]
         return self.con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = ?", (dev_id,)).fetchone()[0]
 
-    # -- the wearer's own view (hub/wearer_link.py, hub/journey.py, web/me.py) -----------------------------------
+    # -- the wearer's own view (hub/wearer_link.py, hub/wearer_journey.py, web/me.py) -----------------------------------
     def wearer_generation(self, dev_id: int) -> int | None:
         """The generation of the badge's private link; None when no link was ever issued for it."""
         row = self.con.execute("SELECT generation FROM wearer_links WHERE dev_id = ?", (dev_id,)).fetchone()
@@ -473,6 +474,10 @@ class Store:
     def end_session(self, session_id: int) -> None:
         self.con.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (time.time(), session_id))
 
+    def save_journey(self, session_id: int, text: str) -> None:
+        """A session's released journey (hub/journey.py, JSON) in the meta table, for `lifepalette report`."""
+        self.set_meta(f"{JOURNEY_META}{session_id}", text)
+
     def close(self) -> None:
         try:
             self.flush()
@@ -527,13 +532,15 @@ class ReadOnlyStore:
             self.con.close()
             raise
 
-    def telemetry(self) -> list[tuple]:
+    def telemetry(self, since: float = -1e300, until: float = 1e300) -> list[tuple]:
         """Telemetry and backlog frames in arrival order: (dev_id, t_rx, consent, quality, hue, chroma, colour_age,
-        battery, hr_bpm, rmssd_ms, scl, scr_per_min, motion), physiology None where none is stored."""
+        battery, hr_bpm, rmssd_ms, scl, scr_per_min, motion), physiology None where none is stored; only those
+        received in [since, until] when given."""
         return self.con.execute(
             "SELECT f.dev_id, f.t_rx, f.consent, f.quality, f.hue, f.chroma, f.colour_age, f.battery, "
             "p.hr_bpm, p.rmssd_ms, p.scl, p.scr_per_min, p.motion FROM frames f LEFT JOIN physio p "
-            "ON p.dev_id = f.dev_id AND p.ctr = f.ctr WHERE f.ftype IN (0, 4) ORDER BY f.t_rx").fetchall()
+            "ON p.dev_id = f.dev_id AND p.ctr = f.ctr WHERE f.ftype IN (0, 4) AND f.t_rx BETWEEN ? AND ? "
+            "ORDER BY f.t_rx", (since, until)).fetchall()
 
     def physio_rows_without_consent(self, consent_physio_bit: int) -> int:
         return self.con.execute(
@@ -558,6 +565,45 @@ class ReadOnlyStore:
             return None
         row = self.con.execute("SELECT value FROM meta WHERE key = 'public_budget'").fetchone()
         return row[0] if row else None
+
+    # -- what the facilitator's session report reads (lifepalette.report) --------------------------------------
+    def sessions(self) -> list[tuple[int, float, float | None, bool | None]]:
+        """(id, started_at, ended_at, clock_synced) of every session, oldest first."""
+        if "sessions" not in self.tables:
+            return []
+        synced = "clock_synced" if "clock_synced" in self._columns("sessions") else "NULL"
+        rows = self.con.execute(f"SELECT id, started_at, ended_at, {synced} FROM sessions ORDER BY id").fetchall()
+        return [(i, s, e, None if c is None else bool(c)) for i, s, e, c in rows]
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self.con.execute(f"PRAGMA table_info({table})")}
+
+    def journey(self, session_id: int) -> str | None:
+        """The released journey the hub kept for a session (JSON), if it kept one."""
+        if "meta" not in self.tables:
+            return None
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", (f"{JOURNEY_META}{session_id}",)).fetchone()
+        return row[0] if row else None
+
+    def frames_between(self, t0: float, t1: float) -> list[tuple]:
+        """(t_rx, dev_id, ftype, consent, quality, has_physio) of the badges' own frames received in [t0, t1]."""
+        return self.con.execute(
+            "SELECT f.t_rx, f.dev_id, f.ftype, f.consent, f.quality, p.dev_id IS NOT NULL FROM frames f "
+            "LEFT JOIN physio p ON p.dev_id = f.dev_id AND p.ctr = f.ctr "
+            "WHERE f.ftype IN (0, 1, 4) AND f.t_rx BETWEEN ? AND ? ORDER BY f.t_rx", (t0, t1)).fetchall()
+
+    def consent_epochs(self) -> list[tuple[int, float, float | None, int | None, bool]]:
+        """(revision, opened_at, closed_at, revoked_at_ctr, erased) of every consent epoch (no device ids)."""
+        if "consent_epochs" not in self.tables:
+            return []
+        return [(r, o, c, v, bool(e)) for r, o, c, v, e in self.con.execute(
+            "SELECT revision, opened_at, closed_at, revoked_at_ctr, erased FROM consent_epochs ORDER BY opened_at")]
+
+    def erasures(self) -> list[tuple[float, str, int]]:
+        """(at, reason, rows) of every erasure receipt (no device ids)."""
+        if "erasures" not in self.tables:
+            return []
+        return self.con.execute("SELECT at, reason, rows FROM erasures ORDER BY at").fetchall()
 
     def close(self) -> None:
         self.con.close()

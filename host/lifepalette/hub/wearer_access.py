@@ -1,7 +1,7 @@
 """What the wearer's page may ask of a hub, in one object: the web app (web/me.py) sees only this, never the Hub.
 
 Everything is about one badge at a time, named by the badge's verified token: its consent, its consent epochs, what
-is stored, its journey (hub/journey.py), its export and its erasure. The operator's side is the card and rotation.
+is stored, its journey (hub/wearer_journey.py), its export and its erasure. The operator's side is the card and rotation.
 No I/O but the hub's SQLite store and the journey's read-only replay.
 """
 
@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from lifepalette.hub import export, wearer_link
-from lifepalette.hub.journey import SETTLE_S, Journeys
+from lifepalette.hub.wearer_journey import SETTLE_S, Journeys
 from protocol.records import CONSENT_PAUSED
 
 

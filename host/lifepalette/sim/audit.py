@@ -140,6 +140,20 @@ def public_budget(recorded: str | None) -> dict:
     return {"stated": stated, "last_session": spent if isinstance(spent, dict) else None}
 
 
+def telemetry_records(rows: list[tuple]) -> list[tuple[int, int, dict]]:
+    """The store's telemetry rows (ReadOnlyStore.telemetry) as (device, second, telemetry fields) records, with
+    the n/a codes where no physiology is stored."""
+    na = (HR_NA, RMSSD_NA, SCL_NA, SCR_NA, MOTION_NA)
+    out = []
+    for dev, t_rx, consent, quality, hue, chroma, age, battery, *physio in rows:
+        fields = dict(zip(("hr_bpm", "rmssd_ms", "scl", "scr_per_min", "motion"),
+                          (v if v is not None else n for v, n in zip(physio, na, strict=True)), strict=True))
+        fields.update(consent=consent or 0, quality=quality or 0, hue=hue or 0, chroma=chroma or 0,
+                      colour_age=255 if age is None else age, battery=battery or 0)
+        out.append((int(dev), int(t_rx), {k: fields[k] for k in FIELDS}))
+    return out
+
+
 def audit_db(path: Path, groups: list[list[int]] | None = None) -> dict:
     store = ReadOnlyStore(path)
     try:
@@ -153,18 +167,12 @@ def audit_db(path: Path, groups: list[list[int]] | None = None) -> dict:
     finally:
         store.close()
     scorer = CoveScorer(groups)
-    na = (HR_NA, RMSSD_NA, SCL_NA, SCR_NA, MOTION_NA)
     gate = {"frames": 0, "off_skin": 0, "motion": 0}
-    for dev, t_rx, consent, quality, hue, chroma, age, battery, *physio in rows:
-        quality = quality or 0
+    for dev, t, fields in telemetry_records(rows):
         gate["frames"] += 1
-        gate["off_skin"] += not quality & Q_SKIN
-        gate["motion"] += bool(quality & Q_MOTION)
-        fields = dict(zip(("hr_bpm", "rmssd_ms", "scl", "scr_per_min", "motion"),
-                          (v if v is not None else n for v, n in zip(physio, na, strict=True)), strict=True))
-        fields.update(consent=consent or 0, quality=quality, hue=hue or 0, chroma=chroma or 0,
-                      colour_age=255 if age is None else age, battery=battery or 0)
-        scorer.add(int(dev), int(t_rx), {k: fields[k] for k in FIELDS})
+        gate["off_skin"] += not fields["quality"] & Q_SKIN
+        gate["motion"] += bool(fields["quality"] & Q_MOTION)
+        scorer.add(dev, t, fields)
     scorer.flush()
     scores = scorer.compute()
     per_group = group_figures(scores, {f"group {g['group']}": g["members"] for g in scores["groups"]})

@@ -4,6 +4,8 @@ Routes (the README's "JSON API" section is the user-facing reference):
   GET  /                              the cove wall (public)
   GET  /api/cove                      public cove view: aggregates only when k >= 5 (lifepalette.outputs.public)
   GET  /api/cove/events               the same view as server-sent events, one per scoring tick
+  GET  /api/cove/journey              the session's released views so far (the wall's ribbon)
+  GET  /operator/report?session=N     the facilitator's session report (auth; default the latest session)
   GET  /operator                      the console (a login form with 401 until the token is given)
   POST /operator/login                form or JSON {"token": ...}: sets an HttpOnly, SameSite=Strict cookie
   POST /operator/logout
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import secrets
 import sys
 import time
@@ -281,6 +284,45 @@ async def operator_events(request: web.Request) -> web.StreamResponse:
     return await event_stream(request, request.app[FEEDS].operator)
 
 
+# -- the session as a picture (issue 17): the wall's journey and the facilitator's report -----------------------
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"
+
+
+async def cove_journey(request: web.Request) -> web.Response:
+    """The session's released views so far (public; ?since=T for the points after T): the wall's ribbon."""
+    try:
+        since = float(request.query["since"]) if "since" in request.query else None
+    except ValueError:
+        raise web.HTTPBadRequest(text="since must be a time in seconds") from None
+    return _json(request.app[FEEDS].journey_json(since if since is None or math.isfinite(since) else None))
+
+
+async def session_report(request: web.Request) -> web.Response:
+    """The facilitator's report of a session (?session=N, default the latest), as `lifepalette report` writes it."""
+    if not authenticated(request):
+        return _unauthorized()
+    store = getattr(request.app[FEEDS].hub, "store", None)
+    if store is None or not hasattr(store, "path"):
+        raise web.HTTPNotFound(text="this hub keeps no database to report from")
+    wanted = request.query.get("session")
+    if wanted is not None and not wanted.isdigit():
+        raise web.HTTPBadRequest(text="session must be a number")
+    from lifepalette.errors import UsageError
+    from lifepalette.report.load import load_report
+    from lifepalette.report.render import render
+
+    try:
+        report = await asyncio.to_thread(load_report, store.path, int(wanted) if wanted else None,
+                                         cove=request.app[FEEDS].cove)
+    except UsageError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+    return web.Response(text=render(report), content_type="text/html", charset="utf-8",
+                        headers={"Cache-Control": "no-store", "Content-Security-Policy": REPORT_CSP})
+
+
+PICTURE_ROUTES = [web.get("/api/cove/journey", cove_journey), web.get("/operator/report", session_report)]
+
+
 def build_app(hub: HubSurface, token: str | TokenSource, *, cove: str = "cove", refresh_s: float = 2.0,
               watch_s: float | None = 0.25, limits: Limits | None = None) -> web.Application:
     """The web app; `token` is the operator's (checked: at least 16 characters, no placeholder) or a TokenSource."""
@@ -312,6 +354,7 @@ def build_app(hub: HubSurface, token: str | TokenSource, *, cove: str = "cove", 
         web.post("/api/operator/session/start", _action("start_session")),
         web.post("/api/operator/session/end", _action("end_session")),
         web.post("/api/operator/group-key/rotate", _action("rotate_group_key")),
+        *PICTURE_ROUTES,
         web.static("/static", STATIC, append_version=False),
     ])
     from lifepalette.web import me  # the wearer's own page and API, and the operator's wearer cards

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lifepalette.hub.contracts import HubSurface
+from lifepalette.hub.journey import Journey
 from lifepalette.outputs.public import published
+from lifepalette.privacy import K_MIN
+from lifepalette.web.dashboard import OperatorHistory, badge_flags
+
+SAMPLE_S = 2.0  # the operator dashboard's history: one sample of the hub's state this often
 
 
 def to_json(value: Any) -> str:
@@ -159,11 +165,24 @@ class HubFeeds:
         self.public = Feed(self._public_json, refresh_s, watch_s=watch_s, content=public_content)
         self.operator = Feed(self._operator_json, refresh_s)
         self._unsubscribe: Callable[[], Any] | None = None
+        self.journey = Journey()  # the released views this app published: the wall's ribbon, the operator's charts
+        self.history = OperatorHistory()
+        self._sampler: asyncio.Task | None = None
 
     def start(self) -> None:
         self.public.start()
         self.operator.start()
         self._unsubscribe = self.hub.subscribe(self._on_tick)
+        self._sampler = asyncio.create_task(self._sample_loop())
+
+    async def _sample_loop(self) -> None:
+        """The dashboard's history runs whether or not a console is open: the operator sees the last 30 minutes."""
+        while True:
+            try:
+                self.history.sample(self.hub.operator_state(), time.time())
+            except Exception:  # a hub bug must not end the sampling; the console shows the gap
+                pass
+            await asyncio.sleep(SAMPLE_S)
 
     def _on_tick(self, *_: Any) -> None:
         self._seq += 1
@@ -171,19 +190,33 @@ class HubFeeds:
         self.operator.poke()
 
     async def public_view(self) -> dict:
-        return published(self.hub.public_view(), self.cove, self._seq)
+        view = self.hub.public_view()
+        self.journey.note(view)
+        return published(view, self.cove, self._seq)
+
+    def journey_json(self, since: float | None = None) -> dict:
+        """The session's journey as released (public): what the wall's ribbon draws. With `since`, only the points
+        after it; `started` (the first point's time) tells a client that the journey began again."""
+        first = self.journey.points[0].updated if self.journey.points else None
+        points = self.journey.to_json() if since is None else [p for p in self.journey.to_json() if p["t"] > since]
+        return {"cove": self.cove, "k_min": K_MIN, "started": first, "points": points}
 
     async def _public_json(self) -> str:
         return to_json(await self.public_view())
 
     async def operator_view(self) -> dict:
-        state = self.hub.operator_state()
-        return {"cove": self.cove, "seq": self._seq, "state": _sanitize_floats(json.loads(to_json_loose(state)))}
+        state = _sanitize_floats(json.loads(to_json_loose(self.hub.operator_state())))
+        dashboard = self.history.to_json(list(self.journey.points), time.time())
+        dashboard["flags"] = {str(b["dev_id"]): badge_flags(b) for b in state.get("badges") or []
+                              if isinstance(b, dict) and "dev_id" in b}
+        return {"cove": self.cove, "seq": self._seq, "state": state, "dashboard": _sanitize_floats(dashboard)}
 
     async def _operator_json(self) -> str:
         return to_json(await self.operator_view())
 
     async def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
         if self._unsubscribe is not None:
             self._unsubscribe()
         await self.public.close()

@@ -175,6 +175,7 @@ function render(view) {
   wall.dataset.swatches = String(view.ready ? view.swatches.length : 0);
   wall.dataset.renders = String(Number(wall.dataset.renders || 0) + 1);
   window.lpLastRender = { seq: view.seq, updated: view.updated, at: Date.now() / 1000 };
+  refreshJourney(view);
 }
 
 function connect() {
@@ -185,3 +186,70 @@ function connect() {
 
 fetch("/api/cove").then((r) => r.json()).then(render).catch(() => {}).finally(connect);
 setTimeout(beatOnce, 1000);
+
+// The journey: the session so far as a ribbon, from the released views the hub kept (/api/cove/journey). Colour is
+// the released cove colour; the band's height is the room's arousal; the strands over it lie apart when people are
+// each in their own rhythm and draw together as they fall in step; a dashed line marks the stretches while fewer
+// than five people shared. Redrawn only when the journey has a new point (a few times a minute at most).
+const SVG_NS = "http://www.w3.org/2000/svg";
+const STRANDS = [-1, -0.5, 0, 0.5, 1];
+const JOURNEY_POLL_MS = 3000;
+let journeyKey = "", journeyFetching = false, journeyFetched = 0, journeyPoints = [], journeyStarted = null;
+
+function svgEl(name, attrs) {
+  const el = document.createElementNS(SVG_NS, name);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+function clock(t) { return new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); }
+
+function drawRibbon(points, now) {
+  const svg = $("ribbon");
+  if (!points.length) { svg.replaceChildren(); $("wall").dataset.ribbon = "0"; return; }
+  const t0 = points[0].t, span = Math.max(now - t0, 1);
+  const x = (t) => ((t - t0) / span * 1000).toFixed(1);
+  const parts = [], strands = STRANDS.map(() => []);
+  points.forEach((p, i) => {
+    const t1 = i + 1 < points.length ? points[i + 1].t : Math.max(now, p.t);
+    if (p.rgb == null) {  // waiting for five people: no number was released
+      parts.push(svgEl("line", { class: "waiting", x1: x(p.t), x2: x(t1), y1: 50, y2: 50, "vector-effect": "non-scaling-stroke" }));
+      STRANDS.forEach((_, k) => strands[k].push(null));
+      return;
+    }
+    const half = 10 + 38 * (p.a ?? p.b ?? 0);
+    parts.push(svgEl("rect", { class: "seg", x: x(p.t), y: (50 - half).toFixed(1),
+      width: Math.max(0.8, x(t1) - x(p.t)).toFixed(1), height: (2 * half).toFixed(1), fill: css(lit(p.rgb)) }));
+    const spread = (half - 4) * (1 - (p.s ?? p.c ?? 0));
+    STRANDS.forEach((o, k) => strands[k].push([x((p.t + t1) / 2), (50 + o * spread).toFixed(1)]));
+  });
+  strands.forEach((pts) => {  // one polyline per unbroken run of released points
+    let run = [];
+    const flush = () => { if (run.length > 1) parts.push(svgEl("polyline", { class: "strand", points: run.join(" "), "vector-effect": "non-scaling-stroke" })); run = []; };
+    pts.forEach((pt) => { if (pt) run.push(pt.join(",")); else flush(); });
+    flush();
+  });
+  svg.replaceChildren(...parts);
+  $("wall").dataset.ribbon = String(points.length);
+  text($("journey-start"), `since ${clock(t0)}`);
+  const last = points[points.length - 1];
+  text($("journey-summary"), last.rgb == null ? "waiting for 5 people"
+    : `the room has been ${arousalWord(last.a ?? last.b ?? 0)}, ${syncWord(last.s ?? last.c ?? 0)}`);  // as the wall's words
+}
+
+function refreshJourney(view) {
+  const now = Date.now();
+  if (journeyFetching || now - journeyFetched < JOURNEY_POLL_MS) return;
+  journeyFetching = true;
+  journeyFetched = now;
+  // only the points since the last one this page has; the whole journey again when it began anew (a new session)
+  const last = journeyPoints.length ? journeyPoints[journeyPoints.length - 1].t : null;
+  fetch(last == null ? "/api/cove/journey" : `/api/cove/journey?since=${last}`).then((r) => r.json()).then((j) => {
+    const fresh = Array.isArray(j.points) ? j.points : [];
+    if (last != null && j.started !== journeyStarted) { journeyPoints = []; journeyStarted = null; journeyFetched = 0; return; }
+    journeyStarted = j.started;
+    journeyPoints = journeyPoints.concat(fresh);
+    const points = journeyPoints;
+    const key = `${points.length} ${points.length ? points[points.length - 1].t : 0} ${Math.round(view.updated / 10)}`;
+    if (key !== journeyKey) { journeyKey = key; drawRibbon(points, Math.max(view.updated, points.length ? points[points.length - 1].t : 0)); }
+  }).catch(() => {}).finally(() => { journeyFetching = false; });
+}
