@@ -47,8 +47,8 @@ def _record(db: Path) -> float:
 
 
 def main() -> None:
-    from lifepalette.hub.wearer_journey import Journeys
     from lifepalette.hub.replay import Session, open_readonly, replay, stored_frames
+    from lifepalette.hub.wearer_journey import Journeys
     from lifepalette.scoring import CoveScorer
 
     with tempfile.TemporaryDirectory() as folder:

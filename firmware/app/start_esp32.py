@@ -69,8 +69,9 @@ def _safe(cfg, board, reason):
     """Safe mode after a crash loop: the full one (heartbeat with the safe-mode bit) if it can be had, else the
     bare one. The loop may be the heap running out at boot, and then the full safe mode would crash the same way."""
     try:
-        from app import safe
         from hal.esp32.board import Esp32Hal
+
+        from app import safe
 
         return safe.run(Esp32Hal(cfg, board), reason, cfg)
     except Exception as exc:  # noqa: BLE001
