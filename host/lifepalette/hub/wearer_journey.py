@@ -30,8 +30,8 @@ POINT_KEYS = ("level", "trend", "confidence", "arousal", "regulation", "synchron
 
 
 def _point(t: int, wearer: dict) -> dict | None:
-    point = {"t": t, **{key: wearer.get(key) for key in POINT_KEYS}}
-    if all(point[key] is None or not math.isfinite(point[key]) for key in POINT_KEYS if key != "confidence"):
+    point: dict[str, float | int | None] = {"t": t, **{key: wearer.get(key) for key in POINT_KEYS}}
+    if all((value := point[key]) is None or not math.isfinite(value) for key in POINT_KEYS if key != "confidence"):
         return None  # nothing scored for this wearer at t (no consented, valid physiology yet)
     return point
 
