@@ -158,7 +158,9 @@ class ScoreReport:
     def _cove_colour(self, groups: list[GroupScore]) -> PaletteScore:
         """The whole cove's colour: mean arousal of contributors, mean excess synchrony, everyone's reported hue."""
         rows = self.contributors(np.arange(len(self.devs), dtype=np.int64))
-        arousal = float(np.nanmean(self.arousal_ema[rows])) if rows.size else float("nan")
+        known = self.arousal_ema[rows]
+        known = known[~np.isnan(known)]  # contributors whose arousal baseline is still learning have none yet
+        arousal = float(known.mean()) if known.size else float("nan")
         excess = [g["excess"] for g in groups if g["excess"] is not None]
         hues = self.hue[rows]
         has = ~np.isnan(hues)
