@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import closing
 from statistics import mean
 
 import pytest
+from helpers.waits import wait_for
 from lifepalette import cli
 from test_web_browser import CHROMIUM, CHROMIUM_ARGS, DEV_IDS, LIVE_MS, TOKEN, LiveCove
 
@@ -174,6 +176,12 @@ def _per_wearer_values(db) -> set[str]:
         con.close()
 
 
+def _wearers_in_session(db_path, session: int) -> int:
+    with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as con:
+        return con.execute("SELECT COUNT(DISTINCT f.dev_id) FROM frames f JOIN sessions s ON s.id = ? "
+                           "WHERE f.ftype IN (0, 1, 4) AND f.t_rx >= s.started_at", (session,)).fetchone()[0]
+
+
 def test_session_report_from_the_console_and_the_cli_opens_offline_and_shows_no_one(cove, browser, tmp_path,
                                                                                      artifacts_dir):
     cove.set_badges(6)
@@ -184,6 +192,9 @@ def test_session_report_from_the_console_and_the_cli_opens_offline_and_shows_no_
         page.wait_for_function("document.querySelector('#wall').dataset.state === 'live'", timeout=LIVE_MS)
         session = cove.call(_session(cove.hub, True))["id"]
         page.wait_for_function("Number(document.querySelector('#wall').dataset.ribbon) >= 3", timeout=LIVE_MS)
+        # the report shares data quality only over >= 5 wearers: let that many send inside the session first
+        wait_for(lambda: _wearers_in_session(cove.db_path, session) >= 5, timeout=LIVE_MS / 1000,
+                 what="5 wearers' frames stored inside the session")
         page.goto(cove.url + f"operator#token={TOKEN}")
         page.wait_for_selector("#badges table", timeout=LIVE_MS)
         page.wait_for_function("document.querySelector('#session').textContent.startsWith('running')",
