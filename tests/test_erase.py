@@ -233,7 +233,6 @@ def _answers(port: int) -> bool:
         return False
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 defect 2: a hub's stale ledger sets erased back to 0")
 def test_a_hub_with_a_stale_ledger_never_unerases_an_epoch(tmp_path):
     """An erasure that reached the file behind a hub's back (e.g. the hub opened just before it): the hub's next
     flush neither sets `erased` back to 0 nor stores physiology in the erased epoch."""

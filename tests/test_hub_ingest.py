@@ -157,7 +157,6 @@ def test_backlog_merges_in_order_and_duplicates_drop(tmp_path):
     assert fresh_rows(db, "SELECT last_ctr FROM counters WHERE dev_id = 1") == [(6,)]  # backlog never moves it
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: the ack tracker skips a gap after 5 s, past a merely dropped frame")
 def test_an_ack_gap_is_never_skipped_on_time_alone(tmp_path):
     core = Core(str(tmp_path / "hub.db"))
     key = core.keys[1]
@@ -175,7 +174,6 @@ def test_an_ack_gap_is_never_skipped_on_time_alone(tmp_path):
     core.store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: the ack tracker skips on time, not on proof the badge dropped it")
 def test_an_ack_gap_is_skipped_once_the_badges_ring_has_overwritten_it(tmp_path):
     """The badge keeps its last RING_SLOTS telemetry records: once that many newer telemetry frames are stored, a
     missing one (a reboot's counter jump, or a frame lost beyond the ring) can never come, so acking past it is
@@ -199,7 +197,6 @@ def test_an_ack_gap_is_skipped_once_the_badges_ring_has_overwritten_it(tmp_path)
     core.store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: a restarted hub acks its highest stored counter, past gaps")
 def test_a_restarted_hub_does_not_ack_past_a_gap(tmp_path):
     db = str(tmp_path / "hub.db")
     core = Core(db, devs=(1,))
@@ -226,7 +223,6 @@ def fill_the_disk(con: sqlite3.Connection) -> None:
     con.execute(f"PRAGMA max_page_count={pages}")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14 defect 1: a failed flush drops its batch, erasures included")
 def test_a_failed_flush_loses_nothing_and_its_erasure_stays_pending_until_committed(tmp_path):
     db = str(tmp_path / "hub.db")
     hub = make_hub(db, devs=(1,))

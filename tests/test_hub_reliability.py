@@ -28,7 +28,7 @@ def test_kill_9_loses_no_committed_frame_and_opens_no_replay_window(tmp_path):
     keys = {dev: hub.enroll(dev) for dev in range(1, 51)}
     hub.store.con.close()
     proc = subprocess.Popen([sys.executable, "-m", "lifepalette", "hub", "--db", str(db), "--udp", "127.0.0.1:0",
-                             "--cadence", "0.5", "--ack-gap-timeout", "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             "--cadence", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=REPO_ROOT)
     try:
         line = proc.stdout.readline()

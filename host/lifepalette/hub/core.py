@@ -78,9 +78,8 @@ class Hub(IngestCore):
                  serial: tuple[str, ...] | list[str] = (), cadence_s: float = 1.0, ble_backend=None,
                  ble_max_links: int = 6, ble_hold_s: float = 60.0, flush_interval_s: float = 0.1,
                  flush_max: int = 500, groups: list[list[int]] | None = None, scorer: Any = "auto",
-                 advertiser=None, group_ttl_s: int = 10, gap_timeout_s: float = 5.0):
-        super().__init__(db_path, scorer=load_scorer(groups) if scorer == "auto" else scorer, flush_max=flush_max,
-                         gap_timeout_s=gap_timeout_s)
+                 advertiser=None, group_ttl_s: int = 10):
+        super().__init__(db_path, scorer=load_scorer(groups) if scorer == "auto" else scorer, flush_max=flush_max)
         self.group_id, self.group_key = ensure_group_key(self.store)
         self.cadence_s = cadence_s
         self.flush_interval_s = flush_interval_s
@@ -172,7 +171,7 @@ class Hub(IngestCore):
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval_s)
-            if self.store.pending():
+            if self.store.pending() and self.flush_due():
                 self.flush()
 
     # -- commands and group colour ----------------------------------------------------------------------------
