@@ -399,3 +399,28 @@ def test_batched_rows_follow_the_declared_row_types(tmp_path):
     stored = core.store.con.execute("SELECT * FROM frames").fetchall()
     assert [FrameRow._make(r) for r in stored] == [frame_row]
     core.store.close()
+
+
+def test_erase_through_the_hub_returns_its_receipt_and_keeps_the_epoch_erased(tmp_path):
+    """`erase(dev_id, epoch, reason)`: what the console and a wearer's own erasure page call."""
+    from lifepalette.errors import UsageError
+
+    db = str(tmp_path / "hub.db")
+    hub = make_hub(db, devs=(1,))
+    key = hub.keys[1]
+    for ctr in range(1, 11):
+        assert hub.ingest(telemetry_frame(key, 1, ctr)).ok
+    receipt = hub.erase(1, None, reason="wearer")
+    assert (receipt["dev_id"], receipt["epoch"], receipt["rows"], receipt["reason"]) == (1, None, 10, "wearer")
+    assert receipt["pending"] is False and receipt["scrubbed"] is True
+    assert hub.operator_state()["erasures"][0]["reason"] == "wearer"
+    for ctr in range(11, 21):  # the same epoch goes on: no physiology for it any more
+        assert hub.ingest(telemetry_frame(key, 1, ctr)).ok
+    hub.flush()
+    assert fresh_rows(db, "SELECT COUNT(*) FROM physio") == [(0,)]
+    assert fresh_rows(db, "SELECT COUNT(*) FROM frames") == [(20,)]
+    with pytest.raises(UsageError, match="device 9 is not enrolled"):
+        hub.erase(9)
+    with pytest.raises(UsageError, match="no consent epoch 5"):
+        hub.erase(1, 5)
+    hub.store.con.close()

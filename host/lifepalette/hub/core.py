@@ -34,6 +34,7 @@ from protocol import frame as wire
 from protocol import records
 
 log = logging.getLogger("lifepalette.hub")
+DB_LOCK_WAIT_S = 60.0  # a direct `lifepalette erase` waits up to 30 s for readers to let go of erased bytes
 
 
 def ensure_group_key(store: Store) -> tuple[int, bytes]:
@@ -122,9 +123,14 @@ class Hub(IngestCore):
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> list[str]:
         """Open every transport and start the flush and scoring loops; returns what the hub listens on."""
-        from lifepalette.hub.dblock import DatabaseLock
+        from lifepalette.hub.control import ControlServer
+        from lifepalette.hub.dblock import ERASE_ROLE, DatabaseLock
 
-        self._db_lock = DatabaseLock(self.db_path, "a running hub").acquire()  # restore refuses while held
+        # restore refuses while held; a `lifepalette erase` working directly holds it for a moment
+        self._db_lock = DatabaseLock(self.db_path, "a running hub").acquire(wait_s=DB_LOCK_WAIT_S, wait_for=ERASE_ROLE)
+        self.adopt_erasures()  # anything erased in the file between our open and the lock
+        self.control = ControlServer(self)
+        await self.control.start()  # `lifepalette erase` goes through us from now on
         for transport in self.transports:
             await transport.start()
         if self.advertiser is not None:
@@ -143,6 +149,8 @@ class Hub(IngestCore):
                 log.warning("stopping %s: %s", transport.name, exc)
         if self.advertiser is not None:
             await self.advertiser.stop()
+        if getattr(self, "control", None) is not None:
+            await self.control.stop()
         self.flush()
         self.store.close()
         if getattr(self, "_db_lock", None) is not None:
