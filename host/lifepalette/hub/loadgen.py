@@ -103,3 +103,58 @@ class UdpSenderPool:
                 rec = open_frame(self.keys[dev], data, wire.TO_BADGE)
                 if rec is not None and rec[0] == records.CMD_BACKLOG_ACK:
                     self.acked[dev] = max(self.acked[dev], int.from_bytes(rec[1:5], "little"))
+
+
+def garbage_frames(key: bytes, dev_id: int, n: int = 4096, seed: int = 1) -> list[bytes]:
+    """Frames with a valid header for an enrolled badge and a random sealed body: each costs the hub a full MIC
+    check (the most expensive garbage there is) and is rejected as `mic`."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        frame = bytearray(telemetry_frame(key, dev_id, 1_000_000 + i))
+        frame[wire.HEADER_LEN:] = rng.randbytes(wire.FRAME_LEN - wire.HEADER_LEN)
+        out.append(bytes(frame))
+    return out
+
+
+def flood(hub_addr: tuple[str, int], frames: list[bytes], seconds: float, rate_hz: float = 100_000.0) -> float:
+    """Send `frames` round and round at up to `rate_hz` for `seconds` from one socket; returns the rate reached."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sent = 0
+    t0 = time.monotonic()
+    end = t0 + seconds
+    n = len(frames)
+    try:
+        while (now := time.monotonic()) < end:
+            due = min(int((now - t0) * rate_hz) + 256, int(seconds * rate_hz))
+            while sent < due:
+                try:
+                    sock.sendto(frames[sent % n], hub_addr)
+                except (BlockingIOError, OSError):
+                    pass
+                sent += 1
+            if sent >= seconds * rate_hz:
+                time.sleep(max(0.0, end - time.monotonic()))
+    finally:
+        sock.close()
+    return sent / max(1e-9, time.monotonic() - t0)
+
+
+def flood_main() -> None:
+    """`python -m lifepalette.hub.loadgen HOST PORT SECONDS RATE DB DEV`: a garbage flood from its own process."""
+    import sys
+
+    from lifepalette.hub.sitekey import derive_device_key, load_site_key
+
+    host, port, seconds, rate, db, dev = sys.argv[1:7]
+    site = load_site_key(db, create=False)
+    assert site is not None, f"no site key beside {db}"
+    frames = garbage_frames(derive_device_key(site, int(dev)), int(dev))
+    print(f"{flood((host, int(port)), frames, float(seconds), float(rate)):.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    flood_main()
