@@ -312,6 +312,10 @@ class Hub(IngestCore):
             self._budget_recorded = epochs
             self.store.set_meta("public_budget", json.dumps({"session": self.session_id, **self.release.status()}))
 
+    def ingest_stats(self) -> dict:
+        """Overload counters of the transports that queue (UDP): what was dropped, by the hub or the kernel."""
+        return {t.name: t.stats() for t in self.transports if hasattr(t, "stats")}
+
     def operator_state(self) -> dict:
         """The operator console's state (hub/views.py)."""
         return operator_view(self, time.time())

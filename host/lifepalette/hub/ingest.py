@@ -107,6 +107,7 @@ class IngestCore:
         self.internal_errors = 0
         self.accepted = 0
         self._ack_trackers: dict[int, AckTracker] = {}
+        self._scored_second: dict[int, int] = {}
         self.acked: dict[int, int] = {}
         self.receipts = [r.as_dict() for r in self.store.receipts()]
         self.last_receipts: list[Receipt] = []  # those the latest flush committed
@@ -172,8 +173,11 @@ class IngestCore:
                              _physio_row(dev, ctr, epoch_no, fields) if fields and keep_physio else None)
         if live:
             self._update_badge(dev, now, link, consent, battery, quality, rssi, hue, chroma)
-            if fields is not None and self.scorer is not None:
-                self.scorer.add(dev, int(now), _score_fields(fields, keep_physio, keep_colour))
+            second = int(now)
+            # a badge sends one record a second: more (a flood, valid or replayed badge) must not grow the scorer
+            if fields is not None and self.scorer is not None and self._scored_second.get(dev) != second:
+                self._scored_second[dev] = second
+                self.scorer.add(dev, second, _score_fields(fields, keep_physio, keep_colour))
         if route is not None:
             self.routes[dev] = route
             self.listeners[route] = now

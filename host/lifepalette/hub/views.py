@@ -178,6 +178,7 @@ def operator_view(hub: Hub, now: float) -> dict:
                   "ble": dict(hub.ble.stats) if hub.ble else None},
         "rejections": counts,
         "accepted": hub.accepted,
+        "ingest": hub.ingest_stats(),  # per transport: received, queued, dropped by the hub, dropped by the kernel
         "stored": hub.store.frames_committed,
         "internal_errors": hub.internal_errors,
         "consent_epochs": hub.ledger.as_list(),
