@@ -27,6 +27,7 @@ from pathlib import Path
 N_DEVICES = 50
 N_FRAMES = 30_000
 NAIVE_FRAMES = 2_000
+BASELINE_S = 15.0
 
 
 def _frames(keys: dict[int, bytes], n: int, start: int = 1) -> list[bytes]:
@@ -149,11 +150,14 @@ def soak(tmp: Path, full: bool) -> list[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = _start_hub(db, port)
+    pool = RingBadgePool(("127.0.0.1", port), keys, rate_hz=1.0)
+    pool.start()  # the baseline: the same badges and hub, no flood, no kills
+    time.sleep(BASELINE_S)
+    calm = sorted(pool.latencies)
     flooder = subprocess.Popen([sys.executable, "-m", "lifepalette.hub.loadgen", "127.0.0.1", str(port),
                                 str(duration), str(garbage_hz), str(db), "999"], stdout=subprocess.PIPE, text=True)
-    pool = RingBadgePool(("127.0.0.1", port), keys, rate_hz=1.0)
-    pool.start()
     t0 = time.monotonic()
+    soaked_from = len(pool.latencies)
     rss: dict[float, float] = {}
     killed = 0
     try:
@@ -191,9 +195,8 @@ def soak(tmp: Path, full: bool) -> list[str]:
     acked_lost = sum(len(set(range(1, pool.acked[d] + 1)) - stored.get(d, set())) for d in keys)
     sent_ctrs = {d: set(range(1, pool.next_ctr[d])) for d in keys}
     never = sum(len(sent_ctrs[d] - stored.get(d, set())) for d in keys)
-    lat = sorted(pool.latencies)
-    p50 = lat[len(lat) // 2] if lat else float("nan")
-    p99 = lat[int(len(lat) * 0.99)] if lat else float("nan")
+    lat = sorted(pool.latencies[soaked_from:])
+    p50, p99 = _quantile(lat, 0.5), _quantile(lat, 0.99)
     early, late = (rss.get(at, float("nan")) for at in rss_at)
     return [
         f"soak {duration:.0f} s: 100 badges at 1 Hz ({pool.sent} live frames, {pool.backlog_sent} backlog re-sends) + "
@@ -203,8 +206,13 @@ def soak(tmp: Path, full: bool) -> list[str]:
         f"hub RSS at {rss_at[0]:.0f} s {early:.0f} MB, at {rss_at[1]:.0f} s {late:.0f} MB: ratio {late / early:.3f} "
         f"(goal within 10 %)",
         f"send -> acknowledged latency over {len(lat)} frames: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
-        f"(includes frames lost to the kills and recovered by backlog)",
+        f"(includes frames lost to the kills and recovered by backlog); baseline without flood or kills over "
+        f"{len(calm)} frames: p50 {_quantile(calm, 0.5) * 1000:.0f} ms, p99 {_quantile(calm, 0.99) * 1000:.0f} ms",
     ]
+
+
+def _quantile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
 
 
 def main() -> None:
