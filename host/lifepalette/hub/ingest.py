@@ -273,10 +273,12 @@ class IngestCore:
         receipts = self.store.replay_journal()
         for receipt in receipts:
             self.receipts.insert(0, receipt.as_dict())
+        known = {(e.dev_id, e.epoch): e for epochs in self.ledger.by_dev.values() for e in epochs}
         for e in self.store.load_epochs():
-            if e.erased:
-                for marked in self.ledger.mark_erased(e.dev_id, e.epoch):
-                    self.store.note_epoch(marked)
+            mine = known.get((e.dev_id, e.epoch))
+            if e.erased and mine is not None and not mine.erased:
+                mine.erased = True
+                self.store.note_epoch(mine)
         return receipts
 
 
