@@ -424,3 +424,32 @@ def test_erase_through_the_hub_returns_its_receipt_and_keeps_the_epoch_erased(tm
     with pytest.raises(UsageError, match="no consent epoch 5"):
         hub.erase(1, 5)
     hub.store.con.close()
+
+
+def test_an_erasure_the_journal_cannot_take_yet_waits_for_it_and_is_then_carried_out(tmp_path):
+    """The journal line comes first: while it cannot be written, the erasure is pending (not journaled) and not
+    carried out; once the journal takes it, the flush commits it."""
+    import os
+
+    from lifepalette.hub.erasure_journal import ErasureJournal, journal_path
+
+    db = str(tmp_path / "hub.db")
+    hub = make_hub(db, devs=(1,))
+    key = hub.keys[1]
+    for ctr in range(1, 11):
+        assert hub.ingest(telemetry_frame(key, 1, ctr, revision=1)).ok
+    hub.flush()
+    journal = journal_path(db)
+    journal.unlink(missing_ok=True)
+    os.mkdir(journal)  # a directory where the journal file goes: every append fails
+    hub.ingest(telemetry_frame(key, 1, 11, physio=False, revision=2))
+    hub.flush()
+    pending = hub.operator_state()["erasures_pending"]
+    assert [(p["dev_id"], p["epoch"], p["journaled"]) for p in pending] == [(1, 1, False)]
+    assert hub.store.count_physio(1) == 10 and hub.acked == {1: 10}
+    os.rmdir(journal)
+    hub.flush()
+    assert hub.operator_state()["erasures_pending"] == [] and hub.acked == {1: 11}
+    assert hub.store.count_physio(1) == 0
+    assert [i.id for i in ErasureJournal(db).read()] == [pending[0]["intent"]]
+    hub.store.con.close()
