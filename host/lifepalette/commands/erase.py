@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 SCRUB_WAIT_S = 30.0  # how long to wait for other readers to let go of the erased bytes
+CONTROL_WAIT_S = 5.0  # how long to wait for a running hub's control socket to answer
 
 
 def register(subparsers) -> None:
@@ -77,10 +79,15 @@ def _through_the_hub(db, dev_id: int, epoch: int | None, busy: Exception) -> dic
     from lifepalette.errors import UsageError
     from lifepalette.hub import control
 
-    try:
-        reply = control.request(db, {"op": "erase", "dev": dev_id, "epoch": epoch})
-    except control.ControlUnavailable as exc:
-        raise UsageError(f"{busy}, and {exc}: try again when it is done") from None
+    deadline = time.monotonic() + CONTROL_WAIT_S  # a hub that is starting takes the lock before it listens
+    while True:
+        try:
+            reply = control.request(db, {"op": "erase", "dev": dev_id, "epoch": epoch})
+            break
+        except control.ControlUnavailable as exc:
+            if time.monotonic() >= deadline:
+                raise UsageError(f"{busy}, and {exc}: try again when it is done") from None
+            time.sleep(0.2)
     if "error" in reply:
         error = UsageError(str(reply["error"]))
         error.exit_code = int(reply.get("exit_code", 2))
