@@ -314,7 +314,7 @@ class Hub(IngestCore):
 
     def ingest_stats(self) -> dict:
         """Overload counters of the transports that queue (UDP): what was dropped, by the hub or the kernel."""
-        return {t.name: t.stats() for t in self.transports if hasattr(t, "stats")}
+        return {t.name: t.overload_stats() for t in self.transports if hasattr(t, "overload_stats")}
 
     def operator_state(self) -> dict:
         """The operator console's state (hub/views.py)."""

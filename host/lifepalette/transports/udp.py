@@ -4,8 +4,9 @@ datagram's source address.
 Under overload the hub must keep serving its badges and stay within a fixed amount of memory. Datagrams are read
 off the socket in bursts (reading is far cheaper than verifying) into a bounded queue per source address, and
 verified round-robin across sources, a slice at a time, so a flood from one source costs a live badge at most its
-fair share instead of crowding it out of the kernel's buffer. A full queue drops the datagram and counts it
-(`dropped`); the kernel's own drops on this socket are read from /proc/net/udp (`kernel_drops`). A badge's
+fair share instead of crowding it out of the kernel's buffer; a source whose frames keep failing verification is
+held to a budget of rejects a second and dropped unverified beyond it (`throttled`). A full queue drops the datagram
+and counts it (`dropped`); the kernel's own drops on this socket are read from /proc/net/udp (`kernel_drops`). A badge's
 frames lost either way stay in its ring and come back as backlog: the hub acknowledges only what it stored.
 """
 
@@ -25,7 +26,12 @@ SOURCES_MAX = 1024  # distinct source addresses with something queued
 QUEUED_MAX = 16_384  # datagrams queued in all (about 1.5 MB): the memory bound under any flood
 READ_BURST = 512  # datagrams read per readiness event before verifying some
 SLICE_S = 0.002  # verifying at most this long before reading again: what arrives meanwhile fits the buffer
-RECV_BUFFER = 1 << 20
+# A source's rejected frames (each may have cost a MIC check) are budgeted: REJECTS_PER_S a second, bursts of
+# REJECT_BURST; past that its datagrams are dropped unread by the verifier, so a flood cannot spend the CPU that
+# reading the socket (and the badges' frames in it) needs. A badge's own rejects (a repeat now and then) are far below.
+REJECTS_PER_S = 500.0
+REJECT_BURST = 500.0
+RECV_BUFFER = 4 << 20  # a flood must not overflow it while the hub is scheduled out (capped by net.core.rmem_max)
 
 
 class UdpTransport:
@@ -40,6 +46,8 @@ class UdpTransport:
         self.dropped = 0  # datagrams the bounded queue refused (counted, never stored, never acknowledged)
         self.queues: dict[tuple, deque[bytes]] = {}  # source address -> datagrams, insertion order = turn order
         self.queued = 0
+        self.throttled = 0  # of `dropped`: from sources over their budget of rejected frames
+        self._rejects: dict[tuple, tuple[float, float]] = {}  # source -> (reject budget left, when)
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._draining = False
@@ -87,6 +95,10 @@ class UdpTransport:
         if self.queued >= QUEUED_MAX:
             self.dropped += 1
             return
+        if addr in self._rejects and self._reject_budget(addr, time.monotonic()) < 1.0:
+            self.dropped += 1
+            self.throttled += 1
+            return
         queue = self.queues.get(addr)
         if queue is None:
             if len(self.queues) >= SOURCES_MAX:
@@ -111,11 +123,26 @@ class UdpTransport:
                 self.queued -= 1
                 if not queue:
                     del queues[addr]
-                ingest(data, link="udp", route=(self, addr))
+                if not ingest(data, link="udp", route=(self, addr)).ok:
+                    self._charge(addr)
         if queues:
             self._loop.call_soon(self._drain)
         else:
             self._draining = False
+
+    def _reject_budget(self, addr, now: float) -> float:
+        left, when = self._rejects[addr]
+        return min(REJECT_BURST, left + (now - when) * REJECTS_PER_S)
+
+    def _charge(self, addr) -> None:
+        now = time.monotonic()
+        left = self._reject_budget(addr, now) if addr in self._rejects else REJECT_BURST
+        if len(self._rejects) >= SOURCES_MAX and addr not in self._rejects:
+            # forget the sources whose budget has refilled: they are no different from new ones
+            self._rejects = {a: v for a, v in self._rejects.items() if self._reject_budget(a, now) < REJECT_BURST}
+            if len(self._rejects) >= SOURCES_MAX:
+                return
+        self._rejects[addr] = (left - 1.0, now)
 
     def kernel_drops(self) -> int | None:
         """Datagrams the kernel dropped on this socket (its receive buffer was full), or None where unreadable."""
@@ -133,9 +160,9 @@ class UdpTransport:
                 continue
         return None
 
-    def stats(self) -> dict:
+    def overload_stats(self) -> dict:
         return {"received": self.received, "queued": self.queued, "dropped": self.dropped,
-                "kernel_drops": self.kernel_drops()}
+                "throttled": self.throttled, "kernel_drops": self.kernel_drops()}
 
     # -- out ------------------------------------------------------------------------------------------------
     def send(self, frame: bytes, address) -> bool:
