@@ -50,7 +50,7 @@ def test_build_compiles_for_each_boards_architecture(board, tmp_path):
 
 def test_cli_build_writes_files_and_a_manifest_that_flash_can_load(tmp_path, capsys):
     out = tmp_path / "c3"
-    assert cli.main(["build", "--board", "esp32-c3-devkitm", "--out", str(out)]) == 0
+    assert cli.main(["build", "--board", "esp32-c3-supermini", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["arch"] == "rv32imc"
@@ -76,7 +76,7 @@ def test_board_files_add_boards_and_override_arch(tmp_path):
     (tmp_path / "esp32-s3-box.json").write_text(json.dumps({"name": "esp32-s3-box", "arch": "xtensawin"}))
     (tmp_path / "broken.json").write_text("{")
     boards = known_boards(tmp_path)
-    assert boards["esp32-s3-box"] == "xtensawin" and boards["esp32-c3-devkitm"] == "rv32imc"
+    assert boards["esp32-s3-box"] == "xtensawin" and boards["esp32-c3-supermini"] == "rv32imc"
     assert "broken" not in boards
 
 
@@ -110,3 +110,14 @@ def test_mip_installs_the_package_onto_a_virtual_badge(tmp_path, capsys):
             transport.close()
     for src, dest in badge_sources(proto, fw):
         assert (vb.root / dest).read_bytes() == src.read_bytes()
+
+
+def test_every_board_the_tools_know_is_one_the_firmware_boots():
+    """A board the build and enrol tools accept but the firmware's config check does not know boots to safe mode
+    ("unknown board") on a badge that is otherwise fine."""
+    import ast
+
+    source = (Path(__file__).resolve().parents[1] / "firmware" / "app" / "config.py").read_text()
+    firmware_boards = next(ast.literal_eval(node.value) for node in ast.walk(ast.parse(source))
+                           if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "BOARDS")
+    assert set(known_boards()) <= set(firmware_boards)

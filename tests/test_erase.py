@@ -126,3 +126,136 @@ def test_erase_says_so_when_a_reader_never_lets_go(tmp_path):
     assert not store.scrub_pending
     store.con.close()
     assert raw_files(db).count(MARK) == 40
+
+
+def operator_state(port: int, token: str) -> dict:
+    import urllib.request
+
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/operator/state",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())["state"]
+
+
+def physio_rows(db: Path, dev: int) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = ?", (dev,)).fetchone()[0]
+    finally:
+        con.close()
+
+
+def frames_stored(db: Path, dev: int) -> int:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT COUNT(*) FROM frames WHERE dev_id = ?", (dev,)).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_erase_while_the_hub_runs_goes_through_the_hub_and_sticks(tmp_path):
+    import os
+    import socket
+    import time
+
+    from helpers.waits import wait_for
+    from lifepalette.hub.sitekey import derive_device_key, load_site_key
+    from lifepalette.paths import REPO_ROOT
+
+    db = tmp_path / "hub.db"
+    fill(db)
+    key = derive_device_key(load_site_key(db, create=False), 7)
+    token = "t" * 24
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        http_port = s.getsockname()[1]
+    env = dict(os.environ, LP_OPERATOR_TOKEN=token, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "lifepalette", "hub", "--db", str(db), "--udp", "127.0.0.1:0",
+                             "--http", f"127.0.0.1:{http_port}", "--cadence", "0.2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env)
+    badge = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("listening: udp 127.0.0.1:"), line + proc.stderr.read()
+        hub_addr = ("127.0.0.1", int(line.rsplit(":", 1)[1]))
+        ctr = 41
+
+        def send(n: int) -> None:
+            nonlocal ctr
+            for _ in range(n):  # badge 7 goes on in epoch 2 (revision 2), physiology shared
+                badge.sendto(seal(key, wire.TELEMETRY, 7, ctr, marked(ctr, 2)), hub_addr)
+                ctr += 1
+                time.sleep(0.002)
+
+        send(10)
+        wait_for(lambda: frames_stored(db, 7) == 50, timeout=20, what="the running hub storing badge 7's frames")
+        assert physio_rows(db, 7) == 50
+        wait_for(lambda: _answers(http_port), timeout=20, what="the operator API")
+
+        r = subprocess.run([sys.executable, "-m", "lifepalette", "erase", "--db", str(db), "--dev", "7"],
+                           capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+        assert r.returncode == 0, r.stderr
+        receipt = json.loads(r.stdout)["receipt"]
+        assert receipt["dev_id"] == 7 and receipt["epoch"] is None and receipt["rows"] == 50
+        assert receipt["reason"] == "operator" and receipt["scrubbed"] is True
+
+        assert os.stat(f"{db}.control").st_mode & 0o777 == 0o600  # the hub's control socket: its owner only
+        unknown = subprocess.run([sys.executable, "-m", "lifepalette", "erase", "--db", str(db), "--dev", "999"],
+                                 capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+        assert unknown.returncode == 2 and "device 999 is not enrolled" in unknown.stderr
+        assert "Traceback" not in unknown.stderr and unknown.stderr.count("\n") == 1
+
+        send(10)  # the same epoch goes on: its physiology must not be stored again
+        wait_for(lambda: frames_stored(db, 7) == 60, timeout=20, what="the hub storing the later frames")
+        assert physio_rows(db, 7) == 0
+        state = operator_state(http_port, token)
+        assert any(e["dev_id"] == 7 and e["rows"] == 50 and e["reason"] == "operator" for e in state["erasures"])
+        assert all(e["erased"] for e in state["consent_epochs"] if e["dev_id"] == 7)
+    finally:
+        badge.close()
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert proc.returncode == 0, proc.stderr.read()
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM consent_epochs WHERE dev_id = 7 AND erased = 0").fetchone()[0] == 0
+    assert con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = 7").fetchone()[0] == 0
+    assert con.execute("SELECT COUNT(*) FROM erasures WHERE dev_id = 7").fetchone()[0] == 1
+    con.close()
+    assert raw_files(db).count(MARK) == 40  # badge 8's rows only
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_a_hub_with_a_stale_ledger_never_unerases_an_epoch(tmp_path):
+    """An erasure that reached the file behind a hub's back (e.g. the hub opened just before it): the hub's next
+    flush neither sets `erased` back to 0 nor stores physiology in the erased epoch."""
+    from lifepalette.hub.store import Store
+
+    db = tmp_path / "hub.db"
+    fill(db)
+    hub = Hub(db, scorer=None)  # its ledger says epoch 2 of badge 7 is open, not erased
+    other = Store(db)
+    other.erase(7, None, "operator")
+    other.close()
+    key = hub.keys[7]
+    for ctr in range(41, 51):
+        assert hub.ingest(seal(key, wire.TELEMETRY, 7, ctr, marked(ctr, 2))).ok
+    hub.flush()
+    hub.adopt_erasures()  # what a starting hub does once it holds the database: its ledger learns the erasure
+    assert [e["erased"] for e in hub.ledger.as_list() if e["dev_id"] == 7] == [True, True]
+    hub.store.con.close()
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT epoch, erased FROM consent_epochs WHERE dev_id = 7").fetchall() == [(1, 1), (2, 1)]
+    assert con.execute("SELECT COUNT(*) FROM physio WHERE dev_id = 7").fetchone()[0] == 0
+    con.close()

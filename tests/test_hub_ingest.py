@@ -157,21 +157,106 @@ def test_backlog_merges_in_order_and_duplicates_drop(tmp_path):
     assert fresh_rows(db, "SELECT last_ctr FROM counters WHERE dev_id = 1") == [(6,)]  # backlog never moves it
 
 
-def test_an_ack_gap_is_waited_out_then_skipped_after_the_timeout(tmp_path):
-    core = Core(str(tmp_path / "hub.db"), gap_timeout_s=5.0)
+def test_an_ack_gap_is_never_skipped_on_time_alone(tmp_path):
+    core = Core(str(tmp_path / "hub.db"))
     key = core.keys[1]
-    for ctr in (1, 2, 3, 10, 11):  # 4-9 never come (the badge rebooted and jumped its counter)
+    for ctr in (1, 2, 3, 5, 6):  # 4 was dropped on air: the badge still holds it and re-sends it as backlog
         core.ingest(telemetry_frame(key, 1, ctr))
     core.flush()
-    core.mono += 4.9
-    core.ingest(telemetry_frame(key, 1, 12))
+    for ctr in range(7, 40):  # a minute passes, one live frame a second
+        core.mono += 2.0
+        core.ingest(telemetry_frame(key, 1, ctr))
+        core.flush()
+    assert core.acks == [(1, 3)], "acked past frame 4, which the hub never stored: the badge would delete it"
+    core.ingest(backlog_frame(key, 1, 4))
     core.flush()
-    assert core.acks == [(1, 3)]
-    core.mono += 0.2  # the gap has now been open for 5.1 s
-    core.ingest(telemetry_frame(key, 1, 13))
-    core.flush()
-    assert core.acks == [(1, 3), (1, 13)]
+    assert core.acks == [(1, 3), (1, 39)]
     core.store.close()
+
+
+def test_an_ack_gap_is_skipped_once_the_badges_ring_has_overwritten_it(tmp_path):
+    """The badge keeps its last RING_SLOTS telemetry records: once that many newer telemetry frames are stored, a
+    missing one (a reboot's counter jump, or a frame lost beyond the ring) can never come, so acking past it is
+    safe; heartbeats are never in the ring and do not count."""
+    from lifepalette.hub.ingest import RING_SLOTS
+
+    core = Core(str(tmp_path / "hub.db"), devs=(1,))
+    key = core.keys[1]
+    core.ingest(telemetry_frame(key, 1, 1))
+    for ctr in range(3, 3 + 50):  # heartbeats above the gap prove nothing
+        core.ingest(seal(key, wire.HEARTBEAT, 1, ctr, bytes(13)))
+    core.flush()
+    first = 3 + 50
+    for ctr in range(first, first + RING_SLOTS - 1):
+        core.ingest(telemetry_frame(key, 1, ctr))
+    core.flush()
+    assert core.acks == [(1, 1)]
+    core.ingest(telemetry_frame(key, 1, first + RING_SLOTS - 1))  # the RING_SLOTS-th: frame 2 is overwritten now
+    core.flush()
+    assert core.acks == [(1, 1), (1, first + RING_SLOTS - 1)]
+    core.store.close()
+
+
+def test_a_restarted_hub_does_not_ack_past_a_gap(tmp_path):
+    db = str(tmp_path / "hub.db")
+    core = Core(db, devs=(1,))
+    key = core.keys[1]
+    for ctr in (1, 2, 3, 5, 6):
+        core.ingest(telemetry_frame(key, 1, ctr))
+    core.flush()
+    core.store.close()
+    again = Core(db, devs=(1,))
+    again.now += 10
+    again.ingest(telemetry_frame(key, 1, 7))
+    again.flush()
+    assert again.acks == [(1, 3)]
+    again.ingest(backlog_frame(key, 1, 4))
+    again.flush()
+    assert again.acks == [(1, 3), (1, 7)]
+    again.store.close()
+
+
+def fill_the_disk(con: sqlite3.Connection) -> None:
+    """SQLite's own size cap at the file's current size: every write that needs a new page now fails with
+    "database or disk is full", exactly as on a full disk."""
+    pages = con.execute("PRAGMA page_count").fetchone()[0]
+    con.execute(f"PRAGMA max_page_count={pages}")
+
+
+def test_a_failed_flush_loses_nothing_and_its_erasure_stays_pending_until_committed(tmp_path):
+    db = str(tmp_path / "hub.db")
+    hub = make_hub(db, devs=(1,))
+    key = hub.keys[1]
+    for ctr in range(1, 21):
+        assert hub.ingest(telemetry_frame(key, 1, ctr, revision=1)).ok
+    hub.flush()
+    assert hub.acked == {1: 20} and hub.store.count_physio(1) == 20
+    fill_the_disk(hub.store.con)
+    for ctr in range(21, 301):
+        assert hub.ingest(telemetry_frame(key, 1, ctr, revision=1)).ok
+    hub.ingest(telemetry_frame(key, 1, 301, physio=False, revision=2))  # the wearer revokes: erase epoch 1
+    errors = hub.internal_errors
+    hub.flush()
+    assert hub.internal_errors > errors, "the flush failed (the disk is full)"
+    assert hub.acked == {1: 20}, "nothing uncommitted is acknowledged"
+    state = hub.operator_state()
+    pending = state["erasures_pending"]
+    assert [(p["dev_id"], p["epoch"], p["reason"]) for p in pending] == [(1, 1, "revocation")]
+    assert [e["erased"] for e in state["consent_epochs"]] == [True, False]
+    hub.flush()  # still full: still pending, nothing lost
+    assert len(hub.operator_state()["erasures_pending"]) == 1
+
+    hub.store.con.execute("PRAGMA max_page_count=1073741823")  # space returns
+    hub.flush()
+    assert hub.acked == {1: 301}
+    assert fresh_rows(db, "SELECT COUNT(*), MIN(ctr), MAX(ctr) FROM frames") == [(301, 1, 301)]
+    assert fresh_rows(db, "SELECT COUNT(*) FROM physio WHERE dev_id = 1") == [(0,)]
+    assert fresh_rows(db, "SELECT epoch, erased FROM consent_epochs ORDER BY epoch") == [(1, 1), (2, 0)]
+    assert fresh_rows(db, "SELECT dev_id, epoch, rows, reason FROM erasures") == [(1, 1, 300, "revocation")]
+    state = hub.operator_state()
+    assert state["erasures_pending"] == []
+    assert state["erasures"][0]["rows"] == 300 and state["erasures"][0]["reason"] == "revocation"
+    hub.store.con.close()
 
 
 def bad_frames(key: bytes, other_key: bytes) -> dict[str, list[bytes]]:
@@ -314,3 +399,57 @@ def test_batched_rows_follow_the_declared_row_types(tmp_path):
     stored = core.store.con.execute("SELECT * FROM frames").fetchall()
     assert [FrameRow._make(r) for r in stored] == [frame_row]
     core.store.close()
+
+
+def test_erase_through_the_hub_returns_its_receipt_and_keeps_the_epoch_erased(tmp_path):
+    """`erase(dev_id, epoch, reason)`: what the console and a wearer's own erasure page call."""
+    from lifepalette.errors import UsageError
+
+    db = str(tmp_path / "hub.db")
+    hub = make_hub(db, devs=(1,))
+    key = hub.keys[1]
+    for ctr in range(1, 11):
+        assert hub.ingest(telemetry_frame(key, 1, ctr)).ok
+    receipt = hub.erase(1, None, reason="wearer")
+    assert (receipt["dev_id"], receipt["epoch"], receipt["rows"], receipt["reason"]) == (1, None, 10, "wearer")
+    assert receipt["pending"] is False and receipt["scrubbed"] is True
+    assert hub.operator_state()["erasures"][0]["reason"] == "wearer"
+    for ctr in range(11, 21):  # the same epoch goes on: no physiology for it any more
+        assert hub.ingest(telemetry_frame(key, 1, ctr)).ok
+    hub.flush()
+    assert fresh_rows(db, "SELECT COUNT(*) FROM physio") == [(0,)]
+    assert fresh_rows(db, "SELECT COUNT(*) FROM frames") == [(20,)]
+    with pytest.raises(UsageError, match="device 9 is not enrolled"):
+        hub.erase(9)
+    with pytest.raises(UsageError, match="no consent epoch 5"):
+        hub.erase(1, 5)
+    hub.store.con.close()
+
+
+def test_an_erasure_the_journal_cannot_take_yet_waits_for_it_and_is_then_carried_out(tmp_path):
+    """The journal line comes first: while it cannot be written, the erasure is pending (not journaled) and not
+    carried out; once the journal takes it, the flush commits it."""
+    import os
+
+    from lifepalette.hub.erasure_journal import ErasureJournal, journal_path
+
+    db = str(tmp_path / "hub.db")
+    hub = make_hub(db, devs=(1,))
+    key = hub.keys[1]
+    for ctr in range(1, 11):
+        assert hub.ingest(telemetry_frame(key, 1, ctr, revision=1)).ok
+    hub.flush()
+    journal = journal_path(db)
+    journal.unlink(missing_ok=True)
+    os.mkdir(journal)  # a directory where the journal file goes: every append fails
+    hub.ingest(telemetry_frame(key, 1, 11, physio=False, revision=2))
+    hub.flush()
+    pending = hub.operator_state()["erasures_pending"]
+    assert [(p["dev_id"], p["epoch"], p["journaled"]) for p in pending] == [(1, 1, False)]
+    assert hub.store.count_physio(1) == 10 and hub.acked == {1: 10}
+    os.rmdir(journal)
+    hub.flush()
+    assert hub.operator_state()["erasures_pending"] == [] and hub.acked == {1: 11}
+    assert hub.store.count_physio(1) == 0
+    assert [i.id for i in ErasureJournal(db).read()] == [pending[0]["intent"]]
+    hub.store.con.close()

@@ -39,9 +39,6 @@ def register(subparsers) -> None:
     p.add_argument("--lsl-wearers", action="store_true",
                    help="with --lsl: also a feature stream per wearer who consented to physiology (per-session "
                    "pseudonym; ends at once on pause or revocation)")
-    # How long a gap in a badge's counters stays open before acks skip it (a counter jump after a reboot). Hidden:
-    # for tests that flood a loaded machine, where a datagram the kernel dropped must not be acked past.
-    p.add_argument("--ack-gap-timeout", type=float, default=5.0, help=argparse.SUPPRESS)
     p.add_argument("--advertise", action="store_true",
                    help="advertise the group colour through BlueZ (LEAdvertisingManager1, needs a Pi/BlueZ)")
     p.set_defaults(func=run)
@@ -98,7 +95,6 @@ async def _serve(args: argparse.Namespace) -> int:
 
         advertiser = BlueZAdvertiser()
     hub = Hub(args.db, udp=args.udp, ble=args.ble, serial=tuple(args.serial), cadence_s=args.cadence,
-              gap_timeout_s=args.ack_gap_timeout,
               advertiser=advertiser)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -36,6 +36,7 @@ from protocol import records
 
 log = logging.getLogger("lifepalette.hub")
 JOURNEY_SAVE_S = 60.0  # how often a running session's journey is written to the store (and at its end)
+DB_LOCK_WAIT_S = 60.0  # a direct `lifepalette erase` waits up to 30 s for readers to let go of erased bytes
 
 
 def ensure_group_key(store: Store) -> tuple[int, bytes]:
@@ -80,9 +81,8 @@ class Hub(IngestCore):
                  serial: tuple[str, ...] | list[str] = (), cadence_s: float = 1.0, ble_backend=None,
                  ble_max_links: int = 6, ble_hold_s: float = 60.0, flush_interval_s: float = 0.1,
                  flush_max: int = 500, groups: list[list[int]] | None = None, scorer: Any = "auto",
-                 advertiser=None, group_ttl_s: int = 10, gap_timeout_s: float = 5.0):
-        super().__init__(db_path, scorer=load_scorer(groups) if scorer == "auto" else scorer, flush_max=flush_max,
-                         gap_timeout_s=gap_timeout_s)
+                 advertiser=None, group_ttl_s: int = 10):
+        super().__init__(db_path, scorer=load_scorer(groups) if scorer == "auto" else scorer, flush_max=flush_max)
         self.group_id, self.group_key = ensure_group_key(self.store)
         self.cadence_s = cadence_s
         self.flush_interval_s = flush_interval_s
@@ -127,9 +127,14 @@ class Hub(IngestCore):
     # -- lifecycle --------------------------------------------------------------------------------------------
     async def start(self) -> list[str]:
         """Open every transport and start the flush and scoring loops; returns what the hub listens on."""
-        from lifepalette.hub.dblock import DatabaseLock
+        from lifepalette.hub.control import ControlServer
+        from lifepalette.hub.dblock import ERASE_ROLE, DatabaseLock
 
-        self._db_lock = DatabaseLock(self.db_path, "a running hub").acquire()  # restore refuses while held
+        # restore refuses while held; a `lifepalette erase` working directly holds it for a moment
+        self._db_lock = DatabaseLock(self.db_path, "a running hub").acquire(wait_s=DB_LOCK_WAIT_S, wait_for=ERASE_ROLE)
+        self.adopt_erasures()  # anything erased in the file between our open and the lock
+        self.control = ControlServer(self)
+        await self.control.start()  # `lifepalette erase` goes through us from now on
         for transport in self.transports:
             await transport.start()
         if self.advertiser is not None:
@@ -150,6 +155,8 @@ class Hub(IngestCore):
             await self.advertiser.stop()
         if self.session_id is not None:
             self._save_journey()  # a session still running when the hub stops keeps its journey to this moment
+        if getattr(self, "control", None) is not None:
+            await self.control.stop()
         self.flush()
         self.store.close()
         if getattr(self, "_db_lock", None) is not None:
@@ -178,7 +185,7 @@ class Hub(IngestCore):
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval_s)
-            if self.store.pending():
+            if self.store.pending() and self.flush_due():
                 self.flush()
 
     # -- commands and group colour ----------------------------------------------------------------------------
@@ -321,6 +328,10 @@ class Hub(IngestCore):
         if epochs != self._budget_recorded:
             self._budget_recorded = epochs
             self.store.set_meta("public_budget", json.dumps({"session": self.session_id, **self.release.status()}))
+
+    def ingest_stats(self) -> dict:
+        """Overload counters of the transports that queue (UDP): what was dropped, by the hub or the kernel."""
+        return {t.name: t.overload_stats() for t in self.transports if hasattr(t, "overload_stats")}
 
     def operator_state(self) -> dict:
         """The operator console's state (hub/views.py)."""

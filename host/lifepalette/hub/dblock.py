@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from lifepalette.errors import UsageError
@@ -19,6 +20,9 @@ def lock_path(db_path: str | Path) -> Path:
 
 class DatabaseBusy(UsageError):
     pass
+
+
+ERASE_ROLE = "lifepalette erase"  # a direct erase holds the lock while it works (no hub runs then)
 
 
 class DatabaseLock:
@@ -33,13 +37,21 @@ class DatabaseLock:
         except OSError:
             return "another process"
 
-    def acquire(self) -> DatabaseLock:
+    def acquire(self, wait_s: float = 0.0, wait_for: str | None = None) -> DatabaseLock:
+        """Take the lock; DatabaseBusy if held. A holder in role `wait_for` (a brief one) is waited for, up to
+        `wait_s`; any other holder is refused at once."""
         fd = os.open(lock_path(self.db_path), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise DatabaseBusy(f"{self.db_path} is in use by {self.holder()}") from None
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if wait_for is not None and self.holder().startswith(wait_for) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                os.close(fd)
+                raise DatabaseBusy(f"{self.db_path} is in use by {self.holder()}") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{self.role} (pid {os.getpid()})\n".encode())
         self._fd = fd

@@ -15,55 +15,67 @@ from pathlib import Path
 from typing import Any
 
 from lifepalette.crypto import open_frame
-from lifepalette.errors import LifePaletteError
+from lifepalette.errors import LifePaletteError, UsageError
 from lifepalette.hub.consent import ConsentLedger, colour_allowed, physio_allowed
 from lifepalette.hub.sitekey import derive_device_key, device_keys, load_site_key
-from lifepalette.hub.store import PHYSIO_FIELDS, Store
+from lifepalette.hub.store import PHYSIO_FIELDS, Receipt, Store
 from lifepalette.hub.views import BadgeState
 from protocol import frame as wire
 from protocol import records
 from protocol.verifier import Verdict, Verifier
 
 log = logging.getLogger("lifepalette.hub")
+FLUSH_LOG_INTERVAL_S = 30.0
+FLUSH_RETRY_MIN_S, FLUSH_RETRY_MAX_S = 0.2, 5.0  # automatic retries of a failed flush back off between these
 
 PHYSIO_NA = {"hr_bpm": records.HR_NA, "rmssd_ms": records.RMSSD_NA, "scl": records.SCL_NA,
              "scr_per_min": records.SCR_NA, "motion": records.MOTION_NA}
 
 
-class AckTracker:
-    """Per badge: the highest counter H such that every frame <= H is stored (or known never to come).
+# The badge's backlog ring holds its last RING_SLOTS telemetry records (firmware/app/start.py: storage.Ring(600)).
+RING_SLOTS = 600
+# A gap with this many newer frames of any type (heartbeats too, which are never in the ring) is given up, so one
+# badge's tracker stays bounded: about 40 minutes at 1 Hz, during which the badge re-sent its ring many times over.
+GAP_SPAN_MAX = 4 * RING_SLOTS
+# Frames the badge keeps in its ring (heartbeats are never there).
+RING_TYPES = (wire.TELEMETRY, wire.BACKLOG)
 
-    A backlog ack covers every frame at or below it, so acking the highest stored counter would tell the badge to
-    drop frames lost on air. Gaps are waited out instead: the badge re-sends unacked frames as backlog when a
-    link is up; a gap still open after `gap_timeout_s` (a counter jump after a badge reboot) is skipped.
+
+class AckTracker:
+    """Per badge: the highest counter H such that every frame <= H is stored or can never come.
+
+    A backlog ack tells the badge to delete every ring entry at or below it, so acking past a frame the badge still
+    holds (dropped on air, never stored) would lose it. A gap is therefore skipped only when it provably cannot be
+    filled: RING_SLOTS newer telemetry/backlog frames are stored, so the badge's ring (oldest overwritten first) has
+    overwritten it, which is also what a reboot's counter jump or a lost ring looks like once the badge sends on.
+    Time alone proves nothing: a badge out of range for an hour still holds its frames.
     """
 
-    def __init__(self, base: int, gap_timeout_s: float):
+    def __init__(self, base: int, ring_slots: int = RING_SLOTS, span_max: int = GAP_SPAN_MAX):
         self.base = base
-        self.gap_timeout_s = gap_timeout_s
-        self.above: set[int] = set()
-        self.gap_since: float | None = None
+        self.ring_slots = ring_slots
+        self.span_max = span_max
+        self.above: set[int] = set()  # stored counters above base
+        self.ring_above: set[int] = set()  # those of frames a ring holds (telemetry, backlog)
 
-    def add(self, ctrs: list[int], now: float) -> int:
-        self.above.update(c for c in ctrs if c > self.base)
+    def add(self, frames: list[tuple[int, int]]) -> int:
+        """Record stored (ctr, ftype) pairs; returns the counter up to which the badge may be acknowledged."""
+        for ctr, ftype in frames:
+            if ctr > self.base:
+                self.above.add(ctr)
+                if ftype in RING_TYPES:
+                    self.ring_above.add(ctr)
         self._advance()
-        if self.above:
-            if self.gap_since is None:
-                self.gap_since = now
-            elif now - self.gap_since >= self.gap_timeout_s:
-                self.base = min(self.above) - 1
-                self._advance()
-                self.gap_since = now if self.above else None
+        while self.above and (len(self.ring_above) >= self.ring_slots or len(self.above) > self.span_max):
+            self.base = min(self.above) - 1  # the lowest gap cannot be filled any more
+            self._advance()
         return self.base
 
     def _advance(self) -> None:
-        moved = False
         while self.base + 1 in self.above:
-            self.above.remove(self.base + 1)
             self.base += 1
-            moved = True
-        if moved or not self.above:
-            self.gap_since = None
+            self.above.remove(self.base)
+            self.ring_above.discard(self.base)
 
 
 class IngestCore:
@@ -74,8 +86,7 @@ class IngestCore:
     """
 
     def __init__(self, db_path: str | Path, *, scorer: Any = None, flush_max: int = 500,
-                 gap_timeout_s: float = 5.0, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic):
         self.db_path = Path(db_path)
         self.store = Store(self.db_path)
         site_key = load_site_key(self.db_path, create=True)
@@ -87,7 +98,6 @@ class IngestCore:
         self.ledger = ConsentLedger(self.store.load_epochs())
         self.scorer = scorer
         self.flush_max = flush_max
-        self.gap_timeout_s = gap_timeout_s
         self.clock = clock
         self.monotonic = monotonic
         self.badges: dict[int, BadgeState] = {}
@@ -97,9 +107,14 @@ class IngestCore:
         self.internal_errors = 0
         self.accepted = 0
         self._ack_trackers: dict[int, AckTracker] = {}
+        self._scored_second: dict[int, int] = {}
         self.acked: dict[int, int] = {}
         self.receipts = [r.as_dict() for r in self.store.receipts()]
-        self._started_at = clock()
+        self.last_receipts: list[Receipt] = []  # those the latest flush committed
+        self.flush_failures = 0
+        self._flush_log = RateLimitedLog(FLUSH_LOG_INTERVAL_S, monotonic)
+        self._retry_at: float | None = None  # after a failed flush, the automatic flushes back off until then
+        self._retry_after_s = 0.0
 
     # -- enrolment --------------------------------------------------------------------------------------------
     def enroll(self, dev_id: int) -> bytes:
@@ -122,7 +137,7 @@ class IngestCore:
         except Exception:  # a bug here must cost one frame, never the hub
             self.internal_errors += 1
             log.exception("ingest failed for dev %s ctr %s", verdict.dev_id, verdict.ctr)
-        if self.store.pending() >= self.flush_max:
+        if self.store.pending() >= self.flush_max and self.flush_due():
             self.flush()
         return verdict
 
@@ -158,8 +173,11 @@ class IngestCore:
                              _physio_row(dev, ctr, epoch_no, fields) if fields and keep_physio else None)
         if live:
             self._update_badge(dev, now, link, consent, battery, quality, rssi, hue, chroma)
-            if fields is not None and self.scorer is not None:
-                self.scorer.add(dev, int(now), _score_fields(fields, keep_physio, keep_colour))
+            second = int(now)
+            # a badge sends one record a second: more (a flood, valid or replayed badge) must not grow the scorer
+            if fields is not None and self.scorer is not None and self._scored_second.get(dev) != second:
+                self._scored_second[dev] = second
+                self.scorer.add(dev, second, _score_fields(fields, keep_physio, keep_colour))
         if route is not None:
             self.routes[dev] = route
             self.listeners[route] = now
@@ -179,43 +197,109 @@ class IngestCore:
 
     # -- storage and acknowledgements -------------------------------------------------------------------------
     def flush(self) -> int:
-        """Commit the batch; then acknowledge to each badge the counter up to which everything is stored."""
-        committed: dict[int, list[int]] = {}
+        """Commit the batch; then acknowledge to each badge the counter up to which everything is stored.
+
+        A failed commit acknowledges nothing and the store holds the batch for the next flush (erasures stay
+        pending meanwhile); the failure is logged once per interval, not once per retry."""
+        committed: dict[int, list[tuple[int, int]]] = {}
         for row in self.store.batch.frames:
-            committed.setdefault(row[0], []).append(row[1])
+            committed.setdefault(row[0], []).append((row[1], row[2]))
         try:
             stored, receipts = self.store.flush()
-        except Exception:
+        except Exception as exc:
             self.internal_errors += 1
-            log.exception("store flush failed; the batch's frames and counters were rolled back")
+            self.flush_failures += 1
+            self._retry_after_s = min(FLUSH_RETRY_MAX_S, max(FLUSH_RETRY_MIN_S, 2 * self._retry_after_s))
+            self._retry_at = self.monotonic() + self._retry_after_s
+            self._flush_log.error("store flush failed (%s: %s); the batch is held and retried, %d erasure(s) "
+                                  "pending", type(exc).__name__, exc, len(self.store.batch.erasures))
             return 0
+        self.last_receipts = receipts
+        self._retry_at, self._retry_after_s = None, 0.0
         for receipt in receipts:
             self.receipts.insert(0, receipt.as_dict())
-        now = self.monotonic()
-        for dev, ctrs in committed.items():
+        for dev, frames in committed.items():
             tracker = self._ack_trackers.get(dev)
-            if tracker is None:
-                # After a restart everything up to the committed counter was stored before.
-                base = self.store.max_counter_before(dev, self._started_at)
-                tracker = self._ack_trackers[dev] = AckTracker(base, self.gap_timeout_s)
-            ctr = tracker.add(ctrs, now)
+            if tracker is None:  # after a restart: what is stored of this badge, back to a safe floor
+                floor, tail = self.store.stored_tail(dev, RING_SLOTS, GAP_SPAN_MAX)
+                tracker = self._ack_trackers[dev] = AckTracker(floor)
+                frames = tail + frames
+            ctr = tracker.add(frames)
             if ctr > self.acked.get(dev, 0):
                 self.acked[dev] = ctr
                 self.on_acked(dev, ctr)
         return stored
 
+    def flush_due(self) -> bool:
+        """Whether an automatic flush should run now: not while backing off after a failed one (an explicit
+        `flush()`, e.g. an erasure's, always tries)."""
+        return self._retry_at is None or self.monotonic() >= self._retry_at
+
     def on_acked(self, dev_id: int, ctr: int) -> None:
         """Everything up to `ctr` from this badge is stored. The runtime sends the backlog ack from here."""
 
+    # -- erasure ----------------------------------------------------------------------------------------------
     def erase(self, dev_id: int, epoch: int | None = None, reason: str = "operator") -> dict:
-        """Operator erasure of a badge's physiology (one epoch or all), with a receipt."""
-        self.flush()
-        receipt = self.store.erase(dev_id, epoch, reason)
+        """Erase a badge's physiology (one epoch, or every epoch), the one durable path while the hub runs.
+
+        The ledger marks the epochs erased first (no physiology is kept for them from this frame on), the intent
+        is journaled, and the flush carries it out with the batch. The receipt dict comes back; if the commit
+        failed (disk full) it has "pending": true, and every flush retries until the receipt is written."""
+        self._check_erasable(dev_id, epoch)
         for e in self.ledger.mark_erased(dev_id, epoch):
             self.store.note_epoch(e)
+        current = self.ledger.current(dev_id)
+        if self.scorer is not None and (epoch is None or (current is not None and current.epoch == epoch)):
+            self.scorer.forget(dev_id)
+        intent = self.store.queue_erasure(dev_id, epoch, reason)
         self.flush()
-        self.receipts.insert(0, receipt.as_dict())
-        return receipt.as_dict()
+        for receipt in self.last_receipts:
+            if receipt.intent == intent.id:
+                return {**receipt.as_dict(), "pending": False}
+        return {"at": intent.at, "dev_id": dev_id, "epoch": epoch, "what": "physiology", "rows": None,
+                "reason": reason, "clock_synced": intent.clock_synced, "scrubbed": False, "pending": True}
+
+    def _check_erasable(self, dev_id: int, epoch: int | None) -> None:
+        known = dev_id in self.keys or self.ledger.current(dev_id) is not None or self.store.knows_device(dev_id)
+        if not known:
+            raise UsageError(f"device {dev_id} is not enrolled in {self.db_path} and nothing is stored for it")
+        if epoch is not None and not (any(e.epoch == epoch for e in self.ledger.by_dev.get(dev_id, ()))
+                                      or self.store.knows_epoch(dev_id, epoch)):
+            raise UsageError(f"device {dev_id} has no consent epoch {epoch} in {self.db_path}")
+
+    def adopt_erasures(self) -> list[Receipt]:
+        """Take over what was erased in the file before this process held it (journaled intents it lacks, epochs
+        marked erased): the ledger must never hold an erased epoch open."""
+        receipts = self.store.replay_journal()
+        for receipt in receipts:
+            self.receipts.insert(0, receipt.as_dict())
+        known = {(e.dev_id, e.epoch): e for epochs in self.ledger.by_dev.values() for e in epochs}
+        for e in self.store.load_epochs():
+            mine = known.get((e.dev_id, e.epoch))
+            if e.erased and mine is not None and not mine.erased:
+                mine.erased = True
+                self.store.note_epoch(mine)
+        return receipts
+
+
+class RateLimitedLog:
+    """One log line per interval for a repeating condition, with the count of repeats it stands for."""
+
+    def __init__(self, interval_s: float, monotonic: Callable[[], float]):
+        self.interval_s = interval_s
+        self.monotonic = monotonic
+        self._last: float | None = None
+        self._suppressed = 0
+
+    def error(self, message: str, *args: Any) -> None:
+        now = self.monotonic()
+        if self._last is not None and now - self._last < self.interval_s:
+            self._suppressed += 1
+            return
+        if self._suppressed:
+            message += f" ({self._suppressed} more since the last report)"
+        log.error(message, *args)
+        self._last, self._suppressed = now, 0
 
 
 def _physio_row(dev: int, ctr: int, epoch: int, fields: dict) -> tuple | None:

@@ -20,13 +20,29 @@ from lifepalette.boundary import FrameRow, PhysioRow
 from lifepalette.hub import clock as system_clock
 from lifepalette.hub import schema
 from lifepalette.hub.erasure_journal import ErasureIntent, ErasureJournal
+from protocol import frame as wire
+
+log = logging.getLogger("lifepalette.hub")
 
 FRAME_COLUMNS = FrameRow._fields
 PHYSIO_COLUMNS = PhysioRow._fields
 PHYSIO_FIELDS = PHYSIO_COLUMNS[3:]
 _INSERT_FRAME = f"INSERT OR IGNORE INTO frames ({', '.join(FRAME_COLUMNS)}) VALUES ({', '.join('?' * len(FRAME_COLUMNS))})"
+# Never into an epoch the file says is erased, whatever the writer's ledger believes (an erasure that reached the
+# file behind a hub's back must stick): ?1 is dev_id, ?3 the epoch.
 _INSERT_PHYSIO = (f"INSERT OR IGNORE INTO physio ({', '.join(PHYSIO_COLUMNS)}) "
-                  f"VALUES ({', '.join('?' * len(PHYSIO_COLUMNS))})")
+                  f"SELECT {', '.join(f'?{i}' for i in range(1, len(PHYSIO_COLUMNS) + 1))} WHERE NOT EXISTS "
+                  "(SELECT 1 FROM consent_epochs WHERE dev_id = ?1 AND epoch = ?3 AND erased != 0)")
+# `erased` never returns to 0: a stale ledger may re-send an epoch, never un-erase it.
+_UPSERT_EPOCH = ("INSERT INTO consent_epochs (dev_id, epoch, revision, physio, colour, first_ctr, last_ctr, opened_at, "
+                 "closed_at, revoked_at_ctr, erased) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                 "ON CONFLICT (dev_id, epoch) DO UPDATE SET revision = excluded.revision, physio = excluded.physio, "
+                 "colour = excluded.colour, first_ctr = excluded.first_ctr, last_ctr = excluded.last_ctr, "
+                 "opened_at = excluded.opened_at, closed_at = excluded.closed_at, "
+                 "revoked_at_ctr = excluded.revoked_at_ctr, erased = MAX(consent_epochs.erased, excluded.erased)")
+# A batch that cannot be committed (disk full) is held and retried; past this many frames its frames are let go
+# (never acknowledged, so the badges still hold them and re-send them as backlog), never its ledger or erasures.
+HELD_FRAMES_MAX = 50_000
 JOURNEY_META = "journey:"  # meta key prefix of a session's released journey (+ session id)
 # Hub-side command counters are reserved in blocks so a crash can never reuse one (the badge rejects replays too).
 COUNTER_BLOCK = 256
@@ -82,6 +98,7 @@ class Batch:
     physio: list[tuple] = field(default_factory=list)  # values in PhysioRow field order
     epochs: dict[tuple[int, int], Epoch] = field(default_factory=dict)
     erasures: list[ErasureIntent] = field(default_factory=list)
+    unjournaled: list[ErasureIntent] = field(default_factory=list)  # the journal write failed: retried first
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -234,19 +251,34 @@ class Store:
     def note_epoch(self, epoch: Epoch) -> None:
         self.batch.epochs[(epoch.dev_id, epoch.epoch)] = epoch
 
-    def queue_erasure(self, dev_id: int, epoch: int | None, reason: str) -> None:
-        self.batch.erasures.append(self._journaled_intent(dev_id, epoch, reason))
+    def queue_erasure(self, dev_id: int, epoch: int | None, reason: str) -> ErasureIntent:
+        """Erase with the next flush, retried at every flush until committed (see `pending_erasures`)."""
+        intent = self._new_intent(dev_id, epoch, reason)
+        try:
+            self._journal(intent)
+        except OSError as exc:  # e.g. the disk is full: journaled (and only then carried out) by a later flush
+            log.error("erasure journal write failed (%s): retried before the erasure is carried out", exc)
+            self.batch.unjournaled.append(intent)
+        self.batch.erasures.append(intent)
+        return intent
 
     def pending(self) -> int:
         return len(self.batch.frames) + len(self.batch.erasures) + len(self.batch.epochs)
 
+    def pending_erasures(self) -> list[dict]:
+        """Erasures recorded but not yet committed (a flush failed): the operator sees them until they are."""
+        unjournaled = {intent.id for intent in self.batch.unjournaled}
+        return [{"intent": i.id, "at": i.at, "dev_id": i.dev_id, "epoch": i.epoch, "reason": i.reason,
+                 "journaled": i.id not in unjournaled} for i in self.batch.erasures]
+
     def flush(self) -> tuple[int, list[Receipt]]:
         """Commit the batch (frames, physiology, counters, ledger, erasures) in ONE transaction.
 
-        Returns (frames newly stored, erasure receipts). On failure nothing of the batch is stored and the
-        in-memory counters go back to their committed values.
+        Returns (frames newly stored, erasure receipts). On failure (disk full, any SQLite error) nothing of the
+        batch is stored and the batch is HELD: the next flush retries it with whatever was added since, so an
+        erasure stays pending until committed and no frame is lost (none was acknowledged either).
         """
-        batch, self.batch = self.batch, Batch()
+        batch = self.batch
         counter_rows = self.counters.rows()
         if not batch.frames and not counter_rows and not batch.epochs and not batch.erasures:
             if self.scrub_pending:
@@ -254,6 +286,7 @@ class Store:
             return 0, []
         con = self.con
         try:
+            self._journal_held(batch)  # an erasure is journaled before any transaction carries it out
             con.execute("BEGIN IMMEDIATE")
             before = con.total_changes
             con.executemany(_INSERT_FRAME, batch.frames)
@@ -261,8 +294,7 @@ class Store:
             con.executemany(_INSERT_PHYSIO, batch.physio)
             con.executemany("INSERT OR REPLACE INTO counters (dev_id, last_ctr) VALUES (?, ?)", counter_rows)
             con.executemany(
-                "INSERT OR REPLACE INTO consent_epochs (dev_id, epoch, revision, physio, colour, first_ctr, last_ctr, "
-                "opened_at, closed_at, revoked_at_ctr, erased) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _UPSERT_EPOCH,
                 [(e.dev_id, e.epoch, e.revision, int(e.physio), int(e.colour), e.first_ctr, e.last_ctr, e.opened_at,
                   e.closed_at, e.revoked_at_ctr, int(e.erased)) for e in batch.epochs.values()])
             receipts = [self._erase_in_tx(intent) for intent in batch.erasures]
@@ -270,9 +302,9 @@ class Store:
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
-            committed = dict(con.execute("SELECT dev_id, last_ctr FROM counters"))
-            self.counters.rollback_to(committed)
+            self._hold_failed(batch)
             raise
+        self.batch = Batch()
         self.counters.dirty.clear()
         self.frames_committed += stored
         self.flushes += 1
@@ -284,9 +316,39 @@ class Store:
             self._erase_in_migration_backups(batch.erasures)
         return stored, receipts
 
+    def _hold_failed(self, batch: Batch) -> None:
+        """Keep a batch whose transaction failed, to retry it; past HELD_FRAMES_MAX let its frames go (with the
+        counter advances they made, so the badges' backlog copies are accepted again), never its ledger rows or
+        erasures."""
+        if len(batch.frames) <= HELD_FRAMES_MAX:
+            return
+        log.error("store: %d frames held since the database stopped taking writes; letting them go (never "
+                  "acknowledged: the badges keep them and re-send them as backlog)", len(batch.frames))
+        batch.frames.clear()
+        batch.physio.clear()
+        try:
+            committed = dict(self.con.execute("SELECT dev_id, last_ctr FROM counters"))
+        except sqlite3.Error:
+            return  # cannot tell what is committed: keep the counters ahead (at worst a badge re-sends as backlog)
+        self.counters.rollback_to(committed)
+
     # -- erasure ----------------------------------------------------------------------------------------------
     def _journaled_intent(self, dev_id: int, epoch: int | None, reason: str) -> ErasureIntent:
         """The intent, durably in the journal before any transaction tries to carry it out."""
+        intent = self._new_intent(dev_id, epoch, reason)
+        self._journal(intent)
+        return intent
+
+    def _journal(self, intent: ErasureIntent) -> None:
+        if self.journal is not None:
+            self.journal.append(intent)
+
+    def _journal_held(self, batch: Batch) -> None:
+        while batch.unjournaled:
+            self._journal(batch.unjournaled[0])
+            batch.unjournaled.pop(0)
+
+    def _new_intent(self, dev_id: int, epoch: int | None, reason: str) -> ErasureIntent:
         through = None
         if epoch is None:  # bound "every epoch" to the epochs that exist now: a replay must not reach later ones
             known = [e.epoch for e in self.batch.epochs.values() if e.dev_id == dev_id]
@@ -295,10 +357,7 @@ class Store:
                                    "UNION ALL SELECT MAX(epoch) FROM physio WHERE dev_id = ?)",
                                    (dev_id, dev_id)).fetchone()
             through = max([*known, row[0] if row[0] is not None else 0])
-        intent = ErasureIntent.new(dev_id, epoch, reason, epochs_through=through, clock_synced=self.clock())
-        if self.journal is not None:
-            self.journal.append(intent)
-        return intent
+        return ErasureIntent.new(dev_id, epoch, reason, epochs_through=through, clock_synced=self.clock())
 
     def _erase_in_tx(self, intent: ErasureIntent) -> Receipt:
         dev_id, epoch = intent.dev_id, intent.epoch
@@ -399,10 +458,20 @@ class Store:
         return any(con.execute(f"SELECT 1 FROM {table} WHERE dev_id = ? AND epoch = ? LIMIT 1",
                                (dev_id, epoch)).fetchone() for table in ("consent_epochs", "physio"))
 
-    def max_counter_before(self, dev_id: int, t_rx: float) -> int:
-        """The highest counter of this badge stored before time `t_rx` (0 if none): acknowledged on restart."""
-        row = self.con.execute("SELECT MAX(ctr) FROM frames WHERE dev_id = ? AND t_rx < ?", (dev_id, t_rx)).fetchone()
-        return row[0] or 0
+    def stored_tail(self, dev_id: int, ring_slots: int, span: int) -> tuple[int, list[tuple[int, int]]]:
+        """What a restarted hub needs to acknowledge a badge safely: (floor, [(ctr, ftype), ...] stored above it).
+
+        Every frame at or below `floor` is stored or can never come: at least `ring_slots` newer telemetry/backlog
+        frames are stored (the badge's ring no longer holds it), or it lies more than `span` below the newest."""
+        con = self.con
+        row = con.execute("SELECT ctr FROM frames WHERE dev_id = ? AND ftype IN (?, ?) ORDER BY ctr DESC "
+                          "LIMIT 1 OFFSET ?", (dev_id, wire.TELEMETRY, wire.BACKLOG, ring_slots - 1)).fetchone()
+        floor = row[0] - 1 if row else 0
+        newest = con.execute("SELECT MAX(ctr) FROM frames WHERE dev_id = ?", (dev_id,)).fetchone()[0] or 0
+        floor = max(floor, newest - span)
+        rows = con.execute("SELECT ctr, ftype FROM frames WHERE dev_id = ? AND ctr > ? ORDER BY ctr",
+                           (dev_id, floor)).fetchall()
+        return floor, rows
 
     def count_frames(self) -> int:
         return self.con.execute("SELECT COUNT(*) FROM frames").fetchone()[0]

@@ -178,10 +178,12 @@ def operator_view(hub: Hub, now: float) -> dict:
                   "ble": dict(hub.ble.stats) if hub.ble else None},
         "rejections": counts,
         "accepted": hub.accepted,
+        "ingest": hub.ingest_stats(),  # per transport: received, queued, dropped by the hub, dropped by the kernel
         "stored": hub.store.frames_committed,
         "internal_errors": hub.internal_errors,
         "consent_epochs": hub.ledger.as_list(),
         "erasures": hub.receipts[:50],
+        "erasures_pending": hub.store.pending_erasures(),  # recorded, not yet committed (a flush failed): retried
         "scoring": {"cadence_s": hub.cadence_s, "ticks": hub.score_ticks, "last_tick": hub.last_tick,
                     "cpu_s": round(hub.score_cpu_s, 4), "available": hub.scorer is not None},
         "group_colour": {"group_id": hub.group_id, "rgb": list(hub.group_rgb)},

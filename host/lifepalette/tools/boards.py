@@ -18,7 +18,7 @@ DEFAULT_BOARD = "esp32-devkitc"
 BUILTIN_ARCH = {
     "esp32-devkitc": "xtensawin",
     "esp32-s3-devkitc": "xtensawin",
-    "esp32-c3-devkitm": "rv32imc",
+    "esp32-c3-supermini": "rv32imc",
 }
 
 # sys.implementation._mpy >> 10 on a badge -> mpy-cross -march name (MicroPython's MP_NATIVE_ARCH_* numbering).

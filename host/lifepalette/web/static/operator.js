@@ -159,9 +159,12 @@ function renderTables(s) {
   $("epochs").replaceChildren(simpleTable("consent epochs", ["Badge", "Epoch", "Consent", "Opened", "Closed", "Erased"],
     (s.consent_epochs || []).map((e) => [fmt(e.dev_id), fmt(e.epoch),
       `${consentWords(e)}${e.revoked_at_ctr != null ? " · revoked" : ""}`, time(e.opened_at), time(e.closed_at), e.erased ? "yes" : "no"])));
+  // an erasure the store could not commit yet (disk full) is listed first, until its receipt exists
+  const pending = (s.erasures_pending || []).map((p) => [time(p.at), fmt(p.dev_id), p.epoch == null ? "all" : fmt(p.epoch),
+    "physiology", "–", fmt(p.reason), "⚠ pending: not yet committed, retrying"]);
   $("receipts").replaceChildren(simpleTable("erasure receipts", ["At", "Badge", "Epoch", "What", "Rows", "Reason", "Scrubbed"],
-    (s.erasures || []).map((r) => [time(r.at), fmt(r.dev_id), r.epoch == null ? "all" : fmt(r.epoch), fmt(r.what),
-      fmt(r.rows), fmt(r.reason), r.scrubbed == null ? "–" : r.scrubbed ? "yes" : "pending"])));
+    pending.concat((s.erasures || []).map((r) => [time(r.at), fmt(r.dev_id), r.epoch == null ? "all" : fmt(r.epoch), fmt(r.what),
+      fmt(r.rows), fmt(r.reason), r.scrubbed == null ? "–" : r.scrubbed ? "yes" : "pending"]))));
 }
 
 // -- the cards ---------------------------------------------------------------------------------------------------
