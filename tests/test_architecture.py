@@ -231,3 +231,15 @@ def test_the_typed_boundaries_type_check(tmp_path):
                            *(str(HOST / name) for name in TYPED_BOUNDARIES)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_no_test_module_imports_another():
+    """Shared test code lives in tests/helpers/: a test module imported by another runs its module-level set-up twice
+    and collects its tests under the importer's name too."""
+    offenders = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0].startswith("test_")]
+    assert offenders == []

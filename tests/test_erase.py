@@ -158,7 +158,7 @@ def test_erase_while_the_hub_runs_goes_through_the_hub_and_sticks(tmp_path):
     import socket
     import time
 
-    from helpers.waits import wait_for
+    from helpers.waits import port_answers, wait_for
     from lifepalette.hub.sitekey import derive_device_key, load_site_key
     from lifepalette.paths import REPO_ROOT
 
@@ -190,7 +190,7 @@ def test_erase_while_the_hub_runs_goes_through_the_hub_and_sticks(tmp_path):
         send(10)
         wait_for(lambda: frames_stored(db, 7) == 50, timeout=20, what="the running hub storing badge 7's frames")
         assert physio_rows(db, 7) == 50
-        wait_for(lambda: _answers(http_port), timeout=20, what="the operator API")
+        wait_for(lambda: port_answers(http_port), timeout=20, what="the operator API")
 
         r = subprocess.run([sys.executable, "-m", "lifepalette", "erase", "--db", str(db), "--dev", "7"],
                            capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
@@ -225,16 +225,6 @@ def test_erase_while_the_hub_runs_goes_through_the_hub_and_sticks(tmp_path):
     assert con.execute("SELECT COUNT(*) FROM erasures WHERE dev_id = 7").fetchone()[0] == 1
     con.close()
     assert raw_files(db).count(MARK) == 40  # badge 8's rows only
-
-
-def _answers(port: int) -> bool:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_a_hub_with_a_stale_ledger_never_unerases_an_epoch(tmp_path):

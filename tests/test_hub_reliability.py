@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tty
 
-from helpers.waits import until, wait_for
+from helpers.waits import port_answers, until, wait_for
 from lifepalette.crypto import open_frame
 from lifepalette.hub import Hub
 from lifepalette.hub.loadgen import UdpSenderPool, telemetry_frame
@@ -202,7 +202,7 @@ def test_a_live_badge_keeps_its_frames_through_a_garbage_flood_and_backlog_recov
         line = proc.stdout.readline()
         assert line.startswith("listening: udp 127.0.0.1:"), line + proc.stderr.read()
         port = int(line.rsplit(":", 1)[1])
-        wait_for(lambda: _answers(http), timeout=30, what="the operator API")
+        wait_for(lambda: port_answers(http), timeout=30, what="the operator API")
         seconds = 8.0
         flooder = subprocess.Popen([sys.executable, "-m", "lifepalette.hub.loadgen", "127.0.0.1", str(port),
                                     str(seconds), "100000", str(db), "2"], stdout=subprocess.PIPE, text=True,
@@ -246,16 +246,6 @@ def test_a_live_badge_keeps_its_frames_through_a_garbage_flood_and_backlog_recov
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def _answers(port: int) -> bool:
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_memory_stays_flat_under_a_saturating_valid_flood(tmp_path):

@@ -9,10 +9,10 @@ import re
 import shutil
 
 import pytest
+from helpers.live_cove import CHROMIUM, CHROMIUM_ARGS
 from helpers.wearer_cove import DEVS, SECONDS, A, record_session
 from lifepalette.hub import Hub, wearer_link
 from lifepalette.web import serve_web
-from test_web_browser import CHROMIUM, CHROMIUM_ARGS
 
 TOKEN = "wearer-browser-operator-token"
 WAIT_MS = 60_000

@@ -11,9 +11,9 @@ from contextlib import closing
 from statistics import mean
 
 import pytest
+from helpers.live_cove import DEV_IDS, LIVE_MS, TOKEN, LiveCove, chromium
 from helpers.waits import wait_for
 from lifepalette import cli
-from test_web_browser import CHROMIUM, CHROMIUM_ARGS, DEV_IDS, LIVE_MS, TOKEN, LiveCove
 
 
 @pytest.fixture(scope="module")
@@ -25,14 +25,8 @@ def cove(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM:
-        pytest.fail("chromium is not installed: run `make system-deps` (Debian package chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 async def _session(hub, start: bool) -> dict:

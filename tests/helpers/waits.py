@@ -23,3 +23,14 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.01)
+
+
+def port_answers(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a TCP server accepts connections on `port` now (for `wait_for`)."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
