@@ -34,7 +34,29 @@ def backlog_frame(key: bytes, dev_id: int, ctr: int, **kw) -> bytes:
     return seal(key, wire.BACKLOG, dev_id, ctr, telemetry_record(ctr, **kw))
 
 
-class UdpSenderPool:
+class _Background:
+    """A sender that runs `_run` in a daemon thread until `stop` (which waits up to `join_s` for it)."""
+
+    join_s = 5.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(self.join_s)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class UdpSenderPool(_Background):
     """N badges streaming sealed frames to a hub over UDP from one thread, each with its own socket so the hub's
     replies (acks, group colour) come back to it. `acked[dev]` = highest counter the hub acknowledged."""
 
@@ -52,17 +74,10 @@ class UdpSenderPool:
         self.sent: dict[int, list[bytes]] = {dev: [] for dev in keys}
         self.acked = dict.fromkeys(keys, 0)
         self.group_frames = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        super().__init__()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
+        super().stop()
         self.drain()
 
     def close(self) -> None:
@@ -161,11 +176,13 @@ if __name__ == "__main__":
     flood_main()
 
 
-class RingBadgePool:
+class RingBadgePool(_Background):
     """N badges that behave like the firmware towards acknowledgements: each keeps its unacknowledged frames in a
     ring (the oldest overwritten when full), re-sends the oldest of them as backlog every second once they are a
     few seconds old, and deletes only what the hub acknowledged. `latencies` holds, per acknowledged frame, the
     seconds from its first send to its acknowledgement; `ring_lost` the frames a full ring overwrote."""
+
+    join_s = 10.0
 
     def __init__(self, hub_addr: tuple[str, int], keys: dict[int, bytes], rate_hz: float = 1.0,
                  backlog_per_s: int = 5, grace_s: float = 3.0, ring_slots: int = 600):
@@ -190,17 +207,7 @@ class RingBadgePool:
         self.sent = 0
         self.backlog_sent = 0
         self.ring_lost = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(10)
+        super().__init__()
 
     def close(self) -> None:
         for s in self.sockets.values():
