@@ -118,6 +118,24 @@ def wait_for(hub: Hub, n: int) -> None:
         threading.Event().wait(0.05)
 
 
+@pytest.mark.xfail(strict=True, reason="the group key's AES context is made at the first group colour")
+def test_the_first_group_colour_minutes_in_needs_no_fresh_block_of_heap(hub):
+    """Found by CI: at the 96K budget the ten-minute run died 17 s in with "MemoryError: memory allocation failed,
+    allocating 640 bytes": the first group colour made the group key's AES context (one block of several hundred
+    bytes) when the heap had no gap that size left. The keys' contexts are made at start now. This replays the
+    layout that failed, 2 KB tighter and with a config path of a fixed length (the heap holds the path)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="x" * 40))
+    try:
+        lines = run_badge(folder, hub, 120, presses=[(5000, 3200)], heapsize="94K")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert not [line for line in lines if "MemoryError" in line]
+    assert len(stats(lines)) == 12
+
+
 def test_ten_minutes_every_frame_opens_and_heap_is_flat(tmp_path, hub):
     replay = frame.seal(KEY, frame.COMMAND, CONFIG["dev_id"], 1, records.pack_cmd_backlog_ack(5), frame.TO_BADGE)
     forged = bytearray(frame.seal(KEY, frame.COMMAND, CONFIG["dev_id"], 999, records.pack_cmd_colour(1, 2, 3),
