@@ -70,13 +70,19 @@ def _aes_for(key):
     for i in range(len(keys)):
         if keys[i] == key:
             return _cache_aes[i]
-    aes = AES(key)
-    if len(keys) >= _CACHE_SIZE:
+    if len(keys) >= _CACHE_SIZE:  # evict first: a collection can then hand the old context's block to the new one
         keys.pop(0)
         _cache_aes.pop(0)
+    aes = AES(key)
     keys.append(bytes(key))
     _cache_aes.append(aes)
     return aes
+
+
+def prepare(key):
+    """Make `key`'s AES context now. A context is one block of several hundred bytes: a badge makes its keys' at
+    start, while its heap is still whole, not at the first frame under a key, when the heap may hold no such gap."""
+    _aes_for(key)
 
 
 def nonce(frame, direction=TO_HUB):

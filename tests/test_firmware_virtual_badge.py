@@ -118,7 +118,6 @@ def wait_for(hub: Hub, n: int) -> None:
         threading.Event().wait(0.05)
 
 
-@pytest.mark.xfail(strict=True, reason="the group key's AES context is made at the first group colour")
 def test_the_first_group_colour_minutes_in_needs_no_fresh_block_of_heap(hub):
     """Found by CI: at the 96K budget the ten-minute run died 17 s in with "MemoryError: memory allocation failed,
     allocating 640 bytes": the first group colour made the group key's AES context (one block of several hundred

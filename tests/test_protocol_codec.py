@@ -184,7 +184,9 @@ def test_slip_roundtrip_with_text_lines():
     dec = slip.SlipDecoder()
     assert dec.feed(b"\xc0ab\xdb\x01cd\xc0\xc0ok\xc0") == [("frame", b"ok")] and dec.errors == 1
     # joining mid-frame: the tail is taken as text, the END END pair resyncs
-    assert slip.SlipDecoder().feed(b"zz\xc0\xc0" + frames[1][:5] + b"\xc0")[-1] == ("frame", frames[1][:5])
+    # (a fixed payload: random bytes hold an unescaped END or ESC one time in 25, and that was never a frame)
+    payload = bytes(range(1, 6))
+    assert slip.SlipDecoder().feed(b"zz\xc0\xc0" + payload + b"\xc0")[-1] == ("frame", payload)
 
 
 def test_seal_and_open_cost_four_aes_blocks(monkeypatch):

@@ -22,6 +22,7 @@ def start(hal, cfg, bufs):
         from app import safe
 
         return safe.run(hal, "storage: " + str(exc))
+    _prepare_keys(cfg)
     hal.log("badge %d up: no consent yet, sensors off (hold the button 3 s to consent)" % cfg["dev_id"])
     try:
         badge.run()
@@ -33,6 +34,20 @@ def start(hal, cfg, bufs):
         crashed(exc, tick)
         return 1
     return 0
+
+
+def _prepare_keys(cfg):
+    """The keys' AES contexts (several hundred bytes each), made once boot's imports have let go of their
+    temporaries and before the run fragments the heap: made at the first group colour, minutes in, one may find no
+    gap its size."""
+    import gc
+
+    from protocol import frame
+
+    gc.collect()
+    frame.prepare(cfg["key"])
+    if cfg["group_key"] is not None:
+        frame.prepare(cfg["group_key"])
 
 
 def _forget(package, name):
