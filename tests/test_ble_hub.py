@@ -259,7 +259,8 @@ def _short_mtu_run(tmp_path, mpy, caplog, *, peripheral_max_mtu: int, client_cls
         await p.start()
         await p.advertise(frames[1][2])
         await hub.start()
-        await until(lambda: 0x0301 in hub.ble.links, what="the GATT link")
+        # the link is whole once the hub routes commands over it: after the MTU check and the subscriptions
+        await until(lambda: 0x0301 in hub.routes, what="the GATT link up and routed")
         mtu = min(c.att_mtu for c in p.device.connections.values())
         state = hub.operator_state()
         await hub.stop()
