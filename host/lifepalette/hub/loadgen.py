@@ -35,13 +35,29 @@ def backlog_frame(key: bytes, dev_id: int, ctr: int, **kw) -> bytes:
 
 
 class _Background:
-    """A sender that runs `_run` in a daemon thread until `stop` (which waits up to `join_s` for it)."""
+    """Badges on UDP, one non-blocking socket each (so the hub's replies come back to it), sending from a daemon
+    thread that runs `_run` until `stop` (which waits up to `join_s` for it)."""
 
     join_s = 5.0
 
-    def __init__(self) -> None:
+    def __init__(self, hub_addr: tuple[str, int], keys: dict[int, bytes], rate_hz: float) -> None:
+        self.hub_addr = hub_addr
+        self.keys = keys
+        self.rate_hz = rate_hz
+        self.sockets = {}
+        for dev in keys:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            s.setblocking(False)
+            self.sockets[dev] = s
+        self.next_ctr = dict.fromkeys(keys, 1)
+        self.acked = dict.fromkeys(keys, 0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def close(self) -> None:
+        for s in self.sockets.values():
+            s.close()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -61,28 +77,13 @@ class UdpSenderPool(_Background):
     replies (acks, group colour) come back to it. `acked[dev]` = highest counter the hub acknowledged."""
 
     def __init__(self, hub_addr: tuple[str, int], keys: dict[int, bytes], rate_hz: float = 50.0):
-        self.hub_addr = hub_addr
-        self.keys = keys
-        self.rate_hz = rate_hz
-        self.sockets = {}
-        for dev in keys:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
-            s.setblocking(False)
-            self.sockets[dev] = s
-        self.next_ctr = dict.fromkeys(keys, 1)
+        super().__init__(hub_addr, keys, rate_hz)
         self.sent: dict[int, list[bytes]] = {dev: [] for dev in keys}
-        self.acked = dict.fromkeys(keys, 0)
         self.group_frames = 0
-        super().__init__()
 
     def stop(self) -> None:
         super().stop()
         self.drain()
-
-    def close(self) -> None:
-        for s in self.sockets.values():
-            s.close()
 
     def _run(self) -> None:
         period = 1.0 / self.rate_hz
@@ -188,30 +189,15 @@ class RingBadgePool(_Background):
                  backlog_per_s: int = 5, grace_s: float = 3.0, ring_slots: int = 600):
         from collections import OrderedDict
 
-        self.hub_addr = hub_addr
-        self.keys = keys
-        self.rate_hz = rate_hz
+        super().__init__(hub_addr, keys, rate_hz)
         self.backlog_per_s = backlog_per_s
         self.grace_s = grace_s
         self.ring_slots = ring_slots
-        self.sockets = {}
-        for dev in keys:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
-            s.setblocking(False)
-            self.sockets[dev] = s
-        self.next_ctr = dict.fromkeys(keys, 1)
         self.ring: dict[int, OrderedDict[int, float]] = {dev: OrderedDict() for dev in keys}
-        self.acked = dict.fromkeys(keys, 0)
         self.latencies: list[float] = []
         self.sent = 0
         self.backlog_sent = 0
         self.ring_lost = 0
-        super().__init__()
-
-    def close(self) -> None:
-        for s in self.sockets.values():
-            s.close()
 
     def unacked(self) -> int:
         return sum(len(r) for r in self.ring.values())
