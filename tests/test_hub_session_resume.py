@@ -6,7 +6,6 @@ import asyncio
 import json
 import sqlite3
 
-import pytest
 from helpers.stepped import T0, install_clock, telemetry
 from lifepalette.crypto import seal
 from lifepalette.hub import Hub
@@ -61,7 +60,6 @@ def first_run(clock):
     return body
 
 
-@pytest.mark.xfail(strict=True, reason="a restarted hub forgets its running session: no session, fresh budget, empty journey")
 def test_a_running_session_resumes_with_its_journey_and_spent_budget(tmp_path, monkeypatch):
     db = tmp_path / "hub.db"
     clock = install_clock(monkeypatch)
@@ -92,7 +90,6 @@ def test_a_running_session_resumes_with_its_journey_and_spent_budget(tmp_path, m
     assert sessions == [(before["session"], None)]
 
 
-@pytest.mark.xfail(strict=True, reason="a restarted hub forgets its running session: no session, fresh budget, empty journey")
 def test_a_session_left_open_long_ago_is_closed_at_its_last_sign_of_life(tmp_path, monkeypatch):
     db = tmp_path / "hub.db"
     clock = install_clock(monkeypatch)

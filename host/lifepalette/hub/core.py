@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lifepalette.boundary import PublicView
+from lifepalette.boundary import BoundaryError, PublicView
 from lifepalette.crypto import seal
 from lifepalette.hub.contracts import Transport
 from lifepalette.hub.ingest import IngestCore
@@ -36,6 +36,9 @@ from protocol import records
 
 log = logging.getLogger("lifepalette.hub")
 JOURNEY_SAVE_S = 60.0  # how often a running session's journey is written to the store (and at its end)
+# A session still open when the hub starts is resumed if the hub was last seen running it this recently (a crash, a
+# power cut, an upgrade); one left open longer ago is closed at its last sign of life.
+RESUME_WITHIN_S = 30 * 60.0
 DB_LOCK_WAIT_S = 60.0  # a direct `lifepalette erase` waits up to 30 s for readers to let go of erased bytes
 
 
@@ -133,6 +136,7 @@ class Hub(IngestCore):
         # restore refuses while held; a `lifepalette erase` working directly holds it for a moment
         self._db_lock = DatabaseLock(self.db_path, "a running hub").acquire(wait_s=DB_LOCK_WAIT_S, wait_for=ERASE_ROLE)
         self.adopt_erasures()  # anything erased in the file between our open and the lock
+        self.resume_open_session()
         self.control = ControlServer(self)
         await self.control.start()  # `lifepalette erase` goes through us from now on
         for transport in self.transports:
@@ -253,6 +257,44 @@ class Hub(IngestCore):
             self.journey = Journey()
         return self.session_state()
 
+    def resume_open_session(self) -> None:
+        """Go on with the session this hub was running when it stopped: same id, its journey, its spent budget."""
+        if self.session_id is not None:
+            return
+        now = time.time()
+        still_open = self.store.open_sessions()
+        for session_id, started_at, clock_synced in still_open:
+            stored = self._stored_journey(session_id)
+            last_seen = max([started_at, stored.get("saved_at", started_at)]
+                            + [p.get("updated", started_at) for p in stored.get("points", [])])
+            if session_id == still_open[-1][0] and now - last_seen <= RESUME_WITHIN_S:
+                self._resume(session_id, started_at, clock_synced, stored)
+                log.info("resumed session %d (last seen %.0f s ago, %d releases spent)", session_id,
+                         now - last_seen, self.release.budget.releases)
+            else:
+                self.store.end_session(session_id, at=last_seen)
+                log.info("session %d was left open by a hub that stopped: closed at its last sign of life", session_id)
+
+    def _stored_journey(self, session_id: int) -> dict:
+        text = self.store.saved_journey(session_id)
+        try:
+            stored = json.loads(text) if text else {}
+        except ValueError:
+            stored = {}
+        return stored if isinstance(stored, dict) else {}
+
+    def _resume(self, session_id: int, started_at: float, clock_synced: bool | None, stored: dict) -> None:
+        self.session_id, self.session_started = session_id, started_at
+        self.store.session_clock_synced = clock_synced
+        self.release = public_release(self.release_seed)
+        if isinstance(stored.get("budget"), dict):
+            self.release.carry_on(stored["budget"])
+        try:
+            self.journey = Journey.resumed(stored.get("points", []))
+        except BoundaryError as exc:  # a journey off the contract is not shown again; the session still goes on
+            log.warning("session %d: stored journey refused (%s); the wall starts a new one", session_id, exc)
+            self.journey = Journey.resumed([])
+
     def end_session(self) -> dict:
         if self.session_id is not None:
             self._save_journey()
@@ -290,6 +332,8 @@ class Hub(IngestCore):
                 log.exception("scoring failed")
             self.score_cpu_s += time.process_time() - cpu0
         self.score_ticks += 1
+        if self.session_id is not None and time.monotonic() - self._journey_saved >= JOURNEY_SAVE_S:
+            self._save_journey()  # also the session's sign of life, should the hub stop without ending it
         try:
             self.broadcast_group_colour(*self.group_colour())
         except Exception:
@@ -320,7 +364,7 @@ class Hub(IngestCore):
         self._journey_saved = time.monotonic()
         if self.session_id is not None:
             self.store.save_journey(self.session_id, json.dumps(
-                {"points": self.journey.to_stored(), "budget": self.release.status()}))
+                {"points": self.journey.to_stored(), "budget": self.release.status(), "saved_at": time.time()}))
 
     def _record_budget(self) -> None:
         """Keep the session's spent budget in the store's meta table, where `lifepalette audit` reads it."""

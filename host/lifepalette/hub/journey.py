@@ -83,3 +83,10 @@ class Journey:
         journey = cls(max_points=max(MAX_POINTS, len(items)))
         journey.points.extend(PublicView.from_json(item) for item in items)
         return journey
+
+    @classmethod
+    def resumed(cls, items: Any) -> Journey:
+        """A running session's stored journey, to go on from (its next view does not start a new journey)."""
+        journey = cls.from_stored(items)
+        journey._in_session = True
+        return journey

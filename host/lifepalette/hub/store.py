@@ -540,8 +540,17 @@ class Store:
                                (time.time(), None if synced is None else int(synced)))
         return int(cur.lastrowid or 0)
 
-    def end_session(self, session_id: int) -> None:
-        self.con.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (time.time(), session_id))
+    def end_session(self, session_id: int, at: float | None = None) -> None:
+        self.con.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (time.time() if at is None else at,
+                                                                          session_id))
+
+    def open_sessions(self) -> list[tuple[int, float, bool | None]]:
+        """(id, started_at, clock_synced) of the sessions never ended, oldest first (a hub stopped while they ran)."""
+        rows = self.con.execute("SELECT id, started_at, clock_synced FROM sessions WHERE ended_at IS NULL ORDER BY id")
+        return [(i, s, None if c is None else bool(c)) for i, s, c in rows.fetchall()]
+
+    def saved_journey(self, session_id: int) -> str | None:
+        return self.get_meta(f"{JOURNEY_META}{session_id}")
 
     def save_journey(self, session_id: int, text: str) -> None:
         """A session's released journey (hub/journey.py, JSON) in the meta table, for `lifepalette report`."""

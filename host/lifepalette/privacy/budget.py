@@ -81,6 +81,17 @@ class SessionBudget:
         self._spent = float(self._filter.privacy_loss(1.0))  # OpenDP's total (it answers no more once refused)
         return True
 
+    def carry_on(self, spent: float, releases: int, refused: int) -> None:
+        """Go on from what a session already spent before the hub restarted: one measurement of exactly that rho
+        charged to the fresh filter, so a restart never hands the public a fresh budget."""
+        if spent > 0:
+            try:
+                self._filter(_gaussian(math.sqrt(1.0 / (2.0 * spent))))
+                self._spent = float(self._filter.privacy_loss(1.0))
+            except OpenDPException:  # what was spent leaves no room: the session's budget stays exhausted
+                self._spent, refused = self.limit, max(refused, 1)
+        self.releases, self.refused = int(releases), int(refused)
+
     @property
     def spent(self) -> float:
         return self._spent

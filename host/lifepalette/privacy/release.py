@@ -115,6 +115,12 @@ class PublicRelease:
         self._generation = 0  # how often the clock went back (part of the noise key)
         self._last_t: float | None = None
 
+    def carry_on(self, status: dict) -> None:
+        """The session's budget and epoch count as `status()` stated them before the hub restarted."""
+        self.budget.carry_on(float(status.get("spent", 0.0)), int(status.get("releases", 0)),
+                             int(status.get("refused", 0)))
+        self.epochs = int(status.get("epochs", 0))
+
     @property
     def last_t(self) -> float | None:
         return self._last_t
