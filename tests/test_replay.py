@@ -194,3 +194,21 @@ def test_replay_serves_the_wall(tmp_path, monkeypatch):
     assert last["ready"] and {k: v for k, v in shown.items() if k not in ("cove", "seq")} == \
         {k: v for k, v in last.items() if k not in ("cove", "seq")}
     assert proc.returncode == 0
+
+
+def test_a_hub_started_with_a_release_seed_warns_and_a_bad_seed_is_a_usage_error(tmp_path):
+    """`hub --release-seed N` is what makes a live session replayable with `replay --seed N`; it weakens the public
+    numbers' protection, so the hub says so at start."""
+    db = tmp_path / "cove.db"
+    bad = subprocess.run([str(LP), "hub", "--db", str(db), "--udp", "127.0.0.1:0", "--release-seed", "-3"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--release-seed must be" in bad.stderr and "Traceback" not in bad.stderr
+    hub = subprocess.Popen([str(LP), "hub", "--db", str(db), "--udp", "127.0.0.1:0", "--release-seed", "7"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert hub.stdout is not None and "listening" in hub.stdout.readline()
+    finally:
+        hub.terminate()
+        out, err = hub.communicate(timeout=60)
+    assert hub.returncode == 0, err
+    assert "--release-seed 7" in err and "reproducible by anyone who knows the seed" in err

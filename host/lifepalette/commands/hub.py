@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from lifepalette.addresses import split_host_port
 from lifepalette.errors import UsageError
@@ -39,6 +40,10 @@ def register(subparsers) -> None:
     p.add_argument("--lsl-wearers", action="store_true",
                    help="with --lsl: also a feature stream per wearer who consented to physiology (per-session "
                    "pseudonym; ends at once on pause or revocation)")
+    p.add_argument("--release-seed", type=int, metavar="N",
+                   help="fix the seed of the public numbers' noise so that `lifepalette replay --seed N` releases "
+                        "the same timeline again (research and replay checks only: anyone who knows N can take the "
+                        "noise off the public numbers; never on a cove with an audience)")
     p.add_argument("--advertise", action="store_true",
                    help="advertise the group colour through BlueZ (LEAdvertisingManager1, needs a Pi/BlueZ)")
     p.set_defaults(func=run)
@@ -51,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--cadence must be positive")
     if not (args.udp or args.ble or args.serial):
         raise UsageError("nothing to listen on: give --udp HOST:PORT, --ble and/or --serial PORT")
+    if args.release_seed is not None and args.release_seed < 0:
+        raise UsageError("--release-seed must be a whole number >= 0")
     if args.lsl_wearers and not args.lsl:
         raise UsageError("--lsl-wearers needs --lsl")
     if not 0 < args.osc_rate <= 1000:
@@ -96,6 +103,13 @@ async def _serve(args: argparse.Namespace) -> int:
         advertiser = BlueZAdvertiser()
     hub = Hub(args.db, udp=args.udp, ble=args.ble, serial=tuple(args.serial), cadence_s=args.cadence,
               advertiser=advertiser)
+    if args.release_seed is not None:
+        from lifepalette.hub.views import public_release
+
+        hub.release_seed = args.release_seed  # every session's release state is made from it (and a resumed one)
+        hub.release = public_release(args.release_seed)
+        print(f"warning: --release-seed {args.release_seed}: the public numbers' noise is reproducible by anyone "
+              "who knows the seed; use it for research and replay checks only", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
