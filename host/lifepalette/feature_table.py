@@ -26,7 +26,8 @@ FEATURE_TYPES: dict[str, pa.DataType] = {name: pa.uint16() if FIELD_MAX.get(name
                                          for name in FIELDS}
 SCHEMA = pa.schema([pa.field(DEVICE, pa.uint32(), nullable=False), pa.field(TIME, pa.int64(), nullable=False),
                     *(pa.field(name, FEATURE_TYPES[name]) for name in FIELDS)])
-NUMPY_TYPES: dict[str, np.dtype] = {name: np.dtype(FEATURE_TYPES[name].to_pandas_dtype()) for name in FIELDS}
+NUMPY_TYPES: dict[str, np.dtype] = {name: np.dtype(np.uint16 if FEATURE_TYPES[name] == pa.uint16() else np.uint8)
+                                    for name in FIELDS}
 # What a frame export adds after the features; readers ignore these columns, and score only telemetry rows.
 FRAME_FIELDS = [pa.field("ctr", pa.int64()), pa.field("type", pa.string()), pa.field("t_rx", pa.float64()),
                 pa.field("link", pa.string()), pa.field("epoch", pa.int64())]
@@ -46,11 +47,18 @@ def second_block(dev_ids: np.ndarray, features: Mapping[str, np.ndarray], start:
                  t0: int = 0) -> pa.RecordBatch:
     """Seconds start..stop-1 of {field: (W, T) array} as rows in time order (every wearer of a second together)."""
     w, n = len(dev_ids), stop - start
-    cols: list[pa.Array] = [pa.array(np.tile(np.asarray(dev_ids, np.uint32), n)),
-                            pa.array(np.repeat(np.arange(t0 + start, t0 + stop, dtype=np.int64), w))]
+    cols = [_arrow(np.tile(np.asarray(dev_ids, np.uint32), n), pa.uint32()),
+            _arrow(np.repeat(np.arange(t0 + start, t0 + stop, dtype=np.int64), w), pa.int64())]
     for name in FIELDS:
-        cols.append(pa.array(np.ascontiguousarray(features[name][:, start:stop].T, NUMPY_TYPES[name]).ravel()))
+        cols.append(_arrow(np.ascontiguousarray(features[name][:, start:stop].T, NUMPY_TYPES[name]).ravel(),
+                           FEATURE_TYPES[name]))
     return pa.RecordBatch.from_arrays(cols, schema=SCHEMA)
+
+
+def _arrow(values: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
+    """A contiguous numpy array as an Arrow array without a copy. Why not pa.array: it imports pandas (0.2 s of a
+    run) to ask whether the array is a pandas object."""
+    return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
 
 
 def write_feature_arrays(path: Path, dev_ids: np.ndarray, features: Mapping[str, np.ndarray], *,

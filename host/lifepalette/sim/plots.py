@@ -7,6 +7,7 @@ plots' time; the margins below are what tight_layout chose for these figures, wi
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,12 @@ def write_plots(result: Any, out: Path) -> list[str]:
 
 
 def _figure(width: float, height: float, **margins: float) -> Any:
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    if "matplotlib.pyplot" not in sys.modules:  # else a notebook's pyplot keeps its backend
+        matplotlib.use("Agg")  # resolves the backend: reading rcParams (boxplot does) would import pyplot to do it
 
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
