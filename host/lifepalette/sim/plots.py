@@ -8,7 +8,6 @@ plots' time; the margins below are what tight_layout chose for these figures, wi
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ def _figure(width: float, height: float, **margins: float) -> Any:
     if "matplotlib.pyplot" not in sys.modules:  # else a notebook's pyplot keeps its backend
         matplotlib.use("Agg")  # resolves the backend: reading rcParams (boxplot does) would import pyplot to do it
 
-    fig = Figure(figsize=(width, height))
+    fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
     fig.subplots_adjust(**margins)
     return fig
@@ -139,14 +138,20 @@ def _column_mean(a: np.ndarray) -> np.ndarray:
         return np.where(finite, a, 0).sum(axis=0, dtype=np.float64) / finite.sum(axis=0)
 
 
+def _row_mean(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Mean of each wearer's kept seconds (NaN for none), as nanmean over the NaN-masked array gives it."""
+    total = np.where(keep, a, 0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.true_divide(total, keep.sum(axis=1), out=total, casting="unsafe")
+
+
 def _groups(result: Any) -> Any:
     c = result.cohort
     fig = _figure(11, 4, left=0.065, bottom=0.125, right=0.985, top=0.91, wspace=0.16)
     ax1, ax2 = fig.subplots(1, 2)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        err_ours = np.nanmean(np.abs(result.ours - c.arousal), axis=1)
-        err_naive = np.nanmean(np.where(np.isfinite(result.ours), np.abs(result.naive - c.arousal), np.nan), axis=1)
+    scored = np.isfinite(result.ours)
+    err_ours = _row_mean(np.abs(result.ours - c.arousal), scored)
+    err_naive = _row_mean(np.abs(result.naive - c.arousal), scored & np.isfinite(result.naive))
     data, labels = [], []
     for gi, name in enumerate(DEMOGRAPHIC_GROUPS):
         sel = c.demographic == gi
