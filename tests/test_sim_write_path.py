@@ -1,6 +1,7 @@
 """The simulator's faster paths give exactly the numbers of the plain ones, and a run stays free of the imports it
 does not need (pyplot, pandas: 0.7 s of start-up between them)."""
 
+import os
 import subprocess
 import sys
 import warnings
@@ -55,13 +56,27 @@ from lifepalette.sim.run import simulate, write_outputs
 written = write_outputs(simulate(12, 6, seed=2, show_progress=False), Path(sys.argv[1]))
 print(sorted(written))
 print(sorted(m for m in ("matplotlib.pyplot", "pandas") if m in sys.modules))
+import matplotlib
+print(matplotlib.get_backend(auto_select=False))
 """
 
 
-def test_a_sim_run_writes_plots_and_parquet_without_pyplot_or_pandas(tmp_path):
-    res = subprocess.run([sys.executable, "-c", _RUN, str(tmp_path)], capture_output=True, text=True, timeout=120)
+def _run(out, **env):
+    res = subprocess.run([sys.executable, "-c", _RUN, str(out)], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, **env})
     assert res.returncode == 0, res.stderr
-    written, loaded = res.stdout.splitlines()
+    return res.stdout.splitlines()
+
+
+def test_a_sim_run_writes_plots_and_parquet_without_pyplot_or_pandas(tmp_path):
+    written, loaded, _backend = _run(tmp_path)
     for name in ("features.parquet", "palette.png", "synchrony.png", "trajectories.png", "groups.png"):
         assert name in written and (tmp_path / name).stat().st_size > 0
     assert loaded == "[]"
+
+
+def test_plots_leave_a_backend_the_user_chose_alone(tmp_path):
+    """A notebook sets its backend through MPLBACKEND; the plots draw on their own Agg canvas and do not switch it."""
+    written, loaded, backend = _run(tmp_path, MPLBACKEND="svg")
+    assert "palette.png" in written and (tmp_path / "palette.png").read_bytes()[:4] == b"\x89PNG"
+    assert backend == "svg" and loaded == "[]"

@@ -37,8 +37,10 @@ def _figure(width: float, height: float, **margins: float) -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    if "matplotlib.pyplot" not in sys.modules:  # else a notebook's pyplot keeps its backend
-        matplotlib.use("Agg")  # resolves the backend: reading rcParams (boxplot does) would import pyplot to do it
+    if matplotlib.get_backend(auto_select=False) is None and "matplotlib.pyplot" not in sys.modules:
+        # Nobody chose a backend (a notebook has, through MPLBACKEND): choose Agg, or reading rcParams (boxplot does)
+        # imports pyplot to resolve it, 0.1 s
+        matplotlib.use("Agg")
 
     fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
