@@ -96,6 +96,46 @@ simulate(int(sys.argv[1]), float(sys.argv[2]), show_progress=False)
 """
 
 
+_STAGES = """
+import json, sys, time
+from pathlib import Path
+clock = time.process_time
+t = clock()
+from lifepalette.sim import run
+from lifepalette.sim.cohort import make_cohort
+from lifepalette.sim.features import feature_records
+out = {"imports (numpy, pyarrow, lifepalette)": clock() - t}
+wearers, out_dir = int(sys.argv[1]), Path(sys.argv[2])
+t = clock()
+feature_records(make_cohort(wearers, 3600, "healing", 0))
+out["cohort + features (also inside simulate)"] = clock() - t
+t = clock()
+result = run.simulate(wearers, 60, show_progress=False)
+out["simulate: cohort, features, hub scoring, naive peer, report"] = clock() - t
+t = clock()
+run.write_features_parquet(out_dir / "features.parquet", result.cohort, result.features, show_progress=False)
+out["features.parquet"] = clock() - t
+t = clock()
+run.write_outputs(result, out_dir, features=None, plots=False)
+out["JSON files + arousal.npz"] = clock() - t
+t = clock()
+from lifepalette.sim import plots
+plots.write_plots(result, out_dir)
+out["plots (with matplotlib's import)"] = clock() - t
+print(json.dumps(out))
+"""
+
+
+def stage_cpu(wearers: int) -> dict[str, float]:
+    """CPU seconds of each stage of a sim run, in one fresh process (the CLI does the same steps in this order)."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-c", _STAGES, str(wearers), tmp], capture_output=True, text=True,
+                             check=True)
+    return json.loads(out.stdout)
+
+
 def measured(argv: list[str]) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and peak resident bytes of one fresh process (measured by a parent that does nothing
     else). CPU seconds are what one dedicated core would take; wall time also counts waiting on a busy machine."""
@@ -128,6 +168,8 @@ def report_cli(quick: bool) -> None:
           f"({3.6e6 / cpu:,.0f} wearer-s per CPU second, {cpu / 6:.2f}x the goal), peak {peak / 2**30:.2f} GB; "
           f"compute only (no files) {compute:.1f} s CPU -> the files add {cpu / compute - 1:+.0%}; "
           f"--jsonl {jsonl:.1f} s CPU ({jsonl / cpu:.1f}x the Parquet run)", flush=True)
+    stages = stage_cpu(1000)
+    print("stages (CPU s, one process): " + "; ".join(f"{name} {sec:.2f}" for name, sec in stages.items()), flush=True)
     if not quick:
         wall, cpu, peak = cli_end_to_end(10_000, peers=False)["parquet"]
         print(f"sim CLI 10000 wearers x 60 min: {wall:.0f} s wall, {cpu:.0f} s CPU, peak {peak / 2**30:.2f} GB "

@@ -23,8 +23,12 @@ def naive_arousal(hr: np.ndarray, scl: np.ndarray, scr: np.ndarray) -> np.ndarra
     hr = np.where(hr == HR_NA, np.nan, hr.astype(float))
     scl_us = np.where(scl == SCL_NA, np.nan, scl.astype(float) / 100.0)
     scr = np.where(scr == SCR_NA, np.nan, scr.astype(float))
-    parts = np.stack([(scl_us - SCL_REST_US) / SCL_PER_AROUSAL_US, (scr - SCR_REST) / SCR_PER_AROUSAL,
-                      (hr - HR_REST) / HR_PER_AROUSAL])
+    total, count = np.zeros(hr.shape), np.zeros(hr.shape)
+    for part in ((scl_us - SCL_REST_US) / SCL_PER_AROUSAL_US, (scr - SCR_REST) / SCR_PER_AROUSAL,
+                 (hr - HR_REST) / HR_PER_AROUSAL):  # nanmean of the three, in its order, without stacking copies
+        seen = ~np.isnan(part)
+        total += np.where(seen, part, 0.0)
+        count += seen
     with np.errstate(all="ignore"):
-        est = LEVEL_AT_REST + np.nanmean(parts, axis=0)
+        est = LEVEL_AT_REST + total / count
     return np.clip(est, 0.0, 1.0)
