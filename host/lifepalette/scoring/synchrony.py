@@ -72,28 +72,27 @@ def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _unit_windows_block(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    # the four running sums time-major, in one array and one pass of prefix sums (each row's sums are its own)
-    by_second = np.ascontiguousarray(segment.T)
-    missing = np.isnan(by_second)
-    length = by_second.shape[0]
-    series = np.empty((length, 4, by_second.shape[1]))
-    x0, observed = series[:, 0], series[:, 1]
-    np.copyto(x0, np.where(missing, 0.0, by_second))
-    np.logical_not(missing, out=observed)
+    missing = np.isnan(segment)
+    x0 = np.where(missing, 0.0, segment)
+    # the four running sums time-major (prefix sums second by second over every row), in one array
+    length = segment.shape[1]
+    series = np.empty((length, 4, segment.shape[0]))
+    np.copyto(series[:, 0], x0.T)
+    np.logical_not(missing.T, out=series[:, 1])
     j = np.arange(length, dtype=np.float64)[:, None]
-    np.multiply(x0, j, out=series[:, 2])
-    np.multiply(observed, j, out=series[:, 3])
+    np.multiply(series[:, 0], j, out=series[:, 2])
+    np.multiply(series[:, 1], j, out=series[:, 3])
     s0, count, s1, o1 = np.ascontiguousarray(_window_sums(series).transpose(1, 2, 0))  # (4, n, windows)
     offset = np.arange(count.shape[1]) + (WINDOW_S - 1) / 2.0  # window k's time centre, in segment samples
     mean = s0 / np.maximum(count, 1)
     # sum over observed samples of (x - mean) * (t - centre), with t - centre = j - offset_k
     slope = ((s1 - offset * s0) - mean * (o1 - offset * count)) / _TC2
     # the 3-D work in float32, in place where possible: it dominates the cost of synchrony for a large cove
-    windows = sliding_window_view(x0.T.astype(np.float32, order="C"), WINDOW_S, axis=1)
+    windows = sliding_window_view(x0.astype(np.float32), WINDOW_S, axis=1)
     detrended = windows - mean.astype(np.float32)[..., None]
     detrended -= slope.astype(np.float32)[..., None] * _TC
-    # a missing second adds nothing
-    detrended *= sliding_window_view(observed.T.astype(np.float32, order="C"), WINDOW_S, axis=1)
+    if missing.any():  # a missing second adds nothing (with none missing, x 1.0 would change nothing)
+        detrended *= sliding_window_view((~missing).astype(np.float32), WINDOW_S, axis=1)
     norm = np.sqrt(np.einsum("...l,...l->...", detrended, detrended))
     valid = (count >= WINDOW_S * (1.0 - MAX_MISSING)) & (norm > MIN_WINDOW_SD * np.sqrt(np.maximum(count, 1)))
     detrended *= (1.0 / np.where(valid, norm, 1.0))[..., None].astype(np.float32)  # invalid windows are never read
