@@ -143,6 +143,7 @@ class PairSynchrony:
         point = np.where(n > 0, np.nansum(parts, axis=0) / np.maximum(n, 1), np.nan)
         step_index = (t - self.t0 + 1) // sy.STEP_S
         self.metric_ring[:, step_index % METRIC_STEPS] = point
+        self._levels = None
         if self.keep_trajectory and step_index % (60 // sy.STEP_S) == 0:
             self.trajectory.append((t, self.metric_levels()[0].copy()))
 

@@ -179,6 +179,8 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self._group_cache: tuple | None = None
         self.trajectory: list[tuple[int, np.ndarray]] = []
         self._batch_rows: tuple[np.ndarray, np.ndarray | slice] | None = None  # dev ids -> their rows
+        self.row_changes = 0
+        self._levels: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._init_pairs()
         self._alloc(16)
         self.set_groups(groups)
@@ -391,7 +393,14 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
 
     # --- output ------------------------------------------------------------------------------------------------
     def metric_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(level, trend per minute, confidence) of the Compassion Metric over the last METRIC_STEPS points."""
+        """(level, trend per minute, confidence) of the Compassion Metric over the last METRIC_STEPS points (read
+        only: a minute's trajectory point and snapshot share them)."""
+        key = (self.processed_s, self.row_changes)
+        if self._levels is None or self._levels[0] != key:
+            self._levels = (key, self._compute_metric_levels())
+        return self._levels[1]
+
+    def _compute_metric_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = self.metric_ring
         ok = ~np.isnan(m)
         n = ok.sum(axis=1)
