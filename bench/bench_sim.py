@@ -3,7 +3,8 @@
 run: the same simulation with no files written (what it computes) and the JSON-lines writer (`--jsonl`, the old
 default); peak memory of `--wearers 10000` (goal < 4 GB). Then feature level 10,000 wearers x 1 h (goal <= 60 s), signal level 100 wearers x 1 h
 (goal <= 120 s), each as a ratio to real time. Scoring of the feature-level cohort is timed separately (the hub's
-scorer, vectorised over wearers). Also the fairness gap's distribution over seeds and scenarios. Set LP_BENCH_QUICK=1 for a tenth of the size,
+scorer, vectorised over wearers), and the CLI run's scoring through the batch path against the per-second path.
+Also the fairness gap's distribution over seeds and scenarios. Set LP_BENCH_QUICK=1 for a tenth of the size,
 LP_BENCH_CLI_ONLY=1 for the end-to-end CLI figures alone."""
 
 from __future__ import annotations
@@ -43,6 +44,41 @@ def feature_level(wearers: int, score: bool) -> tuple[float, float]:
             scoring += time.perf_counter() - t0
         del features, cohort
     return gen, scoring
+
+
+def scoring_paths(wearers: int = 1000, minutes: int = 60) -> tuple[float, float]:
+    """CPU seconds to score the CLI run's cohort as `lifepalette sim` does (batch path: a block of seconds gated at
+    once, zcomp read every second, a snapshot every minute) and through the hub's per-second path (`add_second`, the
+    gating second by second) in the same run; the two must give the same scores."""
+    import numpy as np
+    from lifepalette.scoring import FIELDS, CoveScorer
+    from lifepalette.scoring.batch import fill_defaults, score_features
+    from lifepalette.sim.cohort import make_cohort
+    from lifepalette.sim.features import feature_records
+
+    cohort = make_cohort(wearers, minutes * 60, "healing", seed=0)
+    features = feature_records(cohort)
+
+    def each_second(scorer, t: int) -> None:
+        _ = scorer.zcomp[:wearers].copy()
+        if (t + 1) % 60 == 0:
+            scorer.compute(detail=False)
+
+    c0 = time.process_time()
+    batch = score_features(cohort.dev_ids, features, cohort.dialogue, on_second=each_second).compute()
+    batch_cpu = time.process_time() - c0
+    records = np.stack([features[name] if name in features else np.full(features["hr_bpm"].shape, np.nan)
+                        for name in FIELDS], axis=-1).astype(np.float64)
+    c0 = time.process_time()
+    scorer = CoveScorer(cohort.dialogue)
+    for t in range(cohort.seconds):
+        scorer.add_second(t, cohort.dev_ids, fill_defaults(records[:, t]))
+        each_second(scorer, t)
+    scorer.flush()
+    per_second = scorer.compute()
+    per_second_cpu = time.process_time() - c0
+    assert per_second["pairs"] == batch["pairs"], "batch and per-second scores differ"
+    return batch_cpu, per_second_cpu
 
 
 def signal_level(wearers: int) -> tuple[float, str]:
@@ -184,6 +220,10 @@ def main() -> None:
     report_cli(quick)
     if os.environ.get("LP_BENCH_CLI_ONLY"):
         return
+    batch, per_second = scoring_paths(minutes=6 if quick else 60)
+    print(f"scoring the CLI run's cohort (1000 wearers x {6 if quick else 60} min, a snapshot a minute): batch path "
+          f"{batch:.2f} s CPU, per-second path {per_second:.2f} s = {per_second / batch:.2f}x the batch path, same "
+          f"scores", flush=True)
     n_feat, n_sig = (1000, 10) if quick else (10_000, 100)
     gen, scoring = feature_level(n_feat, score=True)
     total = gen + scoring

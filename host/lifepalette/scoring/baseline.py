@@ -26,6 +26,7 @@ class RobustBaseline:
         self.median = np.zeros((0, self.n_features))
         self.mad = np.zeros((0, self.n_features))
         self.ready = np.zeros((0, self.n_features), bool)
+        self._spread: np.ndarray | None = None  # `spread` until the MAD next changes (z and the next update share it)
 
     def grow(self, capacity: int) -> None:
         extra = capacity - self.capacity
@@ -38,16 +39,20 @@ class RobustBaseline:
         self.mad = np.concatenate([self.mad, np.zeros((extra, nf))])
         self.ready = np.concatenate([self.ready, np.zeros((extra, nf), bool)])
         self.capacity = capacity
+        self._spread = None
 
     def reset(self, rows: np.ndarray) -> None:
         self.count[rows] = 0
         self.ready[rows] = False
         self.median[rows] = 0.0
         self.mad[rows] = 0.0
+        self._spread = None
 
     @property
     def spread(self) -> np.ndarray:
-        return np.maximum(self.mad * MAD_TO_SD, self.min_spread)
+        if self._spread is None:
+            self._spread = np.maximum(self.mad * MAD_TO_SD, self.min_spread)
+        return self._spread
 
     def update(self, x: np.ndarray) -> None:
         """Feed one second of features (capacity, n_features), NaN where invalid."""
@@ -65,6 +70,7 @@ class RobustBaseline:
                 self.median[rows, cols] = med
                 self.mad[rows, cols] = np.median(np.abs(samples - med[:, None]), axis=1)
                 self.ready[rows, cols] = True
+                self._spread = None
         tracking = valid & self.ready & ~learning
         spread = self.spread  # before this second's update moves the MAD
         tracking &= np.abs(np.where(valid, x, 0.0) - self.median) < TRACK_WITHIN * spread
@@ -74,6 +80,7 @@ class RobustBaseline:
             self.median += np.where(tracking, step * np.sign(xs - self.median), 0.0)
             dev = np.abs(xs - self.median)
             self.mad += np.where(tracking, step * np.sign(dev - self.mad) / MAD_TO_SD, 0.0)
+            self._spread = None
 
     def z(self, x: np.ndarray) -> np.ndarray:
         """Baseline-normalised values; NaN where the baseline is not ready yet or x is NaN."""

@@ -110,21 +110,19 @@ class PairSynchrony:
         self._cache_pairs = None
         metric_sync = np.full(self.capacity, np.nan)
         if len(self.pair_keys):
-            lags = self._windows_at(t)
             pa, pb = self.pa, self.pb
-            centre_slot = lags.start + sy.LAG_S  # a's centre window ends LAG_S before t
+            # b's lag windows for this step, then for the surrogate shifts: gathered and correlated at once
+            lag_sets = [self._windows_at(t)] + [self._windows_at(t - shift) for shift in self._surrogate_shifts(t)]
+            centre_slot = lag_sets[0].start + sy.LAG_S  # a's centre window ends LAG_S before t
             centre, centre_ok = self._wring[pa, centre_slot], self._wvalid[pa, centre_slot]
-            r, lag, ok = sy.peak_r(centre, centre_ok, self._wring[:, lags][pb], self._wvalid[:, lags][pb])
+            rs, lags_s, oks = sy.peak_r_sets(centre, centre_ok, [self._wring[pb, lags] for lags in lag_sets],
+                                             [self._wvalid[pb, lags] for lags in lag_sets])
+            r, lag, ok = rs[0], lags_s[0], oks[0]
             zr = sy.fisher_z(r)
             st = self.pair_state
-            # half the surrogate shifts per step, alternating: the chance baseline is a running mean over the session
-            available = [s for s in sy.SURROGATE_SHIFTS_S if self.processed_s >= sy.SPAN_S + s]
-            step_index = (t - self.t0 + 1) // sy.STEP_S
-            for shift in available[step_index % 2::2] if len(available) > 1 else available:
-                old = self._windows_at(t - shift)
-                rs, _l, oks = sy.peak_r(centre, centre_ok, self._wring[:, old][pb], self._wvalid[:, old][pb])
-                st[:, 2] += np.where(oks, sy.fisher_z(rs), 0.0)
-                st[:, 3] += oks
+            for surrogate in range(1, len(lag_sets)):  # one at a time: the running sums add in the same order
+                st[:, 2] += np.where(oks[surrogate], sy.fisher_z(rs[surrogate]), 0.0)
+                st[:, 3] += oks[surrogate]
             st[:, 0] += np.where(ok, zr, 0.0)
             st[:, 1] += ok
             st[:, 4] += np.where(ok, lag, 0)
@@ -145,8 +143,15 @@ class PairSynchrony:
         point = np.where(n > 0, np.nansum(parts, axis=0) / np.maximum(n, 1), np.nan)
         step_index = (t - self.t0 + 1) // sy.STEP_S
         self.metric_ring[:, step_index % METRIC_STEPS] = point
+        self._levels = None
         if self.keep_trajectory and step_index % (60 // sy.STEP_S) == 0:
             self.trajectory.append((t, self.metric_levels()[0].copy()))
+
+    def _surrogate_shifts(self, t: int) -> list[int]:
+        """Half the surrogate shifts per step, alternating: the chance baseline is a running mean over the session."""
+        available = [s for s in sy.SURROGATE_SHIFTS_S if self.processed_s >= sy.SPAN_S + s]
+        step_index = (t - self.t0 + 1) // sy.STEP_S
+        return available[step_index % 2::2] if len(available) > 1 else available
 
     def recent_synchrony(self) -> np.ndarray:
         """Per wearer: mean over partners of the pairs' recent (5-minute EMA) synchrony above surrogate."""

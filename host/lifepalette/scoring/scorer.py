@@ -107,16 +107,20 @@ def _weighted_nanmean(z: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 class Gated(NamedTuple):
     """What a second's records allow, record by record (no scorer state): who is present, consents, is usable, which
-    channels are valid, and the baseline features before HR smoothing. Arrays over wearers, or (seconds, wearers)."""
+    channels are valid, the baseline features before HR smoothing and the shared colour. Arrays over wearers, or
+    (seconds, wearers)."""
 
     present: np.ndarray
     consent: np.ndarray
+    revision: np.ndarray  # consent revision (float, as the scorer keeps it)
     physio: np.ndarray
     motion_art: np.ndarray
-    usable: np.ndarray
+    poor_quality: np.ndarray  # consented, no motion, but neither HR nor EDA valid
     hr_ok: np.ndarray
     eda_ok: np.ndarray
     features: np.ndarray  # (..., B_HR_SMOOTH): log SCL, SCR rate, HR, RMSSD; NaN where not valid
+    hue: np.ndarray  # degrees where the colour is shared, NaN where it is not (the scorer keeps it where absent)
+    chroma: np.ndarray  # 0-1 where shared, 0 where not
 
 
 def _gate(x: np.ndarray) -> Gated:
@@ -138,7 +142,18 @@ def _gate(x: np.ndarray) -> Gated:
     features[..., B_SCR] = np.where(eda_ok & (scr != SCR_NA), scr, np.nan)
     features[..., B_HR] = np.where(hr_ok, hr, np.nan)
     features[..., B_RMSSD] = np.where(hr_ok & (rmssd != RMSSD_NA), rmssd, np.nan)
-    return Gated(present, consent, physio, motion_art, usable, hr_ok, eda_ok, features)
+    poor_quality = physio & ~motion_art & ~(hr_ok | eda_ok)
+    hue, chroma = x[..., col["hue"]], x[..., col["chroma"]]
+    shares = present & (consent & CONSENT_COLOUR > 0) & ~np.isnan(hue) & (chroma > 0)
+    return Gated(present, consent, (consent >> 4).astype(np.float64), physio, motion_art, poor_quality, hr_ok, eda_ok,
+                 features, np.where(shares, hue * 360.0 / 256.0, np.nan), np.where(shares, chroma / 255.0, 0.0))
+
+
+def _as_slice(rows: np.ndarray) -> np.ndarray | slice:
+    """Consecutive rows as a slice: a block copies into it several times faster than through an index array."""
+    if rows.size and rows[-1] - rows[0] == rows.size - 1 and (np.diff(rows) == 1).all():
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
@@ -163,7 +178,9 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.processed_s = 0
         self._group_cache: tuple | None = None
         self.trajectory: list[tuple[int, np.ndarray]] = []
-        self._batch_rows: tuple[np.ndarray, np.ndarray] | None = None
+        self._batch_rows: tuple[np.ndarray, np.ndarray | slice] | None = None  # dev ids -> their rows
+        self.row_changes = 0
+        self._levels: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._init_pairs()
         self._alloc(16)
         self.set_groups(groups)
@@ -225,7 +242,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
             rows = cached[1]
         else:
             rows = np.array([self._row(int(d)) for d in ids], dtype=np.int64)
-            self._batch_rows = (ids.copy(), rows)
+            self._batch_rows = (ids.copy(), _as_slice(rows))
         self._advance(t - 1)
         x = np.full((self.capacity, len(FIELDS)), np.nan)
         x[rows] = matrix
@@ -280,9 +297,10 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
             self.t0 = t
         self.next_t = t + 1
         self.latest_t = max(self.latest_t if self.latest_t is not None else t, t)
-        present, consent, physio, motion_art, usable, hr_ok, eda_ok, features = _gate(x) if gated is None else gated
-        self._handle_revisions(present, consent)
-        self.consenting[present] = physio[present]
+        g = _gate(x) if gated is None else gated
+        present, physio, hr_ok, features = g.present, g.physio, g.hr_ok, g.features
+        self._handle_revisions(present, g.revision)
+        self.consenting = np.where(present, physio, self.consenting)
         hr = x[:, FIELD_INDEX["hr_bpm"]]
         b = np.empty((self.capacity, MIN_SPREAD.size))
         b[:, :B_HR_SMOOTH] = features
@@ -308,18 +326,18 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.arousal_ema = np.where(valid, np.where(np.isnan(self.arousal_ema), arousal,
                                                     0.9 * self.arousal_ema + 0.1 * arousal), self.arousal_ema)
         self.last_valid_t[valid] = t
-        self.ring[:, t % HISTORY_S] = np.where(valid, sync_series, np.nan)
-        self._update_counts(present, physio, motion_art, usable, hr_ok, eda_ok, valid)
+        self.ring[:, t % HISTORY_S] = sync_series  # NaN where comp is (not valid)
+        self._update_counts(g, valid)
         self._update_regulation(t, comp, b[:, B_RMSSD])
-        self._update_colour(x, present, consent)
+        self.hue = np.where(present, g.hue, self.hue)  # a record without shared colour clears it
+        self.chroma = np.where(present, g.chroma, self.chroma)
         self.processed_s += 1
         if (t - self.t0 + 1) % sy.STEP_S == 0 and self.processed_s >= sy.SPAN_S:
             self._sync_step(t)
 
-    def _handle_revisions(self, present: np.ndarray, consent: np.ndarray) -> None:
-        revision = (consent >> 4).astype(np.float64)
+    def _handle_revisions(self, present: np.ndarray, revision: np.ndarray) -> None:
         changed = present & (self.revision >= 0) & (revision != self.revision)
-        self.revision[present] = revision[present]
+        self.revision = np.where(present, revision, self.revision)
         if changed.any():  # a new consent epoch: nothing of the old one carries over
             rows = np.flatnonzero(changed)
             self.baseline.reset(rows)
@@ -339,13 +357,13 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
             self.pending[t] = [(r, v) for r, v in items if r != row]
         self._forget_pairs(row, int(dev_id))
 
-    def _update_counts(self, present, physio, motion_art, usable, hr_ok, eda_ok, valid) -> None:
-        self.n_present += present
-        self.n_consented += physio
-        self.n_motion += motion_art
-        self.n_quality += physio & ~motion_art & ~(hr_ok | eda_ok)
-        self.n_hr_ok += hr_ok
-        self.n_eda_ok += eda_ok
+    def _update_counts(self, g: Gated, valid: np.ndarray) -> None:
+        self.n_present += g.present
+        self.n_consented += g.physio
+        self.n_motion += g.motion_art
+        self.n_quality += g.poor_quality
+        self.n_hr_ok += g.hr_ok
+        self.n_eda_ok += g.eda_ok
         self.n_valid += valid
 
     def _update_regulation(self, t: int, comp: np.ndarray, rmssd: np.ndarray) -> None:
@@ -373,16 +391,16 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         n = (~np.isnan(parts)).sum(axis=0)
         return np.where(n > 0, np.nansum(parts, axis=0) / np.maximum(n, 1), np.nan)
 
-    def _update_colour(self, x: np.ndarray, present: np.ndarray, consent: np.ndarray) -> None:
-        hue = x[:, FIELD_INDEX["hue"]]
-        chroma = x[:, FIELD_INDEX["chroma"]]
-        shares = present & (consent & CONSENT_COLOUR > 0) & ~np.isnan(hue) & (chroma > 0)
-        self.hue = np.where(shares, hue * 360.0 / 256.0, np.where(present & ~shares, np.nan, self.hue))
-        self.chroma = np.where(shares, chroma / 255.0, np.where(present & ~shares, 0.0, self.chroma))
-
     # --- output ------------------------------------------------------------------------------------------------
     def metric_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(level, trend per minute, confidence) of the Compassion Metric over the last METRIC_STEPS points."""
+        """(level, trend per minute, confidence) of the Compassion Metric over the last METRIC_STEPS points (read
+        only: a minute's trajectory point and snapshot share them)."""
+        key = (self.processed_s, self.row_changes)
+        if self._levels is None or self._levels[0] != key:
+            self._levels = (key, self._compute_metric_levels())
+        return self._levels[1]
+
+    def _compute_metric_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = self.metric_ring
         ok = ~np.isnan(m)
         n = ok.sum(axis=1)

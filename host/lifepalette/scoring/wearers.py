@@ -50,6 +50,7 @@ class WearerArrays:
     """Mixin of CoveScorer: allocation and resets of the arrays in WEARER_ARRAYS (attributes of the same name)."""
 
     capacity: int
+    row_changes: int  # times rows were grown or reset: caches of values derived from the arrays compare it
 
     def _grow_wearer_arrays(self, capacity: int) -> None:
         old = self.capacity
@@ -58,9 +59,11 @@ class WearerArrays:
             if old:
                 new[:old] = getattr(self, name)
             setattr(self, name, new)
+        self.row_changes += 1
 
     def _reset_wearer_rows(self, rows: np.ndarray, event: int) -> None:
         """Reset `rows` of every array whose rule covers `event` (FORGET covers NEW_EPOCH arrays too)."""
         for name, (fill, _tail, _dtype, reset) in WEARER_ARRAYS.items():
             if reset != NEVER and reset >= event:
                 getattr(self, name)[rows] = fill
+        self.row_changes += 1
