@@ -1,0 +1,49 @@
+"""The heap the ESP32 path's boot leaves behind for the run, measured under the real MicroPython on the compiled .mpy
+the badge runs (bytecode on the heap, as on a badge whose firmware sits on its filesystem), with the esp32 port's
+modules played by hal/unix/fakes. app.start.start is replaced by a probe, so the figure is the heap at the moment
+the badge would start: the kernels' buffers, the HAL, the radio and every module boot kept imported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from lifepalette.paths import FIRMWARE_DIR, micropython_binary
+from lifepalette.virtual_badge import compile_firmware
+
+PROBE = """
+import gc, sys
+sys.path[:] = [sys.argv[1], sys.argv[2]]
+import lp_fake, os, time, machine, neopixel, bluetooth
+gc.collect()
+a0 = gc.mem_alloc()
+from app import start
+def probe(hal, cfg, bufs):
+    gc.collect()
+    print("HEAP", gc.mem_alloc() - a0)
+    print("MODS", " ".join(sorted(sys.modules)))
+    return 0
+start.start = probe
+start.main()
+"""
+
+# Boot-only modules: every board's pin map and the chip/config/crash-loop checks are read once, then let go of.
+BOOT_ONLY = ("app.config", "app.crashlog", "app.start_esp32", "hal.esp32.pins", "app.safe")
+
+
+def test_esp32_boot_lets_go_of_its_boot_only_modules(tmp_path):
+    (tmp_path / "probe.py").write_text(PROBE)
+    (tmp_path / "config.json").write_text(json.dumps({"dev_id": 258, "key": bytes(range(16)).hex(),
+                                                      "board": "esp32-devkitc"}))
+    proc = subprocess.run([micropython_binary(), "-X", "heapsize=256K", "probe.py", str(compile_firmware()),
+                           str(FIRMWARE_DIR / "hal" / "unix" / "fakes")], cwd=tmp_path, capture_output=True,
+                          timeout=120, env={"LP_CHIP": "esp32"})
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out + proc.stderr.decode()
+    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("HEAP ", "MODS ")))
+    modules = lines["MODS"].split()
+    assert "hal.esp32.board" in modules and "protocol.kernels.ppg" in modules  # the probe ran the real boot
+    assert [m for m in BOOT_ONLY if m in modules] == []
+    # 91616 bytes on the 64-bit unix port when hal.esp32.board imported every board's pin map at module level and
+    # app.start_esp32 stayed loaded under the running badge; 88352 since both are let go of after boot.
+    assert int(lines["HEAP"]) <= 89 * 1024
