@@ -28,8 +28,9 @@ start.main()
 """
 
 # Not held while the badge runs: the boot-only modules (every board's pin map, the chip/config/crash-loop checks,
-# read once and let go of), safe mode, and the pure-Python PPG loop (the badge runs the viper one).
-NOT_KEPT = ("app.config", "app.crashlog", "app.start_esp32", "hal.esp32.pins", "app.safe", "protocol.kernels._ppg_pure")
+# the GATT table's UUIDs: read once and let go of), safe mode, and the pure-Python PPG loop (the badge runs the viper one).
+NOT_KEPT = ("app.config", "app.crashlog", "app.start_esp32", "hal.esp32.pins", "app.safe", "protocol.kernels._ppg_pure",
+            "protocol.gatt")
 
 
 def test_esp32_boot_lets_go_of_its_boot_only_modules(tmp_path):
@@ -47,5 +48,6 @@ def test_esp32_boot_lets_go_of_its_boot_only_modules(tmp_path):
     assert [m for m in NOT_KEPT if m in modules] == []
     # On the 64-bit unix port: 91616 bytes when hal.esp32.board imported every board's pin map at module level,
     # app.start_esp32 stayed loaded under the running badge and protocol.kernels.ppg held the pure-Python loop next
-    # to the viper one; 88352 once pins and start_esp32 were let go of; 87456 with the pure loop in its own module.
+    # to the viper one; 88352 once pins and start_esp32 were let go of; 87456 with the pure loop in its own module;
+    # 86528 with the GATT table built at bring-up and protocol.gatt let go of.
     assert int(lines["HEAP"]) <= 88 * 1024
