@@ -28,9 +28,9 @@ start.main()
 """
 
 # Not held while the badge runs: the boot-only modules (every board's pin map, the chip/config/crash-loop checks,
-# the GATT table's UUIDs: read once and let go of), safe mode, and the pure-Python PPG loop (the badge runs the viper one).
+# the GATT table's UUIDs: read once and let go of), safe mode, the hub's SLIP decoder, and the pure-Python PPG loop (the badge runs the viper one).
 NOT_KEPT = ("app.config", "app.crashlog", "app.start_esp32", "hal.esp32.pins", "app.safe", "protocol.kernels._ppg_pure",
-            "protocol.gatt")
+            "protocol.gatt", "protocol.slip")
 
 
 def test_esp32_boot_lets_go_of_its_boot_only_modules(tmp_path):
@@ -50,5 +50,6 @@ def test_esp32_boot_lets_go_of_its_boot_only_modules(tmp_path):
     # app.start_esp32 stayed loaded under the running badge and protocol.kernels.ppg held the pure-Python loop next
     # to the viper one; 88352 once pins and start_esp32 were let go of; 87456 with the pure loop in its own module;
     # 86528 with the GATT table built at bring-up and protocol.gatt let go of; 85184 with the sensor drivers'
-    # register constants folded (_NAME) instead of kept as module globals.
+    # register constants folded (_NAME) instead of kept as module globals; 84256 with the SLIP encoder in a module
+    # of its own (the badge never loads the hub's decoder).
     assert int(lines["HEAP"]) <= 88 * 1024

@@ -4,7 +4,7 @@
 # - GATT: the Life Palette service (telemetry notify/read, control write, backlog notify), Battery (0x180F) and
 #   Device Information (0x180A). The control characteristic gets a 64-byte buffer (gatts_set_buffer): the default
 #   20 bytes would truncate a 24-byte command frame.
-# - the same frame also goes out on USB serial, SLIP-framed (protocol/slip.py), for a hub with the badge plugged in
+# - the same frame also goes out on USB serial, SLIP-framed (protocol/slip_encoder.py), for a hub with the badge plugged in
 # - a duty-cycled passive scan (30 ms every 1 s) for group-colour adverts; the IRQ handler only does the 8-byte
 #   prefix check and copies into a preallocated slot; decryption happens later in the main loop (app.radio)
 # - every `bluetooth` call that NimBLE can fail (gap_advertise, gatts_notify, gap_scan, gatts_write) is caught and
@@ -22,7 +22,7 @@ import bluetooth
 from micropython import const
 
 from protocol import frame
-from protocol.slip import slip_encode
+from protocol.slip_encoder import slip_encode
 
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
