@@ -28,7 +28,8 @@ start.main()
 """
 
 # Not held while the badge runs: the boot-only modules (every board's pin map, the chip/config/crash-loop checks,
-# the GATT table's UUIDs: read once and let go of), safe mode, the hub's SLIP decoder, and the pure-Python PPG loop (the badge runs the viper one).
+# the GATT table's UUIDs: read once and let go of), safe mode, the hub's SLIP decoder, and the pure-Python PPG loop
+# (the badge runs the viper one).
 NOT_KEPT = ("app.config", "app.crashlog", "app.start_esp32", "hal.esp32.pins", "app.safe", "protocol.kernels._ppg_pure",
             "protocol.gatt", "protocol.slip")
 
