@@ -65,15 +65,16 @@ _GOOD_OF_8 = const(6)       # good beats among the last 8 for a valid HR
 # (section 2 has b = [1, -2, 1]). Generated with scipy.signal.butter(2, [0.5, 8], 'band', fs=fs, output='sos')
 # rounded to Q14. A table (not floats at start-up) because ESP32 floats are single precision and would round
 # some coefficients differently from the host.
-BANDPASS_Q14 = {
-    25: (6412, 12823, 6412, 7967, 3827, -29862, 13734),
-    32: (4337, 8674, 4337, -904, 3269, -30504, 14282),
-    50: (2148, 4296, 2148, -12165, 4868, -31326, 15011),
-    64: (1439, 2878, 1439, -16595, 6246, -31644, 15302),
-    100: (676, 1352, 676, -22378, 8797, -32050, 15684),
-    128: (438, 875, 438, -24652, 10075, -32208, 15835),
-}
-RATES = tuple(sorted(BANDPASS_Q14))
+RATES = (25, 32, 50, 64, 100, 128)
+# One flat tuple, seven coefficients per rate in RATES order (one object on the badge's heap, not a dict of tuples).
+_BANDPASS_Q14 = (
+    6412, 12823, 6412, 7967, 3827, -29862, 13734,  # 25 Hz
+    4337, 8674, 4337, -904, 3269, -30504, 14282,  # 32 Hz
+    2148, 4296, 2148, -12165, 4868, -31326, 15011,  # 50 Hz
+    1439, 2878, 1439, -16595, 6246, -31644, 15302,  # 64 Hz
+    676, 1352, 676, -22378, 8797, -32050, 15684,  # 100 Hz
+    438, 875, 438, -24652, 10075, -32208, 15835,  # 128 Hz
+)
 
 # State layout (array 'i'), shared by the pure (_ppg_pure) and the viper (_ppg_viper) sample loops.
 S_N = const(0)          # sample counter mod 2**20 (next sample's index)
@@ -127,12 +128,12 @@ def ring_size(rate):
 
 
 def make_config(rate, invert):
-    if rate not in BANDPASS_Q14:
+    if rate not in RATES:
         raise ValueError("ppg rate must be one of %r" % (RATES,))
     co = array("i", [0] * _C_LEN)
-    b = BANDPASS_Q14[rate]
+    k = RATES.index(rate) * 7
     for i in range(7):
-        co[i] = b[i]
+        co[i] = _BANDPASS_Q14[k + i]
     w1 = ms_to_samples(111, rate)
     w2 = ms_to_samples(667, rate)
     size = ring_size(rate)
