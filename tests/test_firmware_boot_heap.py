@@ -34,15 +34,22 @@ NOT_KEPT = ("app.config", "app.crashlog", "app.start_esp32", "hal.esp32.pins", "
             "protocol.gatt", "protocol.slip")
 
 
-def test_esp32_boot_lets_go_of_its_boot_only_modules(tmp_path):
-    (tmp_path / "probe.py").write_text(PROBE)
+def run_on_esp32_stand_ins(tmp_path, script: str) -> str:
+    """Run `script` under the real MicroPython on the compiled firmware, with the esp32 port's stand-ins and a
+    DevKitC config in its folder; its stdout."""
+    (tmp_path / "script.py").write_text(script)
     (tmp_path / "config.json").write_text(json.dumps({"dev_id": 258, "key": bytes(range(16)).hex(),
                                                       "board": "esp32-devkitc"}))
-    proc = subprocess.run([micropython_binary(), "-X", "heapsize=256K", "probe.py", str(compile_firmware()),
+    proc = subprocess.run([micropython_binary(), "-X", "heapsize=256K", "script.py", str(compile_firmware()),
                            str(FIRMWARE_DIR / "hal" / "unix" / "fakes")], cwd=tmp_path, capture_output=True,
                           timeout=120, env={"LP_CHIP": "esp32"})
     out = proc.stdout.decode()
     assert proc.returncode == 0, out + proc.stderr.decode()
+    return out
+
+
+def test_esp32_boot_lets_go_of_its_boot_only_modules(tmp_path):
+    out = run_on_esp32_stand_ins(tmp_path, PROBE)
     lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("HEAP ", "MODS ")))
     modules = lines["MODS"].split()
     assert "hal.esp32.board" in modules and "protocol.kernels._ppg_viper" in modules  # the probe ran the real boot
@@ -54,3 +61,30 @@ def test_esp32_boot_lets_go_of_its_boot_only_modules(tmp_path):
     # register constants folded (_NAME) instead of kept as module globals; 84256 with the SLIP encoder in a module
     # of its own (the badge never loads the hub's decoder).
     assert int(lines["HEAP"]) <= 88 * 1024
+
+
+HEALTHY = """
+import io, sys
+sys.path[:] = [sys.argv[1], sys.argv[2]]
+import lp_fake, machine, neopixel, bluetooth
+from app import config
+cfg, reason = config.load("config.json")
+from hal.esp32 import board
+hal = board.Esp32Hal(cfg, "esp32-devkitc")
+hal.radio.usb = io.BytesIO()
+class Stub:
+    pass
+badge = Stub()
+badge.sampler = Stub()
+badge.sampler.errors = 0
+badge.sampler.sensors = hal.sensors()
+hal.ms = lambda: 600001  # app.crashlog's healthy time
+hal.status(badge)
+print("RESULT", hal.marked_healthy, "app.crashlog" in sys.modules)
+"""
+
+
+def test_the_healthy_mark_lets_go_of_the_crash_log_module(tmp_path):
+    """Ten minutes up, the crash streak is ended once; app.crashlog is not kept loaded for the rest of the run."""
+    out = run_on_esp32_stand_ins(tmp_path, HEALTHY)
+    assert [line for line in out.splitlines() if line.startswith("RESULT")] == ["RESULT True False"]
