@@ -5,29 +5,11 @@ SlipDecoder().feed(data) -> list of events: ("frame", bytes) or ("text", bytes l
 Outside a frame, bytes are text (ASCII log lines, never 0xC0) split at newlines. Sans-I/O: no serial port here.
 """
 
-END = 0xC0
-ESC = 0xDB
-ESC_END = 0xDC
-ESC_ESC = 0xDD
+# the encoder and the byte values live in protocol/slip_encoder.py (all a badge loads); re-exported here
+from protocol.slip_encoder import END, ESC, ESC_END, ESC_ESC, slip_encode  # noqa: F401
 
 MAX_FRAME = 512
 MAX_LINE = 1024
-
-
-def slip_encode(frame):
-    out = bytearray()
-    out.append(END)
-    for b in frame:
-        if b == END:
-            out.append(ESC)
-            out.append(ESC_END)
-        elif b == ESC:
-            out.append(ESC)
-            out.append(ESC_ESC)
-        else:
-            out.append(b)
-    out.append(END)
-    return bytes(out)
 
 
 class SlipDecoder:

@@ -95,5 +95,10 @@ def main():
     if hasattr(os, "uname"):  # the esp32 port, or the fault runs' stand-ins; the unix port has no os.uname()
         from app import start_esp32
 
-        return start_esp32.run(_load_config, buffers, start)
+        ready = start_esp32.run(_load_config, buffers)
+        if isinstance(ready, int):  # safe mode ended (only off the chip: on an ESP32 it waits for a reset)
+            return ready
+        del start_esp32
+        _forget("app", "start_esp32")  # boot-only: not kept for the run
+        return start(*ready)
     return run_unix(sys.argv[1:])

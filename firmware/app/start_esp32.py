@@ -45,8 +45,9 @@ def _reason(chip, cfg, reason):
     return reason, board
 
 
-def run(load_config, buffers, start):
-    """Called by app.start; `start` runs the badge (it never returns on an ESP32)."""
+def run(load_config, buffers):
+    """Called by app.start: (hal, cfg, bufs) for app.start.start to run the badge with, or safe mode's return code.
+    The badge runs after this module is let go of: its bytecode is boot-only."""
     cfg, reason, _ = load_config("config.json")
     reason, board = _reason(chip(), cfg, reason)
     if reason is not None and reason.startswith("crash loop"):
@@ -62,7 +63,7 @@ def run(load_config, buffers, start):
 
         bufs = None
         return safe.run(hal, reason, cfg)
-    return start(hal, cfg, bufs)
+    return hal, cfg, bufs
 
 
 def _safe(cfg, board, reason):

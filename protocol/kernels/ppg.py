@@ -57,7 +57,6 @@ M20 = const((1 << 20) - 1)
 U_LIMIT = const(1 << 12)
 U_LOW = const(1 << 9)
 SHIFT_MAX = const(12)
-_SENTINEL = const(-(1 << 29))
 _WARM_S = const(2)          # seconds after start/reset before peaks count
 _CORR_GOOD = const(220)     # Q8 template correlation of a good beat (0.86, Orphanidou 2015)
 _GOOD_OF_8 = const(6)       # good beats among the last 8 for a valid HR
@@ -66,17 +65,18 @@ _GOOD_OF_8 = const(6)       # good beats among the last 8 for a valid HR
 # (section 2 has b = [1, -2, 1]). Generated with scipy.signal.butter(2, [0.5, 8], 'band', fs=fs, output='sos')
 # rounded to Q14. A table (not floats at start-up) because ESP32 floats are single precision and would round
 # some coefficients differently from the host.
-BANDPASS_Q14 = {
-    25: (6412, 12823, 6412, 7967, 3827, -29862, 13734),
-    32: (4337, 8674, 4337, -904, 3269, -30504, 14282),
-    50: (2148, 4296, 2148, -12165, 4868, -31326, 15011),
-    64: (1439, 2878, 1439, -16595, 6246, -31644, 15302),
-    100: (676, 1352, 676, -22378, 8797, -32050, 15684),
-    128: (438, 875, 438, -24652, 10075, -32208, 15835),
-}
-RATES = tuple(sorted(BANDPASS_Q14))
+RATES = (25, 32, 50, 64, 100, 128)
+# One flat tuple, seven coefficients per rate in RATES order (one object on the badge's heap, not a dict of tuples).
+_BANDPASS_Q14 = (
+    6412, 12823, 6412, 7967, 3827, -29862, 13734,  # 25 Hz
+    4337, 8674, 4337, -904, 3269, -30504, 14282,  # 32 Hz
+    2148, 4296, 2148, -12165, 4868, -31326, 15011,  # 50 Hz
+    1439, 2878, 1439, -16595, 6246, -31644, 15302,  # 64 Hz
+    676, 1352, 676, -22378, 8797, -32050, 15684,  # 100 Hz
+    438, 875, 438, -24652, 10075, -32208, 15835,  # 128 Hz
+)
 
-# State layout (array 'i'), shared by the pure and the viper block functions.
+# State layout (array 'i'), shared by the pure (_ppg_pure) and the viper (_ppg_viper) sample loops.
 S_N = const(0)          # sample counter mod 2**20 (next sample's index)
 _S_DC = const(1)         # DC tracker, Q4
 _S_SHIFT = const(2)      # auto-range shift
@@ -128,12 +128,12 @@ def ring_size(rate):
 
 
 def make_config(rate, invert):
-    if rate not in BANDPASS_Q14:
+    if rate not in RATES:
         raise ValueError("ppg rate must be one of %r" % (RATES,))
     co = array("i", [0] * _C_LEN)
-    b = BANDPASS_Q14[rate]
+    k = RATES.index(rate) * 7
     for i in range(7):
-        co[i] = b[i]
+        co[i] = _BANDPASS_Q14[k + i]
     w1 = ms_to_samples(111, rate)
     w2 = ms_to_samples(667, rate)
     size = ring_size(rate)
@@ -146,140 +146,6 @@ def make_config(rate, invert):
     co[C_MAXB] = size - co[C_D] - ms_to_samples(125, rate) - 2
     co[C_PERIOD] = 2 * rate
     return co
-
-
-def _rescale(st, up):
-    """Halve (up=0) or double (up=1) both biquads' states: the filter output scales the same way."""
-    i = _S_B1
-    while i < _S_B1 + 10:
-        if up:
-            st[i] = st[i] << 1
-        else:
-            st[i] = st[i] >> 1
-        i += 1
-
-
-def ppg_block(raw, start, stop, ring, sqr, st, co):
-    """Filter and detect samples raw[start:stop]. Returns the index after the last consumed sample: it stops
-    right after a sample that finished a block of interest (peak index in st[_S_EV]) so the caller can read the
-    ring before it moves on. Pure Python; `_ppg_viper.ppg_block` is the same code for the viper emitter."""
-    n = st[S_N]
-    dc = st[_S_DC]
-    sh = st[_S_SHIFT]
-    pk = st[_S_PK]
-    pcnt = st[_S_PCNT]
-    s1 = st[_S_S1]
-    s2 = st[_S_S2]
-    act = st[_S_ACT]
-    blen = st[_S_BLEN]
-    pkv = st[_S_PKV]
-    pkn = st[_S_PKN]
-    b0 = co[_C_B0]
-    b1 = co[_C_B1]
-    b2 = co[_C_B2]
-    a1 = co[_C_A1]
-    a2 = co[_C_A2]
-    a21 = co[_C_A21]
-    a22 = co[_C_A22]
-    w1 = co[C_W1]
-    w2 = co[C_W2]
-    dly = co[C_D]
-    m = co[_C_MASK]
-    kdc = co[C_KDC]
-    inv = co[_C_INV]
-    maxb = co[C_MAXB]
-    half = w1 >> 1
-    i = start
-    while i < stop:
-        x = raw[i] << 4
-        if not st[_S_INIT]:
-            st[_S_INIT] = 1
-            dc = x
-            pcnt = co[C_PERIOD]
-        dc += (x - dc) >> kdc
-        if inv:
-            d = dc - x
-        else:
-            d = x - dc
-        u = d >> sh
-        while (u >= U_LIMIT or u < -U_LIMIT) and sh < SHIFT_MAX:
-            sh += 1
-            _rescale(st, 0)
-            u = d >> sh
-        if u >= U_LIMIT:
-            u = U_LIMIT - 1
-        elif u < -U_LIMIT:
-            u = -U_LIMIT
-        au = u if u >= 0 else -u
-        if au > pk:
-            pk = au
-        pcnt -= 1
-        if pcnt <= 0:
-            if pk < U_LOW and sh > 0:
-                sh -= 1
-                _rescale(st, 1)
-                u = d >> sh  # this sample at the new scale too (pk < 2**9, so |u| < 2**10)
-            pk = 0
-            pcnt = co[C_PERIOD]
-        # section 1 (low-pass half), DF1 + error feedback
-        acc = b0 * u + b1 * st[5] + b2 * st[6] - a1 * st[7] - a2 * st[8] + st[9]
-        y = acc >> 14
-        st[9] = acc - (y << 14)
-        st[6] = st[5]
-        st[5] = u
-        st[8] = st[7]
-        st[7] = y
-        # section 2 (high-pass half, b = 1, -2, 1)
-        acc = ((y - (st[10] << 1) + st[11]) << 14) - a21 * st[12] - a22 * st[13] + st[14]
-        v = acc >> 14
-        st[14] = acc - (v << 14)
-        st[11] = st[10]
-        st[10] = y
-        st[13] = st[12]
-        st[12] = v
-        # Elgendi: clipped square and two running sums centred on c = n - D
-        j = n & m
-        ring[j] = v
-        old = sqr[(n - w2) & m]
-        if v > 0:
-            q = (v * v) >> 8
-        else:
-            q = 0
-        sqr[j] = q
-        s2 += q - old
-        e = n - dly + half
-        s1 += sqr[e & m] - sqr[(e - w1) & m]
-        c = n - dly
-        t = s2 * w1
-        i += 1
-        n = (n + 1) & M20
-        if s1 * w2 > t + (t >> 6):
-            if not act:
-                act = 1
-                blen = 0
-                pkv = _SENTINEL
-            blen += 1
-            vc = ring[c & m]
-            if vc > pkv:
-                pkv = vc
-                pkn = c & M20
-        elif act:
-            act = 0
-            if blen >= w1 and blen <= maxb:
-                st[_S_EV] = pkn
-                break
-    st[S_N] = n
-    st[_S_DC] = dc
-    st[_S_SHIFT] = sh
-    st[_S_PK] = pk
-    st[_S_PCNT] = pcnt
-    st[_S_S1] = s1
-    st[_S_S2] = s2
-    st[_S_ACT] = act
-    st[_S_BLEN] = blen
-    st[_S_PKV] = pkv
-    st[_S_PKN] = pkn
-    return i
 
 
 def refine_q8(ym, y0, yp):
@@ -511,22 +377,25 @@ class PpgKernel:
         self.fill = 0
         self.beats = BeatTracker(rate)
         self.on_beat = None  # optional callback(p_mod_2**20, frac_q8, n_now) for tools (analyze --beats)
-        self._block_fn = ppg_block
+        self._block_fn = None
         try:
             self.use_viper(True)  # MicroPython with a native emitter: the sample loop in viper
         except Exception:  # noqa: BLE001 -- no native emitter (ImportError), or the native code fails to load
             # (MemoryError; ValueError for a .mpy of another arch): the pure-Python loop gives identical results
             self.use_viper(False)
 
-
     def use_viper(self, on):
-        """Pick the sample-loop implementation (the bench compares both; results are identical)."""
-        self._block_fn = ppg_block
+        """Pick the sample-loop implementation (the bench compares both; results are identical). Each loop's
+        module is loaded only when picked: a badge that runs the viper loop never holds the pure one's bytecode."""
         if on:
             from protocol.kernels import _ppg_viper
 
             self.co[_C_SX] = _ppg_viper.SX
             self._block_fn = _ppg_viper.ppg_block
+        else:
+            from protocol.kernels._ppg_pure import ppg_block
+
+            self._block_fn = ppg_block
 
     def reset(self):
         for i in range(_S_LEN):

@@ -27,8 +27,6 @@ from drivers.max30102 import MAX30102
 from drivers.ntc import NTC
 from micropython import const
 
-from hal.esp32.pins import PINS
-
 CPU_HZ = const(80000000)
 WAKE_MS = const(50)  # sleep between wakes: 5 FreeRTOS ticks (10 ms each), ~3 ticks of work per wake at 64 Hz
 GREEN_PPG_BOARDS = ("esp32-s3-devkitc",)  # built with a MAX30101 (green LED, hardware/bom.md); others MAX30102 (IR)
@@ -40,9 +38,24 @@ _ADDR_MAX3010X = (0x57,)
 _ADDR_LIS3DH = (0x18, 0x19)  # SA0 low / high: many breakout boards pull SA0 up
 
 
+def _pins_of(board):
+    """The board's pin map (None for no board). Every board's map is only read at boot: hal.esp32.pins is let go
+    of after, so the run does not keep its bytecode and tables on the heap."""
+    if board is None:
+        return None
+    from app.start import _forget
+
+    from hal.esp32 import pins
+
+    p = pins.PINS[board]
+    del pins
+    _forget("hal.esp32", "pins")
+    return p
+
+
 class Esp32Hal:
     def __init__(self, cfg, board):
-        p = PINS[board] if board is not None else None
+        p = _pins_of(board)
         self.p = p
         self.cfg = cfg
         self.base = cfg["rates"]["ppg"] if cfg is not None else 64
@@ -190,5 +203,8 @@ class Esp32Hal:
             self.late, s.ppg.lost if s.ppg else -1, s.acc.overruns if s.acc else -1, s.ppg.code if s.ppg else 0))
         if not self.marked_healthy and self.ms() >= 600000:  # app.crashlog's healthy time: end a crash streak
             from app import crashlog
+            from app.start import _forget
 
             self.marked_healthy = crashlog.healthy(self.ms())
+            del crashlog
+            _forget("app", "crashlog")  # once per boot: its bytecode need not stay for the rest of the run

@@ -4,7 +4,7 @@
 # - GATT: the Life Palette service (telemetry notify/read, control write, backlog notify), Battery (0x180F) and
 #   Device Information (0x180A). The control characteristic gets a 64-byte buffer (gatts_set_buffer): the default
 #   20 bytes would truncate a 24-byte command frame.
-# - the same frame also goes out on USB serial, SLIP-framed (protocol/slip.py), for a hub with the badge plugged in
+# - the same frame also goes out on USB serial, SLIP-framed (protocol/slip_encoder.py), for a hub with the badge plugged in
 # - a duty-cycled passive scan (30 ms every 1 s) for group-colour adverts; the IRQ handler only does the 8-byte
 #   prefix check and copies into a preallocated slot; decryption happens later in the main loop (app.radio)
 # - every `bluetooth` call that NimBLE can fail (gap_advertise, gatts_notify, gap_scan, gatts_write) is caught and
@@ -21,8 +21,8 @@ import time
 import bluetooth
 from micropython import const
 
-from protocol import frame, gatt
-from protocol.slip import slip_encode
+from protocol import frame
+from protocol.slip_encoder import slip_encode
 
 _IRQ_CENTRAL_CONNECT = const(1)
 _IRQ_CENTRAL_DISCONNECT = const(2)
@@ -40,10 +40,23 @@ _SCAN_WINDOW_US = const(30000)
 _TRIES = const(3)
 _RETRY_MS = const(200)
 
-LP_SERVICE = bluetooth.UUID(gatt.SERVICE_UUID)
-LP_TELEMETRY = bluetooth.UUID(gatt.TELEMETRY_UUID)
-LP_CONTROL = bluetooth.UUID(gatt.CONTROL_UUID)
-LP_BACKLOG = bluetooth.UUID(gatt.BACKLOG_UUID)
+
+def _services():
+    """The GATT table (ours, Battery, Device Information) and the control buffer size. Needed once, at bring-up:
+    protocol.gatt is let go of after, so its strings do not stay on the heap for the run."""
+    from app.start import _forget
+
+    from protocol import gatt
+
+    uuid = bluetooth.UUID
+    lp = (uuid(gatt.SERVICE_UUID), ((uuid(gatt.TELEMETRY_UUID), _FLAG_READ | _FLAG_NOTIFY),
+                                    (uuid(gatt.CONTROL_UUID), _FLAG_WRITE), (uuid(gatt.BACKLOG_UUID), _FLAG_NOTIFY)))
+    bas = (uuid(0x180F), ((uuid(0x2A19), _FLAG_READ | _FLAG_NOTIFY),))
+    dis = (uuid(0x180A), ((uuid(0x2A29), _FLAG_READ), (uuid(0x2A24), _FLAG_READ)))
+    control_buffer = gatt.CONTROL_BUFFER
+    del gatt
+    _forget("protocol", "gatt")
+    return (lp, bas, dis), control_buffer
 
 
 class Esp32Radio:
@@ -66,13 +79,11 @@ class Esp32Radio:
         self.ble = ble
         self._try("active(True)", ble.active, True)
         ble.config(gap_name="LP-%04x" % dev_id)
-        lp = (LP_SERVICE, ((LP_TELEMETRY, _FLAG_READ | _FLAG_NOTIFY), (LP_CONTROL, _FLAG_WRITE),
-                           (LP_BACKLOG, _FLAG_NOTIFY)))
-        bas = (bluetooth.UUID(0x180F), ((bluetooth.UUID(0x2A19), _FLAG_READ | _FLAG_NOTIFY),))
-        dis = (bluetooth.UUID(0x180A), ((bluetooth.UUID(0x2A29), _FLAG_READ), (bluetooth.UUID(0x2A24), _FLAG_READ)))
+        services, control_buffer = _services()
         ((self.h_telem, self.h_ctrl, self.h_backlog), (self.h_batt,), (h_maker, h_model)) = \
-            self._try("gatts_register_services", ble.gatts_register_services, (lp, bas, dis))
-        ble.gatts_set_buffer(self.h_ctrl, gatt.CONTROL_BUFFER)
+            self._try("gatts_register_services", ble.gatts_register_services, services)
+        services = None
+        ble.gatts_set_buffer(self.h_ctrl, control_buffer)
         self._write(h_maker, b"Life Palette")
         self._write(h_model, model.encode())
         ble.irq(self._irq)

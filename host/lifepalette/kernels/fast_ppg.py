@@ -1,12 +1,13 @@
 """The badge's PPG kernel for long recordings: its sample loop compiled to WebAssembly, its beat logic as it is.
 
 `StreamPpg` stands in for Pipeline.ppg (it has `beats` and `tick()`): `feed()` runs any number of samples through
-protocol.kernels.ppg.ppg_block, compiled from the badge's own source (lifepalette.kernels.wasm), keeping every
+protocol.kernels._ppg_pure.ppg_block, compiled from the badge's own source (lifepalette.kernels.wasm), keeping every
 finished block of interest with the samples around its peak; `tick()` then gives the blocks detected in this second
 to the badge's BeatTracker, exactly as PpgKernel._event does when the ring still holds them, and closes the second.
 So the state carries across feeds of any size and the numbers equal the streaming kernel's bit for bit
-(tests/test_kernels_stream.py). Where each algorithm step lives: filters and detector in ppg_block, sub-sample
-refinement in refine_q8, intervals, HR, RMSSD and quality in BeatTracker (all in protocol/kernels/ppg.py).
+(tests/test_kernels_stream.py). Where each algorithm step lives: filters and detector in ppg_block
+(protocol/kernels/_ppg_pure.py), sub-sample refinement in refine_q8, intervals, HR, RMSSD and quality in BeatTracker
+(protocol/kernels/ppg.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from lifepalette.kernels.wasm import Layout, compile_module
+from protocol.kernels import _ppg_pure
 from protocol.kernels import ppg as k
 from protocol.kernels.fixed import isqrt, sqrt_mean_round
 
@@ -84,7 +86,7 @@ def module_text() -> str:
         bt = _tracker_layout()
         methods = [(bt, getattr(k.BeatTracker, name))
                    for name in ("_interval", "_shape", "peak", "tick", "hr_bpm", "rmssd_ms", "hr_valid")]
-        _MODULE = compile_module([isqrt, sqrt_mean_round, k.refine_q8, k._rescale, k.ppg_block, *methods,
+        _MODULE = compile_module([isqrt, sqrt_mean_round, k.refine_q8, _ppg_pure._rescale, _ppg_pure.ppg_block, *methods,
                                   ppg_seconds], pages=1)
     return _MODULE
 
@@ -103,7 +105,7 @@ def compiled(engine, pages: int):
     except importlib.metadata.PackageNotFoundError:
         release = "unknown"
     digest = hashlib.sha256(f"{release} {platform.machine()} {pages}".encode())
-    for module in (k, fixed, wasm, sys.modules[__name__]):  # the sources the module text is made of
+    for module in (k, _ppg_pure, fixed, wasm, sys.modules[__name__]):  # the sources the module text is made of
         digest.update(Path(module.__file__).read_bytes())
     try:
         folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lifepalette"
