@@ -433,7 +433,6 @@ def test_after_a_self_erasure_nothing_more_is_kept_until_consent_changes(db):
     assert me["consent"]["kept"] is True and [e["erased"] for e in me["epochs"]] == [True, False]
 
 
-@pytest.mark.xfail(strict=True, reason="the journeys are replayed only when the first wearer asks (8 s for 20 x 30 min)")
 def test_the_journeys_are_replayed_as_the_hub_starts_so_the_first_wearer_does_not_wait(db):
     from lifepalette.web.me import ACCESS
 

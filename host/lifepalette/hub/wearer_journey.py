@@ -44,7 +44,13 @@ class Journeys:
         self.db_path = Path(db_path)
         self.scorer_factory = scorer_factory
         self.sample_s = sample_s
+        self._stopping = False
         self._reset(-1)
+
+    def stop(self) -> None:
+        """For good (the hub is stopping): an update that is reading, in another thread, forgets what it read and
+        returns at its next frame."""
+        self._stopping = True
 
     def _reset(self, erasures: int) -> None:
         self.scorer = self.scorer_factory()
@@ -67,6 +73,9 @@ class Journeys:
             if self.read_until > float("-inf") and count_stored_frames(con, self.read_until) != self.fed:
                 self._reset(erasures)  # a frame arrived late (behind the mark) or went away: read it all again
             fed = self._feed(con, until)
+            if self._stopping:
+                self._reset(-1)  # half a replay is no replay: the next update starts over
+                return
             self.fed += fed
         except sqlite3.DatabaseError:
             self._reset(-1)  # read again from the start next time rather than keep a half-fed state
@@ -80,6 +89,8 @@ class Journeys:
     def _feed(self, con: sqlite3.Connection, until: float) -> int:
         fed = 0
         for frame in stored_frames(con, until, since=self.read_until):
+            if self._stopping:
+                break
             second = int(frame.t_rx)
             if self.next_sample is None:
                 self.next_sample = (second // self.sample_s + 1) * self.sample_s

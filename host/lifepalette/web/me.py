@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sqlite3
 
 from aiohttp import web
 
@@ -32,6 +34,8 @@ WEARER_HEADER = "X-LP-Wearer"
 WEARER_BACKOFF = web.AppKey("wearer_backoff", Backoff)
 ACCESS = web.AppKey("wearer_access", dict)  # {"access": WearerAccess | None}
 JOURNEY_LOCK = web.AppKey("journey_lock", asyncio.Lock)
+WARMING = web.AppKey("journey_warming", dict)  # {"task": the start-up replay's task, or None}
+log = logging.getLogger(__name__)
 EXPORT_FORMATS = ("csv", "json")
 
 
@@ -174,10 +178,38 @@ async def operator_rotate(request: web.Request, access: WearerAccess, dev: int) 
     return _json({"ok": True, "dev_id": dev, "generation": access.rotate(dev)})
 
 
+async def _replay_journeys(app: web.Application) -> None:
+    """The wearers' journeys replayed from the store as the hub starts, so the first wearer to open their page does
+    not wait for the whole store to be read (requests wait on the same lock until it is done)."""
+    access = app[ACCESS]["access"]
+    if access is None:
+        return
+    async with app[JOURNEY_LOCK]:
+        until, erasures = access.journey_inputs()
+        try:
+            await asyncio.to_thread(access.journeys.update, until, erasures)
+        except sqlite3.DatabaseError as exc:  # the first request reads it again and answers with the error
+            log.warning("wearer journeys: start-up replay failed: %s", exc)
+
+
+async def _start_replay(app: web.Application) -> None:
+    app[WARMING]["task"] = asyncio.create_task(_replay_journeys(app))
+
+
+async def _stop_replay(app: web.Application) -> None:
+    task, access = app[WARMING].get("task"), app[ACCESS]["access"]
+    if task is not None and not task.done():
+        access.journeys.stop()  # a replay still reading ends at its next frame instead of holding up the shutdown
+        await asyncio.gather(task, return_exceptions=True)
+
+
 def register(app: web.Application, hub) -> None:
     app[ACCESS] = {"access": WearerAccess.of(hub)}
     app[WEARER_BACKOFF] = Backoff()
     app[JOURNEY_LOCK] = asyncio.Lock()
+    app[WARMING] = {"task": None}
+    app.on_startup.append(_start_replay)
+    app.on_shutdown.append(_stop_replay)
     app.add_routes([
         web.get("/me", me_page),
         web.get("/api/me", api_me),
