@@ -50,8 +50,9 @@ def _prepare_keys(cfg):
         frame.prepare(cfg["group_key"])
 
 
-def _forget(package, name):
-    """Drop a boot-only module (config parsing, command line) so its bytecode is freed for the run."""
+def forget_module(package, name):
+    """Drop a boot-only module (config parsing, command line, pin maps, GATT strings) so its bytecode is freed for
+    the run; used by the HALs too."""
     sys.modules.pop(package + "." + name, None)
     try:
         delattr(sys.modules[package], name)
@@ -65,7 +66,7 @@ def _load_config(path):
     cfg, reason = config.load(path)
     default_rates = config.DEFAULT_RATES
     del config
-    _forget("app", "config")
+    forget_module("app", "config")
     return cfg, reason, default_rates
 
 
@@ -75,7 +76,7 @@ def run_unix(argv):
     o = args.main(argv)  # config, udp, samples, tick-us, seconds, press, led, label, chips
     presses = args.parse_presses(o[5])
     del args
-    _forget("hal.unix", "args")
+    forget_module("hal.unix", "args")
     cfg, reason, default_rates = _load_config(o[0])
     bufs = buffers(cfg) if cfg is not None else None
     rates = cfg["rates"] if cfg is not None else default_rates
@@ -99,6 +100,6 @@ def main():
         if isinstance(ready, int):  # safe mode ended (only off the chip: on an ESP32 it waits for a reset)
             return ready
         del start_esp32
-        _forget("app", "start_esp32")  # boot-only: not kept for the run
+        forget_module("app", "start_esp32")  # boot-only: not kept for the run
         return start(*ready)
     return run_unix(sys.argv[1:])

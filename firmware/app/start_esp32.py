@@ -23,7 +23,7 @@ def _reason(chip, cfg, reason):
     from hal.esp32 import pins
 
     from app import crashlog
-    from app.start import _forget
+    from app.start import forget_module
 
     board = pins.board_for(chip)
     if cfg is not None:
@@ -40,8 +40,8 @@ def _reason(chip, cfg, reason):
     if loop is not None:
         reason = loop if reason is None else loop + "; " + reason
     del crashlog, pins
-    _forget("app", "crashlog")  # boot-only here: free their bytecode for the run
-    _forget("hal.esp32", "pins")
+    forget_module("app", "crashlog")  # boot-only here: free their bytecode for the run
+    forget_module("hal.esp32", "pins")
     return reason, board
 
 

@@ -43,13 +43,13 @@ def _pins_of(board):
     of after, so the run does not keep its bytecode and tables on the heap."""
     if board is None:
         return None
-    from app.start import _forget
+    from app.start import forget_module
 
     from hal.esp32 import pins
 
     p = pins.PINS[board]
     del pins
-    _forget("hal.esp32", "pins")
+    forget_module("hal.esp32", "pins")
     return p
 
 
@@ -203,8 +203,8 @@ class Esp32Hal:
             self.late, s.ppg.lost if s.ppg else -1, s.acc.overruns if s.acc else -1, s.ppg.code if s.ppg else 0))
         if not self.marked_healthy and self.ms() >= 600000:  # app.crashlog's healthy time: end a crash streak
             from app import crashlog
-            from app.start import _forget
+            from app.start import forget_module
 
             self.marked_healthy = crashlog.healthy(self.ms())
             del crashlog
-            _forget("app", "crashlog")  # once per boot: its bytecode need not stay for the rest of the run
+            forget_module("app", "crashlog")  # once per boot: its bytecode need not stay for the rest of the run

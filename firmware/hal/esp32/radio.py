@@ -44,7 +44,7 @@ _RETRY_MS = const(200)
 def _services():
     """The GATT table (ours, Battery, Device Information) and the control buffer size. Needed once, at bring-up:
     protocol.gatt is let go of after, so its strings do not stay on the heap for the run."""
-    from app.start import _forget
+    from app.start import forget_module
 
     from protocol import gatt
 
@@ -55,7 +55,7 @@ def _services():
     dis = (uuid(0x180A), ((uuid(0x2A29), _FLAG_READ), (uuid(0x2A24), _FLAG_READ)))
     control_buffer = gatt.CONTROL_BUFFER
     del gatt
-    _forget("protocol", "gatt")
+    forget_module("protocol", "gatt")
     return (lp, bas, dis), control_buffer
 
 
