@@ -102,12 +102,8 @@ async def _serve(args: argparse.Namespace) -> int:
 
         advertiser = BlueZAdvertiser()
     hub = Hub(args.db, udp=args.udp, ble=args.ble, serial=tuple(args.serial), cadence_s=args.cadence,
-              advertiser=advertiser)
+              advertiser=advertiser, release_seed=args.release_seed)
     if args.release_seed is not None:
-        from lifepalette.hub.views import public_release
-
-        hub.release_seed = args.release_seed  # every session's release state is made from it (and a resumed one)
-        hub.release = public_release(args.release_seed)
         print(f"warning: --release-seed {args.release_seed}: the public numbers' noise is reproducible by anyone "
               "who knows the seed; use it for research and replay checks only", file=sys.stderr, flush=True)
     stop = asyncio.Event()

@@ -84,7 +84,7 @@ class Hub(IngestCore):
                  serial: tuple[str, ...] | list[str] = (), cadence_s: float = 1.0, ble_backend=None,
                  ble_max_links: int = 6, ble_hold_s: float = 60.0, flush_interval_s: float = 0.1,
                  flush_max: int = 500, groups: list[list[int]] | None = None, scorer: Any = "auto",
-                 advertiser=None, group_ttl_s: int = 10):
+                 advertiser=None, group_ttl_s: int = 10, release_seed: int | None = None):
         super().__init__(db_path, scorer=load_scorer(groups) if scorer == "auto" else scorer, flush_max=flush_max)
         self.group_id, self.group_key = ensure_group_key(self.store)
         self.cadence_s = cadence_s
@@ -118,8 +118,8 @@ class Hub(IngestCore):
         self.session_started: float | None = None
         self.swatch_salt = secrets.token_bytes(16)  # swatch order: stable while this hub runs, unguessable
         # the release mechanism's seed: None (os.urandom) on a real hub; a test or a replay comparison fixes it
-        self.release_seed: int | None = None
-        self.release = public_release()  # the public numbers' release state and budget: one per session
+        self.release_seed = release_seed
+        self.release = public_release(release_seed)  # the public numbers' release state and budget: one per session
         self._budget_recorded: tuple[int, int, int] | None = None
         self.journey = Journey()  # the session's released views, kept for `lifepalette report`
         self._journey_saved = 0.0

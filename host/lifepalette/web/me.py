@@ -100,11 +100,17 @@ async def me_page(request: web.Request) -> web.Response:
 async def api_me(request: web.Request, access: WearerAccess, dev: int) -> web.Response:
     from lifepalette.web.app import _json
 
-    async with request.app[JOURNEY_LOCK]:  # one replay at a time, in a worker thread off the hub's loop
-        until, erasures = access.journey_inputs()
-        await asyncio.to_thread(access.journeys.update, until, erasures)
+    async with request.app[JOURNEY_LOCK]:
+        await _update_journeys(access)
         trajectory = access.journeys.of(dev)
     return _json(access.about(dev, trajectory))
+
+
+async def _update_journeys(access: WearerAccess) -> None:
+    """Read what the store gained since the last update (call under JOURNEY_LOCK: one replay at a time), in a worker
+    thread off the hub's loop."""
+    until, erasures = access.journey_inputs()
+    await asyncio.to_thread(access.journeys.update, until, erasures)
 
 
 @_wearer_route
@@ -185,9 +191,8 @@ async def _replay_journeys(app: web.Application) -> None:
     if access is None:
         return
     async with app[JOURNEY_LOCK]:
-        until, erasures = access.journey_inputs()
         try:
-            await asyncio.to_thread(access.journeys.update, until, erasures)
+            await _update_journeys(access)
         except sqlite3.DatabaseError as exc:  # the first request reads it again and answers with the error
             log.warning("wearer journeys: start-up replay failed: %s", exc)
 
@@ -197,9 +202,11 @@ async def _start_replay(app: web.Application) -> None:
 
 
 async def _stop_replay(app: web.Application) -> None:
-    task, access = app[WARMING].get("task"), app[ACCESS]["access"]
-    if task is not None and not task.done():
+    access = app[ACCESS]["access"]
+    if access is not None:
         access.journeys.stop()  # a replay still reading ends at its next frame instead of holding up the shutdown
+    task = app[WARMING]["task"]
+    if task is not None:
         await asyncio.gather(task, return_exceptions=True)
 
 
