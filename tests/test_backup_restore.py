@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.hub_process import enrol, start_hub
 from lifepalette.crypto import seal
 from lifepalette.hub import Hub, schema
 from lifepalette.hub.erasure_journal import journal_path
@@ -74,16 +75,11 @@ def one_line_error(result: subprocess.CompletedProcess, code: int = 2) -> str:
 
 def test_backup_of_a_running_hub_is_consistent_sealed_and_private(tmp_path, passfile):
     db = tmp_path / "hub.db"
-    hub = Hub(db, scorer=None)
-    keys = {dev: hub.enroll(dev) for dev in range(1, 21)}
-    hub.store.con.close()
-    proc = subprocess.Popen([sys.executable, "-m", "lifepalette", "hub", "--db", str(db), "--udp", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    keys = enrol(db, range(1, 21))
+    proc, port = start_hub(db)
     pool = None
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("listening: udp 127.0.0.1:"), line + proc.stderr.read()
-        pool = UdpSenderPool(("127.0.0.1", int(line.rsplit(":", 1)[1])), keys, rate_hz=25)
+        pool = UdpSenderPool(("127.0.0.1", port), keys, rate_hz=25)
         pool.start()
         time.sleep(1.0)
         backup = tmp_path / "hub.lpbackup"

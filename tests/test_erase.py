@@ -158,6 +158,7 @@ def test_erase_while_the_hub_runs_goes_through_the_hub_and_sticks(tmp_path):
     import socket
     import time
 
+    from helpers.hub_process import start_hub, stop_hub
     from helpers.waits import port_answers, wait_for
     from lifepalette.hub.sitekey import derive_device_key, load_site_key
     from lifepalette.paths import REPO_ROOT
@@ -170,14 +171,10 @@ def test_erase_while_the_hub_runs_goes_through_the_hub_and_sticks(tmp_path):
         s.bind(("127.0.0.1", 0))
         http_port = s.getsockname()[1]
     env = dict(os.environ, LP_OPERATOR_TOKEN=token, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "lifepalette", "hub", "--db", str(db), "--udp", "127.0.0.1:0",
-                             "--http", f"127.0.0.1:{http_port}", "--cadence", "0.2"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT, env=env)
+    proc, udp_port = start_hub(db, "--http", f"127.0.0.1:{http_port}", "--cadence", "0.2", env=env)
     badge = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("listening: udp 127.0.0.1:"), line + proc.stderr.read()
-        hub_addr = ("127.0.0.1", int(line.rsplit(":", 1)[1]))
+        hub_addr = ("127.0.0.1", udp_port)
         ctr = 41
 
         def send(n: int) -> None:
@@ -213,11 +210,7 @@ def test_erase_while_the_hub_runs_goes_through_the_hub_and_sticks(tmp_path):
         assert all(e["erased"] for e in state["consent_epochs"] if e["dev_id"] == 7)
     finally:
         badge.close()
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_hub(proc)
     assert proc.returncode == 0, proc.stderr.read()
     con = sqlite3.connect(db)
     assert con.execute("SELECT COUNT(*) FROM consent_epochs WHERE dev_id = 7 AND erased = 0").fetchone()[0] == 0

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tty
 
+from helpers.hub_process import enrol, start_hub, stop_hub
 from helpers.waits import port_answers, until, wait_for
 from lifepalette.crypto import open_frame
 from lifepalette.hub import Hub
@@ -24,16 +25,9 @@ from protocol.slip import SlipDecoder, slip_encode
 
 def test_kill_9_loses_no_committed_frame_and_opens_no_replay_window(tmp_path):
     db = tmp_path / "hub.db"
-    hub = Hub(db, scorer=None)
-    keys = {dev: hub.enroll(dev) for dev in range(1, 51)}
-    hub.store.con.close()
-    proc = subprocess.Popen([sys.executable, "-m", "lifepalette", "hub", "--db", str(db), "--udp", "127.0.0.1:0",
-                             "--cadence", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO_ROOT)
+    keys = enrol(db, range(1, 51))
+    proc, port = start_hub(db, "--cadence", "0.5")
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("listening: udp 127.0.0.1:"), line + proc.stderr.read()
-        port = int(line.rsplit(":", 1)[1])
         pool = UdpSenderPool(("127.0.0.1", port), keys, rate_hz=20)
         pool.start()
         wait_for(lambda: sum(pool.acked.values()) > 500, timeout=30, what="the hub acknowledging frames")
@@ -172,15 +166,10 @@ def test_a_live_badge_keeps_its_frames_through_a_garbage_flood_and_backlog_recov
     from lifepalette.hub.loadgen import backlog_frame
 
     db = tmp_path / "hub.db"
-    hub = Hub(db, scorer=None)
-    key = hub.enroll(1)
-    hub.enroll(2)
-    hub.store.con.close()
+    key = enrol(db, (1, 2))[1]
     http = _free_port()
     env = dict(os.environ, LP_OPERATOR_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "lifepalette", "hub", "--db", str(db), "--udp", "127.0.0.1:0",
-                             "--http", f"127.0.0.1:{http}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, cwd=REPO_ROOT, env=env)
+    proc, port = start_hub(db, "--http", f"127.0.0.1:{http}", env=env)
     badge = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     badge.bind(("127.0.0.1", 0))
     badge.setblocking(False)
@@ -199,9 +188,6 @@ def test_a_live_badge_keeps_its_frames_through_a_garbage_flood_and_backlog_recov
                     acked = max(acked, int.from_bytes(rec[1:5], "little"))
 
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("listening: udp 127.0.0.1:"), line + proc.stderr.read()
-        port = int(line.rsplit(":", 1)[1])
         wait_for(lambda: port_answers(http), timeout=30, what="the operator API")
         seconds = 8.0
         flooder = subprocess.Popen([sys.executable, "-m", "lifepalette.hub.loadgen", "127.0.0.1", str(port),
@@ -241,11 +227,7 @@ def test_a_live_badge_keeps_its_frames_through_a_garbage_flood_and_backlog_recov
         assert acked == live[-1] and set(live) <= _stored_ctrs(db, 1)
     finally:
         badge.close()
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_hub(proc)
 
 
 def test_memory_stays_flat_under_a_saturating_valid_flood(tmp_path):
@@ -255,16 +237,11 @@ def test_memory_stays_flat_under_a_saturating_valid_flood(tmp_path):
     import time
 
     db = tmp_path / "hub.db"
-    hub = Hub(db, scorer=None)
-    keys = {dev: hub.enroll(dev) for dev in range(1, 101)}
-    hub.store.con.close()
-    proc = subprocess.Popen([sys.executable, "-m", "lifepalette", "hub", "--db", str(db), "--udp", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    keys = enrol(db, range(1, 101))
+    proc, port = start_hub(db)
     pool = None
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("listening: udp 127.0.0.1:"), line + proc.stderr.read()
-        pool = UdpSenderPool(("127.0.0.1", int(line.rsplit(":", 1)[1])), keys, rate_hz=10_000)
+        pool = UdpSenderPool(("127.0.0.1", port), keys, rate_hz=10_000)
         pool.start()
         time.sleep(6)
         early = _rss_kb(proc.pid)
@@ -276,11 +253,7 @@ def test_memory_stays_flat_under_a_saturating_valid_flood(tmp_path):
         if pool is not None:
             pool.stop()
             pool.close()
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_hub(proc)
     stored = proc.stdout.read()
     print(f"RSS {early / 1024:.0f} MB at 6 s, {late / 1024:.0f} MB at 24 s; {sent} frames sent; {stored.strip()}")
     assert late <= early * 1.10, f"the hub's memory grew from {early} kB to {late} kB under the flood"
