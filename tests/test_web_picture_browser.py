@@ -75,8 +75,13 @@ def test_the_wall_s_ribbon_grows_from_released_views(cove, browser, artifacts_di
 
 
 def _contrast(page, selector: str) -> float:
-    """WCAG contrast of an element's text against the first opaque background behind it."""
-    return page.eval_on_selector(selector, """(el) => {
+    """WCAG contrast of an element's text against the first opaque background behind it.
+
+    The element is looked up and measured in one evaluation: the live tables re-render every second, and an
+    element handle taken in one round trip can be detached (no computed style) by the next."""
+    return page.evaluate("""(selector) => {
+        const el = document.querySelector(selector);
+        if (!el) return `no element: ${selector}`;
         const rgb = (s) => s.match(/[\\d.]+/g).map(Number);
         const lum = ([r, g, b]) => { const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
           return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
@@ -92,7 +97,7 @@ def _contrast(page, selector: str) -> float:
         bg = bg || [255, 255, 255];
         const [a, b] = [lum(fg.slice(0, 3)), lum(bg)].sort((x, y) => y - x);
         return (a + 0.05) / (b + 0.05);
-    }""")
+    }""", selector)
 
 
 def test_operator_dashboard_charts_render_update_and_need_no_json(cove, browser, artifacts_dir):
