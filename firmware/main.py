@@ -12,8 +12,11 @@ except Exception as e:  # noqa: BLE001
 
         crashed(e)
     except Exception:  # noqa: BLE001 -- not even the crash log loads (the heap ran out): reset all the same,
-        import machine  # after counting the crash in RTC memory as app.crashlog does for a full flash ("C <crashes>
-        import time  # <uptime_ms>"): uncounted, a crash at every boot would never add up to safe mode
+        # after counting the crash in RTC memory as app.crashlog does for a full flash ("C <crashes> <uptime_ms>"):
+        # uncounted, a crash at every boot would never add up to the crash loop's safe mode
+        import time
+
+        import machine
 
         try:
             print("CRASH: crash log not loaded, counted in RTC memory: %s: %s" % (type(e).__name__, e))

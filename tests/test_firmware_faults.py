@@ -229,7 +229,7 @@ def test_fault_matrix_with_the_code_in_ram(tmp_path):
 
 def test_code_in_flash_leaves_exactly_the_free_heap_of_a_plain_96k_interpreter(tmp_path):
     """The ballast under the mounted image leaves the badge the free heap a fresh `-X heapsize=96K` interpreter has
-    at the same point of lp_port (measured here, not the runner's cached figure); without it, the image's room
+    at the same point of lp_rom (measured here, not the runner's cached figure); without it, the image's room
     would be the badge's."""
     import os
     import subprocess
@@ -240,14 +240,14 @@ def test_code_in_flash_leaves_exactly_the_free_heap_of_a_plain_96k_interpreter(t
     shown = [int(ln.split("free=")[1]) for ln in r.lines if ln.startswith("FAKE heap budget 96K: free=")]
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "port").symlink_to(port_run.build_rom() / "port")
-    plain = subprocess.run([micropython_binary(), "-X", "heapsize=96K", "-c", "import lp_port"], cwd=tmp_path / "plain",
+    plain = subprocess.run([micropython_binary(), "-X", "heapsize=96K", "-c", "import lp_rom"], cwd=tmp_path / "plain",
                            env=dict(os.environ, MICROPYPATH="port", LP_HEAP_PROBE="1"), capture_output=True, text=True,
                            timeout=60).stdout
     plain_free = int(plain.split("free=")[1].split()[0])
     assert len(shown) == 1 and abs(shown[0] - plain_free) <= 3 * 16, (shown, plain_free)
     heapsize, env = port_run.interpreter("96K", code_in_flash=True)
     env = dict(os.environ, **dict(env, LP_HEAP_FREE=""), LP_CHIP="esp32", LP_END_MS="1")
-    no_ballast = subprocess.run([micropython_binary(), "-X", f"heapsize={heapsize}", "-c", "import lp_port"],
+    no_ballast = subprocess.run([micropython_binary(), "-X", f"heapsize={heapsize}", "-c", "import lp_rom"],
                                 cwd=tmp_path / "flash", env=env, capture_output=True, text=True, timeout=60).stdout
     line = [ln for ln in no_ballast.splitlines() if ln.startswith("FAKE heap budget 96K: free=")][0]
     assert line.endswith("(no ballast)") and int(line.split("free=")[1].split()[0]) > plain_free + 32 * 1024

@@ -6,7 +6,7 @@ is read from the badge's serial log.
 Code in flash (the default): the badge ships a firmware image with its modules frozen (firmware/manifest.py), so
 its bytecode costs no heap. Here every compiled module, firmware and stand-ins (C modules on the chip), runs in
 place from a ROMFS image mounted at /rom, and a ballast leaves exactly the free heap a plain `-X heapsize=96K`
-interpreter has (lp_port.py). Code in RAM (`code_in_flash=False`, `--code-in-ram`, LP_CODE_IN_RAM=1): the .mpy
+interpreter has (lp_rom.py). Code in RAM (`code_in_flash=False`, `--code-in-ram`, LP_CODE_IN_RAM=1): the .mpy
 files on the file system, loaded into the heap, as `lifepalette flash` leaves a stock MicroPython badge.
 
 Outcome and exit code: normal operation 0 (also after a logged reset and recovery), safe mode 3, a REPL prompt 4
@@ -169,9 +169,9 @@ def _add_tree(writer, folder: Path, skip: tuple[str, ...] = ()) -> None:
 
 
 def build_rom() -> Path:
-    """The code a badge keeps in flash, as a ROMFS image (cached by content): every compiled firmware module and
-    the stand-ins (C modules on the chip), but not lp_port, which mounts it. The folder holds rom.img, and port/
-    with lp_port.mpy alone (the interpreter's path before the mount)."""
+    """The code a badge keeps in flash, as a ROMFS image (cached by content): every compiled firmware module, the
+    stand-ins (C modules on the chip) and lp_port (the port's main.c), but not lp_rom, which mounts it. The folder
+    holds rom.img, and port/ with lp_rom.mpy alone (the interpreter's path before the mount)."""
     from mpremote.romfs import VfsRomWriter
 
     from lifepalette.virtual_badge import compile_firmware
@@ -184,10 +184,10 @@ def build_rom() -> Path:
     work = Path(tempfile.mkdtemp(dir=target.parent, prefix="build-"))
     writer = VfsRomWriter()
     _add_tree(writer, firmware)
-    _add_tree(writer, fakes, skip=("lp_port.mpy",))
+    _add_tree(writer, fakes, skip=("lp_rom.mpy",))
     (work / "rom.img").write_bytes(writer.finalise())
     (work / "port").mkdir()
-    shutil.copy(fakes / "lp_port.mpy", work / "port" / "lp_port.mpy")
+    shutil.copy(fakes / "lp_rom.mpy", work / "port" / "lp_rom.mpy")
     try:
         work.rename(target)
     except OSError:
@@ -202,7 +202,7 @@ def heap_bytes(size: str) -> int:
 
 
 def heap_budget(budget: str = PORT_HEAPSIZE) -> tuple[int, int]:
-    """(pool, free) of a plain `-X heapsize=budget` interpreter at the point where lp_port pins its ballast: what a
+    """(pool, free) of a plain `-X heapsize=budget` interpreter at the point where lp_rom pins its ballast: what a
     badge with that heap and its code in flash has there. Measured once per interpreter binary and cached."""
     rom = build_rom()
     binary = Path(micropython_binary())
@@ -214,7 +214,7 @@ def heap_budget(budget: str = PORT_HEAPSIZE) -> tuple[int, int]:
         return pool, free
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "port").symlink_to(rom / "port", target_is_directory=True)
-        proc = subprocess.run([str(binary), "-X", f"heapsize={budget}", "-c", "import lp_port"], cwd=tmp,
+        proc = subprocess.run([str(binary), "-X", f"heapsize={budget}", "-c", "import lp_rom"], cwd=tmp,
                               env=dict(os.environ, MICROPYPATH="port", LP_HEAP_PROBE="1"), capture_output=True,
                               text=True, timeout=60)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("FAKE heap probe ")), None)
@@ -243,7 +243,7 @@ def _unlink(flash: Path, name: str) -> None:
 
 def lay_out_flash(flash: Path, code_in_flash: bool = CODE_IN_FLASH) -> None:
     """boot.py, main.py and lp_boot_switch.py as source at the root, as on the badge's file system. Code in flash:
-    port/ holds the shim that mounts the image (build_rom). Code in RAM: the compiled packages under lib/ and the
+    port/ holds the shim that mounts the image (lp_rom, build_rom). Code in RAM: the compiled packages under lib/ and the
     compiled stand-ins under fakes/ (short relative names: every module's __file__ is a qstr on the heap)."""
     from lifepalette.virtual_badge import compile_firmware
 
@@ -289,16 +289,17 @@ def _button(config: dict, chip: str) -> int:
 
 
 def interpreter(heapsize: str, code_in_flash: bool) -> tuple[str, dict[str, str]]:
-    """The interpreter's -X heapsize and the environment for a badge with `heapsize` of heap: code in flash, the
-    image on top of it and the free heap lp_port's ballast must leave."""
+    """The interpreter's -X heapsize and the environment for a badge with `heapsize` of heap (run it with
+    `-c "import " + env["LP_SHIM"]`): code in flash, the image on top of it and the free heap lp_rom's ballast must
+    leave."""
     if not code_in_flash:
-        return heapsize, {"MICROPYPATH": "fakes:lib"}
+        return heapsize, {"MICROPYPATH": "fakes:lib", "LP_SHIM": "lp_port"}
     rom = build_rom() / "rom.img"
     pool, free = heap_budget(heapsize)
     # room for the image, the stand-ins' import (C modules on the chip, ~24 KB here) and the mount; the ballast
     # takes up what is left over
     total = heap_bytes(heapsize) + rom.stat().st_size + 64 * 1024
-    return str(total), {"MICROPYPATH": "port", "LP_ROM": str(rom), "LP_HEAP_FREE": str(free),
+    return str(total), {"MICROPYPATH": "port", "LP_SHIM": "lp_rom", "LP_ROM": str(rom), "LP_HEAP_FREE": str(free),
                         "LP_HEAP_POOL": str(pool), "LP_HEAP_BUDGET": heapsize}
 
 
@@ -318,7 +319,7 @@ def run_port(config: dict, chip: str, faults: dict[str, float | None], flash: Pa
     while run.boots < MAX_BOOTS:
         run.boots += 1
         env.update(LP_T0_MS=str(t0), LP_RESET_CAUSE=str(cause))
-        proc = subprocess.Popen([micropython_binary(), "-X", f"heapsize={heapsize}", "-c", "import lp_port"],
+        proc = subprocess.Popen([micropython_binary(), "-X", f"heapsize={heapsize}", "-c", "import " + env["LP_SHIM"]],
                                 cwd=flash, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         boot_start = len(run.lines)
         repl = False
