@@ -1,7 +1,8 @@
 """Badge resilience under the real MicroPython: the firmware boots through boot.py and main.py as the esp32 port
 runs them, on the strict stand-ins for `machine`, `bluetooth`, `neopixel`, `esp32` and `os.uname()`
-(firmware/hal/unix/fakes), with one fault injected at a time (lifepalette.tools.port_run). Every fault must end in
-safe mode or in normal operation (after a logged reset, if need be); never the REPL, never a silent stop."""
+(firmware/hal/unix/fakes), with one fault injected at a time (lifepalette.tools.port_run), at the badge's 96K heap
+with its code in flash as the badge image has it (the runner's ROMFS emulation). Every fault must end in safe mode
+or in normal operation (after a logged reset, if need be); never the REPL, never a silent stop."""
 
 from __future__ import annotations
 
