@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= /dev/ttyUSB0
 
-.PHONY: setup system-deps data test lint compile bench demo flash clean
+.PHONY: setup system-deps data test lint compile bench demo flash badge-image clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,19 @@ demo: setup
 
 flash: setup
 	$(PY) -m lifepalette flash --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
+
+# The badge's firmware image: MicroPython's esp32 port with firmware/manifest.py frozen into flash, built with
+# ESP-IDF in docker from a MicroPython checkout (MICROPYTHON=path; its ports/esp32/README.md names the IDF versions
+# it supports). BADGE_BOARD: ESP32_GENERIC, ESP32_GENERIC_S3 or ESP32_GENERIC_C3. Needs docker and the network;
+# not part of `make test` (hardware/bring-up.md: flashing it).
+MICROPYTHON ?= ../micropython
+BADGE_BOARD ?= ESP32_GENERIC
+IDF_IMAGE ?= espressif/idf:v5.2.2
+badge-image:
+	@test -d $(MICROPYTHON)/ports/esp32 || { echo "badge-image: $(MICROPYTHON) is not a MicroPython checkout (set MICROPYTHON=...)"; exit 2; }
+	docker run --rm -v $(abspath $(MICROPYTHON)):/mp -v $(CURDIR):/lp -w /mp/ports/esp32 $(IDF_IMAGE) bash -c \
+		"make -C /mp/mpy-cross && make BOARD=$(BADGE_BOARD) submodules && make BOARD=$(BADGE_BOARD) FROZEN_MANIFEST=/lp/firmware/manifest.py"
+	@echo "badge image: $(MICROPYTHON)/ports/esp32/build-$(BADGE_BOARD)/firmware.bin"
 
 clean:
 	rm -rf $(VENV) .data artifacts build *.egg-info

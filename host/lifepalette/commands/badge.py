@@ -86,6 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "mode, 4 the REPL was reached")
     r.add_argument("--fault", action="append", default=[], metavar="NAME[@SECONDS]",
                    help="inject a fault (repeatable; see `lifepalette badge faults`), at SECONDS of badge time")
+    r.add_argument("--code-in-ram", action="store_true",
+                   help="with --chip/--fault: load the firmware's .mpy into the 96K heap, as on a stock MicroPython "
+                   "badge (default: code in flash, as the badge image freezes it; env LP_CODE_IN_RAM=1 does the "
+                   "same)")
     r.set_defaults(func=run)
     f = sub.add_parser("faults", help="list the faults `badge run --fault` can inject, with the expected outcome",
                        description="One line per fault: NAME<TAB>expected outcome.")
@@ -123,12 +127,15 @@ def run_as_chip(args: argparse.Namespace) -> int:
         chip = port_run.chip_of_config(config)
     with tempfile.TemporaryDirectory(prefix="lp-flash-") as tmp:
         flash = args.state or Path(tmp) / "flash"
-        result = port_run.run_port(config, chip, faults, flash, seconds=args.seconds or 20, echo=port_run.main_echo)
+        result = port_run.run_port(config, chip, faults, flash, seconds=args.seconds or 20, echo=port_run.main_echo,
+                                   code_in_flash=port_run.CODE_IN_FLASH and not args.code_in_ram)
     print(f"outcome: {result.outcome} ({result.boots} boot(s), {len(result.resets)} reset(s))", file=sys.stderr)
     return result.exit_code
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.code_in_ram and not (args.chip or args.fault):
+        raise UsageError("--code-in-ram goes with --chip or --fault (the ESP32 path)")
     if args.chip or args.fault:
         return run_as_chip(args)
     from lifepalette.virtual_badge import VirtualBadge, parse_presses, run_badge

@@ -20,6 +20,8 @@ from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR, REPO_ROOT, mpy_cross_b
 KEEP_SOURCE = frozenset({"boot.py", "main.py", "lp_boot_switch.py"})
 MANIFEST_NAME = "manifest.json"
 SKIP_DIRS = frozenset({"__pycache__", "tests", "fakes"})  # fakes: the strict port stand-ins, host-only
+# firmware/manifest.py: the badge image's freeze list, read by MicroPython's build on the host, never on a badge
+SKIP_ROOT_FILES = frozenset({("manifest.py",)})
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class Build:
 def _python_files(root: Path) -> Iterable[Path]:
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).parts
-        if any(part in SKIP_DIRS or part.startswith(".") for part in rel):
+        if any(part in SKIP_DIRS or part.startswith(".") for part in rel) or rel in SKIP_ROOT_FILES:
             continue
         yield path
 

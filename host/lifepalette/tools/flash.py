@@ -22,7 +22,7 @@ from lifepalette.errors import LifePaletteError, UsageError
 from lifepalette.paths import FIRMWARE_DIR
 from lifepalette.tools.badge import MIN_MICROPYTHON, MPY_MAJOR, Badge, BadgeFilesystemFull, BadgeInfo
 from lifepalette.tools.boards import arch_from_mpy_flags, board_arch
-from lifepalette.tools.build import BadgeFile, Build, build
+from lifepalette.tools.build import KEEP_SOURCE, BadgeFile, Build, build
 
 STAGE = ".lp_new"
 JOURNAL = ".lp_switch"
@@ -32,6 +32,24 @@ SWITCH_SOURCE = FIRMWARE_DIR / "lp_boot_switch.py"
 
 Progress = Callable[[int, int, str], None]  # (bytes done, bytes to copy, badge path)
 Confirm = Callable[[str], bool]
+# Is `app` frozen into the badge's firmware (the badge image, firmware/manifest.py)? Imported with only the frozen
+# modules on the path, so a copy on the file system (which the port would find first) does not answer for it.
+FROZEN_PROBE = """import sys
+_m = sys.modules.pop({name!r}, None)
+_p = sys.path[:]
+sys.path[:] = ['.frozen']
+try:
+    __import__({name!r})
+    print('LP frozen')
+except ImportError:
+    print('LP files')
+sys.path[:] = _p
+sys.modules.pop({name!r}, None)
+if _m is not None:
+    sys.modules[{name!r}] = _m
+"""
+CODE_IN_RAM_NOTE = ("this badge runs a stock MicroPython: the firmware's .mpy files are loaded into its heap, which "
+                    "exceeds the badge's 96 KB budget; flash the badge image (hardware/bring-up.md, section 1)")
 
 
 class FlashInterrupted(LifePaletteError):
@@ -107,9 +125,16 @@ def config_board(config_bytes: bytes | None) -> str | None:
     return board if isinstance(board, str) else None
 
 
-def target_files(result: Build, config_bytes: bytes | None) -> list[BadgeFile]:
-    """The build, the config, and last the installed-files manifest (so a later flash knows what to delete)."""
-    files = list(result.files)
+def frozen_on_badge(badge: Badge, name: str = "app") -> bool:
+    """True when module `name` is frozen into the badge's firmware."""
+    return "LP frozen" in badge.exec(FROZEN_PROBE.format(name=name)).decode()
+
+
+def target_files(result: Build, config_bytes: bytes | None, frozen: bool = False) -> list[BadgeFile]:
+    """The build (frozen: only the files that stay source on the file system; the compiled modules are in the
+    badge's firmware, and a copy on the file system would shadow them), the config, and last the installed-files
+    manifest (so a later flash knows what to delete: after a switch to the badge image, the old .mpy files)."""
+    files = [f for f in result.files if not frozen or f.path in KEEP_SOURCE]
     if config_bytes is not None:
         files.append(BadgeFile(CONFIG_PATH, config_bytes, "config"))
     listing = {"board": result.board, "arch": result.arch,
@@ -164,10 +189,11 @@ def _copy(badge: Badge, files: list[BadgeFile], progress: Progress | None) -> in
     return done
 
 
-def flash_badge(badge: Badge, files_for: Callable[[str | None], list[BadgeFile]], *, board: str | None,
+def flash_badge(badge: Badge, files_for: Callable[[str | None, bool], list[BadgeFile]], *, board: str | None,
                 progress: Progress | None = None, reset: bool = True, confirm: Confirm | None = None,
                 min_version: tuple[int, int, int] = MIN_MICROPYTHON) -> FlashReport:
-    """Flash through an open Badge. `files_for(arch)` builds the files once the badge's architecture is known."""
+    """Flash through an open Badge. `files_for(arch, frozen)` builds the files once the badge's architecture, and
+    whether its firmware has the app frozen, are known."""
     info = badge.connect()
     check_badge(info, min_version)
     arch, note = choose_arch(info, board)
@@ -178,7 +204,13 @@ def flash_badge(badge: Badge, files_for: Callable[[str | None], list[BadgeFile]]
         report.resumed_switch = True
         report.notes.append("finished a switch an earlier flash left pending")
 
-    files = files_for(arch)
+    frozen = frozen_on_badge(badge)
+    if frozen:
+        report.notes.append("the badge image has the app frozen: copying only boot.py, main.py, lp_boot_switch.py "
+                            "and the config")
+    elif not info.is_unix_port:  # the virtual badge's unix HAL holds the budget with its code in RAM
+        report.notes.append(CODE_IN_RAM_NOTE)
+    files = files_for(arch, frozen)
     report.files = len(files)
     wanted = {f.path: f for f in files}
     live = badge.hashes(wanted)
@@ -255,15 +287,15 @@ def flash(port: str, *, board: str | None = None, config: Path | None = None, bu
     prebuilt = load_build(build_dir) if build_dir else None
     dirs = {k: v for k, v in (("protocol_dir", protocol_dir), ("firmware_dir", firmware_dir)) if v is not None}
 
-    def files_for(arch: str | None) -> list[BadgeFile]:
+    def files_for(arch: str | None, frozen: bool) -> list[BadgeFile]:
         if prebuilt is not None:
-            if prebuilt.arch != arch:
+            if prebuilt.arch != arch and not frozen:
                 raise UsageError(f"{build_dir} was built for {prebuilt.arch}, the badge needs {arch}: rebuild with "
                                  "the right --board")
-            return target_files(prebuilt, config_bytes)
+            return target_files(prebuilt, config_bytes, frozen)
         with tempfile.TemporaryDirectory() as tmp:
             result = build(board or "auto", arch, Path(tmp), **dirs)
-        return target_files(result, config_bytes)
+        return target_files(result, config_bytes, frozen)
 
     badge = Badge(port, baud)
     try:

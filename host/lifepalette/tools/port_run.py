@@ -1,7 +1,13 @@
 """The badge firmware as an ESP32 would run it, under the real MicroPython unix port: boot.py then main.py, with
-the strict stand-ins for the esp32 port's modules (firmware/hal/unix/fakes) first on the path, at -X heapsize=96K,
+the strict stand-ins for the esp32 port's modules (firmware/hal/unix/fakes), at the badge's heap budget (96K),
 restarting the interpreter whenever the badge resets. Faults are injected on demand (`FAULTS`); the run's outcome
 is read from the badge's serial log.
+
+Code in flash (the default): the badge ships a firmware image with its modules frozen (firmware/manifest.py), so
+its bytecode costs no heap. Here every compiled module, firmware and stand-ins (C modules on the chip), runs in
+place from a ROMFS image mounted at /rom, and a ballast leaves exactly the free heap a plain `-X heapsize=96K`
+interpreter has (lp_rom.py). Code in RAM (`code_in_flash=False`, `--code-in-ram`, LP_CODE_IN_RAM=1): the .mpy
+files on the file system, loaded into the heap, as `lifepalette flash` leaves a stock MicroPython badge.
 
 Outcome and exit code: normal operation 0 (also after a logged reset and recovery), safe mode 3, a REPL prompt 4
 (the run stops with the line `REPL reached`), anything else 1 (a boot loop, or a badge that stopped advertising).
@@ -29,10 +35,10 @@ BOARDS_DIR = REPO_ROOT / "hardware" / "boards"
 CHIPS = ("esp32", "esp32s3", "esp32c3")
 RESET_EXIT = 99  # lp_fake.RESET_EXIT
 MAX_BOOTS = 12
-# The esp32 HAL with its real drivers, the register-level chip models and the stand-ins does not fit the virtual
-# badge's 96K on this 64-bit unix port (every pointer and object header twice the ESP32's width): the unix HAL's
-# run (test_firmware_virtual_badge) holds the 96K budget; this path runs at a heap measured in bench_firmware.
-PORT_HEAPSIZE = os.environ.get("LP_PORT_HEAPSIZE", "192K")
+# The badge's heap budget. With code in flash the whole matrix holds it; with the code in RAM the firmware alone
+# (~100 KB on a 32-bit chip) does not fit it, here or on a chip (docs/ARCHITECTURE.md, "The badge's heap").
+PORT_HEAPSIZE = os.environ.get("LP_PORT_HEAPSIZE", "96K")
+CODE_IN_FLASH = os.environ.get("LP_CODE_IN_RAM", "") in ("", "0")
 EXIT_NORMAL, EXIT_OTHER, EXIT_SAFE, EXIT_REPL = 0, 1, 3, 4
 SOFT_RESET, WDT_RESET = 5, 3  # machine.reset_cause() after machine.reset() / a panic, and after the watchdog
 
@@ -148,6 +154,81 @@ def compile_fakes() -> Path:
     return target
 
 
+def _cache_dir(kind: str, digest: str) -> Path:
+    return Path(tempfile.gettempdir()) / f"lifepalette-{kind}-{os.getuid()}" / digest[:16]
+
+
+def _add_tree(writer, folder: Path, skip: tuple[str, ...] = ()) -> None:
+    for path in sorted(folder.iterdir()):
+        if path.is_dir():
+            writer.opendir(path.name)
+            _add_tree(writer, path)
+            writer.closedir()
+        elif path.suffix == ".mpy" and path.name not in skip:
+            writer.mkfile(path.name, path.read_bytes())
+
+
+def build_rom() -> Path:
+    """The code a badge keeps in flash, as a ROMFS image (cached by content): every compiled firmware module, the
+    stand-ins (C modules on the chip) and lp_port (the port's main.c), but not lp_rom, which mounts it. The folder
+    holds rom.img, and port/ with lp_rom.mpy alone (the interpreter's path before the mount)."""
+    from mpremote.romfs import VfsRomWriter
+
+    from lifepalette.virtual_badge import compile_firmware
+
+    firmware, fakes = compile_firmware(), compile_fakes()
+    target = _cache_dir("rom", hashlib.sha256(f"{firmware.name} {fakes.name}".encode()).hexdigest())
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=target.parent, prefix="build-"))
+    writer = VfsRomWriter()
+    _add_tree(writer, firmware)
+    _add_tree(writer, fakes, skip=("lp_rom.mpy",))
+    (work / "rom.img").write_bytes(writer.finalise())
+    (work / "port").mkdir()
+    shutil.copy(fakes / "lp_rom.mpy", work / "port" / "lp_rom.mpy")
+    try:
+        work.rename(target)
+    except OSError:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def heap_bytes(size: str) -> int:
+    """-X heapsize's value in bytes ("96K" -> 98304)."""
+    scale = {"K": 1024, "M": 1024 * 1024}.get(size[-1:].upper(), 1)
+    return int(size[:-1] if scale > 1 else size) * scale
+
+
+def heap_budget(budget: str = PORT_HEAPSIZE) -> tuple[int, int]:
+    """(pool, free) of a plain `-X heapsize=budget` interpreter at the point where lp_rom pins its ballast: what a
+    badge with that heap and its code in flash has there. Measured once per interpreter binary and cached."""
+    rom = build_rom()
+    binary = Path(micropython_binary())
+    st = binary.stat()
+    key = f"{binary.resolve()} {st.st_size} {st.st_mtime_ns} {rom.name} {budget}"
+    cache = _cache_dir("heap", hashlib.sha256(key.encode()).hexdigest()).with_suffix(".json")
+    if cache.exists():
+        pool, free = json.loads(cache.read_text())
+        return pool, free
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "port").symlink_to(rom / "port", target_is_directory=True)
+        proc = subprocess.run([str(binary), "-X", f"heapsize={budget}", "-c", "import lp_rom"], cwd=tmp,
+                              env=dict(os.environ, MICROPYPATH="port", LP_HEAP_PROBE="1"), capture_output=True,
+                              text=True, timeout=60)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("FAKE heap probe ")), None)
+    if line is None:
+        raise UsageError(f"the heap probe failed: {(proc.stdout + proc.stderr).strip()[-300:]}")
+    fields = dict(f.split("=") for f in line.split()[3:])
+    pool, free = int(fields["pool"]), int(fields["free"])
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp_file = cache.with_suffix(f".{os.getpid()}")
+    tmp_file.write_text(json.dumps([pool, free]))
+    os.replace(tmp_file, cache)
+    return pool, free
+
+
 def _link(flash: Path, name: str, target: Path) -> None:
     tmp = flash / (name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -155,21 +236,34 @@ def _link(flash: Path, name: str, target: Path) -> None:
     os.replace(tmp, flash / name)
 
 
-def lay_out_flash(flash: Path) -> None:
-    """boot.py, main.py and lp_boot_switch.py as source at the root, the compiled packages under lib/, and the
+def _unlink(flash: Path, name: str) -> None:
+    if (flash / name).is_symlink():
+        (flash / name).unlink()
+
+
+def lay_out_flash(flash: Path, code_in_flash: bool = CODE_IN_FLASH) -> None:
+    """boot.py, main.py and lp_boot_switch.py as source at the root, as on the badge's file system. Code in flash:
+    port/ holds the shim that mounts the image (lp_rom, build_rom). Code in RAM: the compiled packages under lib/ and the
     compiled stand-ins under fakes/ (short relative names: every module's __file__ is a qstr on the heap)."""
     from lifepalette.virtual_badge import compile_firmware
 
     for name in BOOT_SOURCES:
         shutil.copy(FIRMWARE_DIR / name, flash / name)
-    _link(flash, "lib", compile_firmware())
-    _link(flash, "fakes", compile_fakes())
+    if code_in_flash:
+        _unlink(flash, "lib")
+        _unlink(flash, "fakes")
+        _link(flash, "port", build_rom() / "port")
+    else:
+        _unlink(flash, "port")
+        _link(flash, "lib", compile_firmware())
+        _link(flash, "fakes", compile_fakes())
 
 
-def prepare_flash(flash: Path, config: dict, chip: str, faults: dict[str, float | None]) -> None:
+def prepare_flash(flash: Path, config: dict, chip: str, faults: dict[str, float | None],
+                  code_in_flash: bool = CODE_IN_FLASH) -> None:
     """The badge's file system as the faults want it."""
     flash.mkdir(parents=True, exist_ok=True)
-    lay_out_flash(flash)
+    lay_out_flash(flash, code_in_flash)
     cfg = flash / "config.json"
     if "no-config" in faults:
         cfg.unlink(missing_ok=True)
@@ -194,20 +288,38 @@ def _button(config: dict, chip: str) -> int:
     return board_file(names[0])["pins"]["button"]["gpio"] if names else -1
 
 
+def interpreter(heapsize: str, code_in_flash: bool) -> tuple[str, dict[str, str]]:
+    """The interpreter's -X heapsize and the environment for a badge with `heapsize` of heap (run it with
+    `-c "import " + env["LP_SHIM"]`): code in flash, the image on top of it and the free heap lp_rom's ballast must
+    leave."""
+    if not code_in_flash:
+        return heapsize, {"MICROPYPATH": "fakes:lib", "LP_SHIM": "lp_port"}
+    rom = build_rom() / "rom.img"
+    pool, free = heap_budget(heapsize)
+    # room for the image, the stand-ins' import (C modules on the chip, ~24 KB here) and the mount; the ballast
+    # takes up what is left over
+    total = heap_bytes(heapsize) + rom.stat().st_size + 64 * 1024
+    return str(total), {"MICROPYPATH": "port", "LP_SHIM": "lp_rom", "LP_ROM": str(rom), "LP_HEAP_FREE": str(free),
+                        "LP_HEAP_POOL": str(pool), "LP_HEAP_BUDGET": heapsize}
+
+
 def run_port(config: dict, chip: str, faults: dict[str, float | None], flash: Path, seconds: int = 20,
-             heapsize: str = PORT_HEAPSIZE, echo: Callable[[str], None] | None = None, timeout: float = 180) -> PortRun:
-    """Boot the firmware as `chip` with `faults` until `seconds` of simulated time have passed."""
-    prepare_flash(flash, config, chip, faults)
+             heapsize: str = PORT_HEAPSIZE, echo: Callable[[str], None] | None = None, timeout: float = 180,
+             code_in_flash: bool = CODE_IN_FLASH) -> PortRun:
+    """Boot the firmware as `chip` with `faults` until `seconds` of simulated time have passed, on a badge with
+    `heapsize` of heap and its code in flash (or, code_in_flash=False, loaded into that heap)."""
+    prepare_flash(flash, config, chip, faults, code_in_flash)
     armed = ",".join(name if at is None else f"{name}@{at:g}"
                      for name, at in ((n, a if a is not None else DEFAULT_AT.get(n)) for n, a in faults.items()))
-    env = dict(os.environ, MICROPYPATH="fakes:lib", LP_CHIP=chip, LP_FAULTS=armed, LP_RTC="",
+    heapsize, layout = interpreter(heapsize, code_in_flash)
+    env = dict(os.environ, **layout, LP_CHIP=chip, LP_FAULTS=armed, LP_RTC="",
                LP_END_MS=str(seconds * 1000), LP_BUTTON=str(_button(config, chip)))
     run = PortRun()
     t0, cause = 0, 1
     while run.boots < MAX_BOOTS:
         run.boots += 1
         env.update(LP_T0_MS=str(t0), LP_RESET_CAUSE=str(cause))
-        proc = subprocess.Popen([micropython_binary(), "-X", f"heapsize={heapsize}", "-c", "import lp_port"],
+        proc = subprocess.Popen([micropython_binary(), "-X", f"heapsize={heapsize}", "-c", "import " + env["LP_SHIM"]],
                                 cwd=flash, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         boot_start = len(run.lines)
         repl = False
@@ -317,7 +429,7 @@ STAND_IN_PROBE = ("import gc\ngc.collect()\na = gc.mem_alloc()\nimport lp_fake, 
 def stand_in_heap(flash: Path, chip: str = "esp32") -> int:
     """Heap the stand-ins (and the chip models they attach) take once imported, on this unix port."""
     flash.mkdir(parents=True, exist_ok=True)
-    lay_out_flash(flash)
+    lay_out_flash(flash, code_in_flash=False)
     env = dict(os.environ, MICROPYPATH="fakes:lib", LP_CHIP=chip)
     proc = subprocess.run([micropython_binary(), "-X", "heapsize=512K", "-c", STAND_IN_PROBE], cwd=flash, env=env,
                           capture_output=True, text=True, timeout=60)

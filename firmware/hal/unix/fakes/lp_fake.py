@@ -7,6 +7,7 @@
 #   LP_END_MS   simulated time at which the run ends
 #   LP_BUTTON   GPIO of the consent button (held from 0 to 3.2 s so the sensors run)
 #   LP_RTC      the RTC user memory (hex) the last boot left (reset() logs it for the runner)
+#   LP_HEAP_POOL  code in flash: the heap of a plain interpreter with the badge's budget (lp_port pinned the rest)
 # This directory is put on the path only by that runner and the tests: it never ships to a badge.
 import os
 import sys
@@ -18,6 +19,7 @@ T0 = int(os.getenv("LP_T0_MS") or "0")
 END = int(os.getenv("LP_END_MS") or "20000")
 BUTTON = int(os.getenv("LP_BUTTON") or "-1")
 RESET_CAUSE = int(os.getenv("LP_RESET_CAUSE") or "1")  # machine.PWRON_RESET at the first boot
+HEAP_POOL = int(os.getenv("LP_HEAP_POOL") or "0")
 RTC_MEM = bytearray(bytes.fromhex(os.getenv("LP_RTC") or ""))  # RTC user memory: kept by every reset but power-on
 FAULTS = {}
 for _item in (os.getenv("LP_FAULTS") or "").split(","):

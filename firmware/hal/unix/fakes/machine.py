@@ -238,7 +238,9 @@ def idle():
 
         gc.collect()
         summary = bt._summary() if bt else "adverts=0 last_advert=-1 notifies=0 mtu=23"
-        lp_fake.log("end at %d %s heap=%d" % (lp_fake.now(), summary, gc.mem_alloc()))
+        # the live heap within the badge's budget (code in flash: the image and the ballast are not the badge's)
+        heap = lp_fake.HEAP_POOL - gc.mem_free() if lp_fake.HEAP_POOL else gc.mem_alloc()
+        lp_fake.log("end at %d %s heap=%d" % (lp_fake.now(), summary, heap))
         raise SystemExit(0)
     t = _TIMERS[0] if _TIMERS and _TIMERS[0].cb is not None else None
     stall = lp_fake.once("timer-stall") or _state["stall"]
