@@ -44,11 +44,15 @@ def fill_defaults(x: np.ndarray) -> np.ndarray:
 
 def score_features(dev_ids: Iterable[int], features: Mapping[str, np.ndarray], groups: Groups = None, *,
                    t0: int = 0, on_second: Callable[[CoveScorer, int], None] | None = None,
-                   **scorer_options: object) -> CoveScorer:
+                   on_block: Callable[[CoveScorer, int, np.ndarray], None] | None = None,
+                   snapshot_every_s: int | None = None, **scorer_options: object) -> CoveScorer:
     """Score {field: (W, T) array} (NaN = no value; fields left out count as missing) for seconds t0..t0+T-1.
 
-    `on_second(scorer, t)` runs after each second (e.g. to read `scorer.zcomp` or take palette snapshots). Returns
-    the scorer with every second processed; call `compute()` for the scores.
+    `on_second(scorer, t)` runs after each second (e.g. to read `scorer.arousal_ema`); it makes the scorer step one
+    second at a time. `on_block(scorer, t_first, zcomp)` runs after each block of seconds with every second's
+    composite z (seconds, capacity); blocks end at each multiple of `snapshot_every_s` seconds after t0 (e.g. for
+    palette snapshots) and otherwise every CHUNK_S seconds. Returns the scorer with every second processed; call
+    `compute()` for the scores.
     """
     ids = np.asarray(list(dev_ids), dtype=np.int64)
     unknown = set(features) - set(FIELDS)
@@ -59,13 +63,19 @@ def score_features(dev_ids: Iterable[int], features: Mapping[str, np.ndarray], g
         raise ValueError("features must be (wearers, seconds) arrays of one shape, a row per dev id")
     w, seconds = next(iter(shapes))
     scorer = CoveScorer(groups, **scorer_options)  # type: ignore[arg-type]
-    for start in range(0, seconds, CHUNK_S):
+    start = 0
+    while start < seconds:
         stop = min(seconds, start + CHUNK_S)
+        if snapshot_every_s:
+            stop = min(stop, (start // snapshot_every_s + 1) * snapshot_every_s)
         block = np.full((stop - start, w, len(FIELDS)), np.nan)
         for name, values in features.items():
             # transpose to (seconds, wearers) contiguously first: the interleaving write then reads in order
             block[:, :, FIELD_INDEX[name]] = np.ascontiguousarray(np.asarray(values)[:, start:stop].T)
         fill_defaults(block)
-        scorer.add_seconds(t0 + start, ids, block, on_second)
+        zcomp = scorer.add_seconds(t0 + start, ids, block, on_second)
+        if on_block is not None:
+            on_block(scorer, t0 + start, zcomp)
+        start = stop
     scorer.flush()
     return scorer

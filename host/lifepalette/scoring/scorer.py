@@ -149,6 +149,18 @@ def _gate(x: np.ndarray) -> Gated:
                  features, np.where(shares, hue * 360.0 / 256.0, np.nan), np.where(shares, chroma / 255.0, 0.0))
 
 
+def _last_where(mask: np.ndarray, values: np.ndarray, prev: np.ndarray, cumulative: bool = False) -> np.ndarray:
+    """What `state = np.where(mask[i], values[i], state)` for each i in turn leaves, starting from `prev` (at each i
+    with `cumulative`): the value at the last index along axis 0 where `mask` holds."""
+    steps = np.arange(len(mask)).reshape(-1, *([1] * (mask.ndim - 1)))
+    last = np.maximum.accumulate(np.where(mask, steps, -1), axis=0)
+    if not cumulative:
+        last = last[-1:]
+    picked = np.take_along_axis(values, np.maximum(last, 0), axis=0)
+    out = np.where(last >= 0, picked, prev)
+    return out if cumulative else out[0]
+
+
 def _as_slice(rows: np.ndarray) -> np.ndarray | slice:
     """Consecutive rows as a slice: a block copies into it several times faster than through an index array."""
     if rows.size and rows[-1] - rows[0] == rows.size - 1 and (np.diff(rows) == 1).all():
@@ -236,39 +248,43 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
 
     def add_second(self, t: int, dev_ids: Iterable[int], matrix: np.ndarray) -> None:
         """Batch input for simulators: one second, a row of FIELDS values (NaN = missing) per device."""
-        ids = np.asarray(dev_ids)
-        cached = self._batch_rows
-        if cached is not None and cached[0].shape == ids.shape and np.array_equal(cached[0], ids):
-            rows = cached[1]
-        else:
-            rows = np.array([self._row(int(d)) for d in ids], dtype=np.int64)
-            self._batch_rows = (ids.copy(), _as_slice(rows))
+        rows = self._rows_of(np.asarray(dev_ids))
         self._advance(t - 1)
         x = np.full((self.capacity, len(FIELDS)), np.nan)
         x[rows] = matrix
         self._step(int(t), x)
 
+    def _rows_of(self, ids: np.ndarray) -> np.ndarray | slice:
+        """The rows of a batch's dev ids (assigning new ones), cached while the batch's ids stay the same."""
+        cached = self._batch_rows
+        if cached is not None and cached[0].shape == ids.shape and np.array_equal(cached[0], ids):
+            return cached[1]
+        rows = np.array([self._row(int(d)) for d in ids], dtype=np.int64)
+        self._batch_rows = (ids.copy(), _as_slice(rows))
+        return self._batch_rows[1]
+
     def add_seconds(self, t0: int, dev_ids: Iterable[int], block: np.ndarray,
-                    on_second: Callable[[CoveScorer, int], None] | None = None) -> None:
+                    on_second: Callable[[CoveScorer, int], None] | None = None) -> np.ndarray:
         """Batch input for a block of seconds t0, t0 + 1, ...: (seconds, devices, FIELDS), the same as `add_second`
-        for each in turn (the per-record gating is done for the whole block at once). `on_second(scorer, t)` runs
-        after each second."""
+        for each in turn. Returns every second's composite z (seconds, capacity): `zcomp` after that second.
+
+        The block runs through the same step as a single second, in chunks up to each synchrony step (the
+        recurrences loop over seconds, the rest is vectorised over the chunk). `on_second(scorer, t)` runs after each
+        second, which needs a chunk per second."""
         if len(block) == 0:
-            return
-        ids = np.asarray(dev_ids)
-        self.add_second(t0, ids, block[0])  # assigns rows and steps any buffered second first, as add_second does
-        if on_second is not None:
-            on_second(self, t0)
-        rows = self._batch_rows[1] if self._batch_rows is not None else None
-        if len(block) == 1 or rows is None:
-            return
-        x = np.full((len(block) - 1, self.capacity, len(FIELDS)), np.nan)
-        x[:, rows] = block[1:]
+            return np.empty((0, self.capacity))
+        rows = self._rows_of(np.asarray(dev_ids))
+        self._advance(t0 - 1)  # any buffered second first, as add_second does
+        x = np.full((len(block), self.capacity, len(FIELDS)), np.nan)
+        x[:, rows] = block
         gated = _gate(x)
-        for i in range(len(block) - 1):
-            self._step(t0 + 1 + i, x[i], Gated(*(part[i] for part in gated)))
-            if on_second is not None:
-                on_second(self, t0 + 1 + i)
+        if on_second is None:
+            return self._run(t0, x, gated)
+        zcomp = np.empty((len(block), self.capacity))
+        for i in range(len(block)):
+            zcomp[i] = self._run(t0 + i, x[i:i + 1], Gated(*(part[i:i + 1] for part in gated)))[0]
+            on_second(self, t0 + i)
+        return zcomp
 
     # --- per-second processing -------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -292,48 +308,89 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
                 x[row] = vec
             self._step(t, x)
 
-    def _step(self, t: int, x: np.ndarray, gated: Gated | None = None) -> None:
+    def _step(self, t: int, x: np.ndarray) -> None:
+        """One second: (capacity, FIELDS) records, NaN rows where absent."""
+        self._run(t, x[None], _gate(x[None]))
+
+    def _run(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
+        """Seconds t, t + 1, ... of (seconds, capacity, FIELDS) records: in chunks that end at each synchrony step
+        and start at each second where a consent revision changes (a chunk's state resets only at its start).
+        Returns the composite z per second."""
         if self.t0 is None:
             self.t0 = t
-        self.next_t = t + 1
-        self.latest_t = max(self.latest_t if self.latest_t is not None else t, t)
-        g = _gate(x) if gated is None else gated
-        present, physio, hr_ok, features = g.present, g.physio, g.hr_ok, g.features
-        self._handle_revisions(present, g.revision)
-        self.consenting = np.where(present, physio, self.consenting)
-        hr = x[:, FIELD_INDEX["hr_bpm"]]
-        b = np.empty((self.capacity, MIN_SPREAD.size))
-        b[:, :B_HR_SMOOTH] = features
-        prev = self.hr_smooth
-        self.hr_smooth = np.where(hr_ok, np.where(np.isnan(prev), hr, prev + HR_SMOOTH_ALPHA * (hr - prev)), prev)
-        b[:, B_HR_SMOOTH] = np.where(hr_ok, self.hr_smooth, np.nan)
-        self.baseline.update(b)
-        z_raw = self.baseline.z(b)
-        z = _clip(z_raw[:, AROUSAL_FEATURES], -Z_CLIP, Z_CLIP)
+        n = len(x)
+        cuts = set(range((self.t0 - t - 1) % sy.STEP_S + 1, n, sy.STEP_S))  # the second after each step second
+        cuts.update(np.flatnonzero(self._revision_changes(g.present, g.revision)[1:].any(axis=1)) + 1)
+        zcomp = np.empty((n, self.capacity))
+        starts = sorted(cuts | {0})
+        for lo, hi in zip(starts, [*starts[1:], n], strict=True):
+            part = slice(lo, hi)
+            zcomp[part] = self._chunk(t + lo, x[part], Gated(*(field[part] for field in g)))
+        return zcomp
+
+    def _revision_changes(self, present: np.ndarray, revision: np.ndarray) -> np.ndarray:
+        """(seconds, capacity): where a record's consent revision differs from the wearer's previous one."""
+        before = np.vstack([self.revision[None], _last_where(present, revision, self.revision, cumulative=True)[:-1]])
+        return present & (before >= 0) & (revision != before)
+
+    def _chunk(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
+        """Seconds t .. t + len(x) - 1, with no synchrony step before the last and no revision change after the
+        first. Each recurrence runs second by second (small arrays); everything else once for the chunk."""
+        n = len(x)
+        ts = np.arange(t, t + n)
+        self.next_t = t + n
+        self.latest_t = max(self.latest_t if self.latest_t is not None else t, t + n - 1)
+        present = g.present
+        self._handle_revisions(present[0], g.revision[0])
+        self.revision = _last_where(present, g.revision, self.revision)
+        self.consenting = _last_where(present, g.physio, self.consenting)
+        b = np.empty((n, self.capacity, MIN_SPREAD.size))
+        b[..., :B_HR_SMOOTH] = g.features
+        hr = x[..., FIELD_INDEX["hr_bpm"]]
+        for i in range(n):
+            prev = self.hr_smooth
+            self.hr_smooth = np.where(g.hr_ok[i], np.where(np.isnan(prev), hr[i], prev + HR_SMOOTH_ALPHA * (hr[i] - prev)),
+                                      prev)
+            b[i, :, B_HR_SMOOTH] = np.where(g.hr_ok[i], self.hr_smooth, np.nan)
+        z_raw = self.baseline.update_z(b)
+        z = _clip(z_raw[..., AROUSAL_FEATURES], -Z_CLIP, Z_CLIP)
         comp = _weighted_nanmean(z, AROUSAL_WEIGHTS)
         # synchrony looks at moment-to-moment co-variation, so it must not be flattened where arousal saturates;
         # a channel missing for a few seconds is carried forward, or the composite would jump between channel mixes
-        zc = _clip(z_raw[:, :3], -SYNC_Z_CLIP, SYNC_Z_CLIP)
-        fresh = ~np.isnan(zc)
-        self.z_last = np.where(fresh, zc, self.z_last)
-        self.z_age = np.where(fresh, 0, self.z_age + 1)
-        held = np.where(self.z_age <= CARRY_S, self.z_last, np.nan)
+        held = self._carry(_clip(z_raw[..., :3], -SYNC_Z_CLIP, SYNC_Z_CLIP))
         sync_series = np.where(np.isnan(comp), np.nan, _weighted_nanmean(held, SYNC_WEIGHTS))
         arousal = _clip(AROUSAL_AT_BASELINE + AROUSAL_PER_Z * comp, 0.0, 1.0)
         valid = ~np.isnan(comp)
-        self.zcomp = comp
-        self.arousal = np.where(valid, arousal, self.arousal)
-        self.arousal_ema = np.where(valid, np.where(np.isnan(self.arousal_ema), arousal,
-                                                    0.9 * self.arousal_ema + 0.1 * arousal), self.arousal_ema)
-        self.last_valid_t[valid] = t
-        self.ring[:, t % HISTORY_S] = sync_series  # NaN where comp is (not valid)
+        self.zcomp = comp[-1].copy()
+        self.arousal = _last_where(valid, arousal, self.arousal)
+        ema = self.arousal_ema
+        for i in range(n):
+            ema = np.where(valid[i], np.where(np.isnan(ema), arousal[i], 0.9 * ema + 0.1 * arousal[i]), ema)
+        self.arousal_ema = ema
+        self.last_valid_t = _last_where(valid, np.broadcast_to(ts[:, None].astype(np.float64), valid.shape),
+                                        self.last_valid_t)
+        self.ring[:, ts % HISTORY_S] = sync_series.T  # NaN where comp is (not valid)
         self._update_counts(g, valid)
-        self._update_regulation(t, comp, b[:, B_RMSSD])
-        self.hue = np.where(present, g.hue, self.hue)  # a record without shared colour clears it
-        self.chroma = np.where(present, g.chroma, self.chroma)
-        self.processed_s += 1
-        if (t - self.t0 + 1) % sy.STEP_S == 0 and self.processed_s >= sy.SPAN_S:
-            self._sync_step(t)
+        for i in range(n):
+            self._update_regulation(int(ts[i]), comp[i], b[i, :, B_RMSSD])
+        self.hue = _last_where(present, g.hue, self.hue)  # a record without shared colour clears it
+        self.chroma = _last_where(present, g.chroma, self.chroma)
+        self.processed_s += n
+        t_last = t + n - 1
+        if (t_last - self.t0 + 1) % sy.STEP_S == 0 and self.processed_s >= sy.SPAN_S:
+            self._sync_step(t_last)
+        return comp
+
+    def _carry(self, zc: np.ndarray) -> np.ndarray:
+        """Each second's last fresh z per channel while at most CARRY_S seconds old, else NaN (the state `z_last`,
+        `z_age` carries over chunks): a forward fill, so every value is one of the inputs."""
+        steps = np.arange(len(zc))[:, None, None]
+        last = np.maximum.accumulate(np.where(np.isnan(zc), -1, steps), axis=0)
+        seen = last >= 0
+        value = np.where(seen, np.take_along_axis(zc, np.maximum(last, 0), axis=0), self.z_last)
+        age = np.where(seen, steps - last, self.z_age + steps + 1)
+        self.z_last, self.z_age = value[-1], age[-1]
+        return np.where(age <= CARRY_S, value, np.nan)
 
     def _handle_revisions(self, present: np.ndarray, revision: np.ndarray) -> None:
         changed = present & (self.revision >= 0) & (revision != self.revision)
@@ -358,13 +415,13 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self._forget_pairs(row, int(dev_id))
 
     def _update_counts(self, g: Gated, valid: np.ndarray) -> None:
-        self.n_present += g.present
-        self.n_consented += g.physio
-        self.n_motion += g.motion_art
-        self.n_quality += g.poor_quality
-        self.n_hr_ok += g.hr_ok
-        self.n_eda_ok += g.eda_ok
-        self.n_valid += valid
+        self.n_present += g.present.sum(axis=0)
+        self.n_consented += g.physio.sum(axis=0)
+        self.n_motion += g.motion_art.sum(axis=0)
+        self.n_quality += g.poor_quality.sum(axis=0)
+        self.n_hr_ok += g.hr_ok.sum(axis=0)
+        self.n_eda_ok += g.eda_ok.sum(axis=0)
+        self.n_valid += valid.sum(axis=0)
 
     def _update_regulation(self, t: int, comp: np.ndarray, rmssd: np.ndarray) -> None:
         """Recovery after arousal peaks (time from z > PEAK_Z back below RECOVERED_Z) and RMSSD vs baseline."""
