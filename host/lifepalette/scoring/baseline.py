@@ -82,14 +82,6 @@ class RobustBaseline:
             self.mad += np.where(tracking, step * np.sign(dev - self.mad) / MAD_TO_SD, 0.0)
             self._spread = None
 
-    def update_z(self, block: np.ndarray) -> np.ndarray:
-        """Feed seconds (seconds, capacity, n_features) in turn -> each second's `z` right after its update."""
-        z = np.empty_like(block)
-        for i, x in enumerate(block):
-            self.update(x)
-            z[i] = self.z(x)
-        return z
-
     def z(self, x: np.ndarray) -> np.ndarray:
         """Baseline-normalised values; NaN where the baseline is not ready yet or x is NaN."""
         out = (x - self.median) / self.spread

@@ -103,7 +103,7 @@ class PairSynchrony:
     def _invalidate_windows(self, rows: np.ndarray) -> None:
         self._wvalid[rows[rows < self._wvalid.shape[0]]] = False
 
-    def _sync_step(self, t: int) -> None:
+    def _sync_step(self, t: int, regulation: np.ndarray) -> None:
         if self._pairs_dirty:
             self._save_pair_state()
             self._build_pairs()
@@ -138,7 +138,7 @@ class PairSynchrony:
             metric_sync = np.where(w > 0, s / np.maximum(w, 1), np.nan)
         self.last_sync = np.where(np.isnan(metric_sync), self.last_sync, metric_sync)
         sync_part = np.clip(metric_sync / SYNC_FOR_FULL_SCORE, 0.0, 1.0)
-        parts = np.stack([sync_part, self.regulation()])
+        parts = np.stack([sync_part, regulation])
         n = (~np.isnan(parts)).sum(axis=0)
         point = np.where(n > 0, np.nansum(parts, axis=0) / np.maximum(n, 1), np.nan)
         step_index = (t - self.t0 + 1) // sy.STEP_S

@@ -313,14 +313,12 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self._run(t, x[None], _gate(x[None]))
 
     def _run(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
-        """Seconds t, t + 1, ... of (seconds, capacity, FIELDS) records: in chunks that end at each synchrony step
-        and start at each second where a consent revision changes (a chunk's state resets only at its start).
-        Returns the composite z per second."""
+        """Seconds t, t + 1, ... of (seconds, capacity, FIELDS) records, in chunks that start at each second where a
+        consent revision changes (a chunk's state resets only at its start). Returns the composite z per second."""
         if self.t0 is None:
             self.t0 = t
         n = len(x)
-        cuts = set(range((self.t0 - t - 1) % sy.STEP_S + 1, n, sy.STEP_S))  # the second after each step second
-        cuts.update(np.flatnonzero(self._revision_changes(g.present, g.revision)[1:].any(axis=1)) + 1)
+        cuts = set((np.flatnonzero(self._revision_changes(g.present, g.revision)[1:].any(axis=1)) + 1).tolist())
         zcomp = np.empty((n, self.capacity))
         starts = sorted(cuts | {0})
         for lo, hi in zip(starts, [*starts[1:], n], strict=True):
@@ -334,10 +332,14 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         return present & (before >= 0) & (revision != before)
 
     def _chunk(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
-        """Seconds t .. t + len(x) - 1, with no synchrony step before the last and no revision change after the
-        first. Each recurrence runs second by second (small arrays); everything else once for the chunk."""
+        """Seconds t .. t + len(x) - 1, with no revision change after the first. Each recurrence runs second by
+        second (small arrays), everything else once for the chunk; the synchrony steps come last, each with the ring
+        and the regulation as they were at its second."""
         n = len(x)
         ts = np.arange(t, t + n)
+        done_before = self.processed_s
+        steps = [i for i in range(n) if (t + i - self.t0 + 1) % sy.STEP_S == 0 and done_before + i + 1 >= sy.SPAN_S]
+        rmssd_base: dict[int, np.ndarray] = {}
         self.next_t = t + n
         self.latest_t = max(self.latest_t if self.latest_t is not None else t, t + n - 1)
         present = g.present
@@ -347,12 +349,16 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         b = np.empty((n, self.capacity, MIN_SPREAD.size))
         b[..., :B_HR_SMOOTH] = g.features
         hr = x[..., FIELD_INDEX["hr_bpm"]]
+        z_raw = np.empty_like(b)
         for i in range(n):
             prev = self.hr_smooth
             self.hr_smooth = np.where(g.hr_ok[i], np.where(np.isnan(prev), hr[i], prev + HR_SMOOTH_ALPHA * (hr[i] - prev)),
                                       prev)
             b[i, :, B_HR_SMOOTH] = np.where(g.hr_ok[i], self.hr_smooth, np.nan)
-        z_raw = self.baseline.update_z(b)
+            self.baseline.update(b[i])
+            z_raw[i] = self.baseline.z(b[i])
+            if i in steps:
+                rmssd_base[i] = self._rmssd_base()
         z = _clip(z_raw[..., AROUSAL_FEATURES], -Z_CLIP, Z_CLIP)
         comp = _weighted_nanmean(z, AROUSAL_WEIGHTS)
         # synchrony looks at moment-to-moment co-variation, so it must not be flattened where arousal saturates;
@@ -369,16 +375,22 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.arousal_ema = ema
         self.last_valid_t = _last_where(valid, np.broadcast_to(ts[:, None].astype(np.float64), valid.shape),
                                         self.last_valid_t)
-        self.ring[:, ts % HISTORY_S] = sync_series.T  # NaN where comp is (not valid)
         self._update_counts(g, valid)
+        regulation: dict[int, np.ndarray] = {}
         for i in range(n):
             self._update_regulation(int(ts[i]), comp[i], b[i, :, B_RMSSD])
+            if i in steps:
+                regulation[i] = self._regulation(rmssd_base[i])
         self.hue = _last_where(present, g.hue, self.hue)  # a record without shared colour clears it
         self.chroma = _last_where(present, g.chroma, self.chroma)
-        self.processed_s += n
-        t_last = t + n - 1
-        if (t_last - self.t0 + 1) % sy.STEP_S == 0 and self.processed_s >= sy.SPAN_S:
-            self._sync_step(t_last)
+        written = 0
+        for i in steps:  # the ring up to the step's second only: later seconds may overwrite slots it still reads
+            self.ring[:, ts[written:i + 1] % HISTORY_S] = sync_series[written:i + 1].T  # NaN where comp is (not valid)
+            written = i + 1
+            self.processed_s = done_before + i + 1
+            self._sync_step(t + i, regulation[i])
+        self.ring[:, ts[written:] % HISTORY_S] = sync_series[written:].T
+        self.processed_s = done_before + n
         return comp
 
     def _carry(self, zc: np.ndarray) -> np.ndarray:
@@ -441,8 +453,13 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
                                               self.rmssd_ema + (rmssd - self.rmssd_ema) / 60.0), self.rmssd_ema)
 
     def regulation(self) -> np.ndarray:
-        ready = self.baseline.ready[:, B_RMSSD]
-        base = np.where(ready, self.baseline.median[:, B_RMSSD], np.nan)
+        return self._regulation(self._rmssd_base())
+
+    def _rmssd_base(self) -> np.ndarray:
+        return np.where(self.baseline.ready[:, B_RMSSD], self.baseline.median[:, B_RMSSD], np.nan)
+
+    def _regulation(self, base: np.ndarray) -> np.ndarray:
+        """From the baseline's RMSSD (`_rmssd_base`, NaN until ready) and the regulation state as it is now."""
         hrv = np.clip(self.rmssd_ema / base, 0.0, 1.25) / 1.25
         parts = np.stack([self.rec_score, hrv])
         n = (~np.isnan(parts)).sum(axis=0)
