@@ -124,26 +124,26 @@ class Gated(NamedTuple):
 
 
 def _gate(x: np.ndarray) -> Gated:
-    """The per-record part of a second's step, for (wearers, FIELDS) or (seconds, wearers, FIELDS) records: it reads
-    no state, so the batch path computes it for a block of seconds at once (the same numbers, element by element)."""
+    """The per-record part of a second's step, for field-major (FIELDS, seconds, wearers) records: it reads no
+    state, so it runs for a block of seconds at once (the same numbers, element by element)."""
     col = FIELD_INDEX
-    present = ~np.isnan(x[..., col["consent"]])
+    present = ~np.isnan(x[col["consent"]])
     # (np.where, not nan_to_num: the same numbers without its Python wrapper)
-    consent = np.where(present, x[..., col["consent"]], 0.0).astype(np.int64)
-    quality = np.where(np.isnan(x[..., col["quality"]]), 0.0, x[..., col["quality"]]).astype(np.int64)
+    consent = np.where(present, x[col["consent"]], 0.0).astype(np.int64)
+    quality = np.where(np.isnan(x[col["quality"]]), 0.0, x[col["quality"]]).astype(np.int64)
     physio = present & (consent & CONSENT_PHYSIO > 0) & (consent & CONSENT_PAUSED == 0)
     motion_art = physio & (quality & Q_MOTION > 0)
     usable = physio & (quality & Q_SKIN > 0) & ~motion_art
-    hr, rmssd, scl, scr = (x[..., col[n]] for n in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min"))
+    hr, rmssd, scl, scr = (x[col[n]] for n in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min"))
     hr_ok = usable & (quality & Q_HR > 0) & (hr != HR_NA) & ~np.isnan(hr)
     eda_ok = usable & (quality & Q_EDA > 0) & (scl != SCL_NA) & (scl > 0) & ~np.isnan(scl)
-    features = np.empty((*x.shape[:-1], B_HR_SMOOTH))
+    features = np.empty((*x.shape[1:], B_HR_SMOOTH))
     features[..., B_LOGSCL] = np.where(eda_ok, np.log(np.where(eda_ok, scl, 1.0)), np.nan)
     features[..., B_SCR] = np.where(eda_ok & (scr != SCR_NA), scr, np.nan)
     features[..., B_HR] = np.where(hr_ok, hr, np.nan)
     features[..., B_RMSSD] = np.where(hr_ok & (rmssd != RMSSD_NA), rmssd, np.nan)
     poor_quality = physio & ~motion_art & ~(hr_ok | eda_ok)
-    hue, chroma = x[..., col["hue"]], x[..., col["chroma"]]
+    hue, chroma = x[col["hue"]], x[col["chroma"]]
     shares = present & (consent & CONSENT_COLOUR > 0) & ~np.isnan(hue) & (chroma > 0)
     return Gated(present, consent, (consent >> 4).astype(np.float64), physio, motion_art, poor_quality, hr_ok, eda_ok,
                  features, np.where(shares, hue * 360.0 / 256.0, np.nan), np.where(shares, chroma / 255.0, 0.0))
@@ -271,18 +271,24 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         The block runs through the same step as a single second, in chunks up to each synchrony step (the
         recurrences loop over seconds, the rest is vectorised over the chunk). `on_second(scorer, t)` runs after each
         second, which needs a chunk per second."""
-        if len(block) == 0:
+        return self.add_fields(t0, dev_ids, np.moveaxis(np.asarray(block), -1, 0), on_second)
+
+    def add_fields(self, t0: int, dev_ids: Iterable[int], fields: np.ndarray,
+                   on_second: Callable[[CoveScorer, int], None] | None = None) -> np.ndarray:
+        """`add_seconds` for a field-major block (FIELDS, seconds, devices), which the gating reads fastest."""
+        n = fields.shape[1]
+        if n == 0:
             return np.empty((0, self.capacity))
         rows = self._rows_of(np.asarray(dev_ids))
         self._advance(t0 - 1)  # any buffered second first, as add_second does
-        x = np.full((len(block), self.capacity, len(FIELDS)), np.nan)
-        x[:, rows] = block
+        x = np.full((len(FIELDS), n, self.capacity), np.nan)
+        x[:, :, rows] = fields
         gated = _gate(x)
         if on_second is None:
             return self._run(t0, x, gated)
-        zcomp = np.empty((len(block), self.capacity))
-        for i in range(len(block)):
-            zcomp[i] = self._run(t0 + i, x[i:i + 1], Gated(*(part[i:i + 1] for part in gated)))[0]
+        zcomp = np.empty((n, self.capacity))
+        for i in range(n):
+            zcomp[i] = self._run(t0 + i, x[:, i:i + 1], Gated(*(part[i:i + 1] for part in gated)))[0]
             on_second(self, t0 + i)
         return zcomp
 
@@ -310,20 +316,21 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
 
     def _step(self, t: int, x: np.ndarray) -> None:
         """One second: (capacity, FIELDS) records, NaN rows where absent."""
-        self._run(t, x[None], _gate(x[None]))
+        by_field = x.T[:, None]
+        self._run(t, by_field, _gate(by_field))
 
     def _run(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
-        """Seconds t, t + 1, ... of (seconds, capacity, FIELDS) records, in chunks that start at each second where a
+        """Seconds t, t + 1, ... of (FIELDS, seconds, capacity) records, in chunks that start at each second where a
         consent revision changes (a chunk's state resets only at its start). Returns the composite z per second."""
         if self.t0 is None:
             self.t0 = t
-        n = len(x)
+        n = x.shape[1]
         cuts = set((np.flatnonzero(self._revision_changes(g.present, g.revision)[1:].any(axis=1)) + 1).tolist())
         zcomp = np.empty((n, self.capacity))
         starts = sorted(cuts | {0})
         for lo, hi in zip(starts, [*starts[1:], n], strict=True):
             part = slice(lo, hi)
-            zcomp[part] = self._chunk(t + lo, x[part], Gated(*(field[part] for field in g)))
+            zcomp[part] = self._chunk(t + lo, x[:, part], Gated(*(field[part] for field in g)))
         return zcomp
 
     def _revision_changes(self, present: np.ndarray, revision: np.ndarray) -> np.ndarray:
@@ -335,7 +342,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         """Seconds t .. t + len(x) - 1, with no revision change after the first. Each recurrence runs second by
         second (small arrays), everything else once for the chunk; the synchrony steps come last, each with the ring
         and the regulation as they were at its second."""
-        n = len(x)
+        n = x.shape[1]
         ts = np.arange(t, t + n)
         done_before = self.processed_s
         steps = [i for i in range(n) if (t + i - self.t0 + 1) % sy.STEP_S == 0 and done_before + i + 1 >= sy.SPAN_S]
@@ -348,7 +355,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.consenting = _last_where(present, g.physio, self.consenting)
         b = np.empty((n, self.capacity, MIN_SPREAD.size))
         b[..., :B_HR_SMOOTH] = g.features
-        hr = x[..., FIELD_INDEX["hr_bpm"]]
+        hr = x[FIELD_INDEX["hr_bpm"]]
         z_raw = np.empty_like(b)
         for i in range(n):
             prev = self.hr_smooth
