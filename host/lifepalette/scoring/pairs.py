@@ -34,9 +34,6 @@ class PairSynchrony:
         self._wring = np.zeros((0, WINDOW_RING + sy.N_LAGS, sy.WINDOW_S), np.float32)
         self._wvalid = np.zeros((0, WINDOW_RING + sy.N_LAGS), bool)
         self._wend = np.full(WINDOW_RING, -1, np.int64)
-        # b's windows of every pair (the ring's rows pb), kept in step with the ring: a step reads its lag windows
-        # as slices, instead of gathering 11 windows per pair and set (None until the pairs' first step)
-        self._pair_wring: np.ndarray | None = None
 
     def _forget_pairs(self, row: int, dev_id: int) -> None:
         if self.pair_keys:
@@ -67,7 +64,6 @@ class PairSynchrony:
             if old is not None:
                 state[i] = old
         self.pair_state = state
-        self._pair_wring = None
         self._pairs_dirty = False
 
     def _save_pair_state(self) -> None:
@@ -101,9 +97,6 @@ class PairSynchrony:
                 self._wring[:n, dest] = unit[:, src]
                 self._wvalid[:n, dest] = valid[:, src]
                 self._wvalid[n:, dest] = False
-                if self._pair_wring is not None:
-                    pb = self.pb if isinstance(dest, slice) else self.pb[:, None]
-                    self._pair_wring[:, dest] = self._wring[pb, dest]
             self._wend[new] = np.arange(first, t + 1)
         return slice(int(slots[0]), int(slots[0]) + sy.N_LAGS)
 
@@ -122,9 +115,7 @@ class PairSynchrony:
             lag_sets = [self._windows_at(t)] + [self._windows_at(t - shift) for shift in self._surrogate_shifts(t)]
             centre_slot = lag_sets[0].start + sy.LAG_S  # a's centre window ends LAG_S before t
             centre, centre_ok = self._wring[pa, centre_slot], self._wvalid[pa, centre_slot]
-            if self._pair_wring is None:
-                self._pair_wring = self._wring[pb]
-            rs, lags_s, oks = sy.peak_r_sets(centre, centre_ok, [self._pair_wring[:, lags] for lags in lag_sets],
+            rs, lags_s, oks = sy.peak_r_sets(centre, centre_ok, [self._wring[pb, lags] for lags in lag_sets],
                                              [self._wvalid[pb, lags] for lags in lag_sets])
             r, lag, ok = rs[0], lags_s[0], oks[0]
             zr = sy.fisher_z(r)
