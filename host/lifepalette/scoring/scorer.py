@@ -149,16 +149,16 @@ def _gate(x: np.ndarray) -> Gated:
                  features, np.where(shares, hue * 360.0 / 256.0, np.nan), np.where(shares, chroma / 255.0, 0.0))
 
 
-def _last_where(mask: np.ndarray, values: np.ndarray, prev: np.ndarray, cumulative: bool = False) -> np.ndarray:
-    """What `state = np.where(mask[i], values[i], state)` for each i in turn leaves, starting from `prev` (at each i
-    with `cumulative`): the value at the last index along axis 0 where `mask` holds."""
+def _last_index(mask: np.ndarray) -> np.ndarray:
+    """Per element and index i along axis 0: the last index <= i where `mask` holds, -1 before the first."""
     steps = np.arange(len(mask)).reshape(-1, *([1] * (mask.ndim - 1)))
-    last = np.maximum.accumulate(np.where(mask, steps, -1), axis=0)
-    if not cumulative:
-        last = last[-1:]
-    picked = np.take_along_axis(values, np.maximum(last, 0), axis=0)
-    out = np.where(last >= 0, picked, prev)
-    return out if cumulative else out[0]
+    return np.maximum.accumulate(np.where(mask, steps, -1), axis=0)
+
+
+def _pick(last: np.ndarray, values: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    """`values` at the indices `last` (from `_last_index`; -1 picks `prev`): what `state = np.where(mask[i],
+    values[i], state)` for each i in turn leaves, starting from `prev`."""
+    return np.where(last >= 0, np.take_along_axis(values, np.maximum(last, 0), axis=0), prev)
 
 
 def _as_slice(rows: np.ndarray) -> np.ndarray | slice:
@@ -335,7 +335,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
 
     def _revision_changes(self, present: np.ndarray, revision: np.ndarray) -> np.ndarray:
         """(seconds, capacity): where a record's consent revision differs from the wearer's previous one."""
-        before = np.vstack([self.revision[None], _last_where(present, revision, self.revision, cumulative=True)[:-1]])
+        before = np.vstack([self.revision[None], _pick(_last_index(present)[:-1], revision, self.revision)])
         return present & (before >= 0) & (revision != before)
 
     def _chunk(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
@@ -351,8 +351,9 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.latest_t = max(self.latest_t if self.latest_t is not None else t, t + n - 1)
         present = g.present
         self._handle_revisions(present[0], g.revision[0])
-        self.revision = _last_where(present, g.revision, self.revision)
-        self.consenting = _last_where(present, g.physio, self.consenting)
+        last_present = _last_index(present)[-1:]
+        self.revision = _pick(last_present, g.revision, self.revision)[0]
+        self.consenting = _pick(last_present, g.physio, self.consenting)[0]
         b = np.empty((n, self.capacity, MIN_SPREAD.size))
         b[..., :B_HR_SMOOTH] = g.features
         hr = x[FIELD_INDEX["hr_bpm"]]
@@ -375,21 +376,21 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         arousal = _clip(AROUSAL_AT_BASELINE + AROUSAL_PER_Z * comp, 0.0, 1.0)
         valid = ~np.isnan(comp)
         self.zcomp = comp[-1].copy()
-        self.arousal = _last_where(valid, arousal, self.arousal)
+        last_valid = _last_index(valid)[-1]
+        self.arousal = _pick(last_valid[None], arousal, self.arousal)[0]
         ema = self.arousal_ema
         for i in range(n):
             ema = np.where(valid[i], np.where(np.isnan(ema), arousal[i], 0.9 * ema + 0.1 * arousal[i]), ema)
         self.arousal_ema = ema
-        self.last_valid_t = _last_where(valid, np.broadcast_to(ts[:, None].astype(np.float64), valid.shape),
-                                        self.last_valid_t)
+        self.last_valid_t = np.where(last_valid >= 0, t + last_valid, self.last_valid_t)
         self._update_counts(g, valid)
         regulation: dict[int, np.ndarray] = {}
         for i in range(n):
             self._update_regulation(int(ts[i]), comp[i], b[i, :, B_RMSSD])
             if i in steps:
                 regulation[i] = self._regulation(rmssd_base[i])
-        self.hue = _last_where(present, g.hue, self.hue)  # a record without shared colour clears it
-        self.chroma = _last_where(present, g.chroma, self.chroma)
+        self.hue = _pick(last_present, g.hue, self.hue)[0]  # a record without shared colour clears it
+        self.chroma = _pick(last_present, g.chroma, self.chroma)[0]
         written = 0
         for i in steps:  # the ring up to the step's second only: later seconds may overwrite slots it still reads
             self.ring[:, ts[written:i + 1] % HISTORY_S] = sync_series[written:i + 1].T  # NaN where comp is (not valid)
@@ -404,10 +405,9 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         """Each second's last fresh z per channel while at most CARRY_S seconds old, else NaN (the state `z_last`,
         `z_age` carries over chunks): a forward fill, so every value is one of the inputs."""
         steps = np.arange(len(zc))[:, None, None]
-        last = np.maximum.accumulate(np.where(np.isnan(zc), -1, steps), axis=0)
-        seen = last >= 0
-        value = np.where(seen, np.take_along_axis(zc, np.maximum(last, 0), axis=0), self.z_last)
-        age = np.where(seen, steps - last, self.z_age + steps + 1)
+        last = _last_index(~np.isnan(zc))
+        value = _pick(last, zc, self.z_last)
+        age = np.where(last >= 0, steps - last, self.z_age + steps + 1)
         self.z_last, self.z_age = value[-1], age[-1]
         return np.where(age <= CARRY_S, value, np.nan)
 
