@@ -58,6 +58,9 @@ AROUSAL_AT_BASELINE = 0.15
 AROUSAL_PER_Z = 0.1
 PEAK_Z, RECOVERED_Z, RECOVERY_TAU_S, STUCK_S = 1.5, 0.5, 90.0, 300
 IGNORED_FIELDS = frozenset({"reserved"})
+# seconds x wearer rows per chunk of the batch path: a 60 s block of 1,000 wearers is one chunk, 10,000 wearers go in
+# 16 s chunks (a chunk's float temporaries take ~270 bytes per cell: ~70 MB)
+CHUNK_CELLS = 2**18
 
 Groups = Mapping[int, Iterable[int]] | Iterable[Iterable[int]] | None
 
@@ -321,11 +324,13 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
 
     def _run(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
         """Seconds t, t + 1, ... of (FIELDS, seconds, capacity) records, in chunks that start at each second where a
-        consent revision changes (a chunk's state resets only at its start). Returns the composite z per second."""
+        consent revision changes (a chunk's state resets only at its start) and hold at most CHUNK_CELLS
+        seconds x rows. Returns the composite z per second."""
         if self.t0 is None:
             self.t0 = t
         n = x.shape[1]
         cuts = set((np.flatnonzero(self._revision_changes(g.present, g.revision)[1:].any(axis=1)) + 1).tolist())
+        cuts.update(range(0, n, max(1, CHUNK_CELLS // self.capacity)))  # bounds the chunk's temporaries
         zcomp = np.empty((n, self.capacity))
         starts = sorted(cuts | {0})
         for lo, hi in zip(starts, [*starts[1:], n], strict=True):
