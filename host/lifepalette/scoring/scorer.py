@@ -59,8 +59,8 @@ AROUSAL_PER_Z = 0.1
 PEAK_Z, RECOVERED_Z, RECOVERY_TAU_S, STUCK_S = 1.5, 0.5, 90.0, 300
 IGNORED_FIELDS = frozenset({"reserved"})
 # seconds x wearer rows per chunk of the batch path: a 60 s block of 1,000 wearers is one chunk, 10,000 wearers go in
-# 16 s chunks (a chunk's float temporaries take ~270 bytes per cell: ~70 MB)
-CHUNK_CELLS = 2**18
+# 8 s chunks (a chunk's float temporaries take ~270 bytes per cell: ~35 MB)
+CHUNK_CELLS = 2**17
 
 Groups = Mapping[int, Iterable[int]] | Iterable[Iterable[int]] | None
 
