@@ -329,8 +329,9 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         if self.t0 is None:
             self.t0 = t
         n = x.shape[1]
-        cuts = set((np.flatnonzero(self._revision_changes(g.present, g.revision)[1:].any(axis=1)) + 1).tolist())
-        cuts.update(range(0, n, max(1, CHUNK_CELLS // self.capacity)))  # bounds the chunk's temporaries
+        cuts = set(range(0, n, max(1, CHUNK_CELLS // self.capacity)))  # bounds the chunk's temporaries
+        if n > 1:  # (the hub's single second needs no cut)
+            cuts.update((np.flatnonzero(self._revision_changes(g.present, g.revision)[1:].any(axis=1)) + 1).tolist())
         zcomp = np.empty((n, self.capacity))
         starts = sorted(cuts | {0})
         for lo, hi in zip(starts, [*starts[1:], n], strict=True):
