@@ -154,6 +154,8 @@ def _gate(x: np.ndarray) -> Gated:
 
 def _last_index(mask: np.ndarray) -> np.ndarray:
     """Per element and index i along axis 0: the last index <= i where `mask` holds, -1 before the first."""
+    if len(mask) == 1:  # the hub's single second: no accumulation (it is called several times a second)
+        return np.where(mask, 0, -1)
     steps = np.arange(len(mask)).reshape(-1, *([1] * (mask.ndim - 1)))
     return np.maximum.accumulate(np.where(mask, steps, -1), axis=0)
 
@@ -161,6 +163,8 @@ def _last_index(mask: np.ndarray) -> np.ndarray:
 def _pick(last: np.ndarray, values: np.ndarray, prev: np.ndarray) -> np.ndarray:
     """`values` at the indices `last` (from `_last_index`; -1 picks `prev`): what `state = np.where(mask[i],
     values[i], state)` for each i in turn leaves, starting from `prev`."""
+    if len(values) == 1:  # every index is 0 or -1: no gather (take_along_axis's wrapper costs more than the work)
+        return np.where(last >= 0, values, prev)
     return np.where(last >= 0, np.take_along_axis(values, np.maximum(last, 0), axis=0), prev)
 
 
