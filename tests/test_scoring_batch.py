@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from lifepalette.scoring import CoveScorer
 from lifepalette.scoring.batch import score_features
+from lifepalette.scoring.fields import FIELD_INDEX, FIELDS
+from lifepalette.scoring.wearers import WEARER_ARRAYS
 from lifepalette.sim.cohort import make_cohort
 from lifepalette.sim.features import feature_records
 
@@ -75,3 +77,101 @@ def test_snapshot_without_detail_has_the_same_groups_palette_and_public_view(coh
         if pairs:
             assert abs(g["excess"] - np.mean([p["excess"] for p in pairs])) < 1e-3
         assert g["members"] == sorted(c.dialogue[g["group"]])
+
+
+def test_blocks_of_any_length_equal_the_hub_second_by_second(cohort):
+    """A block's seconds run as one chunk (recurrences second by second, the rest vectorised, the synchrony steps
+    after); the hub steps one second at a time. Edges: consent revisions mid-block and at a block's first second,
+    gaps crossing block boundaries, forget between blocks, blocks of one second, a block starting and ending at a
+    synchrony step (every 5th second), the first synchrony step inside a block."""
+    c, features = cohort
+    x = np.full((c.seconds, c.n, len(FIELDS)), np.nan)
+    for name, values in features.items():
+        x[:, :, FIELD_INDEX[name]] = values.T
+    consent = FIELD_INDEX["consent"]
+    for row, t in ((2, 111), (4, 175)):  # a new consent revision (bits 4..7) from second t on
+        x[t:, row, consent] = (x[t:, row, consent].astype(int) & 0x0F) | (5 << 4)
+    for row, lo, hi in ((3, 50, 130), (0, 95, 101), (8, 170, 190)):
+        x[lo:hi, row] = np.nan
+    # [38, 160) spans the seconds where the 45 and 90 s surrogate shifts become available (a step must see the
+    # seconds processed up to itself, not the block's); [184, 185) starts and ends at a synchrony step
+    bounds = [0, 37, 38, 160, 175, 180, 184, 185, 234, 235, 300, 359, c.seconds]
+    forget_at = {160: c.dev_ids[6], 234: c.dev_ids[1]}
+    # a short baseline: synchrony runs from the first blocks on, while the surrogate shifts become available
+    hub, batch = (CoveScorer(c.dialogue, keep_trajectory=True, learn_s=10) for _ in range(2))
+    hub_z, batch_z = [], []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        if lo in forget_at:
+            hub.forget(int(forget_at[lo]))
+            batch.forget(int(forget_at[lo]))
+        for t in range(lo, hi):
+            hub.add_second(t, c.dev_ids, x[t])
+            hub_z.append(hub.zcomp.copy())
+        batch_z.append(batch.add_seconds(lo, c.dev_ids, x[lo:hi]))
+        assert np.array_equal(batch.zcomp, hub.zcomp, equal_nan=True)
+        assert json.dumps(batch.compute(), sort_keys=True) == json.dumps(hub.compute(), sort_keys=True)
+    assert np.array_equal(np.concatenate(batch_z), np.stack(hub_z), equal_nan=True)
+    assert hub.pair_state[:, 1].max() > 10 and batch.n_valid.min() == 0  # synchrony ran; forget cleared a wearer
+    for name in WEARER_ARRAYS:
+        assert np.array_equal(getattr(batch, name), getattr(hub, name), equal_nan=True), name
+    for name in ("pair_state", "_wring", "_wvalid", "_wend"):  # the synchrony sums (compute() rounds them)
+        assert np.array_equal(getattr(batch, name), getattr(hub, name), equal_nan=True), name
+    for name in ("count", "median", "mad", "ready"):
+        assert np.array_equal(getattr(batch.baseline, name), getattr(hub.baseline, name)), name
+    assert [t for t, _ in batch.trajectory] == [t for t, _ in hub.trajectory]
+    for (_, a), (_, b) in zip(batch.trajectory, hub.trajectory, strict=True):
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+def test_on_block_gives_every_seconds_z_and_snapshots_at_block_ends(cohort):
+    c, features = cohort
+    per_second, snaps = [], {}
+
+    def each_second(scorer, t):
+        per_second.append(scorer.zcomp.copy())
+        if (t + 1 - 7) % 25 == 0:
+            snaps[t] = scorer.compute(detail=False)
+
+    blocks, block_snaps = [], {}
+
+    def each_block(scorer, t_first, zcomp):
+        blocks.append(zcomp)
+        t = t_first + len(zcomp) - 1
+        assert (t + 1 - 7) % 25 == 0 or t == 7 + c.seconds - 1
+        block_snaps[t] = scorer.compute(detail=False)
+
+    score_features(c.dev_ids, features, c.dialogue, t0=7, on_second=each_second)
+    score_features(c.dev_ids, features, c.dialogue, t0=7, on_block=each_block, snapshot_every_s=25)
+    assert np.array_equal(np.concatenate(blocks), np.stack(per_second), equal_nan=True)
+    assert snaps and all(block_snaps[t] == snap for t, snap in snaps.items())
+
+
+def test_kept_lag_windows_change_no_number(cohort, monkeypatch):
+    """A step's gathered lag windows are reused by later steps' surrogates; regrouping (new pairs) and a long
+    silence (every window recomputed) must drop them. The same run without the cache gives the same bits."""
+    from lifepalette.scoring import pairs
+
+    c, features = cohort
+    x = np.full((c.seconds, c.n, len(FIELDS)), np.nan)
+    for name, values in features.items():
+        x[:, :, FIELD_INDEX[name]] = values.T
+    regrouped = {1: list(c.dev_ids[:7]), 2: list(c.dev_ids[7:])}
+
+    def run():
+        scorer = CoveScorer(c.dialogue, learn_s=30)
+        scorer.add_seconds(0, c.dev_ids, x[:200])
+        scorer.set_groups(regrouped)
+        scorer.add_seconds(200, c.dev_ids, x[200:300])
+        for t in range(300, 340):  # a long silence: the hub's next record comes 300 s later
+            scorer.add(int(c.dev_ids[0]), t + 300, {k: float(x[t, 0, FIELD_INDEX[k]]) for k in features})
+        scorer.add_second(640, c.dev_ids, x[340])
+        scorer.add_seconds(641, c.dev_ids, x[341:])
+        return scorer
+
+    cached = run()
+    assert cached._lag_cache  # the cache was in use
+    monkeypatch.setattr(pairs, "LAG_CACHE_BYTES", 0)
+    plain = run()
+    assert not plain._lag_cache and plain.pair_state[:, 3].sum() > 0
+    assert np.array_equal(cached.pair_state, plain.pair_state, equal_nan=True)
+    assert json.dumps(cached.compute(), sort_keys=True) == json.dumps(plain.compute(), sort_keys=True)

@@ -58,6 +58,7 @@ class RobustBaseline:
         """Feed one second of features (capacity, n_features), NaN where invalid."""
         valid = ~np.isnan(x)
         learning = valid & ~self.ready
+        tracking = valid & self.ready  # (before any feature finishes learning this second)
         if learning.any():
             rows, cols = np.nonzero(learning)
             self.buf[rows, cols, self.count[rows, cols]] = x[rows, cols]
@@ -71,13 +72,12 @@ class RobustBaseline:
                 self.mad[rows, cols] = np.median(np.abs(samples - med[:, None]), axis=1)
                 self.ready[rows, cols] = True
                 self._spread = None
-        tracking = valid & self.ready & ~learning
         spread = self.spread  # before this second's update moves the MAD
-        tracking &= np.abs(np.where(valid, x, 0.0) - self.median) < TRACK_WITHIN * spread
+        tracking &= np.abs(x - self.median) < TRACK_WITHIN * spread  # (False where x is NaN)
         if tracking.any():
             step = self.drift * spread
             xs = np.where(tracking, x, self.median)
-            self.median += np.where(tracking, step * np.sign(xs - self.median), 0.0)
+            self.median += step * np.sign(xs - self.median)  # + 0.0 where not tracking (xs is the median there)
             dev = np.abs(xs - self.median)
             self.mad += np.where(tracking, step * np.sign(dev - self.mad) / MAD_TO_SD, 0.0)
             self._spread = None

@@ -27,28 +27,34 @@ from lifepalette.scoring.scorer import CoveScorer, Groups
 CHUNK_S = 60  # seconds converted to float at once: bounds memory (10,000 wearers: ~50 MB per chunk)
 
 
-def fill_defaults(x: np.ndarray) -> np.ndarray:
-    """Vectorised `scorer._fill_defaults` for (..., FIELDS) records; rows that are all NaN stay absent."""
-    consent, quality = x[..., FIELD_INDEX["consent"]], x[..., FIELD_INDEX["quality"]]
+def fill_defaults(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Vectorised `scorer._fill_defaults` for records with the FIELDS along `axis` ((..., FIELDS) by default); records
+    that are all NaN stay absent."""
+    by_field = np.moveaxis(x, axis, 0)  # a view: writes go to x
+    consent, quality = by_field[FIELD_INDEX["consent"]], by_field[FIELD_INDEX["quality"]]
     if not (np.isnan(consent).any() or np.isnan(quality).any()):
         return x  # every record carries both bytes (the simulator's, the hub's)
-    present = ~np.isnan(x).all(axis=-1)
-    hr, scl = x[..., FIELD_INDEX["hr_bpm"]], x[..., FIELD_INDEX["scl"]]
+    present = ~np.isnan(by_field).all(axis=0)
+    hr, scl = by_field[FIELD_INDEX["hr_bpm"]], by_field[FIELD_INDEX["scl"]]
     has_hr = ~np.isnan(hr) & (hr != HR_NA)
     has_eda = ~np.isnan(scl) & (scl != SCL_NA)
     default_q = Q_SKIN | np.where(has_hr, Q_HR, 0) | np.where(has_eda, Q_EDA, 0)
-    x[..., FIELD_INDEX["consent"]] = np.where(present & np.isnan(consent), CONSENT_PHYSIO | CONSENT_COLOUR, consent)
-    x[..., FIELD_INDEX["quality"]] = np.where(present & np.isnan(quality), default_q, quality)
+    by_field[FIELD_INDEX["consent"]] = np.where(present & np.isnan(consent), CONSENT_PHYSIO | CONSENT_COLOUR, consent)
+    by_field[FIELD_INDEX["quality"]] = np.where(present & np.isnan(quality), default_q, quality)
     return x
 
 
 def score_features(dev_ids: Iterable[int], features: Mapping[str, np.ndarray], groups: Groups = None, *,
                    t0: int = 0, on_second: Callable[[CoveScorer, int], None] | None = None,
-                   **scorer_options: object) -> CoveScorer:
+                   on_block: Callable[[CoveScorer, int, np.ndarray], None] | None = None,
+                   snapshot_every_s: int | None = None, **scorer_options: object) -> CoveScorer:
     """Score {field: (W, T) array} (NaN = no value; fields left out count as missing) for seconds t0..t0+T-1.
 
-    `on_second(scorer, t)` runs after each second (e.g. to read `scorer.zcomp` or take palette snapshots). Returns
-    the scorer with every second processed; call `compute()` for the scores.
+    `on_second(scorer, t)` runs after each second (e.g. to read `scorer.arousal_ema`); it makes the scorer step one
+    second at a time. `on_block(scorer, t_first, zcomp)` runs after each block of seconds with every second's
+    composite z (seconds, capacity); blocks end at each multiple of `snapshot_every_s` seconds after t0 (e.g. for
+    palette snapshots) and otherwise every CHUNK_S seconds. Returns the scorer with every second processed; call
+    `compute()` for the scores.
     """
     ids = np.asarray(list(dev_ids), dtype=np.int64)
     unknown = set(features) - set(FIELDS)
@@ -59,13 +65,18 @@ def score_features(dev_ids: Iterable[int], features: Mapping[str, np.ndarray], g
         raise ValueError("features must be (wearers, seconds) arrays of one shape, a row per dev id")
     w, seconds = next(iter(shapes))
     scorer = CoveScorer(groups, **scorer_options)  # type: ignore[arg-type]
-    for start in range(0, seconds, CHUNK_S):
+    start = 0
+    while start < seconds:
         stop = min(seconds, start + CHUNK_S)
-        block = np.full((stop - start, w, len(FIELDS)), np.nan)
+        if snapshot_every_s:
+            stop = min(stop, (start // snapshot_every_s + 1) * snapshot_every_s)
+        block = np.full((len(FIELDS), stop - start, w), np.nan)  # field-major: each field's gating reads in order
         for name, values in features.items():
-            # transpose to (seconds, wearers) contiguously first: the interleaving write then reads in order
-            block[:, :, FIELD_INDEX[name]] = np.ascontiguousarray(np.asarray(values)[:, start:stop].T)
-        fill_defaults(block)
-        scorer.add_seconds(t0 + start, ids, block, on_second)
+            block[FIELD_INDEX[name]] = np.asarray(values)[:, start:stop].T
+        fill_defaults(block, axis=0)
+        zcomp = scorer.add_fields(t0 + start, ids, block, on_second)
+        if on_block is not None:
+            on_block(scorer, t0 + start, zcomp)
+        start = stop
     scorer.flush()
     return scorer

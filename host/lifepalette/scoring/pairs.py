@@ -14,6 +14,9 @@ from lifepalette.scoring.wearers import HISTORY_S, METRIC_STEPS
 WINDOW_RING = 200  # > max surrogate shift + N_LAGS + STEP_S: every window a step needs is still there
 SYNC_FOR_FULL_SCORE = 0.2  # excess synchrony (r above surrogate) counted as full attunement; peak-picked r over
 # 30 s windows is compressed: on simulated cohorts a true coupling of 0.6 reads as an excess of about 0.15
+# A step's own lag windows, gathered per pair, are the surrogate windows of the steps SURROGATE_SHIFTS_S later: kept
+# while they fit in this many bytes (1,000 wearers in dialogue groups: ~55 MB; larger coves gather every time)
+LAG_CACHE_BYTES = 64 * 2**20
 PAIR_COLUMNS = 6  # sum z, windows, sum surrogate z, surrogate windows, sum lag, recent excess (EMA)
 
 
@@ -34,6 +37,7 @@ class PairSynchrony:
         self._wring = np.zeros((0, WINDOW_RING + sy.N_LAGS, sy.WINDOW_S), np.float32)
         self._wvalid = np.zeros((0, WINDOW_RING + sy.N_LAGS), bool)
         self._wend = np.full(WINDOW_RING, -1, np.int64)
+        self._lag_cache: dict[int, np.ndarray] = {}  # b's lag windows per pair, by the step second they end at
 
     def _forget_pairs(self, row: int, dev_id: int) -> None:
         if self.pair_keys:
@@ -64,6 +68,7 @@ class PairSynchrony:
             if old is not None:
                 state[i] = old
         self.pair_state = state
+        self._lag_cache.clear()
         self._pairs_dirty = False
 
     def _save_pair_state(self) -> None:
@@ -98,12 +103,14 @@ class PairSynchrony:
                 self._wvalid[:n, dest] = valid[:, src]
                 self._wvalid[n:, dest] = False
             self._wend[new] = np.arange(first, t + 1)
+            for end in [end for end in self._lag_cache if end >= first]:  # (normally none: new windows are newer)
+                del self._lag_cache[end]
         return slice(int(slots[0]), int(slots[0]) + sy.N_LAGS)
 
     def _invalidate_windows(self, rows: np.ndarray) -> None:
         self._wvalid[rows[rows < self._wvalid.shape[0]]] = False
 
-    def _sync_step(self, t: int) -> None:
+    def _sync_step(self, t: int, regulation: np.ndarray) -> None:
         if self._pairs_dirty:
             self._save_pair_state()
             self._build_pairs()
@@ -112,10 +119,11 @@ class PairSynchrony:
         if len(self.pair_keys):
             pa, pb = self.pa, self.pb
             # b's lag windows for this step, then for the surrogate shifts: gathered and correlated at once
-            lag_sets = [self._windows_at(t)] + [self._windows_at(t - shift) for shift in self._surrogate_shifts(t)]
+            ends = [t] + [t - shift for shift in self._surrogate_shifts(t)]
+            lag_sets = [self._windows_at(end) for end in ends]
             centre_slot = lag_sets[0].start + sy.LAG_S  # a's centre window ends LAG_S before t
             centre, centre_ok = self._wring[pa, centre_slot], self._wvalid[pa, centre_slot]
-            rs, lags_s, oks = sy.peak_r_sets(centre, centre_ok, [self._wring[pb, lags] for lags in lag_sets],
+            rs, lags_s, oks = sy.peak_r_sets(centre, centre_ok, self._lag_windows(ends, lag_sets),
                                              [self._wvalid[pb, lags] for lags in lag_sets])
             r, lag, ok = rs[0], lags_s[0], oks[0]
             zr = sy.fisher_z(r)
@@ -138,7 +146,7 @@ class PairSynchrony:
             metric_sync = np.where(w > 0, s / np.maximum(w, 1), np.nan)
         self.last_sync = np.where(np.isnan(metric_sync), self.last_sync, metric_sync)
         sync_part = np.clip(metric_sync / SYNC_FOR_FULL_SCORE, 0.0, 1.0)
-        parts = np.stack([sync_part, self.regulation()])
+        parts = np.stack([sync_part, regulation])
         n = (~np.isnan(parts)).sum(axis=0)
         point = np.where(n > 0, np.nansum(parts, axis=0) / np.maximum(n, 1), np.nan)
         step_index = (t - self.t0 + 1) // sy.STEP_S
@@ -146,6 +154,18 @@ class PairSynchrony:
         self._levels = None
         if self.keep_trajectory and step_index % (60 // sy.STEP_S) == 0:
             self.trajectory.append((t, self.metric_levels()[0].copy()))
+
+    def _lag_windows(self, ends: list[int], lag_sets: list[slice]) -> list[np.ndarray]:
+        """b's lag windows per pair for each set (ends[0] is this step's second), from the cache where a step kept
+        them (the same gathered copy: the same numbers), and kept for later steps' surrogates while they fit."""
+        windows = [self._lag_cache.get(end) for end in ends]
+        windows = [self._wring[self.pb, lags] if w is None else w for w, lags in zip(windows, lag_sets, strict=True)]
+        longest = max(sy.SURROGATE_SHIFTS_S)
+        if windows[0].nbytes * (longest // sy.STEP_S + 1) <= LAG_CACHE_BYTES:
+            self._lag_cache[ends[0]] = windows[0]
+            for end in [end for end in self._lag_cache if end < ends[0] - longest]:
+                del self._lag_cache[end]
+        return windows
 
     def _surrogate_shifts(self, t: int) -> list[int]:
         """Half the surrogate shifts per step, alternating: the chance baseline is a running mean over the session."""

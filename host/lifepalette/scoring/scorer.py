@@ -58,6 +58,9 @@ AROUSAL_AT_BASELINE = 0.15
 AROUSAL_PER_Z = 0.1
 PEAK_Z, RECOVERED_Z, RECOVERY_TAU_S, STUCK_S = 1.5, 0.5, 90.0, 300
 IGNORED_FIELDS = frozenset({"reserved"})
+# seconds x wearer rows per chunk of the batch path: a 60 s block of 1,000 wearers is one chunk, 10,000 wearers go in
+# 8 s chunks (a chunk's float temporaries take ~270 bytes per cell: ~35 MB)
+CHUNK_CELLS = 2**17
 
 Groups = Mapping[int, Iterable[int]] | Iterable[Iterable[int]] | None
 
@@ -124,29 +127,45 @@ class Gated(NamedTuple):
 
 
 def _gate(x: np.ndarray) -> Gated:
-    """The per-record part of a second's step, for (wearers, FIELDS) or (seconds, wearers, FIELDS) records: it reads
-    no state, so the batch path computes it for a block of seconds at once (the same numbers, element by element)."""
+    """The per-record part of a second's step, for field-major (FIELDS, seconds, wearers) records: it reads no
+    state, so it runs for a block of seconds at once (the same numbers, element by element)."""
     col = FIELD_INDEX
-    present = ~np.isnan(x[..., col["consent"]])
+    present = ~np.isnan(x[col["consent"]])
     # (np.where, not nan_to_num: the same numbers without its Python wrapper)
-    consent = np.where(present, x[..., col["consent"]], 0.0).astype(np.int64)
-    quality = np.where(np.isnan(x[..., col["quality"]]), 0.0, x[..., col["quality"]]).astype(np.int64)
+    consent = np.where(present, x[col["consent"]], 0.0).astype(np.int64)
+    quality = np.where(np.isnan(x[col["quality"]]), 0.0, x[col["quality"]]).astype(np.int64)
     physio = present & (consent & CONSENT_PHYSIO > 0) & (consent & CONSENT_PAUSED == 0)
     motion_art = physio & (quality & Q_MOTION > 0)
     usable = physio & (quality & Q_SKIN > 0) & ~motion_art
-    hr, rmssd, scl, scr = (x[..., col[n]] for n in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min"))
+    hr, rmssd, scl, scr = (x[col[n]] for n in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min"))
     hr_ok = usable & (quality & Q_HR > 0) & (hr != HR_NA) & ~np.isnan(hr)
     eda_ok = usable & (quality & Q_EDA > 0) & (scl != SCL_NA) & (scl > 0) & ~np.isnan(scl)
-    features = np.empty((*x.shape[:-1], B_HR_SMOOTH))
+    features = np.empty((*x.shape[1:], B_HR_SMOOTH))
     features[..., B_LOGSCL] = np.where(eda_ok, np.log(np.where(eda_ok, scl, 1.0)), np.nan)
     features[..., B_SCR] = np.where(eda_ok & (scr != SCR_NA), scr, np.nan)
     features[..., B_HR] = np.where(hr_ok, hr, np.nan)
     features[..., B_RMSSD] = np.where(hr_ok & (rmssd != RMSSD_NA), rmssd, np.nan)
     poor_quality = physio & ~motion_art & ~(hr_ok | eda_ok)
-    hue, chroma = x[..., col["hue"]], x[..., col["chroma"]]
+    hue, chroma = x[col["hue"]], x[col["chroma"]]
     shares = present & (consent & CONSENT_COLOUR > 0) & ~np.isnan(hue) & (chroma > 0)
     return Gated(present, consent, (consent >> 4).astype(np.float64), physio, motion_art, poor_quality, hr_ok, eda_ok,
                  features, np.where(shares, hue * 360.0 / 256.0, np.nan), np.where(shares, chroma / 255.0, 0.0))
+
+
+def _last_index(mask: np.ndarray) -> np.ndarray:
+    """Per element and index i along axis 0: the last index <= i where `mask` holds, -1 before the first."""
+    if len(mask) == 1:  # the hub's single second: no accumulation (it is called several times a second)
+        return np.where(mask, 0, -1)
+    steps = np.arange(len(mask)).reshape(-1, *([1] * (mask.ndim - 1)))
+    return np.maximum.accumulate(np.where(mask, steps, -1), axis=0)
+
+
+def _pick(last: np.ndarray, values: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    """`values` at the indices `last` (from `_last_index`; -1 picks `prev`): what `state = np.where(mask[i],
+    values[i], state)` for each i in turn leaves, starting from `prev`."""
+    if len(values) == 1:  # every index is 0 or -1: no gather (take_along_axis's wrapper costs more than the work)
+        return np.where(last >= 0, values, prev)
+    return np.where(last >= 0, np.take_along_axis(values, np.maximum(last, 0), axis=0), prev)
 
 
 def _as_slice(rows: np.ndarray) -> np.ndarray | slice:
@@ -236,39 +255,49 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
 
     def add_second(self, t: int, dev_ids: Iterable[int], matrix: np.ndarray) -> None:
         """Batch input for simulators: one second, a row of FIELDS values (NaN = missing) per device."""
-        ids = np.asarray(dev_ids)
-        cached = self._batch_rows
-        if cached is not None and cached[0].shape == ids.shape and np.array_equal(cached[0], ids):
-            rows = cached[1]
-        else:
-            rows = np.array([self._row(int(d)) for d in ids], dtype=np.int64)
-            self._batch_rows = (ids.copy(), _as_slice(rows))
+        rows = self._rows_of(np.asarray(dev_ids))
         self._advance(t - 1)
         x = np.full((self.capacity, len(FIELDS)), np.nan)
         x[rows] = matrix
         self._step(int(t), x)
 
+    def _rows_of(self, ids: np.ndarray) -> np.ndarray | slice:
+        """The rows of a batch's dev ids (assigning new ones), cached while the batch's ids stay the same."""
+        cached = self._batch_rows
+        if cached is not None and cached[0].shape == ids.shape and np.array_equal(cached[0], ids):
+            return cached[1]
+        rows = np.array([self._row(int(d)) for d in ids], dtype=np.int64)
+        self._batch_rows = (ids.copy(), _as_slice(rows))
+        return self._batch_rows[1]
+
     def add_seconds(self, t0: int, dev_ids: Iterable[int], block: np.ndarray,
-                    on_second: Callable[[CoveScorer, int], None] | None = None) -> None:
+                    on_second: Callable[[CoveScorer, int], None] | None = None) -> np.ndarray:
         """Batch input for a block of seconds t0, t0 + 1, ...: (seconds, devices, FIELDS), the same as `add_second`
-        for each in turn (the per-record gating is done for the whole block at once). `on_second(scorer, t)` runs
-        after each second."""
-        if len(block) == 0:
-            return
-        ids = np.asarray(dev_ids)
-        self.add_second(t0, ids, block[0])  # assigns rows and steps any buffered second first, as add_second does
-        if on_second is not None:
-            on_second(self, t0)
-        rows = self._batch_rows[1] if self._batch_rows is not None else None
-        if len(block) == 1 or rows is None:
-            return
-        x = np.full((len(block) - 1, self.capacity, len(FIELDS)), np.nan)
-        x[:, rows] = block[1:]
+        for each in turn. Returns every second's composite z (seconds, capacity): `zcomp` after that second.
+
+        The block runs through the same step as a single second, in chunks up to each synchrony step (the
+        recurrences loop over seconds, the rest is vectorised over the chunk). `on_second(scorer, t)` runs after each
+        second, which needs a chunk per second."""
+        return self.add_fields(t0, dev_ids, np.moveaxis(np.asarray(block), -1, 0), on_second)
+
+    def add_fields(self, t0: int, dev_ids: Iterable[int], fields: np.ndarray,
+                   on_second: Callable[[CoveScorer, int], None] | None = None) -> np.ndarray:
+        """`add_seconds` for a field-major block (FIELDS, seconds, devices), which the gating reads fastest."""
+        n = fields.shape[1]
+        if n == 0:
+            return np.empty((0, self.capacity))
+        rows = self._rows_of(np.asarray(dev_ids))
+        self._advance(t0 - 1)  # any buffered second first, as add_second does
+        x = np.full((len(FIELDS), n, self.capacity), np.nan)
+        x[:, :, rows] = fields
         gated = _gate(x)
-        for i in range(len(block) - 1):
-            self._step(t0 + 1 + i, x[i], Gated(*(part[i] for part in gated)))
-            if on_second is not None:
-                on_second(self, t0 + 1 + i)
+        if on_second is None:
+            return self._run(t0, x, gated)
+        zcomp = np.empty((n, self.capacity))
+        for i in range(n):
+            zcomp[i] = self._run(t0 + i, x[:, i:i + 1], Gated(*(part[i:i + 1] for part in gated)))[0]
+            on_second(self, t0 + i)
+        return zcomp
 
     # --- per-second processing -------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -292,48 +321,105 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
                 x[row] = vec
             self._step(t, x)
 
-    def _step(self, t: int, x: np.ndarray, gated: Gated | None = None) -> None:
+    def _step(self, t: int, x: np.ndarray) -> None:
+        """One second: (capacity, FIELDS) records, NaN rows where absent."""
+        by_field = x.T[:, None]
+        self._run(t, by_field, _gate(by_field))
+
+    def _run(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
+        """Seconds t, t + 1, ... of (FIELDS, seconds, capacity) records, in chunks that start at each second where a
+        consent revision changes (a chunk's state resets only at its start) and hold at most CHUNK_CELLS
+        seconds x rows. Returns the composite z per second."""
         if self.t0 is None:
             self.t0 = t
-        self.next_t = t + 1
-        self.latest_t = max(self.latest_t if self.latest_t is not None else t, t)
-        g = _gate(x) if gated is None else gated
-        present, physio, hr_ok, features = g.present, g.physio, g.hr_ok, g.features
-        self._handle_revisions(present, g.revision)
-        self.consenting = np.where(present, physio, self.consenting)
-        hr = x[:, FIELD_INDEX["hr_bpm"]]
-        b = np.empty((self.capacity, MIN_SPREAD.size))
-        b[:, :B_HR_SMOOTH] = features
-        prev = self.hr_smooth
-        self.hr_smooth = np.where(hr_ok, np.where(np.isnan(prev), hr, prev + HR_SMOOTH_ALPHA * (hr - prev)), prev)
-        b[:, B_HR_SMOOTH] = np.where(hr_ok, self.hr_smooth, np.nan)
-        self.baseline.update(b)
-        z_raw = self.baseline.z(b)
-        z = _clip(z_raw[:, AROUSAL_FEATURES], -Z_CLIP, Z_CLIP)
+        n = x.shape[1]
+        cuts = set(range(0, n, max(1, CHUNK_CELLS // self.capacity)))  # bounds the chunk's temporaries
+        if n > 1:  # (the hub's single second needs no cut)
+            cuts.update((np.flatnonzero(self._revision_changes(g.present, g.revision)[1:].any(axis=1)) + 1).tolist())
+        zcomp = np.empty((n, self.capacity))
+        starts = sorted(cuts | {0})
+        for lo, hi in zip(starts, [*starts[1:], n], strict=True):
+            part = slice(lo, hi)
+            zcomp[part] = self._chunk(t + lo, x[:, part], Gated(*(field[part] for field in g)))
+        return zcomp
+
+    def _revision_changes(self, present: np.ndarray, revision: np.ndarray) -> np.ndarray:
+        """(seconds, capacity): where a record's consent revision differs from the wearer's previous one."""
+        before = np.vstack([self.revision[None], _pick(_last_index(present)[:-1], revision, self.revision)])
+        return present & (before >= 0) & (revision != before)
+
+    def _chunk(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
+        """Seconds t .. t + len(x) - 1, with no revision change after the first. Each recurrence runs second by
+        second (small arrays), everything else once for the chunk; the synchrony steps come last, each with the ring
+        and the regulation as they were at its second."""
+        n = x.shape[1]
+        ts = np.arange(t, t + n)
+        done_before = self.processed_s
+        steps = [i for i in range(n) if (t + i - self.t0 + 1) % sy.STEP_S == 0 and done_before + i + 1 >= sy.SPAN_S]
+        rmssd_base: dict[int, np.ndarray] = {}
+        self.next_t = t + n
+        self.latest_t = max(self.latest_t if self.latest_t is not None else t, t + n - 1)
+        present = g.present
+        self._handle_revisions(present[0], g.revision[0])
+        last_present = _last_index(present)[-1:]
+        self.revision = _pick(last_present, g.revision, self.revision)[0]
+        self.consenting = _pick(last_present, g.physio, self.consenting)[0]
+        b = np.empty((n, self.capacity, MIN_SPREAD.size))
+        b[..., :B_HR_SMOOTH] = g.features
+        hr = x[FIELD_INDEX["hr_bpm"]]
+        z_raw = np.empty_like(b)
+        for i in range(n):
+            prev = self.hr_smooth
+            self.hr_smooth = np.where(g.hr_ok[i], np.where(np.isnan(prev), hr[i], prev + HR_SMOOTH_ALPHA * (hr[i] - prev)),
+                                      prev)
+            b[i, :, B_HR_SMOOTH] = np.where(g.hr_ok[i], self.hr_smooth, np.nan)
+            self.baseline.update(b[i])
+            z_raw[i] = self.baseline.z(b[i])
+            if i in steps:
+                rmssd_base[i] = self._rmssd_base()
+        z = _clip(z_raw[..., AROUSAL_FEATURES], -Z_CLIP, Z_CLIP)
         comp = _weighted_nanmean(z, AROUSAL_WEIGHTS)
         # synchrony looks at moment-to-moment co-variation, so it must not be flattened where arousal saturates;
         # a channel missing for a few seconds is carried forward, or the composite would jump between channel mixes
-        zc = _clip(z_raw[:, :3], -SYNC_Z_CLIP, SYNC_Z_CLIP)
-        fresh = ~np.isnan(zc)
-        self.z_last = np.where(fresh, zc, self.z_last)
-        self.z_age = np.where(fresh, 0, self.z_age + 1)
-        held = np.where(self.z_age <= CARRY_S, self.z_last, np.nan)
+        held = self._carry(_clip(z_raw[..., :3], -SYNC_Z_CLIP, SYNC_Z_CLIP))
         sync_series = np.where(np.isnan(comp), np.nan, _weighted_nanmean(held, SYNC_WEIGHTS))
         arousal = _clip(AROUSAL_AT_BASELINE + AROUSAL_PER_Z * comp, 0.0, 1.0)
         valid = ~np.isnan(comp)
-        self.zcomp = comp
-        self.arousal = np.where(valid, arousal, self.arousal)
-        self.arousal_ema = np.where(valid, np.where(np.isnan(self.arousal_ema), arousal,
-                                                    0.9 * self.arousal_ema + 0.1 * arousal), self.arousal_ema)
-        self.last_valid_t[valid] = t
-        self.ring[:, t % HISTORY_S] = sync_series  # NaN where comp is (not valid)
+        self.zcomp = comp[-1].copy()
+        last_valid = _last_index(valid)[-1]
+        self.arousal = _pick(last_valid[None], arousal, self.arousal)[0]
+        ema = self.arousal_ema
+        for i in range(n):
+            ema = np.where(valid[i], np.where(np.isnan(ema), arousal[i], 0.9 * ema + 0.1 * arousal[i]), ema)
+        self.arousal_ema = ema
+        self.last_valid_t = np.where(last_valid >= 0, t + last_valid, self.last_valid_t)
         self._update_counts(g, valid)
-        self._update_regulation(t, comp, b[:, B_RMSSD])
-        self.hue = np.where(present, g.hue, self.hue)  # a record without shared colour clears it
-        self.chroma = np.where(present, g.chroma, self.chroma)
-        self.processed_s += 1
-        if (t - self.t0 + 1) % sy.STEP_S == 0 and self.processed_s >= sy.SPAN_S:
-            self._sync_step(t)
+        regulation: dict[int, np.ndarray] = {}
+        for i in range(n):
+            self._update_regulation(int(ts[i]), comp[i], b[i, :, B_RMSSD])
+            if i in steps:
+                regulation[i] = self._regulation(rmssd_base[i])
+        self.hue = _pick(last_present, g.hue, self.hue)[0]  # a record without shared colour clears it
+        self.chroma = _pick(last_present, g.chroma, self.chroma)[0]
+        written = 0
+        for i in steps:  # the ring up to the step's second only: later seconds may overwrite slots it still reads
+            self.ring[:, ts[written:i + 1] % HISTORY_S] = sync_series[written:i + 1].T  # NaN where comp is (not valid)
+            written = i + 1
+            self.processed_s = done_before + i + 1
+            self._sync_step(t + i, regulation[i])
+        self.ring[:, ts[written:] % HISTORY_S] = sync_series[written:].T
+        self.processed_s = done_before + n
+        return comp
+
+    def _carry(self, zc: np.ndarray) -> np.ndarray:
+        """Each second's last fresh z per channel while at most CARRY_S seconds old, else NaN (the state `z_last`,
+        `z_age` carries over chunks): a forward fill, so every value is one of the inputs."""
+        steps = np.arange(len(zc))[:, None, None]
+        last = _last_index(~np.isnan(zc))
+        value = _pick(last, zc, self.z_last)
+        age = np.where(last >= 0, steps - last, self.z_age + steps + 1)
+        self.z_last, self.z_age = value[-1], age[-1]
+        return np.where(age <= CARRY_S, value, np.nan)
 
     def _handle_revisions(self, present: np.ndarray, revision: np.ndarray) -> None:
         changed = present & (self.revision >= 0) & (revision != self.revision)
@@ -358,13 +444,13 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self._forget_pairs(row, int(dev_id))
 
     def _update_counts(self, g: Gated, valid: np.ndarray) -> None:
-        self.n_present += g.present
-        self.n_consented += g.physio
-        self.n_motion += g.motion_art
-        self.n_quality += g.poor_quality
-        self.n_hr_ok += g.hr_ok
-        self.n_eda_ok += g.eda_ok
-        self.n_valid += valid
+        self.n_present += g.present.sum(axis=0)
+        self.n_consented += g.physio.sum(axis=0)
+        self.n_motion += g.motion_art.sum(axis=0)
+        self.n_quality += g.poor_quality.sum(axis=0)
+        self.n_hr_ok += g.hr_ok.sum(axis=0)
+        self.n_eda_ok += g.eda_ok.sum(axis=0)
+        self.n_valid += valid.sum(axis=0)
 
     def _update_regulation(self, t: int, comp: np.ndarray, rmssd: np.ndarray) -> None:
         """Recovery after arousal peaks (time from z > PEAK_Z back below RECOVERED_Z) and RMSSD vs baseline."""
@@ -384,8 +470,13 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
                                               self.rmssd_ema + (rmssd - self.rmssd_ema) / 60.0), self.rmssd_ema)
 
     def regulation(self) -> np.ndarray:
-        ready = self.baseline.ready[:, B_RMSSD]
-        base = np.where(ready, self.baseline.median[:, B_RMSSD], np.nan)
+        return self._regulation(self._rmssd_base())
+
+    def _rmssd_base(self) -> np.ndarray:
+        return np.where(self.baseline.ready[:, B_RMSSD], self.baseline.median[:, B_RMSSD], np.nan)
+
+    def _regulation(self, base: np.ndarray) -> np.ndarray:
+        """From the baseline's RMSSD (`_rmssd_base`, NaN until ready) and the regulation state as it is now."""
         hrv = np.clip(self.rmssd_ema / base, 0.0, 1.25) / 1.25
         parts = np.stack([self.rec_score, hrv])
         n = (~np.isnan(parts)).sum(axis=0)

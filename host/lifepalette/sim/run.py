@@ -87,15 +87,18 @@ def simulate(n_wearers: int, minutes: float, scenario: str = "healing", seed: in
     timeline: list[dict] = []
     bar = Progress(seconds, "scoring", show_progress)
 
-    def each_second(scorer: CoveScorer, t: int) -> None:
-        ours[:, t] = np.clip(sc.AROUSAL_AT_BASELINE + sc.AROUSAL_PER_Z * scorer.zcomp[:w], 0.0, 1.0)
+    def each_block(scorer: CoveScorer, t_first: int, zcomp: np.ndarray) -> None:
+        seconds_in = slice(t_first, t_first + len(zcomp))
+        ours[:, seconds_in] = np.clip(sc.AROUSAL_AT_BASELINE + sc.AROUSAL_PER_Z * zcomp[:, :w].T, 0.0, 1.0)
+        t = seconds_in.stop - 1  # blocks end at each palette snapshot's second
         if palette_every_s and (t + 1) % palette_every_s == 0:
             snap = scorer.compute(detail=False)  # the palette and public view only: cheap for large coves
             timeline.append({"t": t, "cove": {k: v for k, v in snap["palette"].items() if k != "groups"},
                              "groups": snap["palette"]["groups"], "public": snap["public"]})
-        bar.update()
+        bar.update(len(zcomp))
 
-    scorer = score_features(cohort.dev_ids, features, cohort.dialogue, on_second=each_second, keep_trajectory=True)
+    scorer = score_features(cohort.dev_ids, features, cohort.dialogue, on_block=each_block,
+                            snapshot_every_s=palette_every_s or None, keep_trajectory=True)
     bar.close()
     scores = scorer.compute()
     naive = np.empty((w, seconds), np.float32)
