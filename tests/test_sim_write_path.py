@@ -80,3 +80,22 @@ def test_plots_leave_a_backend_the_user_chose_alone(tmp_path):
     written, loaded, backend = _run(tmp_path, MPLBACKEND="svg")
     assert "palette.png" in written and (tmp_path / "palette.png").read_bytes()[:4] == b"\x89PNG"
     assert backend == "svg" and loaded == "[]"
+
+
+def test_rounded_is_pythons_round_bit_for_bit():
+    """The scores document's vectorised rounding gives round(float(v), n) exactly, ties and all, None for NaN/inf."""
+    import math
+    import struct
+
+    from lifepalette.scoring.rounding import rounded
+
+    rng = np.random.default_rng(5)
+    for digits in (1, 3, 4):
+        ties = rng.integers(-10**6, 10**6, 20_000) * 0.5 / 10**digits  # halves at the last digit: the hard cases
+        values = np.concatenate([rng.standard_normal(20_000), rng.uniform(-400, 400, 20_000), ties,
+                                 [0.0, -0.0, -1e-9, 2.675, 0.285, 1.0005, 1e300, -1e300, 5e-324, np.nan, np.inf,
+                                  -np.inf]])
+        expected = [round(float(v), digits) if math.isfinite(v) else None for v in values]
+        got = rounded(values, digits)
+        assert [None if v is None else struct.pack("<d", v) for v in got] == \
+            [None if v is None else struct.pack("<d", v) for v in expected]

@@ -13,6 +13,7 @@ import numpy as np
 
 from lifepalette.privacy import K_MIN
 from lifepalette.scoring import palette as pal
+from lifepalette.scoring.rounding import rounded
 
 CONTRIBUTOR_RECENT_S = 60
 
@@ -139,13 +140,15 @@ class ScoreReport:
         wearers: dict[str, WearerScore] = {}
         reg = self.regulation() if detail else None
         sync = self.recent_synchrony() if detail else None
+        # each minute's levels rounded at once, not number by number (60 x 1,000 of them for a simulated hour)
+        points = [(int(t), rounded(lv[:n], 4)) for t, lv in self.trajectory] if detail and self.keep_trajectory else []
         for row in range(n if detail else 0):
             if not self.n_present[row]:
                 continue
             wearers[str(self.devs[row])] = self._wearer(row, level, trend, conf, reg, sync)
             if self.keep_trajectory:
                 wearers[str(self.devs[row])]["trajectory"] = [
-                    [int(t), round(float(lv[row]), 4)] for t, lv in self.trajectory if np.isfinite(lv[row])]
+                    [t, lv[row]] for t, lv in points if row < len(lv) and lv[row] is not None]
         pairs = self._pairs_out() if detail else []
         groups = self._groups_out(level)
         public = self._public(groups)
@@ -255,11 +258,15 @@ class ScoreReport:
         mean_hue = np.where(has, np.rad2deg(np.arctan2(s, c)) % 360.0, np.nan)
         agreement = np.where(has, np.hypot(c, s) / np.where(has, total, 1.0), 0.0)
         colours = pal.group_colours(arousal, excess, mean_hue, agreement, quality)
-        return [{"group": gid, "members": members[gi], "contributors": int(n_contrib[gi]),
-                 "arousal": _num(arousal[gi]), "synchrony": _num(syn_mean[gi]) if n_syn[gi] else None,
-                 "surrogate": _num(sur_mean[gi]) if n_sur[gi] else None, "excess": _num(excess[gi]),
-                 "level": _num(level_mean[gi]) if n_level[gi] else None, "palette": colours[gi]}
-                for gi, gid in enumerate(gids)]
+        counted = {name: np.where(count > 0, mean, np.nan)  # NaN for no pairs / no levels: None in the document
+                   for name, mean, count in (("syn", syn_mean, n_syn), ("sur", sur_mean, n_sur),
+                                             ("level", level_mean, n_level))}
+        columns = zip(gids, members, n_contrib.tolist(), rounded(arousal, 4), rounded(counted["syn"], 4),
+                      rounded(counted["sur"], 4), rounded(excess, 4), rounded(counted["level"], 4), colours,
+                      strict=True)
+        return [{"group": gid, "members": ms, "contributors": nc, "arousal": ar, "synchrony": sy, "surrogate": su,
+                 "excess": ex, "level": lv, "palette": colour}
+                for gid, ms, nc, ar, sy, su, ex, lv, colour in columns]
 
     def _public(self, groups: list[GroupScore]) -> PublicScores:
         """Aggregates safe to show publicly: only where at least K_MIN consenting people contribute."""
