@@ -44,9 +44,11 @@ def test_naive_arousal_is_the_nanmean_of_its_three_parts():
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of an all-NaN slice
         expected = np.clip(naive.LEVEL_AT_REST + np.nanmean(parts, axis=0), 0.0, 1.0)
-    got = naive.naive_arousal(hr, scl, scr)
+    got = naive.naive_arousal(hr, scl, scr)  # badge-typed: through the tables
     assert np.isnan(got[:3]).all()
     np.testing.assert_array_equal(got, expected)
+    general = naive.naive_arousal(hr.astype(float), scl.astype(float), scr.astype(float))
+    assert general.tobytes() == got.tobytes()
 
 
 _RUN = """
