@@ -148,9 +148,13 @@ def _column_mean(a: np.ndarray) -> np.ndarray:
         return np.where(finite, a, 0).sum(axis=0, dtype=np.float64) / finite.sum(axis=0)
 
 
-def _row_mean(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Mean of each wearer's kept seconds (NaN for none), as nanmean over the NaN-masked array gives it."""
-    total = np.where(keep, a, 0).sum(axis=1)
+def _row_error(estimate: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Each wearer's mean absolute error over the kept seconds (NaN for none), as nanmean over the NaN-masked errors
+    gives it, in one error array changed in place (a cohort-sized temporary less per pass)."""
+    err = estimate - truth
+    np.abs(err, out=err)
+    err[~keep] = 0
+    total = err.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.true_divide(total, keep.sum(axis=1), out=total, casting="unsafe")
 
@@ -160,8 +164,8 @@ def _groups(result: Any) -> Any:
     fig = _figure(11, 4, left=0.065, bottom=0.125, right=0.985, top=0.91, wspace=0.16)
     ax1, ax2 = fig.subplots(1, 2)
     scored = np.isfinite(result.ours)
-    err_ours = _row_mean(np.abs(result.ours - c.arousal), scored)
-    err_naive = _row_mean(np.abs(result.naive - c.arousal), scored & np.isfinite(result.naive))
+    err_ours = _row_error(result.ours, c.arousal, scored)
+    err_naive = _row_error(result.naive, c.arousal, scored & np.isfinite(result.naive))
     data, labels = [], []
     for gi, name in enumerate(DEMOGRAPHIC_GROUPS):
         sel = c.demographic == gi
