@@ -24,12 +24,14 @@ COUPLING_TICKS = sorted(set(COUPLING_LEVELS))
 PNG_COMPRESS_LEVEL = 1  # lossless either way; zlib level 6 took 0.1 s more for 8 % smaller files
 
 
-def write_plots(result: Any, out: Path) -> list[str]:
+def write_plots(result: Any, out: Path, progress: Any = None) -> list[str]:
     names = []
     for name, fn in (("palette.png", _palette), ("synchrony.png", _synchrony), ("trajectories.png", _trajectories),
                      ("groups.png", _groups)):
         fn(result).savefig(out / name, dpi=DPI, pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
         names.append(name)
+        if progress is not None:
+            progress.update()
     return names
 
 
