@@ -140,15 +140,13 @@ class ScoreReport:
         wearers: dict[str, WearerScore] = {}
         reg = self.regulation() if detail else None
         sync = self.recent_synchrony() if detail else None
-        # each minute's levels rounded at once, not number by number (60 x 1,000 of them for a simulated hour)
-        points = [(int(t), rounded(lv[:n], 4)) for t, lv in self.trajectory] if detail and self.keep_trajectory else []
+        trajectories = self._trajectories(n) if detail and self.keep_trajectory else []
         for row in range(n if detail else 0):
             if not self.n_present[row]:
                 continue
             wearers[str(self.devs[row])] = self._wearer(row, level, trend, conf, reg, sync)
             if self.keep_trajectory:
-                wearers[str(self.devs[row])]["trajectory"] = [
-                    [t, lv[row]] for t, lv in points if row < len(lv) and lv[row] is not None]
+                wearers[str(self.devs[row])]["trajectory"] = trajectories[row]
         pairs = self._pairs_out() if detail else []
         groups = self._groups_out(level)
         public = self._public(groups)
@@ -157,6 +155,14 @@ class ScoreReport:
                 "palette": {**cove, "groups": [{"group": g["group"], **g["palette"]} for g in groups]},
                 "public": public, "t": self.next_t - 1 if self.next_t is not None else None,
                 "late_records": self.late_records}
+
+    def _trajectories(self, n: int) -> list[list[list[float]]]:
+        """Per row, its [t, level] points (finite levels only, rounded to 4 places). Each minute's levels are rounded
+        at once and regrouped by row with one zip, not number by number (60 x 1,000 of them for a simulated hour)."""
+        times = [int(t) for t, _lv in self.trajectory]
+        minutes = [rounded(lv[:n], 4) + [None] * (n - min(n, len(lv))) for _t, lv in self.trajectory]
+        by_row = zip(*minutes, strict=True) if minutes else ([] for _ in range(n))
+        return [[[t, v] for t, v in zip(times, levels, strict=True) if v is not None] for levels in by_row]
 
     def _cove_colour(self, groups: list[GroupScore]) -> PaletteScore:
         """The whole cove's colour: mean arousal of contributors, mean excess synchrony, everyone's reported hue."""
