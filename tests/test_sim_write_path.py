@@ -101,3 +101,19 @@ def test_rounded_is_pythons_round_bit_for_bit():
         got = rounded(values, digits)
         assert [None if v is None else struct.pack("<d", v) for v in got] == \
             [None if v is None else struct.pack("<d", v) for v in expected]
+
+
+def test_a_long_run_shows_a_bar_for_every_phase_that_writes(tmp_path, capsys, monkeypatch):
+    """Past 2 s into a run (here: the run 'started' 10 s ago), scoring, the feature file and the plots each draw
+    their bar on stderr; nothing goes to stdout."""
+    import time
+
+    from lifepalette.sim import progress
+    from lifepalette.sim.run import simulate, write_outputs
+
+    monkeypatch.setattr(progress, "_RUN_START", time.monotonic() - 10.0)
+    write_outputs(simulate(12, 6, seed=2, show_progress=True), tmp_path, show_progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    for label in ("scoring", "features", "plots"):
+        assert f"{label} " in err and "100.0%" in err.split(label)[-1].split("\n")[0]
