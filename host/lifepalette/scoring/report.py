@@ -137,16 +137,7 @@ class ScoreReport:
             self._save_pair_state()
             self._build_pairs()
         level, trend, conf = self.metric_levels()
-        wearers: dict[str, WearerScore] = {}
-        reg = self.regulation() if detail else None
-        sync = self.recent_synchrony() if detail else None
-        trajectories = self._trajectories(n) if detail and self.keep_trajectory else []
-        for row in range(n if detail else 0):
-            if not self.n_present[row]:
-                continue
-            wearers[str(self.devs[row])] = self._wearer(row, level, trend, conf, reg, sync)
-            if self.keep_trajectory:
-                wearers[str(self.devs[row])]["trajectory"] = trajectories[row]
+        wearers = self._wearers(n, level, trend, conf) if detail else {}
         pairs = self._pairs_out() if detail else []
         groups = self._groups_out(level)
         public = self._public(groups)
@@ -177,21 +168,33 @@ class ScoreReport:
         return pal.group_colour(arousal, float(np.mean(excess)) if excess else float("nan"), hues[has],
                                 self.chroma[rows][has], quality)
 
-    def _wearer(self, row: int, level, trend, conf, reg, sync) -> WearerScore:
-        consented = int(self.n_consented[row])
-        return {
-            "level": _num(level[row]), "trend": _num(trend[row]), "confidence": _num(conf[row]),
-            "arousal": _num(self.arousal_ema[row]), "regulation": _num(reg[row]),
-            "synchrony": _num(sync[row]),
-            "baseline_ready": bool(self.baseline.ready[row, :3].any()),
-            "seconds": int(self.n_present[row]), "consented_seconds": consented,
-            "valid_seconds": int(self.n_valid[row]),
-            "valid_fraction": _num(self.n_valid[row] / consented) if consented else 0.0,
-            "excluded_motion_s": int(self.n_motion[row]), "excluded_quality_s": int(self.n_quality[row]),
-            "excluded_fraction": _num((self.n_motion[row] + self.n_quality[row]) / consented) if consented else 0.0,
-            "hr_valid_fraction": _num(self.n_hr_ok[row] / consented) if consented else 0.0,
-            "eda_valid_fraction": _num(self.n_eda_ok[row] / consented) if consented else 0.0,
+    def _wearers(self, n: int, level: np.ndarray, trend: np.ndarray, conf: np.ndarray) -> dict[str, WearerScore]:
+        """Every present wearer's entry; each column is rounded for all wearers at once."""
+        rows = np.flatnonzero(self.n_present[:n])
+        consented = self.n_consented[rows]
+        some = (consented > 0).tolist()
+
+        def share(count: np.ndarray) -> list[float | None]:  # of the consented seconds; 0.0 where none consented
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return [v if ok else 0.0 for v, ok in zip(rounded(count / consented, 4), some, strict=True)]
+
+        columns = {
+            "level": rounded(level[rows], 4), "trend": rounded(trend[rows], 4), "confidence": rounded(conf[rows], 4),
+            "arousal": rounded(self.arousal_ema[rows], 4), "regulation": rounded(self.regulation()[rows], 4),
+            "synchrony": rounded(self.recent_synchrony()[rows], 4),
+            "baseline_ready": self.baseline.ready[rows, :3].any(axis=1).tolist(),
+            "seconds": self.n_present[rows].tolist(), "consented_seconds": consented.tolist(),
+            "valid_seconds": self.n_valid[rows].tolist(), "valid_fraction": share(self.n_valid[rows]),
+            "excluded_motion_s": self.n_motion[rows].tolist(), "excluded_quality_s": self.n_quality[rows].tolist(),
+            "excluded_fraction": share(self.n_motion[rows] + self.n_quality[rows]),
+            "hr_valid_fraction": share(self.n_hr_ok[rows]), "eda_valid_fraction": share(self.n_eda_ok[rows]),
         }
+        if self.keep_trajectory:
+            trajectories = self._trajectories(n)
+            columns["trajectory"] = [trajectories[row] for row in rows.tolist()]
+        names = list(columns)
+        return {str(self.devs[row]): dict(zip(names, values, strict=True))
+                for row, values in zip(rows.tolist(), zip(*columns.values(), strict=True), strict=True)}
 
     def _pairs_out(self) -> list[PairScore]:
         if self._cache_pairs is not None:
