@@ -138,26 +138,41 @@ from pathlib import Path
 clock = time.process_time
 t = clock()
 from lifepalette.sim import run
-from lifepalette.sim.cohort import make_cohort
-from lifepalette.sim.features import feature_records
 out = {"imports (numpy, pyarrow, lifepalette)": clock() - t}
+
+
+def timed(module, name, stage):
+    inner = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        start = clock()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            out[stage] = out.get(stage, 0.0) + clock() - start
+
+    setattr(module, name, wrapper)
+
+
+inside = (("make_cohort", "cohort"), ("feature_records", "features"), ("naive_arousal", "naive peer"),
+          ("build_report", "report"))
+for name, stage in (*inside, ("write_features_parquet", "features.parquet")):
+    timed(run, name, stage)
 wearers, out_dir = int(sys.argv[1]), Path(sys.argv[2])
 t = clock()
-feature_records(make_cohort(wearers, 3600, "healing", 0))
-out["cohort + features (also inside simulate)"] = clock() - t
-t = clock()
 result = run.simulate(wearers, 60, show_progress=False)
-out["simulate: cohort, features, hub scoring, naive peer, report"] = clock() - t
+# what simulate does besides the stages above: the hub's scoring, with its palette snapshot every minute
+out["hub scoring"] = clock() - t - sum(out[stage] for _name, stage in inside)
 t = clock()
-run.write_features_parquet(out_dir / "features.parquet", result.cohort, result.features, show_progress=False)
-out["features.parquet"] = clock() - t
+run.write_outputs(result, out_dir, plots=False)
+out["JSON files + arousal.npz"] = clock() - t - out["features.parquet"]
 t = clock()
-run.write_outputs(result, out_dir, features=None, plots=False)
-out["JSON files + arousal.npz"] = clock() - t
-t = clock()
+import matplotlib.backends.backend_agg, matplotlib.figure
 from lifepalette.sim import plots
+out["matplotlib import"] = clock() - t
+t = clock()
 plots.write_plots(result, out_dir)
-out["plots (with matplotlib's import)"] = clock() - t
+out["plots"] = clock() - t
 print(json.dumps(out))
 """
 
@@ -205,7 +220,11 @@ def report_cli(quick: bool) -> None:
           f"compute only (no files) {compute:.1f} s CPU -> the files add {cpu / compute - 1:+.0%}; "
           f"--jsonl {jsonl:.1f} s CPU ({jsonl / cpu:.1f}x the Parquet run)", flush=True)
     stages = stage_cpu(1000)
-    print("stages (CPU s, one process): " + "; ".join(f"{name} {sec:.2f}" for name, sec in stages.items()), flush=True)
+    scoring = stages["hub scoring"]
+    rest = sum(stages.values()) - scoring
+    print("stages (CPU s, one process): " + "; ".join(f"{name} {sec:.2f}" for name, sec in stages.items())
+          + f". Scoring {scoring:.2f} s, everything else {rest:.2f} s ({rest / (rest + scoring):.0%} of the run)",
+          flush=True)
     if not quick:
         wall, cpu, peak = cli_end_to_end(10_000, peers=False)["parquet"]
         print(f"sim CLI 10000 wearers x 60 min: {wall:.0f} s wall, {cpu:.0f} s CPU, peak {peak / 2**30:.2f} GB "

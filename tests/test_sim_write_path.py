@@ -44,9 +44,11 @@ def test_naive_arousal_is_the_nanmean_of_its_three_parts():
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of an all-NaN slice
         expected = np.clip(naive.LEVEL_AT_REST + np.nanmean(parts, axis=0), 0.0, 1.0)
-    got = naive.naive_arousal(hr, scl, scr)
+    got = naive.naive_arousal(hr, scl, scr)  # badge-typed: through the tables
     assert np.isnan(got[:3]).all()
     np.testing.assert_array_equal(got, expected)
+    general = naive.naive_arousal(hr.astype(float), scl.astype(float), scr.astype(float))
+    assert general.tobytes() == got.tobytes()
 
 
 _RUN = """
@@ -80,3 +82,38 @@ def test_plots_leave_a_backend_the_user_chose_alone(tmp_path):
     written, loaded, backend = _run(tmp_path, MPLBACKEND="svg")
     assert "palette.png" in written and (tmp_path / "palette.png").read_bytes()[:4] == b"\x89PNG"
     assert backend == "svg" and loaded == "[]"
+
+
+def test_rounded_is_pythons_round_bit_for_bit():
+    """The scores document's vectorised rounding gives round(float(v), n) exactly, ties and all, None for NaN/inf."""
+    import math
+    import struct
+
+    from lifepalette.scoring.rounding import rounded
+
+    rng = np.random.default_rng(5)
+    for digits in (1, 3, 4):
+        ties = rng.integers(-10**6, 10**6, 20_000) * 0.5 / 10**digits  # halves at the last digit: the hard cases
+        values = np.concatenate([rng.standard_normal(20_000), rng.uniform(-400, 400, 20_000), ties,
+                                 [0.0, -0.0, -1e-9, 2.675, 0.285, 1.0005, 1e300, -1e300, 5e-324, np.nan, np.inf,
+                                  -np.inf]])
+        expected = [round(float(v), digits) if math.isfinite(v) else None for v in values]
+        got = rounded(values, digits)
+        assert [None if v is None else struct.pack("<d", v) for v in got] == \
+            [None if v is None else struct.pack("<d", v) for v in expected]
+
+
+def test_a_long_run_shows_a_bar_for_every_phase_that_writes(tmp_path, capsys, monkeypatch):
+    """Past 2 s into a run (here: the run 'started' 10 s ago), scoring, the feature file and the plots each draw
+    their bar on stderr; nothing goes to stdout."""
+    import time
+
+    from lifepalette.sim import progress
+    from lifepalette.sim.run import simulate, write_outputs
+
+    monkeypatch.setattr(progress, "_RUN_START", time.monotonic() - 10.0)
+    write_outputs(simulate(12, 6, seed=2, show_progress=True), tmp_path, show_progress=True)
+    out, err = capsys.readouterr()
+    assert out == ""
+    for label in ("scoring", "features", "plots"):
+        assert f"{label} " in err and "100.0%" in err.split(label)[-1].split("\n")[0]

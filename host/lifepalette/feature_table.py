@@ -35,10 +35,12 @@ FRAME_COLUMNS = tuple(f.name for f in FRAME_FIELDS)
 SCORED_FRAME_TYPES = ("telemetry", "backlog")
 EXPORT_SCHEMA = pa.schema([*SCHEMA, *FRAME_FIELDS])
 COMPRESSION = "zstd"
-# Every column but motion gets a dictionary: motion (mostly 0, bursts of random intensity) is smaller plain, and the
-# per-wearer columns (device, hue, chroma), which cost time to encode and were no larger plain for 1,000 wearers,
-# are 12 % larger plain for 10,000 (their values repeat only every W rows).
-DICTIONARY_COLUMNS = [name for name in SCHEMA.names if name != "motion"]
+# Byte-stream-split for every column: it writes a one-byte feature (stored as a 4-byte Parquet INT32) as four byte
+# planes, three of them all zero, which zstd then all but removes. On a simulated 1,000-wearer hour it wrote in
+# 0.40 s CPU against 0.54 s for the fastest mix of dictionary, delta and plain encodings (0.64 s for dictionaries
+# everywhere), and the file came out 18 % smaller. Integer byte-stream-split is Parquet format 2.11 (2024): Arrow 16
+# and later read it; a reader older than that cannot.
+ENCODING = "BYTE_STREAM_SPLIT"
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
@@ -70,7 +72,8 @@ def write_feature_arrays(path: Path, dev_ids: np.ndarray, features: Mapping[str,
     """Write (W, T) feature arrays as features.parquet; one row group per `block_s` seconds bounds memory."""
     seconds = next(iter(features.values())).shape[1]
     rows = 0
-    with pq.ParquetWriter(path, SCHEMA, compression=COMPRESSION, use_dictionary=DICTIONARY_COLUMNS) as writer:
+    with pq.ParquetWriter(path, SCHEMA, compression=COMPRESSION, use_dictionary=False,
+                          column_encoding=ENCODING) as writer:
         for start in range(0, seconds, block_s):
             stop = min(seconds, start + block_s)
             writer.write_batch(second_block(dev_ids, features, start, stop))

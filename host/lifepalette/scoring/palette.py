@@ -13,6 +13,8 @@ import colorsys
 
 import numpy as np
 
+from lifepalette.scoring.rounding import rounded
+
 CALM_HUE_DEG = 202.0  # Okabe-Ito blue #0072B2
 AROUSED_HUE_DEG = 41.0  # Okabe-Ito orange #E69F00
 SYNC_FOR_FULL_CONVERGENCE = 0.2  # excess synchrony (r above surrogate) that pulls hues fully together
@@ -87,7 +89,6 @@ def group_colours(arousal: np.ndarray, excess: np.ndarray, mean_hue: np.ndarray,
     purity = np.where(reported, np.maximum(agreement, conv), 0.5 + 0.5 * a)
     saturation = np.clip((0.3 + 0.7 * purity) * (0.4 + 0.6 * quality), 0.0, 1.0)
     rgb = np.rint(_hsv_to_rgb(hue / 360.0, saturation, brightness) * 255).astype(int).tolist()
-    return [{"rgb": c, "hue": round(h, 1), "saturation": round(s, 3), "brightness": round(b, 3),
-             "convergence": round(k, 3)}
-            for c, h, s, b, k in zip(rgb, hue.tolist(), saturation.tolist(), brightness.tolist(), conv.tolist(),
-                                     strict=True)]
+    return [{"rgb": c, "hue": h, "saturation": s, "brightness": b, "convergence": k}
+            for c, h, s, b, k in zip(rgb, rounded(hue, 1), rounded(saturation, 3), rounded(brightness, 3),
+                                     rounded(conv, 3), strict=True)]

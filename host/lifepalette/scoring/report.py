@@ -13,6 +13,7 @@ import numpy as np
 
 from lifepalette.privacy import K_MIN
 from lifepalette.scoring import palette as pal
+from lifepalette.scoring.rounding import rounded
 
 CONTRIBUTOR_RECENT_S = 60
 
@@ -136,16 +137,7 @@ class ScoreReport:
             self._save_pair_state()
             self._build_pairs()
         level, trend, conf = self.metric_levels()
-        wearers: dict[str, WearerScore] = {}
-        reg = self.regulation() if detail else None
-        sync = self.recent_synchrony() if detail else None
-        for row in range(n if detail else 0):
-            if not self.n_present[row]:
-                continue
-            wearers[str(self.devs[row])] = self._wearer(row, level, trend, conf, reg, sync)
-            if self.keep_trajectory:
-                wearers[str(self.devs[row])]["trajectory"] = [
-                    [int(t), round(float(lv[row]), 4)] for t, lv in self.trajectory if np.isfinite(lv[row])]
+        wearers = self._wearers(n, level, trend, conf) if detail else {}
         pairs = self._pairs_out() if detail else []
         groups = self._groups_out(level)
         public = self._public(groups)
@@ -154,6 +146,14 @@ class ScoreReport:
                 "palette": {**cove, "groups": [{"group": g["group"], **g["palette"]} for g in groups]},
                 "public": public, "t": self.next_t - 1 if self.next_t is not None else None,
                 "late_records": self.late_records}
+
+    def _trajectories(self, n: int) -> list[list[list[float]]]:
+        """Per row, its [t, level] points (finite levels only, rounded to 4 places). Each minute's levels are rounded
+        at once and regrouped by row with one zip, not number by number (60 x 1,000 of them for a simulated hour)."""
+        times = [int(t) for t, _lv in self.trajectory]
+        minutes = [rounded(lv[:n], 4) + [None] * (n - min(n, len(lv))) for _t, lv in self.trajectory]
+        by_row = zip(*minutes, strict=True) if minutes else ([] for _ in range(n))
+        return [[[t, v] for t, v in zip(times, levels, strict=True) if v is not None] for levels in by_row]
 
     def _cove_colour(self, groups: list[GroupScore]) -> PaletteScore:
         """The whole cove's colour: mean arousal of contributors, mean excess synchrony, everyone's reported hue."""
@@ -168,21 +168,33 @@ class ScoreReport:
         return pal.group_colour(arousal, float(np.mean(excess)) if excess else float("nan"), hues[has],
                                 self.chroma[rows][has], quality)
 
-    def _wearer(self, row: int, level, trend, conf, reg, sync) -> WearerScore:
-        consented = int(self.n_consented[row])
-        return {
-            "level": _num(level[row]), "trend": _num(trend[row]), "confidence": _num(conf[row]),
-            "arousal": _num(self.arousal_ema[row]), "regulation": _num(reg[row]),
-            "synchrony": _num(sync[row]),
-            "baseline_ready": bool(self.baseline.ready[row, :3].any()),
-            "seconds": int(self.n_present[row]), "consented_seconds": consented,
-            "valid_seconds": int(self.n_valid[row]),
-            "valid_fraction": _num(self.n_valid[row] / consented) if consented else 0.0,
-            "excluded_motion_s": int(self.n_motion[row]), "excluded_quality_s": int(self.n_quality[row]),
-            "excluded_fraction": _num((self.n_motion[row] + self.n_quality[row]) / consented) if consented else 0.0,
-            "hr_valid_fraction": _num(self.n_hr_ok[row] / consented) if consented else 0.0,
-            "eda_valid_fraction": _num(self.n_eda_ok[row] / consented) if consented else 0.0,
+    def _wearers(self, n: int, level: np.ndarray, trend: np.ndarray, conf: np.ndarray) -> dict[str, WearerScore]:
+        """Every present wearer's entry; each column is rounded for all wearers at once."""
+        rows = np.flatnonzero(self.n_present[:n])
+        consented = self.n_consented[rows]
+        some = (consented > 0).tolist()
+
+        def share(count: np.ndarray) -> list[float | None]:  # of the consented seconds; 0.0 where none consented
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return [v if ok else 0.0 for v, ok in zip(rounded(count / consented, 4), some, strict=True)]
+
+        columns = {
+            "level": rounded(level[rows], 4), "trend": rounded(trend[rows], 4), "confidence": rounded(conf[rows], 4),
+            "arousal": rounded(self.arousal_ema[rows], 4), "regulation": rounded(self.regulation()[rows], 4),
+            "synchrony": rounded(self.recent_synchrony()[rows], 4),
+            "baseline_ready": self.baseline.ready[rows, :3].any(axis=1).tolist(),
+            "seconds": self.n_present[rows].tolist(), "consented_seconds": consented.tolist(),
+            "valid_seconds": self.n_valid[rows].tolist(), "valid_fraction": share(self.n_valid[rows]),
+            "excluded_motion_s": self.n_motion[rows].tolist(), "excluded_quality_s": self.n_quality[rows].tolist(),
+            "excluded_fraction": share(self.n_motion[rows] + self.n_quality[rows]),
+            "hr_valid_fraction": share(self.n_hr_ok[rows]), "eda_valid_fraction": share(self.n_eda_ok[rows]),
         }
+        if self.keep_trajectory:
+            trajectories = self._trajectories(n)
+            columns["trajectory"] = [trajectories[row] for row in rows.tolist()]
+        names = list(columns)
+        return {str(self.devs[row]): dict(zip(names, values, strict=True))
+                for row, values in zip(rows.tolist(), zip(*columns.values(), strict=True), strict=True)}
 
     def _pairs_out(self) -> list[PairScore]:
         if self._cache_pairs is not None:
@@ -255,11 +267,15 @@ class ScoreReport:
         mean_hue = np.where(has, np.rad2deg(np.arctan2(s, c)) % 360.0, np.nan)
         agreement = np.where(has, np.hypot(c, s) / np.where(has, total, 1.0), 0.0)
         colours = pal.group_colours(arousal, excess, mean_hue, agreement, quality)
-        return [{"group": gid, "members": members[gi], "contributors": int(n_contrib[gi]),
-                 "arousal": _num(arousal[gi]), "synchrony": _num(syn_mean[gi]) if n_syn[gi] else None,
-                 "surrogate": _num(sur_mean[gi]) if n_sur[gi] else None, "excess": _num(excess[gi]),
-                 "level": _num(level_mean[gi]) if n_level[gi] else None, "palette": colours[gi]}
-                for gi, gid in enumerate(gids)]
+        counted = {name: np.where(count > 0, mean, np.nan)  # NaN for no pairs / no levels: None in the document
+                   for name, mean, count in (("syn", syn_mean, n_syn), ("sur", sur_mean, n_sur),
+                                             ("level", level_mean, n_level))}
+        columns = zip(gids, members, n_contrib.tolist(), rounded(arousal, 4), rounded(counted["syn"], 4),
+                      rounded(counted["sur"], 4), rounded(excess, 4), rounded(counted["level"], 4), colours,
+                      strict=True)
+        return [{"group": gid, "members": ms, "contributors": nc, "arousal": ar, "synchrony": sy, "surrogate": su,
+                 "excess": ex, "level": lv, "palette": colour}
+                for gid, ms, nc, ar, sy, su, ex, lv, colour in columns]
 
     def _public(self, groups: list[GroupScore]) -> PublicScores:
         """Aggregates safe to show publicly: only where at least K_MIN consenting people contribute."""

@@ -194,7 +194,9 @@ def write_outputs(result: SimResult, out: Path, features: str | None = "parquet"
              demographic=c.demographic)
     written.append("arousal.npz")
     if plots:
+        bar = Progress(4, "plots", show_progress)  # matplotlib's import and four figures: about a second
         from lifepalette.sim import plots as plot_mod
 
-        written += plot_mod.write_plots(result, out)
+        written += plot_mod.write_plots(result, out, progress=bar)
+        bar.close()
     return written
