@@ -43,7 +43,7 @@ flash: setup
 	$(PY) -m lifepalette flash --port $(PORT) $(if $(CONFIG),--config $(CONFIG))
 
 # The badge's firmware image: MicroPython's esp32 port with firmware/manifest.py frozen into flash, built with
-# ESP-IDF in docker from a MicroPython checkout (MICROPYTHON=path; its ports/esp32/README.md names the IDF versions
+# ESP-IDF in docker from a MicroPython checkout (MICROPYTHON=path; the esp32 port's README names the IDF versions
 # it supports). BADGE_BOARD: ESP32_GENERIC, ESP32_GENERIC_S3 or ESP32_GENERIC_C3. Needs docker and the network;
 # not part of `make test` (hardware/bring-up.md: flashing it).
 MICROPYTHON ?= ../micropython
