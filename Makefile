@@ -49,8 +49,9 @@ flash: setup
 MICROPYTHON ?= ../micropython
 BADGE_BOARD ?= ESP32_GENERIC
 IDF_IMAGE ?= espressif/idf:v5.2.2
-badge-image:
+badge-image: setup
 	@test -d $(MICROPYTHON)/ports/esp32 || { echo "badge-image: $(MICROPYTHON) is not a MicroPython checkout (set MICROPYTHON=...)"; exit 2; }
+	$(PY) -m lifepalette.tools.image stamp
 	docker run --rm -v $(abspath $(MICROPYTHON)):/mp -v $(CURDIR):/lp -w /mp/ports/esp32 $(IDF_IMAGE) bash -c \
 		"make -C /mp/mpy-cross && make BOARD=$(BADGE_BOARD) submodules && make BOARD=$(BADGE_BOARD) FROZEN_MANIFEST=/lp/firmware/manifest.py"
 	@echo "badge image: $(MICROPYTHON)/ports/esp32/build-$(BADGE_BOARD)/firmware.bin"

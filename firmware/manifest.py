@@ -5,8 +5,10 @@
 #
 # Exactly the modules the ESP32 path imports (tests/test_badge_manifest.py checks it against the import log of
 # real runs on the strict stand-ins), and the one it loads only when the viper PPG loop fails to load
-# (protocol.kernels._ppg_pure). Not here: the unix HAL and its stand-ins, and the protocol modules only the hub
-# uses (records, verifier, the SLIP decoder, keys, ccm).
+# (protocol.kernels._ppg_pure), and lp_image, the digest of these sources that `make badge-image` writes first
+# (lifepalette.tools.image) so that `lifepalette flash` can tell an image built from other sources. Not here: the
+# unix HAL and its stand-ins, and the protocol modules only the hub uses (records, verifier, the SLIP decoder, keys,
+# ccm).
 # opt=3, as `make compile`: asserts and __debug__ blocks are compiled out.
 # ruff: noqa: F821  (include and package are the manifest API: MicroPython's tools/manifestfile.py runs this file)
 
@@ -24,3 +26,4 @@ package("protocol", files=(
     "kernels/__init__.py", "kernels/eda.py", "kernels/fixed.py", "kernels/motion.py", "kernels/pipeline.py",
     "kernels/ppg.py", "kernels/_ppg_viper.py", "kernels/_ppg_pure.py", "kernels/temp.py",
 ), base_path="..", opt=3)
+module("lp_image.py", opt=3)  # the frozen sources' digest, written by `make badge-image`: `lifepalette flash` checks it

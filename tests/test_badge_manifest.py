@@ -11,40 +11,17 @@ from pathlib import Path
 from lifepalette.paths import FIRMWARE_DIR, PROTOCOL_DIR
 from lifepalette.tools import port_run
 from lifepalette.tools.build import mpy_cross
+from lifepalette.tools.image import read_manifest
 
-MANIFEST = FIRMWARE_DIR / "manifest.py"
 CONFIG = {"dev_id": 258, "key": bytes(range(16)).hex()}
 FALLBACKS = {"protocol.kernels._ppg_pure"}  # loaded only when the viper PPG loop fails to load (protocol/kernels/ppg.py)
 HUB_ONLY = {"protocol.records", "protocol.verifier", "protocol.slip", "protocol.keys", "protocol.ccm"}
 
 
 def run_manifest() -> tuple[dict[str, Path], list[str]]:
-    """(frozen module name -> source file, includes) from executing manifest.py with the manifest API stood in."""
-    frozen: dict[str, Path] = {}
-    includes: list[str] = []
-
-    def add(base: Path, rel: str) -> None:
-        name = rel[:-3].replace("/", ".").removesuffix(".__init__")
-        assert name not in frozen, f"{name} frozen twice"
-        frozen[name] = base / rel
-
-    def package(path: str, files=None, base_path: str = ".", opt=None) -> None:
-        base = (MANIFEST.parent / base_path).resolve()
-        names = files if files is not None else [p.relative_to(base / path).as_posix()
-                                                 for p in sorted((base / path).rglob("*.py"))]
-        for rel in names:
-            add(base, f"{path}/{rel}")
-
-    def module(path: str, base_path: str = ".", opt=None) -> None:
-        add((MANIFEST.parent / base_path).resolve(), path)
-
-    def freeze(path: str, script=None, opt=None) -> None:
-        raise AssertionError(f"freeze({path!r}): name the files (package/module), so the list is checkable")
-
-    api = {"package": package, "module": module, "freeze": freeze, "include": includes.append,
-           "require": lambda name, **kw: includes.append("require " + name), "metadata": lambda **kw: None}
-    exec(compile(MANIFEST.read_text(), str(MANIFEST), "exec"), api)
-    return frozen, includes
+    """(frozen module name -> source file, includes), the digest stamp aside."""
+    manifest = read_manifest()
+    return manifest.frozen, manifest.includes
 
 
 def imported_on_the_esp32_path(tmp_path: Path, monkeypatch) -> set[str]:

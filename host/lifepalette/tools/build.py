@@ -21,7 +21,7 @@ KEEP_SOURCE = frozenset({"boot.py", "main.py", "lp_boot_switch.py"})
 MANIFEST_NAME = "manifest.json"
 SKIP_DIRS = frozenset({"__pycache__", "tests", "fakes"})  # fakes: the strict port stand-ins, host-only
 # firmware/manifest.py: the badge image's freeze list, read by MicroPython's build on the host, never on a badge
-SKIP_ROOT_FILES = frozenset({("manifest.py",)})
+SKIP_ROOT_FILES = frozenset({("manifest.py",), ("lp_image.py",)})  # and the digest stamp frozen with the image
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from lifepalette.paths import FIRMWARE_DIR
 from lifepalette.tools.badge import MIN_MICROPYTHON, MPY_MAJOR, Badge, BadgeFilesystemFull, BadgeInfo
 from lifepalette.tools.boards import arch_from_mpy_flags, board_arch
 from lifepalette.tools.build import KEEP_SOURCE, BadgeFile, Build, build
+from lifepalette.tools.image import MANIFEST_FILE, check_image, image_digest
 
 STAGE = ".lp_new"
 JOURNAL = ".lp_switch"
@@ -47,6 +48,18 @@ sys.path[:] = _p
 sys.modules.pop({name!r}, None)
 if _m is not None:
     sys.modules[{name!r}] = _m
+"""
+# The digest the badge image was built with (lifepalette.tools.image), from the frozen stamp module only.
+IMAGE_PROBE = """import sys
+_p = sys.path[:]
+sys.path[:] = ['.frozen']
+try:
+    import lp_image
+    print('LP image', lp_image.DIGEST)
+except ImportError:
+    print('LP image none')
+sys.path[:] = _p
+sys.modules.pop('lp_image', None)
 """
 CODE_IN_RAM_NOTE = ("this badge runs a stock MicroPython: the firmware's .mpy files are loaded into its heap, which "
                     "exceeds the badge's 96 KB budget; flash the badge image (hardware/bring-up.md, section 1)")
@@ -130,6 +143,15 @@ def frozen_on_badge(badge: Badge, name: str = "app") -> bool:
     return "LP frozen" in badge.exec(FROZEN_PROBE.format(name=name)).decode()
 
 
+def image_on_badge(badge: Badge) -> str | None:
+    """The source digest frozen into the badge's image, None when the image carries none."""
+    for line in badge.exec(IMAGE_PROBE).decode().splitlines():
+        if line.startswith("LP image "):
+            digest = line.split()[2]
+            return None if digest == "none" else digest
+    return None
+
+
 def target_files(result: Build, config_bytes: bytes | None, frozen: bool = False) -> list[BadgeFile]:
     """The build (frozen: only the files that stay source on the file system; the compiled modules are in the
     badge's firmware, and a copy on the file system would shadow them), the config, and last the installed-files
@@ -191,9 +213,10 @@ def _copy(badge: Badge, files: list[BadgeFile], progress: Progress | None) -> in
 
 def flash_badge(badge: Badge, files_for: Callable[[str | None, bool], list[BadgeFile]], *, board: str | None,
                 progress: Progress | None = None, reset: bool = True, confirm: Confirm | None = None,
-                min_version: tuple[int, int, int] = MIN_MICROPYTHON) -> FlashReport:
+                min_version: tuple[int, int, int] = MIN_MICROPYTHON, image: str | None = None) -> FlashReport:
     """Flash through an open Badge. `files_for(arch, frozen)` builds the files once the badge's architecture, and
-    whether its firmware has the app frozen, are known."""
+    whether its firmware has the app frozen, are known. `image`: the digest of the sources a frozen badge's image
+    must have been built from (lifepalette.tools.image); nothing is copied to a badge whose image differs."""
     info = badge.connect()
     check_badge(info, min_version)
     arch, note = choose_arch(info, board)
@@ -205,6 +228,10 @@ def flash_badge(badge: Badge, files_for: Callable[[str | None, bool], list[Badge
         report.notes.append("finished a switch an earlier flash left pending")
 
     frozen = frozen_on_badge(badge)
+    if frozen and image is not None:
+        unchecked = check_image(image_on_badge(badge), image)
+        if unchecked:
+            report.notes.append(unchecked)
     if frozen:
         report.notes.append("the badge image has the app frozen: copying only boot.py, main.py, lp_boot_switch.py "
                             "and the config")
@@ -297,10 +324,12 @@ def flash(port: str, *, board: str | None = None, config: Path | None = None, bu
             result = build(board or "auto", arch, Path(tmp), **dirs)
         return target_files(result, config_bytes, frozen)
 
+    sources = firmware_dir or FIRMWARE_DIR
+    image = image_digest(sources) if (sources / MANIFEST_FILE).is_file() else None
     badge = Badge(port, baud)
     try:
         return flash_badge(badge, files_for, board=board, progress=progress, reset=reset, confirm=confirm,
-                           min_version=min_version)
+                           min_version=min_version, image=image)
     except KeyboardInterrupt:
         raise FlashInterrupted("flash interrupted: new files were only staged, unless the switch had begun (then "
                                "the badge finishes it at boot); run flash again to complete") from None
