@@ -156,3 +156,38 @@ def test_sample_counter_wraps_without_changing_results():
         results.append(per_second)
     assert results[0] == results[1]
     assert results[0][-1][0] == 75 and results[0][-1][3] > 60
+
+
+@pytest.mark.xfail(strict=True, reason="the index is normalised to 16 samples a second: at 25 Hz it reads 16/25")
+@pytest.mark.parametrize("amplitude_mg", [150, 300])
+def test_motion_index_is_the_same_for_the_same_movement_at_16_and_25_hz(amplitude_mg):
+    """A wrist swinging at 1 Hz moves the same milli-g per second however often the LIS3DH samples it: the badge
+    runs its accelerometer at 25 Hz, the simulator and older configs at 16 Hz. One unit is 32 mg of movement per
+    second at any rate (total variation is a property of the movement once the rate resolves it)."""
+    from lifepalette.kernels.pipeline import motion_seconds
+
+    from protocol.kernels.motion import ARTEFACT_INDEX, MotionKernel
+
+    def swing(rate: int, seconds: int) -> np.ndarray:
+        t = np.arange(rate * seconds) / rate
+        x = np.round(amplitude_mg * np.sin(2 * np.pi * t + 0.3)).astype(np.int64)
+        return np.stack([x, np.zeros_like(x), np.full_like(x, 1000)], axis=1)
+
+    per_rate = {}
+    for rate in (16, 25):
+        samples = swing(rate, 6)
+        kernel = MotionKernel(rate)
+        indices = []
+        for s in range(6):
+            for x, y, z in samples[s * rate:(s + 1) * rate]:
+                kernel.push(int(x), int(y), int(z))
+            kernel.tick()
+            indices.append(kernel.index)
+        twin, _ = motion_seconds(samples, rate, 6)
+        assert twin.tolist() == indices  # the numpy twin agrees with the badge's kernel
+        per_rate[rate] = indices[1:]  # the first second has one difference fewer
+    expected = 4 * amplitude_mg // 32  # 4 A of travel per cycle
+    for rate, indices in per_rate.items():
+        assert all(abs(i - expected) <= max(2, expected // 10) for i in indices), (rate, indices, expected)
+        # 300 mg at 1 Hz is brisk movement (1.2 g a second): the artefact flag must not depend on the rate
+        assert all(i >= ARTEFACT_INDEX for i in indices) == (expected >= ARTEFACT_INDEX), (rate, indices)
