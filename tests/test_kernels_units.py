@@ -158,7 +158,6 @@ def test_sample_counter_wraps_without_changing_results():
     assert results[0][-1][0] == 75 and results[0][-1][3] > 60
 
 
-@pytest.mark.xfail(strict=True, reason="the index is normalised to 16 samples a second: at 25 Hz it reads 16/25")
 @pytest.mark.parametrize("amplitude_mg", [150, 300])
 def test_motion_index_is_the_same_for_the_same_movement_at_16_and_25_hz(amplitude_mg):
     """A wrist swinging at 1 Hz moves the same milli-g per second however often the LIS3DH samples it: the badge

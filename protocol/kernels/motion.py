@@ -3,11 +3,15 @@
 Input: milli-g per axis (ints), clamped to +-8000 mg. Integer only, no allocation per sample.
 
 * Motion index: total variation of the acceleration over the last second, ``sum(|dx| + |dy| + |dz|)`` in mg
-  (<= 3 * 16000 * rate < 2**23 for rate <= 128), normalised to 16 samples per second (``tv * 16 // count``, so the
-  index does not depend on the sampling rate for the same movement) and reported as ``min(254, tv16 // 32)``:
-  one unit is 32 mg of movement per second. Gravity cancels in the differences.
-* Motion artefact: index >= ARTEFACT_INDEX (32, i.e. >= 1 g of movement per second; sensor noise of 8-10 mg RMS
-  gives ~12) flags this second and the next ARTEFACT_HOLD_S seconds, because PPG and EDA settle after movement.
+  (<= 3 * 16000 * rate < 2**23 for rate <= 128), scaled to a full second at the kernel's rate (``tv * rate //
+  count``, < 2**30 for rate <= 128: a second that lost samples is not read as stiller) and reported as
+  ``min(254, tv_s // 32)``: one unit is 32 mg of movement per second at any sampling rate. A movement's total
+  variation does not depend on how often it is sampled once the rate resolves it: a 1 Hz swing of amplitude A
+  travels 4 A a second at 16 Hz and at the badge's 25 Hz alike. Gravity cancels in the differences. Sensor noise
+  adds per sample, so its floor grows with the rate: white noise of 8-10 mg RMS per axis reads 13-17 at 16 Hz and
+  21-26 at 25 Hz (medians), under the artefact threshold at both.
+* Motion artefact: index >= ARTEFACT_INDEX (32, i.e. >= 1 g of movement per second) flags this second and the next
+  ARTEFACT_HOLD_S seconds, because PPG and EDA settle after movement.
 * Skin contact (``contact``): skin temperature in 28.00..42.00 degC when a temperature sensor reports (temp.py), and
   skin conductance above 0.05 uS (Kleckner 2018's floor: electrodes off the skin read ~0).
 """
@@ -72,7 +76,7 @@ class MotionKernel:
         if self.hold > 0:
             self.hold -= 1
         if self.cnt > 0:
-            idx = ((self.tv * 16) // self.cnt) >> 5
+            idx = ((self.tv * self.rate) // self.cnt) >> 5
             if idx > 254:
                 idx = 254
             self.index = idx

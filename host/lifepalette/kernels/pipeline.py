@@ -52,7 +52,7 @@ def motion_seconds(acc: np.ndarray, rate: int, seconds: int) -> tuple[np.ndarray
         np.add.at(cnt, sec[ok], 1)
     index = np.full(seconds, -1, dtype=np.int64)
     has = cnt > 0
-    index[has] = np.minimum(((tv[has] * 16) // cnt[has]) >> 5, 254)
+    index[has] = np.minimum(((tv[has] * rate) // cnt[has]) >> 5, 254)
     flag = index >= motion_k.ARTEFACT_INDEX
     art = flag.copy()
     for lag in range(1, motion_k.ARTEFACT_HOLD_S + 1):
