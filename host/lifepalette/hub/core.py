@@ -60,6 +60,16 @@ def load_scorer(groups: list[list[int]] | None):
     return CoveScorer(groups=groups)
 
 
+def warm_up_scoring() -> None:
+    """Compile (first start after an install or upgrade) or load the scorer's kernels before any loop runs: the first
+    scoring tick must not stall the event loop while badges are sending."""
+    from lifepalette.scoring.jit import warm_up
+
+    took = warm_up()
+    if took > 1.0:
+        log.info("scoring kernels compiled in %.1f s (once after an install or upgrade; later starts load them)", took)
+
+
 class CounterBlock:
     """A hub-side frame counter (commands per badge, group colour per group) reserved in persisted blocks."""
 
@@ -86,6 +96,8 @@ class Hub(IngestCore):
                  flush_max: int = 500, groups: list[list[int]] | None = None, scorer: Any = "auto",
                  advertiser=None, group_ttl_s: int = 10, release_seed: int | None = None):
         super().__init__(db_path, scorer=load_scorer(groups) if scorer == "auto" else scorer, flush_max=flush_max)
+        if self.scorer is not None:
+            warm_up_scoring()
         self.group_id, self.group_key = ensure_group_key(self.store)
         self.cadence_s = cadence_s
         self.flush_interval_s = flush_interval_s

@@ -22,3 +22,49 @@ F = TypeVar("F", bound=Callable)
 def kernel(fn: F) -> F:
     """Compile `fn` (nopython mode, cached; numpy's error model: x / 0 is inf or NaN, never an exception)."""
     return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[return-value]
+
+
+WARM_UP_WEARERS = 3
+WARM_UP_S = 60  # past the first synchrony step (SPAN_S) and a baseline learnt in WARM_UP_LEARN_S
+WARM_UP_LEARN_S = 10
+_warm = False
+
+
+def warm_up() -> float:
+    """Score a tiny synthetic cove once, second by second (the hub's path), as blocks (the simulator's) and block by
+    second (`on_second`), so that every kernel is compiled (the first run after an install) or loaded from numba's
+    cache before a caller's loops start: the hub's first scoring tick must not stall its event loop for a compile.
+    Once per process: returns the seconds it took, 0.0 after the first call."""
+    global _warm
+    if _warm:
+        return 0.0
+    import time
+
+    import numpy as np
+
+    from lifepalette.scoring.batch import score_features
+    from lifepalette.scoring.fields import CONSENT_COLOUR, CONSENT_PHYSIO, FIELDS, Q_EDA, Q_HR, Q_SKIN
+    from lifepalette.scoring.scorer import CoveScorer
+
+    start = time.perf_counter()
+    t = np.arange(WARM_UP_S)
+    wobble = np.sin(t[None, :] / 7.0 + np.arange(WARM_UP_WEARERS)[:, None])
+    features = {
+        "hr_bpm": 70.0 + 8.0 * wobble, "rmssd_ms": 40.0 + 5.0 * wobble, "scl": 400.0 + 40.0 * wobble,
+        "scr_per_min": 3.0 + wobble, "hue": 90.0 + 0.0 * wobble, "chroma": 200.0 + 0.0 * wobble,
+        "consent": np.full(wobble.shape, float(CONSENT_PHYSIO | CONSENT_COLOUR)),
+        "quality": np.full(wobble.shape, float(Q_SKIN | Q_HR | Q_EDA)),
+    }
+    devs = list(range(1, WARM_UP_WEARERS + 1))
+    score_features(devs, features, learn_s=WARM_UP_LEARN_S).compute()
+    score_features(devs, {k: v[:, :WARM_UP_S // 2] for k, v in features.items()}, learn_s=WARM_UP_LEARN_S,
+                   on_second=lambda _scorer, _t: None).compute()
+    hub = CoveScorer(learn_s=WARM_UP_LEARN_S, grace_s=0)
+    for second in range(WARM_UP_S):
+        for row, dev in enumerate(devs):
+            hub.add(dev, second, {name: float(values[row, second]) for name, values in features.items()
+                                  if name in FIELDS})
+        hub.compute(detail=False)
+    hub.compute()
+    _warm = True
+    return time.perf_counter() - start
