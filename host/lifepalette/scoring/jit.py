@@ -17,11 +17,14 @@ from typing import TypeVar
 import numba
 
 F = TypeVar("F", bound=Callable)
+KERNELS: list = []  # every dispatcher `kernel` made: what a check of "nothing compiles after the warm-up" reads
 
 
 def kernel(fn: F) -> F:
     """Compile `fn` (nopython mode, cached; numpy's error model: x / 0 is inf or NaN, never an exception)."""
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)  # type: ignore[return-value]
+    dispatcher = numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    KERNELS.append(dispatcher)
+    return dispatcher  # type: ignore[return-value]
 
 
 WARM_UP_WEARERS = 3
