@@ -70,3 +70,22 @@ def test_warm_up_compiles_every_specialisation_scoring_needs() -> None:
 def test_a_hub_is_built_with_its_kernels_ready(tmp_path: Path) -> None:
     kernels = run(HUB_BUILT, str(tmp_path / "hub.db"))
     assert len([name for name, signatures in kernels.items() if signatures]) >= 3, kernels
+
+
+NO_LINALG = """
+import sys
+from lifepalette.scoring.jit import warm_up
+
+warm_up()
+print("scipy.linalg" in sys.modules)
+import scipy.linalg  # still there for whoever needs it after the scorer
+
+print(scipy.linalg.det([[2.0]]))
+"""
+
+
+def test_the_kernels_load_without_importing_scipy_linalg() -> None:
+    # numba imports scipy.linalg (0.15 s) to look for BLAS wherever SciPy is installed; the kernels need none
+    done = subprocess.run([sys.executable, "-c", NO_LINALG], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False", "2.0"]

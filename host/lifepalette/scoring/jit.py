@@ -11,10 +11,27 @@ same numbers whether the hub feeds it one second or the simulator a block, and t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
 import numba
+
+
+def _load_array_maths_without_blas() -> None:
+    """numba's array maths checks for BLAS when it loads, by importing scipy.linalg wherever SciPy is installed (0.15 s:
+    the dev tools install SciPy, a hub does not). The scorer's kernels use no linear algebra, so SciPy's linalg is
+    hidden while that module loads (numba then offers no np.dot in kernels): every install starts as fast as a hub."""
+    if "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
+        return
+    sys.modules["scipy.linalg"] = None  # type: ignore[assignment]  # (import of it raises ImportError)
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        del sys.modules["scipy.linalg"]
+
+
+_load_array_maths_without_blas()
 
 F = TypeVar("F", bound=Callable)
 KERNELS: list = []  # every dispatcher `kernel` made: what a check of "nothing compiles after the warm-up" reads
