@@ -118,6 +118,18 @@ def test_hub_unit_runs_a_command_line_the_hub_accepts():
     assert args.serial == ["/dev/lifepalette-badge-0"] and args.db == "/var/lib/lifepalette/hub.db"
 
 
+def test_hub_unit_caches_the_scoring_kernels_where_the_service_may_write():
+    # the install is read-only to the service (ProtectSystem=strict): without a writable cache the kernels would
+    # compile again at every start
+    unit = (REPO_ROOT / "deploy" / "lifepalette-hub.service").read_text()
+    lines = [line for line in unit.splitlines() if "=" in line and not line.startswith("#")]
+    settings = dict(line.split("=", 1) for line in lines)
+    env = dict(line.split("=", 1)[1].split("=", 1) for line in lines if line.startswith("Environment="))
+    assert settings["ProtectSystem"] == "strict"
+    writable = settings["ReadWritePaths"].split()
+    assert any(env["NUMBA_CACHE_DIR"].startswith(path.rstrip("/") + "/") for path in writable), env
+
+
 def test_udev_rule_covers_the_esp32_usb_bridges():
     rules = [line for line in (REPO_ROOT / "deploy" / "99-lifepalette-badge.rules").read_text().splitlines()
              if line and not line.startswith("#")]

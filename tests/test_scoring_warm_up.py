@@ -89,3 +89,15 @@ def test_the_kernels_load_without_importing_scipy_linalg() -> None:
     done = subprocess.run([sys.executable, "-c", NO_LINALG], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split() == ["False", "2.0"]
+
+
+def test_a_kernel_without_a_cache_location_still_compiles(caplog) -> None:
+    # code with no file (here: exec'd) has no cache location, as a read-only install with no writable home has none
+    from lifepalette.scoring import jit
+
+    namespace: dict = {}
+    exec("def add_one(x):\n    return x + 1\n", namespace)  # noqa: S102
+    compiled = jit.kernel(namespace["add_one"])
+    jit.KERNELS.remove(compiled)
+    assert compiled(41) == 42
+    assert "compiles without a cache" in caplog.text

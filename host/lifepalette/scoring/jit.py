@@ -11,6 +11,7 @@ same numbers whether the hub feeds it one second or the simulator a block, and t
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -32,14 +33,22 @@ def _load_array_maths_without_blas() -> None:
 
 
 _load_array_maths_without_blas()
+log = logging.getLogger("lifepalette.scoring")
 
 F = TypeVar("F", bound=Callable)
 KERNELS: list = []  # every dispatcher `kernel` made: what a check of "nothing compiles after the warm-up" reads
 
 
 def kernel(fn: F) -> F:
-    """Compile `fn` (nopython mode, cached; numpy's error model: x / 0 is inf or NaN, never an exception)."""
-    dispatcher = numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
+    """Compile `fn` (nopython mode, cached; numpy's error model: x / 0 is inf or NaN, never an exception). Where no
+    cache can be written (a read-only install with no writable NUMBA_CACHE_DIR or home), it still compiles, at every
+    start: slower to start, never a hub that cannot score."""
+    options = {"nogil": True, "error_model": "numpy"}
+    try:
+        dispatcher = numba.njit(cache=True, **options)(fn)
+    except RuntimeError as error:  # numba: "cannot cache function ...: no locator available"
+        log.warning("scoring kernel %s compiles without a cache: %s", fn.__name__, error)
+        dispatcher = numba.njit(**options)(fn)
     KERNELS.append(dispatcher)
     return dispatcher  # type: ignore[return-value]
 
