@@ -49,57 +49,59 @@ MAD_TO_SD = 1.4826
 TRACK_WITHIN = 2.0  # the baseline tracks only values within this many spreads of its median
 
 
-def _clip(v: float, bound: float) -> float:
-    """np.clip(v, -bound, bound)'s number: NaN stays NaN."""
-    return min(max(v, -bound), bound) if not math.isnan(v) else v
+def _learnt(w: int, f: int, buf: np.ndarray, median: np.ndarray, mad: np.ndarray, ready: np.ndarray) -> None:
+    """The learning buffer is full: its median and MAD become the baseline."""
+    samples = buf[w, f].astype(np.float64)
+    med = np.median(samples)
+    median[w, f] = med
+    mad[w, f] = np.median(np.abs(samples - med))
+    ready[w, f] = True
 
 
-def _sign(v: float) -> float:
-    return 1.0 if v > 0.0 else (-1.0 if v < 0.0 else 0.0)
-
-
-def _spread(mad: float, min_spread: float) -> float:
-    s = mad * MAD_TO_SD
-    return s if s >= min_spread or math.isnan(s) else min_spread  # np.maximum's number (NaN wins)
-
-
-def _baseline_second(x: float, w: int, f: int, count: np.ndarray, buf: np.ndarray, median: np.ndarray,
-                     mad: np.ndarray, ready: np.ndarray, min_spread: float, drift: float) -> float:
-    """Feed feature f of wearer w one second's value (NaN = invalid); its baseline z after the update (NaN until the
-    baseline is ready).
+def _baseline_wearer(x: np.ndarray, w: int, count: np.ndarray, buf: np.ndarray, median: np.ndarray, mad: np.ndarray,
+                     ready: np.ndarray, min_spread: np.ndarray, drift: float, z: np.ndarray,
+                     median_after: np.ndarray) -> None:
+    """Feed wearer w's baseline (row w of the arrays) a run of seconds: x (seconds, features), NaN = invalid. Writes
+    each second's z after its update (`z`, NaN until the feature's baseline is ready) and the median it left
+    (`median_after`, NaN while not ready).
 
     Learning: the first learn_s valid values are kept (float32), then their median and MAD become the baseline.
     Tracking (from the next valid second on): a stochastic quantile step of drift x spread, toward the value for the
-    median and toward |value - median| for the MAD, only for values within TRACK_WITHIN spreads."""
-    if math.isnan(x):
-        return math.nan
-    if not ready[w, f]:
-        learn_s = buf.shape[2]
-        c = count[w, f]
-        buf[w, f, c] = x
-        count[w, f] = c + 1
-        if c + 1 >= learn_s:
-            samples = buf[w, f].astype(np.float64)
-            med = np.median(samples)
-            median[w, f] = med
-            mad[w, f] = np.median(np.abs(samples - med))
-            ready[w, f] = True
-    else:
-        spread = _spread(mad[w, f], min_spread)
-        if abs(x - median[w, f]) < TRACK_WITHIN * spread:
-            step = drift * spread
-            med = median[w, f] + step * _sign(x - median[w, f])
-            median[w, f] = med
-            mad[w, f] = mad[w, f] + step * _sign(abs(x - med) - mad[w, f]) / MAD_TO_SD
-    return (x - median[w, f]) / _spread(mad[w, f], min_spread) if ready[w, f] else math.nan
+    median and toward |value - median| for the MAD, only for values within TRACK_WITHIN spreads.
+    (One call per wearer and run, with the loop inside: array arguments cost a reference count each call.)"""
+    learn_s = buf.shape[2]
+    for i in range(x.shape[0]):
+        for f in range(x.shape[1]):
+            v = x[i, f]
+            if math.isnan(v):
+                pass
+            elif not ready[w, f]:
+                c = count[w, f]
+                buf[w, f, c] = v
+                count[w, f] = c + 1
+                if c + 1 >= learn_s:
+                    _learnt(w, f, buf, median, mad, ready)
+            else:
+                spread = np.maximum(mad[w, f] * MAD_TO_SD, min_spread[f])
+                if abs(v - median[w, f]) < TRACK_WITHIN * spread:
+                    step = drift * spread
+                    med = median[w, f] + step * np.sign(v - median[w, f])
+                    median[w, f] = med
+                    mad[w, f] = mad[w, f] + step * np.sign(abs(v - med) - mad[w, f]) / MAD_TO_SD
+            if ready[w, f]:
+                z[i, f] = (v - median[w, f]) / np.maximum(mad[w, f] * MAD_TO_SD, min_spread[f])
+                median_after[i, f] = median[w, f]
+            else:
+                z[i, f] = median_after[i, f] = math.nan
 
 
 def update_baseline(x: np.ndarray, count: np.ndarray, buf: np.ndarray, median: np.ndarray, mad: np.ndarray,
                     ready: np.ndarray, min_spread: np.ndarray, drift: float) -> None:
     """One second of (wearers, features) values (NaN = invalid) into the baseline's arrays (RobustBaseline.update)."""
+    z = np.empty((1, x.shape[1]))
+    median_after = np.empty((1, x.shape[1]))
     for w in range(x.shape[0]):
-        for f in range(x.shape[1]):
-            _baseline_second(x[w, f], w, f, count, buf, median, mad, ready, min_spread[f], drift)
+        _baseline_wearer(x[w:w + 1], w, count, buf, median, mad, ready, min_spread, drift, z, median_after)
 
 
 def score_seconds(t: int, features: np.ndarray, hr_ok: np.ndarray, is_step: np.ndarray,
@@ -115,28 +117,28 @@ def score_seconds(t: int, features: np.ndarray, hr_ok: np.ndarray, is_step: np.n
     NaN where comp is), and at each second marked in `is_step` the regulation as of that second (`regulation`, a
     row per step in order). The baseline's and the wearers' state arrays are updated in place."""
     n, rows = features.shape[0], features.shape[1]
-    z = np.empty(N_BASELINE)
+    b = np.empty((n, N_BASELINE))  # one wearer's baseline features, its z and its medians, second by second
+    z = np.empty((n, N_BASELINE))
+    median_after = np.empty((n, N_BASELINE))
     for w in range(rows):
+        for i in range(n):
+            b[i, :B_HR_SMOOTH] = features[i, w]
+            # HR smoothed over valid seconds only: an invalid second neither moves nor resets it
+            if hr_ok[i, w]:
+                hr, prev = features[i, w, B_HR], hr_smooth[w]
+                hr_smooth[w] = hr if math.isnan(prev) else prev + HR_SMOOTH_ALPHA * (hr - prev)
+                b[i, B_HR_SMOOTH] = hr_smooth[w]
+            else:
+                b[i, B_HR_SMOOTH] = math.nan
+        _baseline_wearer(b, w, count, buf, median, mad, ready, min_spread, drift, z, median_after)
         k = 0
         for i in range(n):
             now = t + i
-            # HR smoothed over valid seconds only: an invalid second neither moves nor resets it
-            if hr_ok[i, w]:
-                hr = features[i, w, B_HR]
-                prev = hr_smooth[w]
-                hr_smooth[w] = hr if math.isnan(prev) else prev + HR_SMOOTH_ALPHA * (hr - prev)
-                smooth = hr_smooth[w]
-            else:
-                smooth = math.nan
-            for f in range(N_BASELINE):
-                x = features[i, w, f] if f != B_HR_SMOOTH else smooth
-                z[f] = _baseline_second(x, w, f, count, buf, median, mad, ready, min_spread[f], drift)
-
             total = wsum = 0.0
             for j in range(len(AROUSAL_FEATURES)):
-                v = z[AROUSAL_FEATURES[j]]
+                v = z[i, AROUSAL_FEATURES[j]]
                 if not math.isnan(v):
-                    total += _clip(v, Z_CLIP) * AROUSAL_WEIGHTS[j]
+                    total += np.minimum(np.maximum(v, -Z_CLIP), Z_CLIP) * AROUSAL_WEIGHTS[j]
                     wsum += AROUSAL_WEIGHTS[j]
             c = total / wsum if wsum > 0.0 else math.nan
             comp[i, w] = c
@@ -145,11 +147,11 @@ def score_seconds(t: int, features: np.ndarray, hr_ok: np.ndarray, is_step: np.n
             # forward, or the composite would jump between channel mixes
             total = wsum = 0.0
             for j in range(len(SYNC_FEATURES)):
-                v = z[SYNC_FEATURES[j]]
+                v = z[i, SYNC_FEATURES[j]]
                 if math.isnan(v):
                     z_age[w, j] += 1
                 else:
-                    z_last[w, j] = _clip(v, SYNC_Z_CLIP)
+                    z_last[w, j] = np.minimum(np.maximum(v, -SYNC_Z_CLIP), SYNC_Z_CLIP)
                     z_age[w, j] = 0
                 if z_age[w, j] <= CARRY_S and not math.isnan(z_last[w, j]):
                     total += z_last[w, j] * SYNC_WEIGHTS[j]
@@ -157,7 +159,7 @@ def score_seconds(t: int, features: np.ndarray, hr_ok: np.ndarray, is_step: np.n
             sync[i, w] = total / wsum if wsum > 0.0 and not math.isnan(c) else math.nan
 
             if not math.isnan(c):
-                a = min(max(AROUSAL_AT_BASELINE + AROUSAL_PER_Z * c, 0.0), 1.0)
+                a = np.minimum(np.maximum(AROUSAL_AT_BASELINE + AROUSAL_PER_Z * c, 0.0), 1.0)
                 arousal[w] = a
                 ema = arousal_ema[w]
                 arousal_ema[w] = a if math.isnan(ema) else 0.9 * ema + 0.1 * a
@@ -174,22 +176,19 @@ def score_seconds(t: int, features: np.ndarray, hr_ok: np.ndarray, is_step: np.n
                     before = rec_score[w]
                     rec_score[w] = score if math.isnan(before) else 0.7 * before + 0.3 * score  # blends into the running one
                     in_peak[w] = False
-            rmssd = features[i, w, B_RMSSD]
+            rmssd = b[i, B_RMSSD]
             if not math.isnan(rmssd):
                 ema = rmssd_ema[w]
                 rmssd_ema[w] = rmssd if math.isnan(ema) else ema + (rmssd - ema) / RMSSD_EMA_S
 
             if is_step[i]:
-                base = median[w, B_RMSSD] if ready[w, B_RMSSD] else math.nan
-                regulation[k, w] = regulation_of(rec_score[w], rmssd_ema[w], base)
+                regulation[k, w] = regulation_of(rec_score[w], rmssd_ema[w], median_after[i, B_RMSSD])
                 k += 1
 
 
 def regulation_of(rec_score: float, rmssd_ema: float, rmssd_base: float) -> float:
     """The mean of the recovery score and RMSSD relative to its baseline (capped at HRV_CAP), of those known."""
-    hrv = rmssd_ema / rmssd_base
-    if not math.isnan(hrv):
-        hrv = min(max(hrv, 0.0), HRV_CAP) / HRV_CAP
+    hrv = np.minimum(np.maximum(rmssd_ema / rmssd_base, 0.0), HRV_CAP) / HRV_CAP
     total, n = 0.0, 0
     for part in (rec_score, hrv):
         if not math.isnan(part):
@@ -203,7 +202,6 @@ def compiled() -> SimpleNamespace:
     """The kernels, compiled on the first call after a checkout and loaded from numba's cache after that."""
     from lifepalette.scoring.jit import kernel
 
-    global _clip, _sign, _spread, _baseline_second, regulation_of  # the kernels call these compiled versions
-    _clip, _sign, _spread = kernel(_clip), kernel(_sign), kernel(_spread)
-    _baseline_second, regulation_of = kernel(_baseline_second), kernel(regulation_of)
+    global _learnt, _baseline_wearer, regulation_of  # the kernels call these compiled versions
+    _learnt, _baseline_wearer, regulation_of = kernel(_learnt), kernel(_baseline_wearer), kernel(regulation_of)
     return SimpleNamespace(score_seconds=kernel(score_seconds), update_baseline=kernel(update_baseline))
