@@ -298,7 +298,8 @@ def test_scoring_compiles_one_kernel_for_the_hub_and_the_simulator():
     records = session(60, seed=1)
     scored(records, block=False)
     scored(records, block=True)
-    assert len(recurrences.compiled().score_seconds.signatures) == 1
+    kernels = recurrences.compiled()
+    assert len(kernels.score_seconds.signatures) == len(kernels.gate_seconds.signatures) == 1
 
 
 def test_importing_the_scorer_does_not_import_numba():

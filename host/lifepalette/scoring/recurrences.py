@@ -197,6 +197,42 @@ def regulation_of(rec_score: float, rmssd_ema: float, rmssd_base: float) -> floa
     return total / n if n else math.nan
 
 
+def gate_seconds(x: np.ndarray, col: tuple[int, ...], codes: tuple[int, ...], present: np.ndarray,
+                 consent: np.ndarray, revision: np.ndarray, physio: np.ndarray, motion_art: np.ndarray,
+                 poor_quality: np.ndarray, hr_ok: np.ndarray, eda_ok: np.ndarray, features: np.ndarray, hue: np.ndarray,
+                 chroma: np.ndarray) -> None:
+    """The per-record part of each second (no state): field-major records x (FIELDS, seconds, wearers), NaN where
+    absent, into the scorer's `Gated` arrays (seconds, wearers). `col` holds the indices of the fields read (consent,
+    quality, hr, rmssd, scl, scr, hue, chroma) and `codes` the protocol's bits and n/a codes: arguments, not constants
+    of this module, so a cached kernel follows protocol/records.py (numba's cache only follows this file)."""
+    c_consent, c_quality, c_hr, c_rmssd, c_scl, c_scr, c_hue, c_chroma = col
+    physio_bit, paused_bit, colour_bit, q_motion, q_skin, q_hr, q_eda, hr_na, scl_na, scr_na, rmssd_na = codes
+    for i in range(x.shape[1]):
+        for w in range(x.shape[2]):
+            c = x[c_consent, i, w]
+            q = x[c_quality, i, w]
+            here = not math.isnan(c)
+            cons = np.int64(c) if here else np.int64(0)
+            qual = np.int64(q) if not math.isnan(q) else np.int64(0)
+            ok = here and cons & physio_bit > 0 and cons & paused_bit == 0
+            moving = ok and qual & q_motion > 0
+            usable = ok and qual & q_skin > 0 and not moving
+            hr, rmssd, scl, scr = x[c_hr, i, w], x[c_rmssd, i, w], x[c_scl, i, w], x[c_scr, i, w]
+            hr_valid = usable and qual & q_hr > 0 and hr != hr_na and not math.isnan(hr)
+            eda_valid = usable and qual & q_eda > 0 and scl != scl_na and scl > 0
+            present[i, w], consent[i, w], revision[i, w] = here, cons, cons >> 4
+            physio[i, w], motion_art[i, w], hr_ok[i, w], eda_ok[i, w] = ok, moving, hr_valid, eda_valid
+            poor_quality[i, w] = ok and not moving and not (hr_valid or eda_valid)
+            features[i, w, B_LOGSCL] = np.log(scl) if eda_valid else math.nan
+            features[i, w, B_SCR] = scr if eda_valid and scr != scr_na else math.nan
+            features[i, w, B_HR] = hr if hr_valid else math.nan
+            features[i, w, B_RMSSD] = rmssd if hr_valid and rmssd != rmssd_na else math.nan
+            h, chr_ = x[c_hue, i, w], x[c_chroma, i, w]
+            shares = here and cons & colour_bit > 0 and not math.isnan(h) and chr_ > 0
+            hue[i, w] = h * 360.0 / 256.0 if shares else math.nan
+            chroma[i, w] = chr_ / 255.0 if shares else 0.0
+
+
 @functools.cache
 def compiled() -> SimpleNamespace:
     """The kernels, compiled on the first call after a checkout and loaded from numba's cache after that."""
@@ -204,4 +240,5 @@ def compiled() -> SimpleNamespace:
 
     global _learnt, _baseline_wearer, regulation_of  # the kernels call these compiled versions
     _learnt, _baseline_wearer, regulation_of = kernel(_learnt), kernel(_baseline_wearer), kernel(regulation_of)
-    return SimpleNamespace(score_seconds=kernel(score_seconds), update_baseline=kernel(update_baseline))
+    return SimpleNamespace(score_seconds=kernel(score_seconds), gate_seconds=kernel(gate_seconds),
+                           update_baseline=kernel(update_baseline))

@@ -105,30 +105,22 @@ class Gated(NamedTuple):
     chroma: np.ndarray  # 0-1 where shared, 0 where not
 
 
+# what the gate reads, passed to its kernel (recurrences.gate_seconds)
+_GATE_FIELDS = tuple(FIELD_INDEX[name] for name in ("consent", "quality", "hr_bpm", "rmssd_ms", "scl", "scr_per_min",
+                                                    "hue", "chroma"))
+_GATE_CODES = (CONSENT_PHYSIO, CONSENT_PAUSED, CONSENT_COLOUR, Q_MOTION, Q_SKIN, Q_HR, Q_EDA, HR_NA, SCL_NA, SCR_NA,
+               RMSSD_NA)
+
+
 def _gate(x: np.ndarray) -> Gated:
     """The per-record part of a second's step, for field-major (FIELDS, seconds, wearers) records: it reads no
     state, so it runs for a block of seconds at once (the same numbers, element by element)."""
-    col = FIELD_INDEX
-    present = ~np.isnan(x[col["consent"]])
-    # (np.where, not nan_to_num: the same numbers without its Python wrapper)
-    consent = np.where(present, x[col["consent"]], 0.0).astype(np.int64)
-    quality = np.where(np.isnan(x[col["quality"]]), 0.0, x[col["quality"]]).astype(np.int64)
-    physio = present & (consent & CONSENT_PHYSIO > 0) & (consent & CONSENT_PAUSED == 0)
-    motion_art = physio & (quality & Q_MOTION > 0)
-    usable = physio & (quality & Q_SKIN > 0) & ~motion_art
-    hr, rmssd, scl, scr = (x[col[n]] for n in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min"))
-    hr_ok = usable & (quality & Q_HR > 0) & (hr != HR_NA) & ~np.isnan(hr)
-    eda_ok = usable & (quality & Q_EDA > 0) & (scl != SCL_NA) & (scl > 0) & ~np.isnan(scl)
-    features = np.empty((*x.shape[1:], B_HR_SMOOTH))
-    features[..., B_LOGSCL] = np.where(eda_ok, np.log(np.where(eda_ok, scl, 1.0)), np.nan)
-    features[..., B_SCR] = np.where(eda_ok & (scr != SCR_NA), scr, np.nan)
-    features[..., B_HR] = np.where(hr_ok, hr, np.nan)
-    features[..., B_RMSSD] = np.where(hr_ok & (rmssd != RMSSD_NA), rmssd, np.nan)
-    poor_quality = physio & ~motion_art & ~(hr_ok | eda_ok)
-    hue, chroma = x[col["hue"]], x[col["chroma"]]
-    shares = present & (consent & CONSENT_COLOUR > 0) & ~np.isnan(hue) & (chroma > 0)
-    return Gated(present, consent, (consent >> 4).astype(np.float64), physio, motion_art, poor_quality, hr_ok, eda_ok,
-                 features, np.where(shares, hue * 360.0 / 256.0, np.nan), np.where(shares, chroma / 255.0, 0.0))
+    shape = x.shape[1:]
+    g = Gated(np.empty(shape, bool), np.empty(shape, np.int64), np.empty(shape), np.empty(shape, bool),
+              np.empty(shape, bool), np.empty(shape, bool), np.empty(shape, bool), np.empty(shape, bool),
+              np.empty((*shape, B_HR_SMOOTH)), np.empty(shape), np.empty(shape))
+    recurrences.compiled().gate_seconds(np.ascontiguousarray(x), _GATE_FIELDS, _GATE_CODES, *g)
+    return g
 
 
 def _last_index(mask: np.ndarray) -> np.ndarray:
