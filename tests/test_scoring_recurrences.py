@@ -311,3 +311,46 @@ def test_importing_the_scorer_does_not_import_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
+
+
+def test_the_gate_follows_consent_quality_and_na_codes_record_by_record():
+    import itertools
+
+    from lifepalette.scoring.fields import CONSENT_PAUSED, FIELD_INDEX, HR_NA, RMSSD_NA, SCL_NA, SCR_NA
+    from lifepalette.scoring.scorer import _gate
+
+    nan = math.nan
+    grid = itertools.product(
+        (nan, 0, CONSENT_PHYSIO, CONSENT_PHYSIO | CONSENT_PAUSED, consent_byte(3), CONSENT_COLOUR),  # consent
+        (nan, 0, Q_SKIN, Q_SKIN | Q_HR, Q_SKIN | Q_EDA, Q_SKIN | Q_HR | Q_EDA, Q_SKIN | Q_HR | Q_EDA | Q_MOTION),
+        (nan, HR_NA, 72.0), (nan, SCL_NA, 0.0, 480.0), (RMSSD_NA, 40.0), (SCR_NA, 3.0), (nan, 128.0), (0.0, 200.0))
+    records = [dict(zip(("consent", "quality", "hr_bpm", "scl", "rmssd_ms", "scr_per_min", "hue", "chroma"), values,
+                        strict=True)) for values in grid]
+    x = np.full((len(FIELDS), 2, len(records) // 2), np.nan)
+    for k, rec in enumerate(records):
+        for name, v in rec.items():
+            x[FIELD_INDEX[name], k % 2, k // 2] = v
+    g = _gate(x)
+    for k, rec in enumerate(records):
+        at = (k % 2, k // 2)
+        present = not math.isnan(rec["consent"])
+        consent = int(rec["consent"]) if present else 0
+        quality = 0 if math.isnan(rec["quality"]) else int(rec["quality"])
+        physio = present and bool(consent & CONSENT_PHYSIO) and not consent & CONSENT_PAUSED
+        motion = physio and bool(quality & Q_MOTION)
+        usable = physio and bool(quality & Q_SKIN) and not motion
+        hr_ok = usable and bool(quality & Q_HR) and rec["hr_bpm"] != HR_NA and not math.isnan(rec["hr_bpm"])
+        eda_ok = usable and bool(quality & Q_EDA) and rec["scl"] != SCL_NA and rec["scl"] > 0
+        shares = present and bool(consent & CONSENT_COLOUR) and not math.isnan(rec["hue"]) and rec["chroma"] > 0
+        want = (present, consent, consent >> 4, physio, motion, physio and not motion and not (hr_ok or eda_ok), hr_ok,
+                eda_ok)
+        got = (g.present[at], g.consent[at], g.revision[at], g.physio[at], g.motion_art[at], g.poor_quality[at],
+               g.hr_ok[at], g.eda_ok[at])
+        assert got == want, rec
+        features = [math.log(rec["scl"]) if eda_ok else nan,
+                    rec["scr_per_min"] if eda_ok and rec["scr_per_min"] != SCR_NA else nan,
+                    rec["hr_bpm"] if hr_ok else nan,
+                    rec["rmssd_ms"] if hr_ok and rec["rmssd_ms"] != RMSSD_NA else nan]
+        assert all(same(float(a), b) for a, b in zip(g.features[at], features, strict=True)), rec
+        assert same(float(g.hue[at]), rec["hue"] * 360 / 256 if shares else nan), rec
+        assert g.chroma[at] == (rec["chroma"] / 255 if shares else 0.0), rec
