@@ -1,15 +1,17 @@
-"""The scorer's per-second recurrences, compiled: each wearer's second depends on its previous one.
+"""The scorer's per-second work, compiled: the gate and the recurrences (each wearer's second depends on its previous).
 
-One kernel, `score_seconds`, runs a chunk of seconds for every wearer: HR smoothing, the robust baseline (learning,
-then tracking), the baseline z of each feature, the arousal composite and its EMA, the synchrony channels carried
-over short gaps, and the regulation state (recovery after arousal peaks, RMSSD EMA). It mutates the scorer's state
-arrays (scoring/wearers.py, scoring/baseline.py) in place, so growing, forgetting and new consent epochs keep working
-on the same arrays. The hub calls it for one second, the simulator for a block: both run the same loop, so their
-numbers are the same bits.
+`gate_seconds` reads a block's records (validity, baseline features, shared colour; no state). `score_seconds` runs a
+chunk of seconds for every wearer: HR smoothing, the robust baseline (learning, then tracking), the baseline z of
+each feature, the arousal composite and its EMA, the synchrony channels carried over short gaps, and the regulation
+state (recovery after arousal peaks, RMSSD EMA). It mutates the scorer's state arrays (scoring/wearers.py,
+scoring/baseline.py) in place, so growing, forgetting and new consent epochs keep working on the same arrays. The hub
+calls it for one second, the simulator for a block: both run the same loop, so their numbers are the same bits.
 
-The constants the kernels read live here: numba caches a compiled kernel until this file changes, so a constant kept
-in another module could change without the cached kernel noticing. Importing this module does not import numba;
-`compiled()` does, on the scorer's first second (the CLI's help and the web app's start-up stay cheap).
+The constants the kernels read live here (the protocol's codes are passed in): numba caches a compiled kernel until
+this file changes, so a constant kept in another module could change without the cached kernel noticing. Importing
+this module does not import numba; `compiled()` does, on the scorer's first second (the CLI's help and the web app's
+start-up stay cheap). Helpers the kernels call take scalars or run a whole loop: each array argument of a call costs
+a reference count, which per value cost more than the arithmetic.
 """
 
 from __future__ import annotations
