@@ -1,8 +1,8 @@
 """CoveScorer: the hub's incremental scoring of 1 Hz telemetry (docs/ARCHITECTURE.md, "Scoring").
 
-Records are buffered per second and processed in order: gating is vectorised over wearers (and over a block of
-seconds), the per-second recurrences (HR smoothing, the robust per-wearer baseline, arousal and regulation) run in one
-compiled loop (recurrences.py) whether the hub feeds one second or the simulator a block. Synchrony is updated
+Records are buffered per second and processed in order: the gate and the per-second recurrences (HR smoothing, the
+robust per-wearer baseline, arousal and regulation) run as compiled loops over the seconds and wearers of a block
+(recurrences.py), the same loops whether the hub feeds one second or the simulator a block. Synchrony is updated
 every STEP_S seconds for the newly completed window only (running Fisher-z sums per pair), so `compute()` never
 re-reads history. Records for a second that has already been processed (more than `grace_s` late) are counted in
 `late_records` and not scored.
@@ -34,14 +34,11 @@ from lifepalette.scoring.fields import (
     SCR_NA,
 )
 from lifepalette.scoring.pairs import PairSynchrony
-from lifepalette.scoring.recurrences import (  # noqa: F401 (the scorer's constants, read by the simulator too)
+from lifepalette.scoring.recurrences import (  # noqa: F401 (the arousal scale is read by the simulator too)
     AROUSAL_AT_BASELINE,
     AROUSAL_PER_Z,
-    B_HR,
     B_HR_SMOOTH,
-    B_LOGSCL,
     B_RMSSD,
-    B_SCR,
     HRV_CAP,
 )
 from lifepalette.scoring.report import ScoreReport
