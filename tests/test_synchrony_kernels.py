@@ -107,7 +107,7 @@ def run_step(series: np.ndarray, t: int, set_ends: list[int], state=None, invali
     starts = (set_ends - sy.N_LAGS + 1) % WINDOW_RING
     wsum, wn = np.zeros(2), np.zeros(2)
     sync_kernels.pair_step(ring, wstat, wvalid, np.array([0]), np.array([1]), t - sy.LAG_S,
-                           (t - sy.LAG_S) % WINDOW_RING, set_ends, starts, sy.LAG_S, sy._TC, sy.R_CLIP, 0.25,
+                           (t - sy.LAG_S) % WINDOW_RING, set_ends, starts, sy._TC, sy.R_CLIP, 0.25,
                            state, wsum, wn)
     return state, wsum, wn
 

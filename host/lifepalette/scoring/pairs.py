@@ -110,7 +110,7 @@ class PairSynchrony:
             ends = np.array([t] + [t - shift for shift in self._surrogate_shifts(t)], np.int64)
             starts = self._windows_at(ends)
             sync_kernels.pair_step(self.ring, self._wstat, self._wvalid, self.pa, self.pb, t - sy.LAG_S,
-                                   int(starts[0]) + sy.LAG_S, ends, starts, sy.LAG_S, sy._TC, sy.R_CLIP,
+                                   int(starts[0]) + sy.LAG_S, ends, starts, sy._TC, sy.R_CLIP,
                                    sy.STEP_S / RECENT_TAU_S, self.pair_state, self._wearer_sum, self._wearer_n)
             w = self._wearer_n
             metric_sync = np.where(w > 0, self._wearer_sum / np.maximum(w, 1), np.nan)
