@@ -114,7 +114,7 @@ def test_blocks_of_any_length_equal_the_hub_second_by_second(cohort):
     assert hub.pair_state[:, 1].max() > 10 and batch.n_valid.min() == 0  # synchrony ran; forget cleared a wearer
     for name in WEARER_ARRAYS:
         assert np.array_equal(getattr(batch, name), getattr(hub, name), equal_nan=True), name
-    for name in ("pair_state", "_wstat", "_wvalid", "_wend"):  # the synchrony sums (compute() rounds them)
+    for name in ("pair_state", "_wstat", "_wvalid", "_wend", "_wseries", "_wseen"):  # the synchrony sums (compute() rounds them)
         assert np.array_equal(getattr(batch, name), getattr(hub, name), equal_nan=True), name
     for name in ("count", "median", "mad", "ready"):
         assert np.array_equal(getattr(batch.baseline, name), getattr(hub.baseline, name)), name

@@ -94,8 +94,10 @@ def run_step(series: np.ndarray, t: int, set_ends: list[int], state=None, invali
         ring[:, s % history] = series[:, s]
     wstat = np.zeros((2, WINDOW_RING + sy.N_LAGS, 3))
     wvalid = np.zeros((2, WINDOW_RING + sy.N_LAGS), bool)
+    columns = history + sync_kernels.REPEAT_S
+    xs, seen = np.zeros((2, columns), np.float32), np.zeros((2, columns), bool)
     ends = np.unique(np.concatenate([np.arange(e - sy.N_LAGS + 1, e + 1) for e in [*set_ends, t - sy.LAG_S]]))
-    sy.fill_windows(ring, 2, ends, ends % WINDOW_RING, WINDOW_RING, wstat, wvalid)
+    sy.fill_windows(ring, 2, ends, ends % WINDOW_RING, WINDOW_RING, wstat, wvalid, xs, seen)
     for end in invalid:
         wvalid[1, end % WINDOW_RING] = False
         if end % WINDOW_RING < sy.N_LAGS:
@@ -106,9 +108,9 @@ def run_step(series: np.ndarray, t: int, set_ends: list[int], state=None, invali
     set_ends = np.array(set_ends, np.int64)
     starts = (set_ends - sy.N_LAGS + 1) % WINDOW_RING
     wsum, wn = np.zeros(2), np.zeros(2)
-    sync_kernels.pair_step(ring, wstat, wvalid, np.array([0]), np.array([1]), t - sy.LAG_S,
+    sync_kernels.pair_step(xs, seen, wstat, wvalid, np.array([0]), np.array([1]), np.array([0]), t - sy.LAG_S,
                            (t - sy.LAG_S) % WINDOW_RING, set_ends, starts, sy._TC, sy.R_CLIP, 0.25,
-                           state, wsum, wn)
+                           state, wsum, wn, sync_kernels.PADDED_LAGS)
     return state, wsum, wn
 
 
@@ -231,17 +233,27 @@ def cohort():
 
 
 def assert_ring_matches_series(scorer: CoveScorer) -> int:
-    """Every valid window in the ring still has the numbers of the series it was computed from (recomputed here),
-    and the mirrored slots equal their originals. Returns the number of valid windows checked."""
+    """Every valid window in the ring still has the numbers of the series it was computed from (recomputed here), and
+    the windows' copy of the series still holds its samples (as the scorer's series has them, 0 where missing); the mirrored slots and repeated columns equal their originals. Returns the number of valid windows."""
     ends = scorer._wend[scorer._wend >= 0]
     n = len(scorer.devs)
     wstat = np.zeros_like(scorer._wstat)
     wvalid = np.zeros_like(scorer._wvalid)
-    sy.fill_windows(scorer.ring, n, ends, ends % WINDOW_RING, WINDOW_RING, wstat, wvalid)
+    xs, seen = np.zeros_like(scorer._wseries), np.zeros_like(scorer._wseen)
+    sy.fill_windows(scorer.ring, n, ends, ends % WINDOW_RING, WINDOW_RING, wstat, wvalid, xs, seen)
     slots = ends % WINDOW_RING
     kept = scorer._wvalid[:n, slots]
     assert np.array_equal(scorer._wstat[:n, slots][kept], wstat[:n, slots][kept])
     assert not (kept & ~wvalid[:n, slots]).any()
+    history = scorer.ring.shape[1]
+    for row, i in zip(*np.nonzero(kept), strict=True):
+        columns = np.arange(ends[i] - sy.WINDOW_S + 1, ends[i] + 1) % history
+        series = scorer.ring[row, columns].astype(float)
+        assert np.array_equal(scorer._wseries[row, columns], np.where(np.isnan(series), 0.0, series))
+        assert np.array_equal(scorer._wseen[row, columns], ~np.isnan(series))
+    repeated = scorer._wseries.shape[1] - history
+    assert np.array_equal(scorer._wseries[:, history:], scorer._wseries[:, :repeated])
+    assert np.array_equal(scorer._wseen[:, history:], scorer._wseen[:, :repeated])
     mirror = np.arange(sy.N_LAGS)
     assert np.array_equal(scorer._wstat[:, mirror + WINDOW_RING], scorer._wstat[:, mirror])
     assert np.array_equal(scorer._wvalid[:, mirror + WINDOW_RING], scorer._wvalid[:, mirror])

@@ -29,6 +29,7 @@ class PairSynchrony:
         self.pair_keys: list[tuple[int, int, int]] = []
         self.pa = np.zeros(0, np.int64)  # row of each pair's first and second wearer
         self.pb = np.zeros(0, np.int64)
+        self._pair_order = np.zeros(0, np.int64)
         self.pair_state = np.zeros((0, PAIR_COLUMNS))
         self._cache_pairs: list | None = None  # the report's PairScore entries until the next step
         # unit windows by the second they end at, in a ring long enough for the longest surrogate shift: each window
@@ -38,6 +39,9 @@ class PairSynchrony:
         self._wstat = np.zeros((0, WINDOW_RING + sy.N_LAGS, 3))
         self._wvalid = np.zeros((0, WINDOW_RING + sy.N_LAGS), bool)
         self._wend = np.full(WINDOW_RING, -1, np.int64)
+        # the windows' own copy of the series (sync_kernels: 0 where missing; observed), by second as in `ring`
+        self._wseries = np.zeros((0, 0), np.float32)
+        self._wseen = np.zeros((0, 0), bool)
         self._wearer_sum = np.zeros(0)  # the step's per-wearer sums of excess and counts (scratch)
         self._wearer_n = np.zeros(0)
 
@@ -62,6 +66,7 @@ class PairSynchrony:
         self.pair_keys = keys
         self.pa = np.array([self.rows[a] for _g, a, _b in keys], dtype=np.int64)
         self.pb = np.array([self.rows[b] for _g, _a, b in keys], dtype=np.int64)
+        self._pair_order = np.argsort(self.pb, kind="stable")  # the step visits pairs by b's row (memory order)
         # columns: sum z, windows, sum surrogate z, surrogate windows, sum lag, recent excess (EMA)
         state = np.zeros((len(keys), 6))
         state[:, 5] = np.nan
@@ -81,14 +86,21 @@ class PairSynchrony:
         those not there yet (normally this step's STEP_S newest)."""
         n = len(self.devs)
         if self._wstat.shape[0] < n:  # wearers who joined since: no windows back then
+            from lifepalette.scoring.sync_kernels import REPEAT_S
+
             extra = max(n, 2 * self._wstat.shape[0]) - self._wstat.shape[0]
             self._wstat = np.concatenate([self._wstat, np.zeros((extra, *self._wstat.shape[1:]))])
             self._wvalid = np.concatenate([self._wvalid, np.zeros((extra, self._wvalid.shape[1]), bool)])
+            columns = self.ring.shape[1] + REPEAT_S
+            self._wseries = np.concatenate([self._wseries.reshape(-1, columns),
+                                            np.zeros((extra, columns), np.float32)])
+            self._wseen = np.concatenate([self._wseen.reshape(-1, columns), np.zeros((extra, columns), bool)])
         needed = np.unique(np.concatenate([np.arange(end - sy.N_LAGS + 1, end + 1) for end in ends]))
         missing = needed[self._wend[needed % WINDOW_RING] != needed]
         if missing.size:
             slots = missing % WINDOW_RING
-            sy.fill_windows(self.ring, n, missing, slots, WINDOW_RING, self._wstat, self._wvalid)
+            sy.fill_windows(self.ring, n, missing, slots, WINDOW_RING, self._wstat, self._wvalid, self._wseries,
+                            self._wseen)
             self._wend[slots] = missing
         return (ends - sy.N_LAGS + 1) % WINDOW_RING
 
@@ -109,9 +121,10 @@ class PairSynchrony:
             # b's lag windows for this step, then for the surrogate shifts; a's centre window ends LAG_S before t
             ends = np.array([t] + [t - shift for shift in self._surrogate_shifts(t)], np.int64)
             starts = self._windows_at(ends)
-            sync_kernels.pair_step(self.ring, self._wstat, self._wvalid, self.pa, self.pb, t - sy.LAG_S,
-                                   int(starts[0]) + sy.LAG_S, ends, starts, sy._TC, sy.R_CLIP,
-                                   sy.STEP_S / RECENT_TAU_S, self.pair_state, self._wearer_sum, self._wearer_n)
+            sync_kernels.pair_step(self._wseries, self._wseen, self._wstat, self._wvalid, self.pa, self.pb,
+                                   self._pair_order, t - sy.LAG_S, int(starts[0]) + sy.LAG_S, ends, starts, sy._TC,
+                                   sy.R_CLIP, sy.STEP_S / RECENT_TAU_S, self.pair_state, self._wearer_sum,
+                                   self._wearer_n, sync_kernels.PADDED_LAGS)
             w = self._wearer_n
             metric_sync = np.where(w > 0, self._wearer_sum / np.maximum(w, 1), np.nan)
         self.last_sync = np.where(np.isnan(metric_sync), self.last_sync, metric_sync)

@@ -3,11 +3,15 @@
 Imported on first use only (numba's import and the cached kernels' load cost a few tenths of a second): by
 `synchrony.fill_windows` and the scorer's first synchrony step, never by an import of lifepalette that does not score.
 
-A unit window is kept as its numbers (mean, slope, 1 / norm, validity), not its samples: with the per-second series
-it rebuilds the window, and a partner's N_LAGS lag windows all lie in one SPAN_S-second stretch of the series, so
-correlating with them reads 160 bytes of series and 11 windows' numbers (a ring of the windows' samples made every
-step read 1.3 kB per pair and set from a 25 MB ring). The correlation's innermost loop runs across lags: independent
-sums that vectorise (one sum along a window waits on each addition, and no fastmath reassociates it). The window and
+A unit window is kept as its numbers (mean, slope, 1 / norm, validity), not its samples: with the series it rebuilds
+the window, and a partner's N_LAGS lag windows all lie in one SPAN_S-second stretch of the series, so correlating
+with them reads 160 bytes of series and 11 windows' numbers (a ring of the windows' samples made every step read
+1.3 kB per pair and set from a 25 MB ring). The series they read is the windows' own copy (`xs`: float32, 0 where
+missing; `seen`: observed 0/1), written when a window is computed, with its first columns repeated after the last so
+that any SPAN_S seconds are one stretch: a valid window's samples are what its numbers came from (the scorer's series
+changes under a window only when a new epoch, forget or a long silence invalidates it). The correlation's innermost
+loop runs across lags: independent sums that vectorise (one sum along a window waits on each addition, and no
+fastmath reassociates it). The window and
 lag lengths are this module's own constants: numba bakes a global into the cached machine code and would not notice
 it change in another module, so the import checks them against synchrony's.
 """
@@ -26,61 +30,77 @@ LAG_S = 5
 N_LAGS = 2 * LAG_S + 1
 SPAN_S = WINDOW_S + N_LAGS - 1
 PADDED_LAGS = 12  # N_LAGS rounded up to whole 4-wide vectors: the extra lag is computed and never read
+REPEAT_S = WINDOW_S + PADDED_LAGS - 1  # columns of the windows' series repeated after the last
 if (WINDOW_S, LAG_S) != (sy.WINDOW_S, sy.LAG_S):
     raise RuntimeError("sync_kernels is compiled for other window or lag lengths than synchrony's: update both")
 MEAN, SLOPE, SCALE = range(3)  # a window's numbers in the stats ring
 
 
 @kernel
-def read_span(series, row, end, length, x, observed):
-    """Seconds end - length + 1 .. end of one wearer's series (second s at series[row, s % history]) into x[:length]
-    as float64 (0 where missing) and observed[:length] (1.0 or 0.0); returns the number missing. (Indices, not views:
-    numba counts references to every view it makes, which costs more than these loops.)"""
-    history = series.shape[1]
-    first = (end - length + 1) % history
-    missing = 0
-    for i in range(length):
-        column = first + i if first + i < history else first + i - history  # (a division per sample is slow)
-        v = np.float64(series[row, column])
-        missing += v != v
-        x[i] = v if v == v else 0.0
-        observed[i] = 1.0 if v == v else 0.0
-    return missing
-
-
-@kernel
-def fill_windows(series, rows, ends, slots, mirror_from, min_observed, min_sd, tc, tc2, wstat, wvalid):
+def fill_windows(series, rows, ends, slots, mirror_from, min_observed, min_sd, tc, tc2, wstat, wvalid, xs, seen):
     """The unit windows ending at each second of `ends` for wearers 0..rows-1, as (mean, slope, 1 / norm) into ring
     slot `slots[i]` of `wstat` (and its mirror slot + mirror_from where the ring has one), from the per-second series
-    (wearers, history), where second s sits in column s % history (NaN = missing).
+    (wearers, history), where second s sits in column s % history (NaN = missing); their samples into `xs` and `seen`
+    (wearers, history + REPEAT_S): x as float32, 0 where missing, and observed.
 
     A window is mean-filled where samples are missing (they add nothing), detrended by its least-squares slope over
     the observed samples (against the full window's time spread `tc2`), and scaled to unit norm: sample j of the unit
     window is (x_j - mean - slope * tc_j) / norm where x_j is observed, else 0, so a dot product of two windows is
     Pearson's r. It is valid with at least `min_observed` samples and a detrended SD above `min_sd` (invalid windows
     have scale 0). Rows from `rows` on (grown, no wearer yet) are invalid."""
-    x = np.empty(WINDOW_S)
-    observed = np.empty(WINDOW_S)
-    for r in range(rows):
-        for i in range(ends.size):
-            count = WINDOW_S - read_span(series, r, ends[i], WINDOW_S, x, observed)
-            total = sum_xt = sum_ot = 0.0
+    history = series.shape[1]
+    x = np.empty(ends.size + WINDOW_S - 1)
+    observed = np.empty(ends.size + WINDOW_S - 1)
+    sums = np.empty((7, ends.size))
+    count, total, sum_xt, sum_ot, mean, slope, ss = sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6]
+    run = 0
+    while run < ends.size:  # runs of consecutive ends (normally the step's STEP_S new ones): one span per wearer
+        size = 1
+        while run + size < ends.size and ends[run + size] == ends[run] + size:
+            size += 1
+        first = (ends[run] - WINDOW_S + 1) % history
+        length = size + WINDOW_S - 1
+        for r in range(rows):
+            for i in range(length):
+                column = first + i if first + i < history else first + i - history  # (a division is slow)
+                v = np.float64(series[r, column])
+                x[i] = v if v == v else 0.0
+                observed[i] = 1.0 if v == v else 0.0
+                xs[r, column] = x[i]
+                seen[r, column] = v == v
+                if column < REPEAT_S:
+                    xs[r, column + history] = x[i]
+                    seen[r, column + history] = v == v
+            # each window's sums in sample order, the windows of the run side by side (independent sums: they
+            # vectorise, and a window's numbers do not depend on the run it came in)
+            count[:size] = 0.0
+            total[:size] = 0.0
+            sum_xt[:size] = 0.0
+            sum_ot[:size] = 0.0
             for j in range(WINDOW_S):
-                total += x[j]
-                sum_xt += x[j] * tc[j]
-                sum_ot += observed[j] * tc[j]
-            mean = total / max(count, 1)
-            slope = (sum_xt - mean * sum_ot) / tc2  # the sum over observed samples of (x - mean) * tc, over tc2
-            ss = 0.0
+                for w in range(size):
+                    count[w] += observed[w + j]
+                    total[w] += x[w + j]
+                    sum_xt[w] += x[w + j] * tc[j]
+                    sum_ot[w] += observed[w + j] * tc[j]
+            for w in range(size):
+                mean[w] = total[w] / max(count[w], 1.0)
+                # the sum over observed samples of (x - mean) * tc, over tc2
+                slope[w] = (sum_xt[w] - mean[w] * sum_ot[w]) / tc2
+                ss[w] = 0.0
             for j in range(WINDOW_S):
-                d = (x[j] - mean - slope * tc[j]) * observed[j]
-                ss += d * d
-            norm = math.sqrt(ss)
-            ok = count >= min_observed and norm > min_sd * math.sqrt(max(count, 1))
-            wstat[r, slots[i], MEAN] = mean
-            wstat[r, slots[i], SLOPE] = slope
-            wstat[r, slots[i], SCALE] = 1.0 / norm if ok else 0.0
-            wvalid[r, slots[i]] = ok
+                for w in range(size):
+                    d = (x[w + j] - mean[w] - slope[w] * tc[j]) * observed[w + j]
+                    ss[w] += d * d
+            for w in range(size):
+                norm = math.sqrt(ss[w])
+                ok = count[w] >= min_observed and norm > min_sd * math.sqrt(max(count[w], 1.0))
+                slot = slots[run + w]
+                wstat[r, slot, MEAN] = mean[w]
+                wstat[r, slot, SLOPE] = slope[w]
+                wstat[r, slot, SCALE] = 1.0 / norm if ok else 0.0
+                wvalid[r, slot] = ok
+        run += size
     for i in range(ends.size):
         for r in range(rows, wvalid.shape[0]):
             wvalid[r, slots[i]] = False
@@ -92,11 +112,14 @@ def fill_windows(series, rows, ends, slots, mirror_from, min_observed, min_sd, t
 
 
 @kernel
-def pair_step(series, wstat, wvalid, pa, pb, centre_end, centre_slot, set_ends, set_starts, tc, r_clip, alpha,
-              state, wearer_sum, wearer_n):
+def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, set_ends, set_starts, tc, r_clip, alpha,
+              state, wearer_sum, wearer_n, lanes):
     """One synchrony step for every pair: a's centre window (ending at second `centre_end`, ring slot `centre_slot`)
     against b's N_LAGS lag windows ending at set_ends[s] - 2 * LAG_S .. set_ends[s] (slots from set_starts[s]), for
-    each set s: this step's own first, then the surrogate shifts'.
+    each set s: this step's own first, then the surrogate shifts'. `xs`, `seen`: the windows' series (fill_windows);
+    `order`: the pairs in the order they are computed (any order gives the same numbers, but for the per-wearer sums'
+    additions). `lanes` = PADDED_LAGS, as an argument: LLVM vectorises a loop whose trip count it does not know (four
+    lags an instruction) and unrolls one it knows into scalar code (measured: 5x slower).
 
     Per pair and set: r at every lag, the peak over b's valid lags (the first maximum, as np.argmax), counted only if
     a's centre is valid and more than LAG_S of b's lags are; the peak clipped to +-r_clip, then Fisher z. The pair's
@@ -108,35 +131,37 @@ def pair_step(series, wstat, wvalid, pa, pb, centre_end, centre_slot, set_ends, 
     - mean_k * sum c o - slope_k * sum c tc o) over the window's samples (c: a's centre, o: b observed, x: b's series
     with 0 where missing): a sliding dot product over b's series, in float64; b's few gaps correct the sums of c.
     """
-    centre = np.empty(WINDOW_S)
-    centre_t = np.empty(WINDOW_S)
-    xa = np.empty(WINDOW_S)
-    oa = np.empty(WINDOW_S)
-    xb = np.zeros(WINDOW_S + PADDED_LAGS - 1)  # b's span, then 0 padding for the extra lag
-    ob = np.empty(SPAN_S)
-    dot_x = np.empty(PADDED_LAGS)
+    history = xs.shape[1] - REPEAT_S
+    rows = wvalid.shape[0]
+    # every wearer's centre window (c), c * tc and their sums, once per step: pairs then read one small array
+    centre = np.zeros((rows, 2, WINDOW_S))
+    centre_sums = np.zeros((rows, 2))
+    # (max(..., 0): an index known to be >= 0 needs no wrap-around check, so the loops over it vectorise)
+    centre_first = max((centre_end - WINDOW_S + 1) % history, 0)
+    for a in range(rows):
+        if wvalid[a, centre_slot]:
+            mean, slope, scale = wstat[a, centre_slot, MEAN], wstat[a, centre_slot, SLOPE], wstat[a, centre_slot, SCALE]
+            for j in range(WINDOW_S):
+                c = (xs[a, centre_first + j] - mean - slope * tc[j]) * scale * seen[a, centre_first + j]
+                centre[a, 0, j] = c
+                centre[a, 1, j] = c * tc[j]
+                centre_sums[a, 0] += c
+                centre_sums[a, 1] += c * tc[j]
+    dot_x = np.empty(max(lanes, N_LAGS))
     dot_o = np.empty(N_LAGS)
     dot_t = np.empty(N_LAGS)
     zs = np.empty(set_starts.size)
     oks = np.empty(set_starts.size, np.bool_)
     wearer_sum[:] = 0.0
     wearer_n[:] = 0.0
-    sum_c = sum_ct = 0.0
-    for p in range(pa.size):
+    for q in range(order.size):  # pairs by b's row: b's windows and series are read in memory order
+        p = order[q]
         a, b = pa[p], pb[p]
         centre_ok = wvalid[a, centre_slot]
+        sum_c, sum_ct = centre_sums[a, 0], centre_sums[a, 1]
         lag = 0
-        if centre_ok:
-            read_span(series, a, centre_end, WINDOW_S, xa, oa)
-            mean, slope, scale = wstat[a, centre_slot, MEAN], wstat[a, centre_slot, SLOPE], wstat[a, centre_slot, SCALE]
-            sum_c = sum_ct = 0.0
-            for j in range(WINDOW_S):
-                centre[j] = (xa[j] - mean - slope * tc[j]) * scale * oa[j]
-                centre_t[j] = centre[j] * tc[j]
-                sum_c += centre[j]
-                sum_ct += centre_t[j]
         for s in range(set_starts.size):
-            start = set_starts[s]
+            start = max(set_starts[s], 0)
             n_valid = 0
             for k in range(N_LAGS):
                 n_valid += wvalid[b, start + k]
@@ -144,22 +169,25 @@ def pair_step(series, wstat, wvalid, pa, pb, centre_end, centre_slot, set_ends, 
             zs[s] = 0.0
             if not oks[s]:
                 continue
-            missing = read_span(series, b, set_ends[s], SPAN_S, xb, ob)
+            first = max((set_ends[s] - SPAN_S + 1) % history, 0)
             dot_x[:] = 0.0
             for j in range(WINDOW_S):  # across lags innermost: independent sums, each in sample order
-                cj = centre[j]
-                for k in range(PADDED_LAGS):
-                    dot_x[k] += cj * xb[j + k]
+                cj = centre[a, 0, j]
+                for k in range(lanes):
+                    dot_x[k] += cj * xs[b, first + j + k]
             # the sums of c and c * tc over the samples b observed in each lag window: all of a's centre, less b's gaps
+            observed = 0
+            for i in range(SPAN_S):
+                observed += seen[b, first + i]
             for k in range(N_LAGS):
                 dot_o[k] = sum_c
                 dot_t[k] = sum_ct
-            if missing:
+            if observed < SPAN_S:
                 for i in range(SPAN_S):
-                    if ob[i] == 0.0:
+                    if not seen[b, first + i]:
                         for k in range(max(0, i - WINDOW_S + 1), min(N_LAGS, i + 1)):
-                            dot_o[k] -= centre[i - k]
-                            dot_t[k] -= centre_t[i - k]
+                            dot_o[k] -= centre[a, 0, i - k]
+                            dot_t[k] -= centre[a, 1, i - k]
             best = -np.inf
             best_k = -1
             for k in range(N_LAGS):

@@ -30,15 +30,16 @@ MIN_OBSERVED = WINDOW_S * (1.0 - MAX_MISSING)  # samples a valid window has at l
 
 
 def fill_windows(series: np.ndarray, rows: int, ends: np.ndarray, slots: np.ndarray, mirror_from: int,
-                 wstat: np.ndarray, wvalid: np.ndarray) -> None:
+                 wstat: np.ndarray, wvalid: np.ndarray, xs: np.ndarray, seen: np.ndarray) -> None:
     """The unit windows of wearers 0..rows-1 ending at each second of `ends`, from the per-second float32 `series`
     (wearers, history: second s in column s % history, NaN = missing), as their numbers (mean, slope, 1 / norm) into
     `wstat` (wearers, slots, 3) at `slots` and their validity into `wvalid` (wearers, slots); a slot below N_LAGS is
-    mirrored at slot + mirror_from when the ring has it. Compiled: sync_kernels.fill_windows."""
+    mirrored at slot + mirror_from when the ring has it. Their samples go to `xs` (float32, 0 where missing) and `seen`
+    (bool), (wearers, history + sync_kernels.REPEAT_S). Compiled: sync_kernels.fill_windows."""
     from lifepalette.scoring import sync_kernels
 
     sync_kernels.fill_windows(series, rows, ends, slots, mirror_from, MIN_OBSERVED, MIN_WINDOW_SD, _TC, _TC2, wstat,
-                              wvalid)
+                              wvalid, xs, seen)
 
 
 def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +53,10 @@ def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     wstat = np.zeros((n, length - WINDOW_S + 1, 3))
     valid = np.zeros(wstat.shape[:2], bool)
     ends = np.arange(WINDOW_S - 1, length)
-    fill_windows(series, n, ends, ends - (WINDOW_S - 1), wstat.shape[1], wstat, valid)
+    from lifepalette.scoring.sync_kernels import REPEAT_S
+
+    xs, seen = np.zeros((n, length + REPEAT_S), np.float32), np.zeros((n, length + REPEAT_S), bool)
+    fill_windows(series, n, ends, ends - (WINDOW_S - 1), wstat.shape[1], wstat, valid, xs, seen)
     x = sliding_window_view(series.astype(np.float64), WINDOW_S, axis=1)
     mean, slope, scale = (wstat[..., i, None] for i in range(3))
     return np.where(np.isnan(x), 0.0, (x - mean - slope * _TC) * scale), valid
