@@ -34,7 +34,8 @@ class PairSynchrony:
         self._cache_pairs: list | None = None  # the report's PairScore entries until the next step
         # unit windows by the second they end at, in a ring long enough for the longest surrogate shift: each window
         # is computed once (consecutive steps share half their lag windows, surrogates reuse older steps' windows).
-        # Kept as each window's numbers (mean, slope, 1 / norm): with the series ring they give its samples.
+        # Kept as each window's numbers (mean, slope, 1 / norm): with the windows' copy of the series below they give
+        # its samples (sync_kernels).
         # (the first N_LAGS slots are mirrored after the last, so any N_LAGS consecutive ends are one block of slots)
         self._wstat = np.zeros((0, WINDOW_RING + sy.N_LAGS, 3))
         self._wvalid = np.zeros((0, WINDOW_RING + sy.N_LAGS), bool)
