@@ -11,9 +11,8 @@ missing; `seen`: observed 0/1), written when a window is computed, with its firs
 that any SPAN_S seconds are one stretch: a valid window's samples are what its numbers came from (the scorer's series
 changes under a window only when a new epoch, forget or a long silence invalidates it). The correlation's innermost
 loop runs across lags: independent sums that vectorise (one sum along a window waits on each addition, and no
-fastmath reassociates it). The window and
-lag lengths are this module's own constants: numba bakes a global into the cached machine code and would not notice
-it change in another module, so the import checks them against synchrony's.
+fastmath reassociates it). The window and lag lengths are this module's own constants: numba bakes a global into the
+cached machine code and would not notice it change in another module, so the import checks them against synchrony's.
 """
 
 from __future__ import annotations
@@ -119,7 +118,7 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
     each set s: this step's own first, then the surrogate shifts'. `xs`, `seen`: the windows' series (fill_windows);
     `order`: the pairs in the order they are computed (any order gives the same numbers, but for the per-wearer sums'
     additions). `lanes` = PADDED_LAGS, as an argument: LLVM vectorises a loop whose trip count it does not know (four
-    lags an instruction) and unrolls one it knows into scalar code (measured: 5x slower).
+    lags an instruction) and unrolls one it knows into scalar code (that loop ran about 5x slower).
 
     Per pair and set: r at every lag, the peak over b's valid lags (the first maximum, as np.argmax), counted only if
     a's centre is valid and more than LAG_S of b's lags are; the peak clipped to +-r_clip, then Fisher z. The pair's
