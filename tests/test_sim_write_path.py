@@ -188,3 +188,21 @@ def test_plot_titles_sit_where_matplotlib_would_place_them(monkeypatch):
     fixed = pixels()
     monkeypatch.setattr(plots, "TITLE_Y", None)
     assert pixels() == fixed
+
+
+def test_lowpass_rows_is_the_plain_recurrence_bit_for_bit():
+    """The feature generator's low-pass runs on the transpose; it must give level = phi * level + (1 - phi) * x[t]
+    column by column, exactly, in float32 and in float64."""
+    from lifepalette.sim.features import _lowpass_rows
+
+    rng = np.random.default_rng(9)
+    for dtype in (np.float32, np.float64):
+        x = rng.random((7, 300)).astype(dtype)
+        phi = np.float32(np.exp(-1.0 / 8.0))
+        expected = np.empty_like(x)
+        level = x[:, 0].copy()
+        for t in range(x.shape[1]):
+            level = phi * level + (1 - phi) * x[:, t]
+            expected[:, t] = level
+        got = _lowpass_rows(x, 8.0)
+        assert got.dtype == dtype and got.flags.c_contiguous and got.tobytes() == expected.tobytes()
