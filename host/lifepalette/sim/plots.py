@@ -22,7 +22,8 @@ MAX_TRAJECTORIES = 12
 DPI = 90
 COUPLING_TICKS = sorted(set(COUPLING_LEVELS))
 # Titles where matplotlib would put them anyway (just above the axes: no axis here has ticks or labels on top); a
-# title at a given height skips matplotlib's search for overlapping tick labels, a tenth of each figure's drawing
+# title at a given height skips matplotlib's search for overlapping tick labels (4 % fewer Python calls over the four
+# figures, ~0.03 s of a 1000-wearer run)
 TITLE_Y = 1.0
 PNG_COMPRESS_LEVEL = 1  # lossless either way; zlib level 6 took 0.1 s more for 8 % smaller files
 
