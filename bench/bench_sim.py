@@ -177,14 +177,19 @@ print(json.dumps(out))
 """
 
 
-def stage_cpu(wearers: int) -> dict[str, float]:
-    """CPU seconds of each stage of a sim run, in one fresh process (the CLI does the same steps in this order)."""
+def stage_cpu(wearers: int, runs: int = 3) -> dict[str, float]:
+    """CPU seconds of each stage of a sim run, each a fresh process (the CLI does the same steps in this order); the
+    median of `runs` runs per stage, since on a shared machine one run's stage can read 30 % high."""
     import json
+    import statistics
 
-    with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, "-c", _STAGES, str(wearers), tmp], capture_output=True, text=True,
-                             check=True)
-    return json.loads(out.stdout)
+    per_run = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = subprocess.run([sys.executable, "-c", _STAGES, str(wearers), tmp], capture_output=True, text=True,
+                                 check=True)
+        per_run.append(json.loads(out.stdout))
+    return {stage: statistics.median(run[stage] for run in per_run) for stage in per_run[0]}
 
 
 def measured(argv: list[str]) -> tuple[float, float, int]:
@@ -222,7 +227,7 @@ def report_cli(quick: bool) -> None:
     stages = stage_cpu(1000)
     scoring = stages["hub scoring"]
     rest = sum(stages.values()) - scoring
-    print("stages (CPU s, one process): " + "; ".join(f"{name} {sec:.2f}" for name, sec in stages.items())
+    print("stages (CPU s, median of 3 fresh processes): " + "; ".join(f"{name} {sec:.2f}" for name, sec in stages.items())
           + f". Scoring {scoring:.2f} s, everything else {rest:.2f} s ({rest / (rest + scoring):.0%} of the run)",
           flush=True)
     if not quick:

@@ -262,36 +262,6 @@ def test_the_scores_document_has_exactly_the_declared_shapes():
     assert all(set(g) == keys(report.PublicGroup) - {"suppressed"} for g in out["public"]["groups"])
 
 
-def test_window_sums_are_numpy_cumsums_bit_for_bit():
-    """The per-second prefix sums must add in np.cumsum's order: synchrony's numbers depend on every bit."""
-    from lifepalette.scoring import synchrony as sy
-
-    rng = np.random.default_rng(3)
-    for rows in (1, 15, 16, 1000):  # both paths: np.cumsum for a few rows, a step per second for many
-        v = rng.standard_normal((sy.SPAN_S, 4, rows)) * 100
-        v[rng.random(v.shape) < 0.1] = 0.0
-        cs = np.zeros((v.shape[0] + 1, *v.shape[1:]))
-        np.cumsum(v, axis=0, out=cs[1:])
-        assert sy._window_sums(v).tobytes() == (cs[sy.WINDOW_S:] - cs[:-sy.WINDOW_S]).tobytes()
-
-
-def test_peak_r_for_several_lag_sets_equals_peak_r_set_by_set():
-    from lifepalette.scoring import synchrony as sy
-
-    rng = np.random.default_rng(4)
-    pairs = 300
-    windows = rng.standard_normal((pairs, 3 * sy.N_LAGS, sy.WINDOW_S)).astype(np.float32)
-    windows /= np.linalg.norm(windows, axis=-1, keepdims=True)
-    valid = rng.random((pairs, 3 * sy.N_LAGS)) < 0.8
-    centre, centre_ok = windows[:, 0], rng.random(pairs) < 0.9
-    sets = [slice(i * sy.N_LAGS, (i + 1) * sy.N_LAGS) for i in range(3)]
-    r, lag, ok = sy.peak_r_sets(centre, centre_ok, [windows[:, s] for s in sets], [valid[:, s] for s in sets])
-    for i, s in enumerate(sets):
-        one = sy.peak_r(centre, centre_ok, np.ascontiguousarray(windows[:, s]), valid[:, s])
-        assert [a.tobytes() for a in one] == [r[i].tobytes(), lag[i].tobytes(), ok[i].tobytes()]
-    assert ok.any() and not ok.all()
-
-
 def test_metric_levels_follow_a_forget_within_the_same_second():
     """The levels are kept for the second they were computed in; erasing a wearer must not leave his level behind."""
     rng = np.random.default_rng(9)

@@ -117,3 +117,92 @@ def test_a_long_run_shows_a_bar_for_every_phase_that_writes(tmp_path, capsys, mo
     assert out == ""
     for label in ("scoring", "features", "plots"):
         assert f"{label} " in err and "100.0%" in err.split(label)[-1].split("\n")[0]
+
+
+def test_naive_peer_in_slices_of_wearers_is_the_whole_cohort_at_once():
+    """simulate() runs the naive scorer a slice of wearers at a time (NAIVE_CHUNK); each wearer's numbers stand
+    alone, so the slices must give what one call over every wearer gives."""
+    from lifepalette.sim import run
+
+    n = 2 * run.NAIVE_CHUNK + 3  # two full slices and a short one
+    result = run.simulate(n, 5, seed=1, palette_every_s=0, show_progress=False)
+    f = result.features
+    whole = naive.naive_arousal(f["hr_bpm"], f["scl"], f["scr_per_min"]).astype(np.float32)
+    assert result.naive.tobytes() == whole.tobytes()
+
+
+def _plain_fairness(demographic, truth, ours, naive_est, stats):
+    """The fairness figures as np.where and np.nanmean give them on whole-cohort arrays."""
+    from lifepalette.sim import evaluate
+
+    mask = np.isfinite(ours) & np.isfinite(truth)
+    err_ours = np.where(mask, np.abs(ours - truth), np.nan)
+    err_naive = np.where(mask & np.isfinite(naive_est), np.abs(naive_est - truth), np.nan)
+    out = {}
+    for gi, name in enumerate(evaluate.DEMOGRAPHIC_GROUPS):
+        sel = demographic == gi
+        if sel.any():
+            out[name] = [evaluate._r(float(np.nanmean(x[sel]))) if np.isfinite(x[sel]).any() else None
+                         for x in (ours, err_ours, err_naive)]
+    return out
+
+
+def test_fairness_errors_are_np_where_and_nanmean_bit_for_bit():
+    """The fairness figures build their error arrays in place; they must round to what the plain np.where/np.nanmean
+    formulation gives, with gated (NaN) seconds, a non-finite truth and a group with no scored second at all."""
+    from lifepalette.sim import evaluate
+
+    rng = np.random.default_rng(8)
+    for _ in range(10):
+        w, t = 12, 400
+        demographic = np.arange(w) % 3
+        truth = rng.random((w, t)).astype(np.float32)
+        ours, naive_est = (rng.random((w, t)).astype(np.float32) for _ in range(2))
+        ours[rng.random((w, t)) < 0.3] = np.nan
+        naive_est[rng.random((w, t)) < 0.2] = np.nan
+        truth[rng.random((w, t)) < 0.02] = np.inf
+        ours[demographic == 2] = np.nan  # a group with nothing scored
+        stats = [{"level": float(v)} for v in rng.random(w)]
+        got = evaluate.fairness(demographic, truth, ours, naive_est, stats)["groups"]
+        expected = _plain_fairness(demographic, truth, ours, naive_est, stats)
+        assert {g: [v["mean_arousal"], v["arousal_mae"], v["naive_arousal_mae"]] for g, v in got.items()} == expected
+        assert got["low_eda"]["arousal_mae"] is None
+
+
+def test_plot_titles_sit_where_matplotlib_would_place_them(monkeypatch):
+    """The plots give their titles a fixed height (TITLE_Y) to skip matplotlib's search for overlapping tick labels;
+    every figure must come out pixel for pixel as with that search (y=None: matplotlib places the title itself)."""
+    from lifepalette.sim import plots
+    from lifepalette.sim.run import simulate
+
+    result = simulate(24, 8, seed=3, show_progress=False)
+
+    def pixels():
+        out = []
+        for draw in (plots._palette, plots._synchrony, plots._trajectories, plots._groups):
+            fig = draw(result)
+            fig.canvas.draw()
+            out.append(bytes(fig.canvas.buffer_rgba()))
+        return out
+
+    fixed = pixels()
+    monkeypatch.setattr(plots, "TITLE_Y", None)
+    assert pixels() == fixed
+
+
+def test_lowpass_rows_is_the_plain_recurrence_bit_for_bit():
+    """The feature generator's low-pass runs on the transpose; it must give level = phi * level + (1 - phi) * x[t]
+    column by column, exactly, in float32 and in float64."""
+    from lifepalette.sim.features import _lowpass_rows
+
+    rng = np.random.default_rng(9)
+    for dtype in (np.float32, np.float64):
+        x = rng.random((7, 300)).astype(dtype)
+        phi = np.float32(np.exp(-1.0 / 8.0))
+        expected = np.empty_like(x)
+        level = x[:, 0].copy()
+        for t in range(x.shape[1]):
+            level = phi * level + (1 - phi) * x[:, t]
+            expected[:, t] = level
+        got = _lowpass_rows(x, 8.0)
+        assert got.dtype == dtype and got.flags.c_contiguous and got.tobytes() == expected.tobytes()

@@ -4,14 +4,17 @@ Learnt from each feature's first `learn_s` valid seconds after consent, then upd
 quantile tracker (the median moves by a small step toward each new value, the MAD likewise toward |x - median|),
 and only from values within TRACK_WITHIN spreads of it: a long confrontation does not become the new baseline
 (arousal would read as calm again), while slow drifts (electrode settling, skin temperature) are followed.
+
+This class holds the state arrays; the per-second update is compiled (recurrences.py), where the scorer runs it
+inside its own per-second loop.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-MAD_TO_SD = 1.4826
-TRACK_WITHIN = 2.0
+from lifepalette.scoring import recurrences
+from lifepalette.scoring.recurrences import MAD_TO_SD
 
 
 class RobustBaseline:
@@ -19,6 +22,8 @@ class RobustBaseline:
         self.min_spread = np.asarray(min_spread, dtype=np.float64)
         self.n_features = self.min_spread.size
         self.learn_s = int(learn_s)
+        if self.learn_s < 1:
+            raise ValueError(f"learn_s must be at least 1 second, not {learn_s}")
         self.drift = float(drift_per_s)
         self.capacity = 0
         self.count = np.zeros((0, self.n_features), np.int32)
@@ -54,33 +59,15 @@ class RobustBaseline:
             self._spread = np.maximum(self.mad * MAD_TO_SD, self.min_spread)
         return self._spread
 
+    def changed(self) -> None:
+        """The arrays were updated in place (by a compiled loop): `spread` is computed afresh."""
+        self._spread = None
+
     def update(self, x: np.ndarray) -> None:
         """Feed one second of features (capacity, n_features), NaN where invalid."""
-        valid = ~np.isnan(x)
-        learning = valid & ~self.ready
-        tracking = valid & self.ready  # (before any feature finishes learning this second)
-        if learning.any():
-            rows, cols = np.nonzero(learning)
-            self.buf[rows, cols, self.count[rows, cols]] = x[rows, cols]
-            self.count[rows, cols] += 1
-            done = learning & (self.count >= self.learn_s)
-            if done.any():
-                rows, cols = np.nonzero(done)
-                samples = self.buf[rows, cols].astype(np.float64)
-                med = np.median(samples, axis=1)
-                self.median[rows, cols] = med
-                self.mad[rows, cols] = np.median(np.abs(samples - med[:, None]), axis=1)
-                self.ready[rows, cols] = True
-                self._spread = None
-        spread = self.spread  # before this second's update moves the MAD
-        tracking &= np.abs(x - self.median) < TRACK_WITHIN * spread  # (False where x is NaN)
-        if tracking.any():
-            step = self.drift * spread
-            xs = np.where(tracking, x, self.median)
-            self.median += step * np.sign(xs - self.median)  # + 0.0 where not tracking (xs is the median there)
-            dev = np.abs(xs - self.median)
-            self.mad += np.where(tracking, step * np.sign(dev - self.mad) / MAD_TO_SD, 0.0)
-            self._spread = None
+        recurrences.compiled().update_baseline(np.ascontiguousarray(x, dtype=np.float64), self.count, self.buf,
+                                               self.median, self.mad, self.ready, self.min_spread, self.drift)
+        self.changed()
 
     def z(self, x: np.ndarray) -> np.ndarray:
         """Baseline-normalised values; NaN where the baseline is not ready yet or x is NaN."""

@@ -2,6 +2,8 @@
 wearers' synchrony series over 30 s windows, against surrogates (the same pair shifted in time), as running sums.
 
 Updated every STEP_S seconds for the newly completed window only; unit windows are computed once and kept in a ring.
+The step's loops are compiled (sync_kernels, imported at the first step): the windows for the new ends straight from
+the per-second series, then every pair's correlations, peak, Fisher z and running sums in one call.
 """
 
 from __future__ import annotations
@@ -9,14 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from lifepalette.scoring import synchrony as sy
-from lifepalette.scoring.wearers import HISTORY_S, METRIC_STEPS
+from lifepalette.scoring.wearers import METRIC_STEPS
 
 WINDOW_RING = 200  # > max surrogate shift + N_LAGS + STEP_S: every window a step needs is still there
 SYNC_FOR_FULL_SCORE = 0.2  # excess synchrony (r above surrogate) counted as full attunement; peak-picked r over
 # 30 s windows is compressed: on simulated cohorts a true coupling of 0.6 reads as an excess of about 0.15
-# A step's own lag windows, gathered per pair, are the surrogate windows of the steps SURROGATE_SHIFTS_S later: kept
-# while they fit in this many bytes (1,000 wearers in dialogue groups: ~55 MB; larger coves gather every time)
-LAG_CACHE_BYTES = 64 * 2**20
+RECENT_TAU_S = 300.0  # time constant of a pair's recent excess synchrony (EMA, one update per counted window)
 PAIR_COLUMNS = 6  # sum z, windows, sum surrogate z, surrogate windows, sum lag, recent excess (EMA)
 
 
@@ -29,15 +29,22 @@ class PairSynchrony:
         self.pair_keys: list[tuple[int, int, int]] = []
         self.pa = np.zeros(0, np.int64)  # row of each pair's first and second wearer
         self.pb = np.zeros(0, np.int64)
+        self._pair_order = np.zeros(0, np.int64)
         self.pair_state = np.zeros((0, PAIR_COLUMNS))
         self._cache_pairs: list | None = None  # the report's PairScore entries until the next step
         # unit windows by the second they end at, in a ring long enough for the longest surrogate shift: each window
-        # is computed once (consecutive steps share half their lag windows, surrogates reuse older steps' windows)
-        # (the first N_LAGS slots are mirrored after the last, so any N_LAGS consecutive ends are one slice)
-        self._wring = np.zeros((0, WINDOW_RING + sy.N_LAGS, sy.WINDOW_S), np.float32)
+        # is computed once (consecutive steps share half their lag windows, surrogates reuse older steps' windows).
+        # Kept as each window's numbers (mean, slope, 1 / norm): with the windows' copy of the series below they give
+        # its samples (sync_kernels).
+        # (the first N_LAGS slots are mirrored after the last, so any N_LAGS consecutive ends are one block of slots)
+        self._wstat = np.zeros((0, WINDOW_RING + sy.N_LAGS, 3))
         self._wvalid = np.zeros((0, WINDOW_RING + sy.N_LAGS), bool)
         self._wend = np.full(WINDOW_RING, -1, np.int64)
-        self._lag_cache: dict[int, np.ndarray] = {}  # b's lag windows per pair, by the step second they end at
+        # the windows' own copy of the series (sync_kernels: 0 where missing; observed), by second as in `ring`
+        self._wseries = np.zeros((0, 0), np.float32)
+        self._wseen = np.zeros((0, 0), bool)
+        self._wearer_sum = np.zeros(0)  # the step's per-wearer sums of excess and counts (scratch)
+        self._wearer_n = np.zeros(0)
 
     def _forget_pairs(self, row: int, dev_id: int) -> None:
         if self.pair_keys:
@@ -60,6 +67,7 @@ class PairSynchrony:
         self.pair_keys = keys
         self.pa = np.array([self.rows[a] for _g, a, _b in keys], dtype=np.int64)
         self.pb = np.array([self.rows[b] for _g, _a, b in keys], dtype=np.int64)
+        self._pair_order = np.argsort(self.pb, kind="stable")  # the step visits pairs by b's row (memory order)
         # columns: sum z, windows, sum surrogate z, surrogate windows, sum lag, recent excess (EMA)
         state = np.zeros((len(keys), 6))
         state[:, 5] = np.nan
@@ -68,44 +76,34 @@ class PairSynchrony:
             if old is not None:
                 state[i] = old
         self.pair_state = state
-        self._lag_cache.clear()
         self._pairs_dirty = False
 
     def _save_pair_state(self) -> None:
         if self.pair_keys:
             self._pair_state.update({(a, b): self.pair_state[i] for i, (_g, a, b) in enumerate(self.pair_keys)})
 
-    def _segment(self, end_t: int, length: int) -> np.ndarray:
-        idx = np.arange(end_t - length + 1, end_t + 1) % HISTORY_S
-        return self.ring[: len(self.devs)][:, idx]  # float32: windows are normalised, r needs no more
-
-    def _windows_at(self, t: int) -> slice:
-        """Ring slice of the N_LAGS unit windows ending at t - 2 * LAG_S .. t, computing those not there yet (normally
-        the STEP_S newest: one segment from the oldest missing end to t covers them)."""
+    def _windows_at(self, ends: np.ndarray) -> np.ndarray:
+        """First ring slot of the N_LAGS unit windows ending at end - 2 * LAG_S .. end, for each of `ends`, computing
+        those not there yet (normally this step's STEP_S newest)."""
         n = len(self.devs)
-        if self._wring.shape[0] < n:  # wearers who joined since: no windows back then
-            extra = max(n, 2 * self._wring.shape[0]) - self._wring.shape[0]
-            slots = WINDOW_RING + sy.N_LAGS
-            self._wring = np.concatenate([self._wring, np.zeros((extra, slots, sy.WINDOW_S), np.float32)])
-            self._wvalid = np.concatenate([self._wvalid, np.zeros((extra, slots), bool)])
-        ends = np.arange(t - sy.N_LAGS + 1, t + 1)
-        slots = ends % WINDOW_RING
-        missing = np.flatnonzero(self._wend[slots] != ends)
+        if self._wstat.shape[0] < n:  # wearers who joined since: no windows back then
+            from lifepalette.scoring.sync_kernels import REPEAT_S
+
+            extra = max(n, 2 * self._wstat.shape[0]) - self._wstat.shape[0]
+            self._wstat = np.concatenate([self._wstat, np.zeros((extra, *self._wstat.shape[1:]))])
+            self._wvalid = np.concatenate([self._wvalid, np.zeros((extra, self._wvalid.shape[1]), bool)])
+            columns = self.ring.shape[1] + REPEAT_S
+            self._wseries = np.concatenate([self._wseries.reshape(-1, columns),
+                                            np.zeros((extra, columns), np.float32)])
+            self._wseen = np.concatenate([self._wseen.reshape(-1, columns), np.zeros((extra, columns), bool)])
+        needed = np.unique(np.concatenate([np.arange(end - sy.N_LAGS + 1, end + 1) for end in ends]))
+        missing = needed[self._wend[needed % WINDOW_RING] != needed]
         if missing.size:
-            first = int(ends[missing[0]])
-            unit, valid = sy.unit_windows(self._segment(t, sy.WINDOW_S + t - first))
-            new = np.arange(first, t + 1) % WINDOW_RING
-            mirror = new < sy.N_LAGS
-            for dest, src in ((new, slice(None)), (new[mirror] + WINDOW_RING, mirror)):
-                if dest.size and dest[-1] - dest[0] == dest.size - 1:  # consecutive slots: a slice writes faster
-                    dest = slice(int(dest[0]), int(dest[-1]) + 1)
-                self._wring[:n, dest] = unit[:, src]
-                self._wvalid[:n, dest] = valid[:, src]
-                self._wvalid[n:, dest] = False
-            self._wend[new] = np.arange(first, t + 1)
-            for end in [end for end in self._lag_cache if end >= first]:  # (normally none: new windows are newer)
-                del self._lag_cache[end]
-        return slice(int(slots[0]), int(slots[0]) + sy.N_LAGS)
+            slots = missing % WINDOW_RING
+            sy.fill_windows(self.ring, n, missing, slots, WINDOW_RING, self._wstat, self._wvalid, self._wseries,
+                            self._wseen)
+            self._wend[slots] = missing
+        return (ends - sy.N_LAGS + 1) % WINDOW_RING
 
     def _invalidate_windows(self, rows: np.ndarray) -> None:
         self._wvalid[rows[rows < self._wvalid.shape[0]]] = False
@@ -117,33 +115,19 @@ class PairSynchrony:
         self._cache_pairs = None
         metric_sync = np.full(self.capacity, np.nan)
         if len(self.pair_keys):
-            pa, pb = self.pa, self.pb
-            # b's lag windows for this step, then for the surrogate shifts: gathered and correlated at once
-            ends = [t] + [t - shift for shift in self._surrogate_shifts(t)]
-            lag_sets = [self._windows_at(end) for end in ends]
-            centre_slot = lag_sets[0].start + sy.LAG_S  # a's centre window ends LAG_S before t
-            centre, centre_ok = self._wring[pa, centre_slot], self._wvalid[pa, centre_slot]
-            rs, lags_s, oks = sy.peak_r_sets(centre, centre_ok, self._lag_windows(ends, lag_sets),
-                                             [self._wvalid[pb, lags] for lags in lag_sets])
-            r, lag, ok = rs[0], lags_s[0], oks[0]
-            zr = sy.fisher_z(r)
-            st = self.pair_state
-            for surrogate in range(1, len(lag_sets)):  # one at a time: the running sums add in the same order
-                st[:, 2] += np.where(oks[surrogate], sy.fisher_z(rs[surrogate]), 0.0)
-                st[:, 3] += oks[surrogate]
-            st[:, 0] += np.where(ok, zr, 0.0)
-            st[:, 1] += ok
-            st[:, 4] += np.where(ok, lag, 0)
-            sur_mean = np.where(st[:, 3] > 0, st[:, 2] / np.maximum(st[:, 3], 1), np.nan)
-            excess = np.where(ok, np.tanh(zr) - np.tanh(sur_mean), np.nan)
-            alpha = sy.STEP_S / 300.0
-            st[:, 5] = np.where(ok, np.where(np.isnan(st[:, 5]), excess, (1 - alpha) * st[:, 5] + alpha * excess),
-                                st[:, 5])
-            good = ok & ~np.isnan(excess)
-            w = np.bincount(pa[good], minlength=self.capacity) + np.bincount(pb[good], minlength=self.capacity)
-            s = (np.bincount(pa[good], excess[good], minlength=self.capacity)
-                 + np.bincount(pb[good], excess[good], minlength=self.capacity))
-            metric_sync = np.where(w > 0, s / np.maximum(w, 1), np.nan)
+            from lifepalette.scoring import sync_kernels
+
+            if self._wearer_sum.size != self.capacity:
+                self._wearer_sum, self._wearer_n = np.zeros(self.capacity), np.zeros(self.capacity)
+            # b's lag windows for this step, then for the surrogate shifts; a's centre window ends LAG_S before t
+            ends = np.array([t] + [t - shift for shift in self._surrogate_shifts(t)], np.int64)
+            starts = self._windows_at(ends)
+            sync_kernels.pair_step(self._wseries, self._wseen, self._wstat, self._wvalid, self.pa, self.pb,
+                                   self._pair_order, t - sy.LAG_S, int(starts[0]) + sy.LAG_S, ends, starts, sy._TC,
+                                   sy.R_CLIP, sy.STEP_S / RECENT_TAU_S, self.pair_state, self._wearer_sum,
+                                   self._wearer_n, sync_kernels.PADDED_LAGS)
+            w = self._wearer_n
+            metric_sync = np.where(w > 0, self._wearer_sum / np.maximum(w, 1), np.nan)
         self.last_sync = np.where(np.isnan(metric_sync), self.last_sync, metric_sync)
         sync_part = np.clip(metric_sync / SYNC_FOR_FULL_SCORE, 0.0, 1.0)
         parts = np.stack([sync_part, regulation])
@@ -154,18 +138,6 @@ class PairSynchrony:
         self._levels = None
         if self.keep_trajectory and step_index % (60 // sy.STEP_S) == 0:
             self.trajectory.append((t, self.metric_levels()[0].copy()))
-
-    def _lag_windows(self, ends: list[int], lag_sets: list[slice]) -> list[np.ndarray]:
-        """b's lag windows per pair for each set (ends[0] is this step's second), from the cache where a step kept
-        them (the same gathered copy: the same numbers), and kept for later steps' surrogates while they fit."""
-        windows = [self._lag_cache.get(end) for end in ends]
-        windows = [self._wring[self.pb, lags] if w is None else w for w, lags in zip(windows, lag_sets, strict=True)]
-        longest = max(sy.SURROGATE_SHIFTS_S)
-        if windows[0].nbytes * (longest // sy.STEP_S + 1) <= LAG_CACHE_BYTES:
-            self._lag_cache[ends[0]] = windows[0]
-            for end in [end for end in self._lag_cache if end < ends[0] - longest]:
-                del self._lag_cache[end]
-        return windows
 
     def _surrogate_shifts(self, t: int) -> list[int]:
         """Half the surrogate shifts per step, alternating: the chance baseline is a running mean over the session."""

@@ -1,7 +1,8 @@
 """CoveScorer: the hub's incremental scoring of 1 Hz telemetry (docs/ARCHITECTURE.md, "Scoring").
 
-Records are buffered per second and processed in order, vectorised over wearers: gating, the robust per-wearer
-baseline, arousal and regulation each cost a few numpy operations per second for the whole cove. Synchrony is updated
+Records are buffered per second and processed in order: the gate and the per-second recurrences (HR smoothing, the
+robust per-wearer baseline, arousal and regulation) run as compiled loops over the seconds and wearers of a block
+(recurrences.py), the same loops whether the hub feeds one second or the simulator a block. Synchrony is updated
 every STEP_S seconds for the newly completed window only (running Fisher-z sums per pair), so `compute()` never
 re-reads history. Records for a second that has already been processed (more than `grace_s` late) are counted in
 `late_records` and not scored.
@@ -14,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lifepalette.scoring import recurrences
 from lifepalette.scoring import synchrony as sy
 from lifepalette.scoring.baseline import RobustBaseline
 from lifepalette.scoring.fields import (
@@ -32,31 +34,18 @@ from lifepalette.scoring.fields import (
     SCR_NA,
 )
 from lifepalette.scoring.pairs import PairSynchrony
+from lifepalette.scoring.recurrences import (  # noqa: F401 (the arousal scale is read by the simulator too)
+    AROUSAL_AT_BASELINE,
+    AROUSAL_PER_Z,
+    B_HR_SMOOTH,
+    B_RMSSD,
+    HRV_CAP,
+)
 from lifepalette.scoring.report import ScoreReport
 from lifepalette.scoring.wearers import FORGET, HISTORY_S, METRIC_STEPS, NEW_EPOCH, WearerArrays
 
 BASELINE_LEARN_S = 180
-# Baseline features: log SCL (scale-free across people whose SCL differs tenfold), SCR rate, HR, RMSSD.
-# Arousal reads HR smoothed over a few seconds (B_HR_SMOOTH, with its own baseline). Per-second HR noise differs
-# between people (low PPG amplitude doubles it); a baseline spread inflated by noise shrinks every z, so the noisier
-# group read calmer than they were at high arousal (confrontation scenario, 120 wearers, seeds 0-9: between-group
-# error gap median 0.024, max 0.034 before; 0.013 and 0.022 with smoothing). Synchrony keeps the raw HR: it needs
-# second-to-second timing.
-B_LOGSCL, B_SCR, B_HR, B_RMSSD, B_HR_SMOOTH = range(5)
-MIN_SPREAD = np.array([0.01, 0.5, 1.0, 2.0, 0.5])
-HR_SMOOTH_ALPHA = 0.25  # EMA weight per second (~3.5 s): averages sensor noise, keeps arousal's ~12 s fluctuations
-AROUSAL_FEATURES = [B_LOGSCL, B_SCR, B_HR_SMOOTH]
-AROUSAL_WEIGHTS = np.array([0.4, 0.3, 0.3])  # SCL, SCR rate, HR
-# Synchrony uses SCL and HR only: the badge's SCR rate is a 60 s count, too smooth for 30 s windows (it only adds
-# noise there; measured on simulated cohorts, Spearman vs true coupling 0.70 with it, 0.86 without).
-SYNC_WEIGHTS = np.array([0.6, 0.0, 0.4])
-SYNC_Z_CLIP = 50.0
-CARRY_S = 5
-Z_CLIP = 8.0  # arousal spans many baseline SDs (calm to confrontation); clip only wild outliers
-# Display mapping of the composite z to 0..1: the baseline (z = 0) sits low, +1 SD of baseline wobble adds AROUSAL_PER_Z.
-AROUSAL_AT_BASELINE = 0.15
-AROUSAL_PER_Z = 0.1
-PEAK_Z, RECOVERED_Z, RECOVERY_TAU_S, STUCK_S = 1.5, 0.5, 90.0, 300
+MIN_SPREAD = np.array([0.01, 0.5, 1.0, 2.0, 0.5])  # per baseline feature (B_LOGSCL .. B_HR_SMOOTH)
 IGNORED_FIELDS = frozenset({"reserved"})
 # seconds x wearer rows per chunk of the batch path: a 60 s block of 1,000 wearers is one chunk, 10,000 wearers go in
 # 8 s chunks (a chunk's float temporaries take ~270 bytes per cell: ~35 MB)
@@ -95,19 +84,6 @@ def _fill_defaults(vec: np.ndarray) -> np.ndarray:
     return vec
 
 
-def _clip(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """np.clip's numbers (NaN stays NaN) without its Python wrapper: the per-second step calls it often."""
-    return np.minimum(np.maximum(values, low), high)
-
-
-def _weighted_nanmean(z: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per row, the weighted mean of the non-NaN values (NaN where none has weight); matrix-vector products."""
-    have = ~np.isnan(z)
-    wsum = have @ weights
-    total = np.where(have, z, 0.0) @ weights
-    return np.where(wsum > 0, total / np.where(wsum > 0, wsum, 1.0), np.nan)
-
-
 class Gated(NamedTuple):
     """What a second's records allow, record by record (no scorer state): who is present, consents, is usable, which
     channels are valid, the baseline features before HR smoothing and the shared colour. Arrays over wearers, or
@@ -126,30 +102,22 @@ class Gated(NamedTuple):
     chroma: np.ndarray  # 0-1 where shared, 0 where not
 
 
+# what the gate reads, passed to its kernel (recurrences.gate_seconds)
+_GATE_FIELDS = tuple(FIELD_INDEX[name] for name in ("consent", "quality", "hr_bpm", "rmssd_ms", "scl", "scr_per_min",
+                                                    "hue", "chroma"))
+_GATE_CODES = (CONSENT_PHYSIO, CONSENT_PAUSED, CONSENT_COLOUR, Q_MOTION, Q_SKIN, Q_HR, Q_EDA, HR_NA, SCL_NA, SCR_NA,
+               RMSSD_NA)
+
+
 def _gate(x: np.ndarray) -> Gated:
     """The per-record part of a second's step, for field-major (FIELDS, seconds, wearers) records: it reads no
     state, so it runs for a block of seconds at once (the same numbers, element by element)."""
-    col = FIELD_INDEX
-    present = ~np.isnan(x[col["consent"]])
-    # (np.where, not nan_to_num: the same numbers without its Python wrapper)
-    consent = np.where(present, x[col["consent"]], 0.0).astype(np.int64)
-    quality = np.where(np.isnan(x[col["quality"]]), 0.0, x[col["quality"]]).astype(np.int64)
-    physio = present & (consent & CONSENT_PHYSIO > 0) & (consent & CONSENT_PAUSED == 0)
-    motion_art = physio & (quality & Q_MOTION > 0)
-    usable = physio & (quality & Q_SKIN > 0) & ~motion_art
-    hr, rmssd, scl, scr = (x[col[n]] for n in ("hr_bpm", "rmssd_ms", "scl", "scr_per_min"))
-    hr_ok = usable & (quality & Q_HR > 0) & (hr != HR_NA) & ~np.isnan(hr)
-    eda_ok = usable & (quality & Q_EDA > 0) & (scl != SCL_NA) & (scl > 0) & ~np.isnan(scl)
-    features = np.empty((*x.shape[1:], B_HR_SMOOTH))
-    features[..., B_LOGSCL] = np.where(eda_ok, np.log(np.where(eda_ok, scl, 1.0)), np.nan)
-    features[..., B_SCR] = np.where(eda_ok & (scr != SCR_NA), scr, np.nan)
-    features[..., B_HR] = np.where(hr_ok, hr, np.nan)
-    features[..., B_RMSSD] = np.where(hr_ok & (rmssd != RMSSD_NA), rmssd, np.nan)
-    poor_quality = physio & ~motion_art & ~(hr_ok | eda_ok)
-    hue, chroma = x[col["hue"]], x[col["chroma"]]
-    shares = present & (consent & CONSENT_COLOUR > 0) & ~np.isnan(hue) & (chroma > 0)
-    return Gated(present, consent, (consent >> 4).astype(np.float64), physio, motion_art, poor_quality, hr_ok, eda_ok,
-                 features, np.where(shares, hue * 360.0 / 256.0, np.nan), np.where(shares, chroma / 255.0, 0.0))
+    shape = x.shape[1:]
+    g = Gated(np.empty(shape, bool), np.empty(shape, np.int64), np.empty(shape), np.empty(shape, bool),
+              np.empty(shape, bool), np.empty(shape, bool), np.empty(shape, bool), np.empty(shape, bool),
+              np.empty((*shape, B_HR_SMOOTH)), np.empty(shape), np.empty(shape))
+    recurrences.compiled().gate_seconds(np.ascontiguousarray(x), _GATE_FIELDS, _GATE_CODES, *g)
+    return g
 
 
 def _last_index(mask: np.ndarray) -> np.ndarray:
@@ -349,14 +317,13 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         return present & (before >= 0) & (revision != before)
 
     def _chunk(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
-        """Seconds t .. t + len(x) - 1, with no revision change after the first. Each recurrence runs second by
-        second (small arrays), everything else once for the chunk; the synchrony steps come last, each with the ring
-        and the regulation as they were at its second."""
+        """Seconds t .. t + len(x) - 1, with no revision change after the first. The recurrences (HR smoothing,
+        baseline, arousal, regulation) run in one compiled loop over the chunk's seconds for every wearer; the
+        synchrony steps come last, each with the ring and the regulation as they were at its second."""
         n = x.shape[1]
         ts = np.arange(t, t + n)
         done_before = self.processed_s
         steps = [i for i in range(n) if (t + i - self.t0 + 1) % sy.STEP_S == 0 and done_before + i + 1 >= sy.SPAN_S]
-        rmssd_base: dict[int, np.ndarray] = {}
         self.next_t = t + n
         self.latest_t = max(self.latest_t if self.latest_t is not None else t, t + n - 1)
         present = g.present
@@ -364,62 +331,31 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         last_present = _last_index(present)[-1:]
         self.revision = _pick(last_present, g.revision, self.revision)[0]
         self.consenting = _pick(last_present, g.physio, self.consenting)[0]
-        b = np.empty((n, self.capacity, MIN_SPREAD.size))
-        b[..., :B_HR_SMOOTH] = g.features
-        hr = x[FIELD_INDEX["hr_bpm"]]
-        z_raw = np.empty_like(b)
-        for i in range(n):
-            prev = self.hr_smooth
-            self.hr_smooth = np.where(g.hr_ok[i], np.where(np.isnan(prev), hr[i], prev + HR_SMOOTH_ALPHA * (hr[i] - prev)),
-                                      prev)
-            b[i, :, B_HR_SMOOTH] = np.where(g.hr_ok[i], self.hr_smooth, np.nan)
-            self.baseline.update(b[i])
-            z_raw[i] = self.baseline.z(b[i])
-            if i in steps:
-                rmssd_base[i] = self._rmssd_base()
-        z = _clip(z_raw[..., AROUSAL_FEATURES], -Z_CLIP, Z_CLIP)
-        comp = _weighted_nanmean(z, AROUSAL_WEIGHTS)
-        # synchrony looks at moment-to-moment co-variation, so it must not be flattened where arousal saturates;
-        # a channel missing for a few seconds is carried forward, or the composite would jump between channel mixes
-        held = self._carry(_clip(z_raw[..., :3], -SYNC_Z_CLIP, SYNC_Z_CLIP))
-        sync_series = np.where(np.isnan(comp), np.nan, _weighted_nanmean(held, SYNC_WEIGHTS))
-        arousal = _clip(AROUSAL_AT_BASELINE + AROUSAL_PER_Z * comp, 0.0, 1.0)
-        valid = ~np.isnan(comp)
+        comp = np.empty((n, self.capacity))
+        sync_series = np.empty((n, self.capacity))
+        regulation = np.empty((len(steps), self.capacity))
+        is_step = np.zeros(n, bool)
+        is_step[steps] = True
+        base = self.baseline
+        recurrences.compiled().score_seconds(
+            t, np.ascontiguousarray(g.features), np.ascontiguousarray(g.hr_ok), is_step,
+            base.min_spread, base.drift, base.count, base.buf, base.median, base.mad, base.ready,
+            self.hr_smooth, self.z_last, self.z_age, self.arousal, self.arousal_ema, self.last_valid_t,
+            self.in_peak, self.peak_t, self.rec_score, self.rmssd_ema, comp, sync_series, regulation)
+        base.changed()
         self.zcomp = comp[-1].copy()
-        last_valid = _last_index(valid)[-1]
-        self.arousal = _pick(last_valid[None], arousal, self.arousal)[0]
-        ema = self.arousal_ema
-        for i in range(n):
-            ema = np.where(valid[i], np.where(np.isnan(ema), arousal[i], 0.9 * ema + 0.1 * arousal[i]), ema)
-        self.arousal_ema = ema
-        self.last_valid_t = np.where(last_valid >= 0, t + last_valid, self.last_valid_t)
-        self._update_counts(g, valid)
-        regulation: dict[int, np.ndarray] = {}
-        for i in range(n):
-            self._update_regulation(int(ts[i]), comp[i], b[i, :, B_RMSSD])
-            if i in steps:
-                regulation[i] = self._regulation(rmssd_base[i])
+        self._update_counts(g, ~np.isnan(comp))
         self.hue = _pick(last_present, g.hue, self.hue)[0]  # a record without shared colour clears it
         self.chroma = _pick(last_present, g.chroma, self.chroma)[0]
         written = 0
-        for i in steps:  # the ring up to the step's second only: later seconds may overwrite slots it still reads
+        for k, i in enumerate(steps):  # the ring up to the step's second only: later seconds may overwrite it
             self.ring[:, ts[written:i + 1] % HISTORY_S] = sync_series[written:i + 1].T  # NaN where comp is (not valid)
             written = i + 1
             self.processed_s = done_before + i + 1
-            self._sync_step(t + i, regulation[i])
+            self._sync_step(t + i, regulation[k])
         self.ring[:, ts[written:] % HISTORY_S] = sync_series[written:].T
         self.processed_s = done_before + n
         return comp
-
-    def _carry(self, zc: np.ndarray) -> np.ndarray:
-        """Each second's last fresh z per channel while at most CARRY_S seconds old, else NaN (the state `z_last`,
-        `z_age` carries over chunks): a forward fill, so every value is one of the inputs."""
-        steps = np.arange(len(zc))[:, None, None]
-        last = _last_index(~np.isnan(zc))
-        value = _pick(last, zc, self.z_last)
-        age = np.where(last >= 0, steps - last, self.z_age + steps + 1)
-        self.z_last, self.z_age = value[-1], age[-1]
-        return np.where(age <= CARRY_S, value, np.nan)
 
     def _handle_revisions(self, present: np.ndarray, revision: np.ndarray) -> None:
         changed = present & (self.revision >= 0) & (revision != self.revision)
@@ -452,23 +388,6 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.n_eda_ok += g.eda_ok.sum(axis=0)
         self.n_valid += valid.sum(axis=0)
 
-    def _update_regulation(self, t: int, comp: np.ndarray, rmssd: np.ndarray) -> None:
-        """Recovery after arousal peaks (time from z > PEAK_Z back below RECOVERED_Z) and RMSSD vs baseline."""
-        start = ~self.in_peak & (comp > PEAK_Z)
-        self.in_peak |= start
-        self.peak_t[start] = t
-        ended = self.in_peak & (comp < RECOVERED_Z)
-        stuck = self.in_peak & (t - self.peak_t > STUCK_S)
-        done = ended | stuck
-        if done.any():
-            score = np.where(stuck, 0.0, np.exp(-(t - self.peak_t) / RECOVERY_TAU_S))
-            blended = np.where(np.isnan(self.rec_score), score, 0.7 * self.rec_score + 0.3 * score)
-            self.rec_score = np.where(done, blended, self.rec_score)
-            self.in_peak &= ~done
-        ok = ~np.isnan(rmssd)
-        self.rmssd_ema = np.where(ok, np.where(np.isnan(self.rmssd_ema), rmssd,
-                                              self.rmssd_ema + (rmssd - self.rmssd_ema) / 60.0), self.rmssd_ema)
-
     def regulation(self) -> np.ndarray:
         return self._regulation(self._rmssd_base())
 
@@ -477,7 +396,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
 
     def _regulation(self, base: np.ndarray) -> np.ndarray:
         """From the baseline's RMSSD (`_rmssd_base`, NaN until ready) and the regulation state as it is now."""
-        hrv = np.clip(self.rmssd_ema / base, 0.0, 1.25) / 1.25
+        hrv = np.clip(self.rmssd_ema / base, 0.0, HRV_CAP) / HRV_CAP  # (recurrences.regulation_of, for every row)
         parts = np.stack([self.rec_score, hrv])
         n = (~np.isnan(parts)).sum(axis=0)
         return np.where(n > 0, np.nansum(parts, axis=0) / np.maximum(n, 1), np.nan)

@@ -159,5 +159,9 @@ def make_cohort(n_wearers: int, seconds: int, scenario: str = "healing", seed: i
         if sel.any():
             _add_rows(fast, ib[sel], w[sel] * shared[sel, 4 - k:4 - k + seconds])
     drv = scenarios.drive(scenario, seconds)
-    arousal = np.clip(drv[None, :] + sigma[:, None] * fast, 0.0, 1.0).astype(np.float32)
+    level = sigma[:, None] * fast  # float64, as before; the sum and clip in place (no cohort-sized temporaries)
+    del fast
+    level += drv[None, :]
+    arousal = np.clip(level, 0.0, 1.0, out=level).astype(np.float32)
+    del level
     return Cohort(scenario, seconds, seed, dev_ids, demographic, dialogue, pairs, coupling, lag, params, arousal, drv)

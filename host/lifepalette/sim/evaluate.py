@@ -129,8 +129,10 @@ def fairness(demographic: np.ndarray, truth: np.ndarray, ours: np.ndarray, naive
              wearer_stats: list[dict]) -> dict:
     """Per demographic group: mean score, exclusion rates, arousal error (ours and naive) and disparities."""
     mask = np.isfinite(ours) & np.isfinite(truth)  # the same seconds for both scorers
-    err_ours = np.where(mask, np.abs(ours - truth), np.nan)
-    err_naive = np.where(mask & np.isfinite(naive), np.abs(naive - truth), np.nan)
+    err_ours = _masked_error(ours, truth, mask)
+    mask &= np.isfinite(naive)
+    err_naive = _masked_error(naive, truth, mask)
+    del mask
     per_group = {}
     for gi, name in enumerate(DEMOGRAPHIC_GROUPS):
         sel = demographic == gi
@@ -140,15 +142,28 @@ def fairness(demographic: np.ndarray, truth: np.ndarray, ours: np.ndarray, naive
         per_group[name] = {
             "wearers": int(sel.sum()),
             "mean_level": _mean([s.get("level") for s in stats]),
-            "mean_arousal": _r(float(np.nanmean(ours[sel]))) if np.isfinite(ours[sel]).any() else None,
+            "mean_arousal": _nanmean(ours[sel]),
             "exclusion_rate": _mean([s.get("excluded_fraction") for s in stats]),
             "hr_invalid_rate": _mean([1.0 - (s.get("hr_valid_fraction") or 0.0) for s in stats]),
             "eda_invalid_rate": _mean([1.0 - (s.get("eda_valid_fraction") or 0.0) for s in stats]),
             "motion_excluded_s": _mean([s.get("excluded_motion_s") for s in stats]),
-            "arousal_mae": _r(float(np.nanmean(err_ours[sel]))) if np.isfinite(err_ours[sel]).any() else None,
-            "naive_arousal_mae": _r(float(np.nanmean(err_naive[sel]))) if np.isfinite(err_naive[sel]).any() else None,
+            "arousal_mae": _nanmean(err_ours[sel]),
+            "naive_arousal_mae": _nanmean(err_naive[sel]),
         }
     return {"groups": per_group, "disparity": disparities(per_group), "error_disparity_max": ERROR_DISPARITY_MAX}
+
+
+def _masked_error(estimate: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """|estimate - truth| where keep, NaN elsewhere: np.where's numbers, built in one array."""
+    err = estimate - truth
+    np.abs(err, out=err)
+    err[~keep] = np.nan
+    return err
+
+
+def _nanmean(values: np.ndarray) -> float | None:
+    """Rounded np.nanmean of a selection, None where nothing is finite; the selection is taken once."""
+    return _r(float(np.nanmean(values))) if np.isfinite(values).any() else None
 
 
 def disparities(per_group: dict) -> dict:

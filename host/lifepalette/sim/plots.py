@@ -21,6 +21,10 @@ MAX_MATRIX_WEARERS = 40
 MAX_TRAJECTORIES = 12
 DPI = 90
 COUPLING_TICKS = sorted(set(COUPLING_LEVELS))
+# Titles where matplotlib would put them anyway (just above the axes: no axis here has ticks or labels on top); a
+# title at a given height skips matplotlib's search for overlapping tick labels (4 % fewer Python calls over the four
+# figures, ~0.03 s of a 1000-wearer run)
+TITLE_Y = 1.0
 PNG_COMPRESS_LEVEL = 1  # lossless either way; zlib level 6 took 0.1 s more for 8 % smaller files
 
 
@@ -68,7 +72,7 @@ def _palette(result: Any) -> Any:
                   extent=(0, minutes[-1] + 1, len(gids) + 0.5, -0.5))
         ax.set_yticks(range(len(gids) + 1), ["cove"] + [f"group {g}" for g in gids], fontsize=7)
     ax.set_xlabel("minute")
-    ax.set_title(f"Cove palette over time ({result.cohort.scenario})")
+    ax.set_title(f"Cove palette over time ({result.cohort.scenario})", y=TITLE_Y)
     return fig
 
 
@@ -92,10 +96,10 @@ def _synchrony(result: Any) -> Any:
             mat[pos[a], pos[b]] = mat[pos[b], pos[a]] = p["excess"]
             truth[pos[a], pos[b]] = truth[pos[b], pos[a]] = coupling
     im0 = ax0.imshow(truth, cmap="cividis", vmin=0.0, vmax=0.8)
-    ax0.set_title(f"true coupling (first {len(ids)} wearers)", fontsize=9)
+    ax0.set_title(f"true coupling (first {len(ids)} wearers)", fontsize=9, y=TITLE_Y)
     fig.colorbar(im0, ax=ax0, ticks=COUPLING_TICKS)
     im = ax1.imshow(mat, cmap="cividis", vmin=-0.05, vmax=0.2)
-    ax1.set_title("estimated synchrony above surrogate", fontsize=9)
+    ax1.set_title("estimated synchrony above surrogate", fontsize=9, y=TITLE_Y)
     fig.colorbar(im, ax=ax1, ticks=(0.0, 0.1, 0.2))
     for ax in (ax0, ax1):  # a wearer index every 10 (every 5 on y was twice the labels, each ~2 ms to draw)
         ax.set_xticks(range(0, len(ids), 10))
@@ -107,7 +111,7 @@ def _synchrony(result: Any) -> Any:
     rho = result.report["validity"]["spearman_coupling_vs_synchrony"]
     ax2.set_xlabel("true coupling")
     ax2.set_ylabel("estimated synchrony above surrogate (r)")
-    ax2.set_title(f"all pairs: Spearman {rho}", fontsize=9)
+    ax2.set_title(f"all pairs: Spearman {rho}", fontsize=9, y=TITLE_Y)
     return fig
 
 
@@ -188,5 +192,5 @@ def _groups(result: Any) -> Any:
     ax2.set_ylabel("rate")
     ax2.locator_params(axis="y", nbins=4)
     ax2.legend(fontsize=7)
-    ax2.set_title("quality gate per group", fontsize=9)
+    ax2.set_title("quality gate per group", fontsize=9, y=TITLE_Y)
     return fig

@@ -1,0 +1,224 @@
+"""Synchrony's compiled loops (lifepalette.scoring.jit): the unit windows, and one synchrony step over every pair.
+
+Imported on first use only (numba's import and the cached kernels' load cost a few tenths of a second): by
+`synchrony.fill_windows` and the scorer's first synchrony step, never by an import of lifepalette that does not score.
+
+A unit window is kept as its numbers (mean, slope, 1 / norm, validity), not its samples: with the series it rebuilds
+the window, and a partner's N_LAGS lag windows all lie in one SPAN_S-second stretch of the series, so correlating
+with them reads 160 bytes of series and 11 windows' numbers (a ring of the windows' samples made every step read
+1.3 kB per pair and set from a 25 MB ring). The series they read is the windows' own copy (`xs`: float32, 0 where
+missing; `seen`: observed 0/1), written when a window is computed, with its first columns repeated after the last so
+that any SPAN_S seconds are one stretch: a valid window's samples are what its numbers came from (the scorer's series
+changes under a window only when a new epoch, forget or a long silence invalidates it). The correlation's innermost
+loop runs across lags: independent sums that vectorise (one sum along a window waits on each addition, and no
+fastmath reassociates it). The window and lag lengths are this module's own constants: numba bakes a global into the
+cached machine code and would not notice it change in another module, so the import checks them against synchrony's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lifepalette.scoring import synchrony as sy
+from lifepalette.scoring.jit import kernel
+
+WINDOW_S = 30
+LAG_S = 5
+N_LAGS = 2 * LAG_S + 1
+SPAN_S = WINDOW_S + N_LAGS - 1
+PADDED_LAGS = 12  # N_LAGS rounded up to whole 4-wide vectors: the extra lag is computed and never read
+REPEAT_S = WINDOW_S + PADDED_LAGS - 1  # columns of the windows' series repeated after the last
+if (WINDOW_S, LAG_S) != (sy.WINDOW_S, sy.LAG_S):
+    raise RuntimeError("sync_kernels is compiled for other window or lag lengths than synchrony's: update both")
+MEAN, SLOPE, SCALE = range(3)  # a window's numbers in the stats ring
+
+
+@kernel
+def fill_windows(series, rows, ends, slots, mirror_from, min_observed, min_sd, tc, tc2, wstat, wvalid, xs, seen):
+    """The unit windows ending at each second of `ends` for wearers 0..rows-1, as (mean, slope, 1 / norm) into ring
+    slot `slots[i]` of `wstat` (and its mirror slot + mirror_from where the ring has one), from the per-second series
+    (wearers, history), where second s sits in column s % history (NaN = missing); their samples into `xs` and `seen`
+    (wearers, history + REPEAT_S): x as float32, 0 where missing, and observed.
+
+    A window is mean-filled where samples are missing (they add nothing), detrended by its least-squares slope over
+    the observed samples (against the full window's time spread `tc2`), and scaled to unit norm: sample j of the unit
+    window is (x_j - mean - slope * tc_j) / norm where x_j is observed, else 0, so a dot product of two windows is
+    Pearson's r. It is valid with at least `min_observed` samples and a detrended SD above `min_sd` (invalid windows
+    have scale 0). Rows from `rows` on (grown, no wearer yet) are invalid."""
+    history = series.shape[1]
+    x = np.empty(ends.size + WINDOW_S - 1)
+    observed = np.empty(ends.size + WINDOW_S - 1)
+    sums = np.empty((7, ends.size))
+    count, total, sum_xt, sum_ot, mean, slope, ss = sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6]
+    run = 0
+    while run < ends.size:  # runs of consecutive ends (normally the step's STEP_S new ones): one span per wearer
+        size = 1
+        while run + size < ends.size and ends[run + size] == ends[run] + size:
+            size += 1
+        first = (ends[run] - WINDOW_S + 1) % history
+        length = size + WINDOW_S - 1
+        for r in range(rows):
+            for i in range(length):
+                column = first + i if first + i < history else first + i - history  # (a division is slow)
+                v = np.float64(series[r, column])
+                x[i] = v if v == v else 0.0
+                observed[i] = 1.0 if v == v else 0.0
+                xs[r, column] = x[i]
+                seen[r, column] = v == v
+                if column < REPEAT_S:
+                    xs[r, column + history] = x[i]
+                    seen[r, column + history] = v == v
+            # each window's sums in sample order, the windows of the run side by side (independent sums: they
+            # vectorise, and a window's numbers do not depend on the run it came in)
+            count[:size] = 0.0
+            total[:size] = 0.0
+            sum_xt[:size] = 0.0
+            sum_ot[:size] = 0.0
+            for j in range(WINDOW_S):
+                for w in range(size):
+                    count[w] += observed[w + j]
+                    total[w] += x[w + j]
+                    sum_xt[w] += x[w + j] * tc[j]
+                    sum_ot[w] += observed[w + j] * tc[j]
+            for w in range(size):
+                mean[w] = total[w] / max(count[w], 1.0)
+                # the sum over observed samples of (x - mean) * tc, over tc2
+                slope[w] = (sum_xt[w] - mean[w] * sum_ot[w]) / tc2
+                ss[w] = 0.0
+            for j in range(WINDOW_S):
+                for w in range(size):
+                    d = (x[w + j] - mean[w] - slope[w] * tc[j]) * observed[w + j]
+                    ss[w] += d * d
+            for w in range(size):
+                norm = math.sqrt(ss[w])
+                ok = count[w] >= min_observed and norm > min_sd * math.sqrt(max(count[w], 1.0))
+                slot = slots[run + w]
+                wstat[r, slot, MEAN] = mean[w]
+                wstat[r, slot, SLOPE] = slope[w]
+                wstat[r, slot, SCALE] = 1.0 / norm if ok else 0.0
+                wvalid[r, slot] = ok
+        run += size
+    for i in range(ends.size):
+        for r in range(rows, wvalid.shape[0]):
+            wvalid[r, slots[i]] = False
+            wstat[r, slots[i]] = 0.0
+        mirror = slots[i] + mirror_from
+        if mirror < wvalid.shape[1]:
+            wstat[:, mirror] = wstat[:, slots[i]]
+            wvalid[:, mirror] = wvalid[:, slots[i]]
+
+
+@kernel
+def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, set_ends, set_starts, tc, r_clip, alpha,
+              state, wearer_sum, wearer_n, lanes):
+    """One synchrony step for every pair: a's centre window (ending at second `centre_end`, ring slot `centre_slot`)
+    against b's N_LAGS lag windows ending at set_ends[s] - 2 * LAG_S .. set_ends[s] (slots from set_starts[s]), for
+    each set s: this step's own first, then the surrogate shifts'. `xs`, `seen`: the windows' series (fill_windows);
+    `order`: the pairs in the order they are computed (any order gives the same numbers, but for the per-wearer sums'
+    additions). `lanes` = PADDED_LAGS, as an argument: LLVM vectorises a loop whose trip count it does not know (four
+    lags an instruction) and unrolls one it knows into scalar code (that loop ran about 5x slower).
+
+    Per pair and set: r at every lag, the peak over b's valid lags (the first maximum, as np.argmax), counted only if
+    a's centre is valid and more than LAG_S of b's lags are; the peak clipped to +-r_clip, then Fisher z. The pair's
+    running sums (`state` columns: sum z, windows, sum surrogate z, surrogate windows, sum lag, recent excess) add the
+    surrogates in turn, then the own set; the recent excess is an EMA (weight alpha) of r above the surrogates' mean.
+    Each counted excess is added to both wearers' `wearer_sum` and `wearer_n` (zeroed here).
+
+    With b's unit window k = (x - mean_k - slope_k * tc) * scale_k on its observed samples, r_k = scale_k * (sum c x
+    - mean_k * sum c o - slope_k * sum c tc o) over the window's samples (c: a's centre, o: b observed, x: b's series
+    with 0 where missing): a sliding dot product over b's series, in float64; b's few gaps correct the sums of c.
+    """
+    history = xs.shape[1] - REPEAT_S
+    rows = wvalid.shape[0]
+    # every wearer's centre window (c), c * tc and their sums, once per step: pairs then read one small array
+    centre = np.zeros((rows, 2, WINDOW_S))
+    centre_sums = np.zeros((rows, 2))
+    # (max(..., 0): an index known to be >= 0 needs no wrap-around check, so the loops over it vectorise)
+    centre_first = max((centre_end - WINDOW_S + 1) % history, 0)
+    for a in range(rows):
+        if wvalid[a, centre_slot]:
+            mean, slope, scale = wstat[a, centre_slot, MEAN], wstat[a, centre_slot, SLOPE], wstat[a, centre_slot, SCALE]
+            for j in range(WINDOW_S):
+                c = (xs[a, centre_first + j] - mean - slope * tc[j]) * scale * seen[a, centre_first + j]
+                centre[a, 0, j] = c
+                centre[a, 1, j] = c * tc[j]
+                centre_sums[a, 0] += c
+                centre_sums[a, 1] += c * tc[j]
+    dot_x = np.empty(max(lanes, N_LAGS))
+    dot_o = np.empty(N_LAGS)
+    dot_t = np.empty(N_LAGS)
+    zs = np.empty(set_starts.size)
+    oks = np.empty(set_starts.size, np.bool_)
+    wearer_sum[:] = 0.0
+    wearer_n[:] = 0.0
+    for q in range(order.size):  # pairs by b's row: b's windows and series are read in memory order
+        p = order[q]
+        a, b = pa[p], pb[p]
+        centre_ok = wvalid[a, centre_slot]
+        sum_c, sum_ct = centre_sums[a, 0], centre_sums[a, 1]
+        lag = 0
+        for s in range(set_starts.size):
+            start = max(set_starts[s], 0)
+            n_valid = 0
+            for k in range(N_LAGS):
+                n_valid += wvalid[b, start + k]
+            oks[s] = centre_ok and n_valid > LAG_S
+            zs[s] = 0.0
+            if not oks[s]:
+                continue
+            first = max((set_ends[s] - SPAN_S + 1) % history, 0)
+            dot_x[:] = 0.0
+            for j in range(WINDOW_S):  # across lags innermost: independent sums, each in sample order
+                cj = centre[a, 0, j]
+                for k in range(lanes):
+                    dot_x[k] += cj * xs[b, first + j + k]
+            # the sums of c and c * tc over the samples b observed in each lag window: all of a's centre, less b's gaps
+            observed = 0
+            for i in range(SPAN_S):
+                observed += seen[b, first + i]
+            for k in range(N_LAGS):
+                dot_o[k] = sum_c
+                dot_t[k] = sum_ct
+            if observed < SPAN_S:
+                for i in range(SPAN_S):
+                    if not seen[b, first + i]:
+                        for k in range(max(0, i - WINDOW_S + 1), min(N_LAGS, i + 1)):
+                            dot_o[k] -= centre[a, 0, i - k]
+                            dot_t[k] -= centre[a, 1, i - k]
+            best = -np.inf
+            best_k = -1
+            for k in range(N_LAGS):
+                if wvalid[b, start + k]:
+                    r = wstat[b, start + k, SCALE] * (dot_x[k] - wstat[b, start + k, MEAN] * dot_o[k]
+                                                      - wstat[b, start + k, SLOPE] * dot_t[k])
+                    if r != r:  # np.argmax would pick a NaN: the peak is not finite, the window not counted
+                        best_k = -1
+                        break
+                    if r > best:
+                        best, best_k = r, k
+            if best_k < 0:
+                oks[s] = False
+                continue
+            zs[s] = math.atanh(min(max(best, -r_clip), r_clip))
+            if s == 0:
+                lag = best_k - LAG_S
+        for s in range(1, set_starts.size):  # one at a time: the running sums add in the same order every run
+            if oks[s]:
+                state[p, 2] += zs[s]
+                state[p, 3] += 1.0
+        if not oks[0]:
+            continue
+        state[p, 0] += zs[0]
+        state[p, 1] += 1.0
+        state[p, 4] += lag
+        surrogate = state[p, 2] / state[p, 3] if state[p, 3] > 0 else np.nan
+        excess = math.tanh(zs[0]) - math.tanh(surrogate)
+        recent = state[p, 5]
+        state[p, 5] = excess if recent != recent else (1 - alpha) * recent + alpha * excess
+        if excess == excess:
+            wearer_sum[a] += excess
+            wearer_sum[b] += excess
+            wearer_n[a] += 1.0
+            wearer_n[b] += 1.0
