@@ -101,3 +101,23 @@ def test_a_kernel_without_a_cache_location_still_compiles(caplog) -> None:
     jit.KERNELS.remove(compiled)
     assert compiled(41) == 42
     assert "compiles without a cache" in caplog.text
+
+
+def test_a_first_start_says_it_compiles_and_the_next_loads_from_the_cache(tmp_path: Path) -> None:
+    # NUMBA_CACHE_DIR as the hub's service sets it: empty after an install, filled by the first start
+    import os
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    script = "import sys\nfrom lifepalette.hub.core import Hub\nHub(sys.argv[1], cadence_s=1.0)\n"
+
+    def start() -> str:
+        done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "hub.db")], capture_output=True, text=True,
+                              timeout=600, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stderr
+
+    first = start()
+    assert "compiling the scorer's kernels" in first and "scoring kernels compiled in" in first
+    assert any((tmp_path / "numba-cache").rglob("*.nbi")), "nothing cached"
+    second = start()
+    assert "compil" not in second, second

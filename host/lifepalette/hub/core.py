@@ -63,11 +63,18 @@ def load_scorer(groups: list[list[int]] | None):
 def warm_up_scoring() -> None:
     """Compile (first start after an install or upgrade) or load the scorer's kernels before any loop runs: the first
     scoring tick must not stall the event loop while badges are sending."""
+    import sys
+
     from lifepalette.scoring.jit import warm_up
 
-    took = warm_up()
+    def note() -> None:
+        print("lifepalette: compiling the scorer's kernels (once after an install or upgrade, 10-15 s)...",
+              file=sys.stderr, flush=True)
+
+    took = warm_up(note)
     if took > 1.0:
-        log.info("scoring kernels compiled in %.1f s (once after an install or upgrade; later starts load them)", took)
+        log.warning("scoring kernels compiled in %.1f s (once after an install or upgrade; later starts load them)",
+                    took)
 
 
 class CounterBlock:

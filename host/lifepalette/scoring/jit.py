@@ -56,17 +56,20 @@ def kernel(fn: F) -> F:
 WARM_UP_WEARERS = 3
 WARM_UP_S = 60  # past the first synchrony step (SPAN_S) and a baseline learnt in WARM_UP_LEARN_S
 WARM_UP_LEARN_S = 10
+SLOW_NOTE_S = 1.0  # loading from the cache takes a few tenths of a second; compiling takes 10-15 s
 _warm = False
 
 
-def warm_up() -> float:
+def warm_up(slow_note: Callable[[], None] | None = None) -> float:
     """Score a tiny synthetic cove once, second by second (the hub's path), as blocks (the simulator's) and block by
     second (`on_second`), so that every kernel is compiled (the first run after an install) or loaded from numba's
     cache before a caller's loops start: the hub's first scoring tick must not stall its event loop for a compile.
+    `slow_note()` runs (on a timer thread) if it takes over SLOW_NOTE_S: it is compiling, and a person may wait.
     Once per process: returns the seconds it took, 0.0 after the first call."""
     global _warm
     if _warm:
         return 0.0
+    import threading
     import time
 
     import numpy as np
@@ -76,6 +79,10 @@ def warm_up() -> float:
     from lifepalette.scoring.scorer import CoveScorer
 
     start = time.perf_counter()
+    timer = threading.Timer(SLOW_NOTE_S, slow_note) if slow_note is not None else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
     t = np.arange(WARM_UP_S)
     wobble = np.sin(t[None, :] / 7.0 + np.arange(WARM_UP_WEARERS)[:, None])
     features = {
@@ -95,5 +102,7 @@ def warm_up() -> float:
                                   if name in FIELDS})
         hub.compute(detail=False)
     hub.compute()
+    if timer is not None:
+        timer.cancel()
     _warm = True
     return time.perf_counter() - start
