@@ -32,6 +32,9 @@ PADDED_LAGS = 12  # N_LAGS rounded up to whole 4-wide vectors: the extra lag is 
 REPEAT_S = WINDOW_S + PADDED_LAGS - 1  # columns of the windows' series repeated after the last
 if (WINDOW_S, LAG_S) != (sy.WINDOW_S, sy.LAG_S):
     raise RuntimeError("sync_kernels is compiled for other window or lag lengths than synchrony's: update both")
+DOT_PASS = 6  # samples a pass of pair_step's correlation adds (it spells them out: WINDOW_S must be a multiple)
+if WINDOW_S % DOT_PASS:
+    raise RuntimeError("sync_kernels.pair_step adds 6 samples a pass: WINDOW_S must be a multiple of 6")
 MEAN, SLOPE, SCALE = range(3)  # a window's numbers in the stats ring
 
 
@@ -60,11 +63,13 @@ def fill_windows(series, rows, ends, slots, mirror_from, min_observed, min_sd, t
         first = (ends[run] - WINDOW_S + 1) % history
         length = size + WINDOW_S - 1
         for r in range(rows):
+            n_observed = 0
             for i in range(length):
                 column = first + i if first + i < history else first + i - history  # (a division is slow)
                 v = np.float64(series[r, column])
                 x[i] = v if v == v else 0.0
                 observed[i] = 1.0 if v == v else 0.0
+                n_observed += v == v
                 xs[r, column] = x[i]
                 seen[r, column] = v == v
                 if column < REPEAT_S:
@@ -72,25 +77,48 @@ def fill_windows(series, rows, ends, slots, mirror_from, min_observed, min_sd, t
                     seen[r, column + history] = v == v
             # each window's sums in sample order, the windows of the run side by side (independent sums: they
             # vectorise, and a window's numbers do not depend on the run it came in)
-            count[:size] = 0.0
             total[:size] = 0.0
             sum_xt[:size] = 0.0
-            sum_ot[:size] = 0.0
-            for j in range(WINDOW_S):
+            if n_observed == length:
+                # every sample observed (most windows): 30 observed, and the sum of tc is exactly 0 (half-integers,
+                # every partial sum exact): the same numbers as the sums below would give
+                count[:size] = WINDOW_S
+                sum_ot[:size] = 0.0
                 for w in range(size):
-                    count[w] += observed[w + j]
-                    total[w] += x[w + j]
-                    sum_xt[w] += x[w + j] * tc[j]
-                    sum_ot[w] += observed[w + j] * tc[j]
+                    t0 = 0.0
+                    t1 = 0.0
+                    for j in range(WINDOW_S):
+                        t0 += x[w + j]
+                        t1 += x[w + j] * tc[j]
+                    total[w] = t0
+                    sum_xt[w] = t1
+            else:
+                count[:size] = 0.0
+                sum_ot[:size] = 0.0
+                for j in range(WINDOW_S):
+                    for w in range(size):
+                        count[w] += observed[w + j]
+                        total[w] += x[w + j]
+                        sum_xt[w] += x[w + j] * tc[j]
+                        sum_ot[w] += observed[w + j] * tc[j]
             for w in range(size):
                 mean[w] = total[w] / max(count[w], 1.0)
                 # the sum over observed samples of (x - mean) * tc, over tc2
                 slope[w] = (sum_xt[w] - mean[w] * sum_ot[w]) / tc2
                 ss[w] = 0.0
-            for j in range(WINDOW_S):
+            if n_observed == length:  # (x 1.0: the same d)
                 for w in range(size):
-                    d = (x[w + j] - mean[w] - slope[w] * tc[j]) * observed[w + j]
-                    ss[w] += d * d
+                    acc = 0.0
+                    m, sl = mean[w], slope[w]
+                    for j in range(WINDOW_S):
+                        d = x[w + j] - m - sl * tc[j]
+                        acc += d * d
+                    ss[w] = acc
+            else:
+                for j in range(WINDOW_S):
+                    for w in range(size):
+                        d = (x[w + j] - mean[w] - slope[w] * tc[j]) * observed[w + j]
+                        ss[w] += d * d
             for w in range(size):
                 norm = math.sqrt(ss[w])
                 ok = count[w] >= min_observed and norm > min_sd * math.sqrt(max(count[w], 1.0))
@@ -140,12 +168,16 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
     for a in range(rows):
         if wvalid[a, centre_slot]:
             mean, slope, scale = wstat[a, centre_slot, MEAN], wstat[a, centre_slot, SLOPE], wstat[a, centre_slot, SCALE]
+            sum_c = 0.0
+            sum_ct = 0.0
             for j in range(WINDOW_S):
                 c = (xs[a, centre_first + j] - mean - slope * tc[j]) * scale * seen[a, centre_first + j]
                 centre[a, 0, j] = c
                 centre[a, 1, j] = c * tc[j]
-                centre_sums[a, 0] += c
-                centre_sums[a, 1] += c * tc[j]
+                sum_c += c
+                sum_ct += c * tc[j]
+            centre_sums[a, 0] = sum_c
+            centre_sums[a, 1] = sum_ct
     dot_x = np.empty(max(lanes, N_LAGS))
     dot_o = np.empty(N_LAGS)
     dot_t = np.empty(N_LAGS)
@@ -170,10 +202,15 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
                 continue
             first = max((set_ends[s] - SPAN_S + 1) % history, 0)
             dot_x[:] = 0.0
-            for j in range(WINDOW_S):  # across lags innermost: independent sums, each in sample order
-                cj = centre[a, 0, j]
+            cen = centre[a, 0]
+            # across lags innermost: independent sums, each in sample order, six samples per pass (a sum in an
+            # array goes through memory at each pass: LLVM cannot tell dot_x from xs)
+            for j in range(0, WINDOW_S, DOT_PASS):
+                c0, c1, c2, c3, c4, c5 = cen[j], cen[j + 1], cen[j + 2], cen[j + 3], cen[j + 4], cen[j + 5]
                 for k in range(lanes):
-                    dot_x[k] += cj * xs[b, first + j + k]
+                    i = first + j + k
+                    dot_x[k] = (dot_x[k] + c0 * xs[b, i] + c1 * xs[b, i + 1] + c2 * xs[b, i + 2]
+                                + c3 * xs[b, i + 3] + c4 * xs[b, i + 4] + c5 * xs[b, i + 5])
             # the sums of c and c * tc over the samples b observed in each lag window: all of a's centre, less b's gaps
             observed = 0
             for i in range(SPAN_S):
@@ -187,17 +224,22 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
                         for k in range(max(0, i - WINDOW_S + 1), min(N_LAGS, i + 1)):
                             dot_o[k] -= centre[a, 0, i - k]
                             dot_t[k] -= centre[a, 1, i - k]
+            # the first maximum over b's valid lags, without a branch per lag (a comparison of r's mispredicts)
+            wb = wstat[b]
+            vb = wvalid[b]
             best = -np.inf
             best_k = -1
+            not_finite = False
             for k in range(N_LAGS):
-                if wvalid[b, start + k]:
-                    r = wstat[b, start + k, SCALE] * (dot_x[k] - wstat[b, start + k, MEAN] * dot_o[k]
-                                                      - wstat[b, start + k, SLOPE] * dot_t[k])
-                    if r != r:  # np.argmax would pick a NaN: the peak is not finite, the window not counted
-                        best_k = -1
-                        break
-                    if r > best:
-                        best, best_k = r, k
+                r = wb[start + k, SCALE] * (dot_x[k] - wb[start + k, MEAN] * dot_o[k]
+                                            - wb[start + k, SLOPE] * dot_t[k])
+                valid = vb[start + k]
+                not_finite |= valid & (r != r)  # np.argmax would pick a NaN: the peak is not finite, not counted
+                higher = valid & (r > best)
+                best = r if higher else best
+                best_k = k if higher else best_k
+            if not_finite:
+                best_k = -1
             if best_k < 0:
                 oks[s] = False
                 continue
