@@ -35,6 +35,7 @@ if (WINDOW_S, LAG_S) != (sy.WINDOW_S, sy.LAG_S):
 DOT_PASS = 6  # samples a pass of pair_step's correlation adds (it spells them out: WINDOW_S must be a multiple)
 if WINDOW_S % DOT_PASS:
     raise RuntimeError("sync_kernels.pair_step adds 6 samples a pass: WINDOW_S must be a multiple of 6")
+PAD = N_LAGS - 1  # zeros either side of pair_step's centre windows
 MEAN, SLOPE, SCALE = range(3)  # a window's numbers in the stats ring
 
 
@@ -75,38 +76,34 @@ def fill_windows(series, rows, ends, slots, mirror_from, min_observed, min_sd, t
                 if column < REPEAT_S:
                     xs[r, column + history] = x[i]
                     seen[r, column + history] = v == v
-            # each window's sums in sample order, the windows of the run side by side (independent sums: they
-            # vectorise, and a window's numbers do not depend on the run it came in)
-            total[:size] = 0.0
-            sum_xt[:size] = 0.0
+            # each window's sums in sample order, in registers (a sum kept in an array goes through memory at each
+            # addition); a window's numbers do not depend on the run it came in
             if n_observed == length:
-                # every sample observed (most windows): 30 observed, and the sum of tc is exactly 0 (half-integers,
-                # every partial sum exact): the same numbers as the sums below would give
+                # every sample observed (about half the spans): 30 observed, and the sum of tc is exactly 0
+                # (half-integers, every partial sum exact): the numbers the sums below would give
                 count[:size] = WINDOW_S
                 sum_ot[:size] = 0.0
                 for w in range(size):
-                    t0 = 0.0
-                    t1 = 0.0
+                    t0 = t1 = 0.0
                     for j in range(WINDOW_S):
                         t0 += x[w + j]
                         t1 += x[w + j] * tc[j]
                     total[w] = t0
                     sum_xt[w] = t1
             else:
-                count[:size] = 0.0
-                sum_ot[:size] = 0.0
-                for j in range(WINDOW_S):
-                    for w in range(size):
-                        count[w] += observed[w + j]
-                        total[w] += x[w + j]
-                        sum_xt[w] += x[w + j] * tc[j]
-                        sum_ot[w] += observed[w + j] * tc[j]
+                for w in range(size):
+                    t0 = t1 = t2 = t3 = 0.0
+                    for j in range(WINDOW_S):
+                        t0 += observed[w + j]
+                        t1 += x[w + j]
+                        t2 += x[w + j] * tc[j]
+                        t3 += observed[w + j] * tc[j]
+                    count[w], total[w], sum_xt[w], sum_ot[w] = t0, t1, t2, t3
             for w in range(size):
                 mean[w] = total[w] / max(count[w], 1.0)
                 # the sum over observed samples of (x - mean) * tc, over tc2
                 slope[w] = (sum_xt[w] - mean[w] * sum_ot[w]) / tc2
-                ss[w] = 0.0
-            if n_observed == length:  # (x 1.0: the same d)
+            if n_observed == length:  # (x 1.0 gives the same d)
                 for w in range(size):
                     acc = 0.0
                     m, sl = mean[w], slope[w]
@@ -115,10 +112,13 @@ def fill_windows(series, rows, ends, slots, mirror_from, min_observed, min_sd, t
                         acc += d * d
                     ss[w] = acc
             else:
-                for j in range(WINDOW_S):
-                    for w in range(size):
-                        d = (x[w + j] - mean[w] - slope[w] * tc[j]) * observed[w + j]
-                        ss[w] += d * d
+                for w in range(size):
+                    acc = 0.0
+                    m, sl = mean[w], slope[w]
+                    for j in range(WINDOW_S):
+                        d = (x[w + j] - m - sl * tc[j]) * observed[w + j]
+                        acc += d * d
+                    ss[w] = acc
             for w in range(size):
                 norm = math.sqrt(ss[w])
                 ok = count[w] >= min_observed and norm > min_sd * math.sqrt(max(count[w], 1.0))
@@ -161,7 +161,7 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
     history = xs.shape[1] - REPEAT_S
     rows = wvalid.shape[0]
     # every wearer's centre window (c), c * tc and their sums, once per step: pairs then read one small array
-    centre = np.zeros((rows, 2, WINDOW_S))
+    centre = np.zeros((rows, 2, PAD + WINDOW_S + PAD))  # (zeros either side)
     centre_sums = np.zeros((rows, 2))
     # (max(..., 0): an index known to be >= 0 needs no wrap-around check, so the loops over it vectorise)
     centre_first = max((centre_end - WINDOW_S + 1) % history, 0)
@@ -172,14 +172,15 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
             sum_ct = 0.0
             for j in range(WINDOW_S):
                 c = (xs[a, centre_first + j] - mean - slope * tc[j]) * scale * seen[a, centre_first + j]
-                centre[a, 0, j] = c
-                centre[a, 1, j] = c * tc[j]
+                centre[a, 0, PAD + j] = c
+                centre[a, 1, PAD + j] = c * tc[j]
                 sum_c += c
                 sum_ct += c * tc[j]
             centre_sums[a, 0] = sum_c
             centre_sums[a, 1] = sum_ct
     dot_x = np.empty(max(lanes, N_LAGS))
     dot_o = np.empty(N_LAGS)
+    gaps = np.empty(SPAN_S + 1, np.int64)
     dot_t = np.empty(N_LAGS)
     zs = np.empty(set_starts.size)
     oks = np.empty(set_starts.size, np.bool_)
@@ -202,7 +203,7 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
                 continue
             first = max((set_ends[s] - SPAN_S + 1) % history, 0)
             dot_x[:] = 0.0
-            cen = centre[a, 0]
+            cen = centre[a, 0, PAD:PAD + WINDOW_S]
             # across lags innermost: independent sums, each in sample order, six samples per pass (a sum in an
             # array goes through memory at each pass: LLVM cannot tell dot_x from xs)
             for j in range(0, WINDOW_S, DOT_PASS):
@@ -212,18 +213,20 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
                     dot_x[k] = (dot_x[k] + c0 * xs[b, i] + c1 * xs[b, i + 1] + c2 * xs[b, i + 2]
                                 + c3 * xs[b, i + 3] + c4 * xs[b, i + 4] + c5 * xs[b, i + 5])
             # the sums of c and c * tc over the samples b observed in each lag window: all of a's centre, less b's gaps
-            observed = 0
-            for i in range(SPAN_S):
-                observed += seen[b, first + i]
+            n_gaps = 0
+            for i in range(SPAN_S):  # b's gaps in the span, in order (written at every i: no branch)
+                gaps[n_gaps] = i
+                n_gaps += not seen[b, first + i]
             for k in range(N_LAGS):
                 dot_o[k] = sum_c
                 dot_t[k] = sum_ct
-            if observed < SPAN_S:
-                for i in range(SPAN_S):
-                    if not seen[b, first + i]:
-                        for k in range(max(0, i - WINDOW_S + 1), min(N_LAGS, i + 1)):
-                            dot_o[k] -= centre[a, 0, i - k]
-                            dot_t[k] -= centre[a, 1, i - k]
+            # each gap from the lag windows holding it, in order; the others subtract the centre's zero padding,
+            # which leaves the sum's bits alone (a sum from +0.0 is never -0.0)
+            for g in range(n_gaps):
+                i = gaps[g] + PAD
+                for k in range(N_LAGS):
+                    dot_o[k] -= centre[a, 0, i - k]
+                    dot_t[k] -= centre[a, 1, i - k]
             # the first maximum over b's valid lags, without a branch per lag (a comparison of r's mispredicts)
             wb = wstat[b]
             vb = wvalid[b]
