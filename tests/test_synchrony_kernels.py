@@ -147,8 +147,9 @@ def test_peak_lag_and_r_are_those_of_plain_pearson_correlations(follower):
     assert abs(again[0, 5] - (0.75 * excess + 0.25 * (rs2.max() - np.tanh(sur_mean)))) < 1e-9
 
 
-@pytest.mark.parametrize("gaps", [{1: [-38, -20, -3]}, {0: [-30, -12, -6]}, {0: [-33], 1: [-1, -25]}],
-                         ids=["partner", "centre", "both"])
+@pytest.mark.parametrize("gaps", [{1: [-38, -20, -3]}, {0: [-30, -12, -6]}, {0: [-33], 1: [-1, -25]},
+                                  {1: [-39, -30, -9, 0]}],
+                         ids=["partner", "centre", "both", "partner at the span's ends"])
 def test_missing_seconds_keep_r_exact(follower, gaps):
     t = 300
     gappy = follower.copy()
