@@ -63,19 +63,29 @@ def fill_windows(series, rows, ends, slots, mirror_from, min_observed, min_sd, t
             size += 1
         first = (ends[run] - WINDOW_S + 1) % history
         length = size + WINDOW_S - 1
+        head = min(length, history - first)  # columns first.. before the series wraps to column 0
         for r in range(rows):
+            series_r, xs_r, seen_r = series[r], xs[r], seen[r]
             n_observed = 0
             for i in range(length):
-                column = first + i if first + i < history else first + i - history  # (a division is slow)
-                v = np.float64(series[r, column])
-                x[i] = v if v == v else 0.0
-                observed[i] = 1.0 if v == v else 0.0
-                n_observed += v == v
-                xs[r, column] = x[i]
-                seen[r, column] = v == v
-                if column < REPEAT_S:
-                    xs[r, column + history] = x[i]
-                    seen[r, column + history] = v == v
+                v = np.float64(series_r[first + i if i < head else i - head])
+                ok = v == v
+                x[i] = v if ok else 0.0
+                observed[i] = 1.0 if ok else 0.0
+                n_observed += ok
+            for i in range(head):
+                xs_r[first + i] = x[i]
+                seen_r[first + i] = observed[i] != 0.0
+            for i in range(head, length):
+                xs_r[i - head] = x[i]
+                seen_r[i - head] = observed[i] != 0.0
+            # the first REPEAT_S columns again after the last (those this run wrote)
+            for i in range(min(head, REPEAT_S - first)):
+                xs_r[first + i + history] = x[i]
+                seen_r[first + i + history] = observed[i] != 0.0
+            for i in range(head, min(length, head + REPEAT_S)):
+                xs_r[i - head + history] = x[i]
+                seen_r[i - head + history] = observed[i] != 0.0
             # each window's sums in sample order, in registers (a sum kept in an array goes through memory at each
             # addition); a window's numbers do not depend on the run it came in
             if n_observed == length:
