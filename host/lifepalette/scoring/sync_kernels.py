@@ -35,7 +35,6 @@ if (WINDOW_S, LAG_S) != (sy.WINDOW_S, sy.LAG_S):
 DOT_PASS = 6  # samples a pass of pair_step's correlation adds (it spells them out: WINDOW_S must be a multiple)
 if WINDOW_S % DOT_PASS:
     raise RuntimeError("sync_kernels.pair_step adds 6 samples a pass: WINDOW_S must be a multiple of 6")
-PAD = N_LAGS - 1  # zeros either side of pair_step's centre windows
 MEAN, SLOPE, SCALE = range(3)  # a window's numbers in the stats ring
 
 
@@ -171,7 +170,7 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
     history = xs.shape[1] - REPEAT_S
     rows = wvalid.shape[0]
     # every wearer's centre window (c), c * tc and their sums, once per step: pairs then read one small array
-    centre = np.zeros((rows, 2, PAD + WINDOW_S + PAD))  # (zeros either side)
+    centre = np.zeros((rows, 2, WINDOW_S))
     centre_sums = np.zeros((rows, 2))
     # (max(..., 0): an index known to be >= 0 needs no wrap-around check, so the loops over it vectorise)
     centre_first = max((centre_end - WINDOW_S + 1) % history, 0)
@@ -182,15 +181,14 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
             sum_ct = 0.0
             for j in range(WINDOW_S):
                 c = (xs[a, centre_first + j] - mean - slope * tc[j]) * scale * seen[a, centre_first + j]
-                centre[a, 0, PAD + j] = c
-                centre[a, 1, PAD + j] = c * tc[j]
+                centre[a, 0, j] = c
+                centre[a, 1, j] = c * tc[j]
                 sum_c += c
                 sum_ct += c * tc[j]
             centre_sums[a, 0] = sum_c
             centre_sums[a, 1] = sum_ct
     dot_x = np.empty(max(lanes, N_LAGS))
     dot_o = np.empty(N_LAGS)
-    gaps = np.empty(SPAN_S + 1, np.int64)
     dot_t = np.empty(N_LAGS)
     zs = np.empty(set_starts.size)
     oks = np.empty(set_starts.size, np.bool_)
@@ -213,7 +211,7 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
                 continue
             first = max((set_ends[s] - SPAN_S + 1) % history, 0)
             dot_x[:] = 0.0
-            cen = centre[a, 0, PAD:PAD + WINDOW_S]
+            cen = centre[a, 0]
             # across lags innermost: independent sums, each in sample order, six samples per pass (a sum in an
             # array goes through memory at each pass: LLVM cannot tell dot_x from xs)
             for j in range(0, WINDOW_S, DOT_PASS):
@@ -223,20 +221,18 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
                     dot_x[k] = (dot_x[k] + c0 * xs[b, i] + c1 * xs[b, i + 1] + c2 * xs[b, i + 2]
                                 + c3 * xs[b, i + 3] + c4 * xs[b, i + 4] + c5 * xs[b, i + 5])
             # the sums of c and c * tc over the samples b observed in each lag window: all of a's centre, less b's gaps
-            n_gaps = 0
-            for i in range(SPAN_S):  # b's gaps in the span, in order (written at every i: no branch)
-                gaps[n_gaps] = i
-                n_gaps += not seen[b, first + i]
+            observed = 0
+            for i in range(SPAN_S):
+                observed += seen[b, first + i]
             for k in range(N_LAGS):
                 dot_o[k] = sum_c
                 dot_t[k] = sum_ct
-            # each gap from the lag windows holding it, in order; the others subtract the centre's zero padding,
-            # which leaves the sum's bits alone (a sum from +0.0 is never -0.0)
-            for g in range(n_gaps):
-                i = gaps[g] + PAD
-                for k in range(N_LAGS):
-                    dot_o[k] -= centre[a, 0, i - k]
-                    dot_t[k] -= centre[a, 1, i - k]
+            if observed < SPAN_S:
+                for i in range(SPAN_S):
+                    if not seen[b, first + i]:
+                        for k in range(max(0, i - WINDOW_S + 1), min(N_LAGS, i + 1)):
+                            dot_o[k] -= centre[a, 0, i - k]
+                            dot_t[k] -= centre[a, 1, i - k]
             # the first maximum over b's valid lags, without a branch per lag (a comparison of r's mispredicts)
             wb = wstat[b]
             vb = wvalid[b]
