@@ -2,7 +2,7 @@
 
 The scorer's recurrences (each second depends on the one before, for every wearer) and its synchrony windows are loops
 over small arrays: as numpy calls they cost more in call overhead than in arithmetic. Compiled, they run at the cost of
-the arithmetic. The first run compiles them (a few seconds); later runs load them from numba's cache beside the module
+the arithmetic. The first run compiles them (10-15 s here); later runs load them from numba's cache beside the module
 (or the user's cache directory where the package is read-only).
 
 No fastmath: every operation rounds as numpy's does (no reassociation, no fused multiply-add), so a kernel gives the
