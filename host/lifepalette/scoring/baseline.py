@@ -31,7 +31,6 @@ class RobustBaseline:
         self.median = np.zeros((0, self.n_features))
         self.mad = np.zeros((0, self.n_features))
         self.ready = np.zeros((0, self.n_features), bool)
-        self._spread: np.ndarray | None = None  # `spread` until the MAD next changes (z and the next update share it)
 
     def grow(self, capacity: int) -> None:
         extra = capacity - self.capacity
@@ -44,30 +43,23 @@ class RobustBaseline:
         self.mad = np.concatenate([self.mad, np.zeros((extra, nf))])
         self.ready = np.concatenate([self.ready, np.zeros((extra, nf), bool)])
         self.capacity = capacity
-        self._spread = None
 
     def reset(self, rows: np.ndarray) -> None:
         self.count[rows] = 0
         self.ready[rows] = False
         self.median[rows] = 0.0
         self.mad[rows] = 0.0
-        self._spread = None
 
     @property
     def spread(self) -> np.ndarray:
-        if self._spread is None:
-            self._spread = np.maximum(self.mad * MAD_TO_SD, self.min_spread)
-        return self._spread
-
-    def changed(self) -> None:
-        """The arrays were updated in place (by a compiled loop): `spread` is computed afresh."""
-        self._spread = None
+        """Each feature's robust SD (the MAD scaled to an SD, at least its minimum): what z divides by."""
+        return np.maximum(self.mad * MAD_TO_SD, self.min_spread)
 
     def update(self, x: np.ndarray) -> None:
-        """Feed one second of features (capacity, n_features), NaN where invalid."""
+        """Feed one second of features (capacity, n_features), NaN where invalid: the baseline on its own, through
+        the same compiled step the scorer runs inside its per-second loop."""
         recurrences.compiled().update_baseline(np.ascontiguousarray(x, dtype=np.float64), self.count, self.buf,
                                                self.median, self.mad, self.ready, self.min_spread, self.drift)
-        self.changed()
 
     def z(self, x: np.ndarray) -> np.ndarray:
         """Baseline-normalised values; NaN where the baseline is not ready yet or x is NaN."""

@@ -199,6 +199,14 @@ def regulation_of(rec_score: float, rmssd_ema: float, rmssd_base: float) -> floa
     return total / n if n else math.nan
 
 
+def regulation_rows(rec_score: np.ndarray, rmssd_ema: np.ndarray, ready: np.ndarray, median: np.ndarray,
+                    out: np.ndarray) -> None:
+    """`regulation_of` for every wearer as the state is now (the report's; the baseline's RMSSD NaN until ready)."""
+    for w in range(out.size):
+        base = median[w, B_RMSSD] if ready[w, B_RMSSD] else math.nan
+        out[w] = regulation_of(rec_score[w], rmssd_ema[w], base)
+
+
 def gate_seconds(x: np.ndarray, col: tuple[int, ...], codes: tuple[int, ...], present: np.ndarray,
                  consent: np.ndarray, revision: np.ndarray, physio: np.ndarray, motion_art: np.ndarray,
                  poor_quality: np.ndarray, hr_ok: np.ndarray, eda_ok: np.ndarray, features: np.ndarray, hue: np.ndarray,
@@ -243,4 +251,4 @@ def compiled() -> SimpleNamespace:
     global _learnt, _baseline_wearer, regulation_of  # the kernels call these compiled versions
     _learnt, _baseline_wearer, regulation_of = kernel(_learnt), kernel(_baseline_wearer), kernel(regulation_of)
     return SimpleNamespace(score_seconds=kernel(score_seconds), gate_seconds=kernel(gate_seconds),
-                           update_baseline=kernel(update_baseline))
+                           update_baseline=kernel(update_baseline), regulation_rows=kernel(regulation_rows))

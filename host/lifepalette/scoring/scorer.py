@@ -38,8 +38,6 @@ from lifepalette.scoring.recurrences import (  # noqa: F401 (the arousal scale i
     AROUSAL_AT_BASELINE,
     AROUSAL_PER_Z,
     B_HR_SMOOTH,
-    B_RMSSD,
-    HRV_CAP,
 )
 from lifepalette.scoring.report import ScoreReport
 from lifepalette.scoring.wearers import FORGET, HISTORY_S, METRIC_STEPS, NEW_EPOCH, WearerArrays
@@ -342,7 +340,6 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
             base.min_spread, base.drift, base.count, base.buf, base.median, base.mad, base.ready,
             self.hr_smooth, self.z_last, self.z_age, self.arousal, self.arousal_ema, self.last_valid_t,
             self.in_peak, self.peak_t, self.rec_score, self.rmssd_ema, comp, sync_series, regulation)
-        base.changed()
         self.zcomp = comp[-1].copy()
         self._update_counts(g, ~np.isnan(comp))
         self.hue = _pick(last_present, g.hue, self.hue)[0]  # a record without shared colour clears it
@@ -389,17 +386,11 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.n_valid += valid.sum(axis=0)
 
     def regulation(self) -> np.ndarray:
-        return self._regulation(self._rmssd_base())
-
-    def _rmssd_base(self) -> np.ndarray:
-        return np.where(self.baseline.ready[:, B_RMSSD], self.baseline.median[:, B_RMSSD], np.nan)
-
-    def _regulation(self, base: np.ndarray) -> np.ndarray:
-        """From the baseline's RMSSD (`_rmssd_base`, NaN until ready) and the regulation state as it is now."""
-        hrv = np.clip(self.rmssd_ema / base, 0.0, HRV_CAP) / HRV_CAP  # (recurrences.regulation_of, for every row)
-        parts = np.stack([self.rec_score, hrv])
-        n = (~np.isnan(parts)).sum(axis=0)
-        return np.where(n > 0, np.nansum(parts, axis=0) / np.maximum(n, 1), np.nan)
+        """Per wearer, the regulation as it is now: the same compiled formula as at each synchrony step."""
+        out = np.empty(self.capacity)
+        recurrences.compiled().regulation_rows(self.rec_score, self.rmssd_ema, self.baseline.ready,
+                                               self.baseline.median, out)
+        return out
 
     # --- output ------------------------------------------------------------------------------------------------
     def metric_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
