@@ -48,13 +48,13 @@ def unit_windows(segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     detrended, unit norm (invalid windows are all 0). The samples from the windows' numbers (`fill_windows`)."""
     from numpy.lib.stride_tricks import sliding_window_view
 
+    from lifepalette.scoring.sync_kernels import REPEAT_S
+
     n, length = segment.shape
     series = np.ascontiguousarray(segment, np.float32)
     wstat = np.zeros((n, length - WINDOW_S + 1, 3))
     valid = np.zeros(wstat.shape[:2], bool)
     ends = np.arange(WINDOW_S - 1, length)
-    from lifepalette.scoring.sync_kernels import REPEAT_S
-
     xs, seen = np.zeros((n, length + REPEAT_S), np.float32), np.zeros((n, length + REPEAT_S), bool)
     fill_windows(series, n, ends, ends - (WINDOW_S - 1), wstat.shape[1], wstat, valid, xs, seen)
     x = sliding_window_view(series.astype(np.float64), WINDOW_S, axis=1)
