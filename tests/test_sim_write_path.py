@@ -206,3 +206,106 @@ def test_lowpass_rows_is_the_plain_recurrence_bit_for_bit():
             expected[:, t] = level
         got = _lowpass_rows(x, 8.0)
         assert got.dtype == dtype and got.flags.c_contiguous and got.tobytes() == expected.tobytes()
+
+
+def test_transposed_is_the_transpose_of_any_shape():
+    from lifepalette.sim.cohort import TRANSPOSE_ROWS, transposed
+
+    rng = np.random.default_rng(4)
+    for shape in ((0, 5), (5, 0), (1, 1), (TRANSPOSE_ROWS, 3), (2 * TRANSPOSE_ROWS + 7, 13), (9, 700)):
+        for dtype in (np.uint8, np.float32, np.float64):
+            x = (rng.random(shape) * 200).astype(dtype)
+            got = transposed(x)
+            assert got.dtype == dtype and got.flags.c_contiguous and np.array_equal(got, x.T)
+
+
+def _plain_ou(rng, n_series, seconds, tau_s):
+    """ou_matrix as first written: each second computed from the last and written into its column."""
+    phi = np.float32(np.exp(-1.0 / tau_s))
+    scale = np.float32(np.sqrt(1.0 - phi * phi))
+    out = np.empty((n_series, seconds), np.float32)
+    x = rng.standard_normal(n_series).astype(np.float32)
+    shocks = rng.standard_normal((seconds, n_series), dtype=np.float32) * scale
+    for t in range(seconds):
+        x = phi * x + shocks[t]
+        out[:, t] = x
+    return out
+
+
+def test_ou_matrix_is_the_plain_recurrence_bit_for_bit():
+    """ou_matrix runs the recurrence in place on the shocks and transposes at the end; the numbers (and what the
+    generator draws next) must be those of the per-second form."""
+    from lifepalette.sim.cohort import ou_matrix
+
+    for n_series, seconds in ((7, 300), (300, 7), (3, 600), (1, 1)):
+        ours, plain = np.random.default_rng(n_series), np.random.default_rng(n_series)
+        got, expected = ou_matrix(ours, n_series, seconds, 12.0), _plain_ou(plain, n_series, seconds, 12.0)
+        assert got.dtype == np.float32 and got.flags.c_contiguous and got.tobytes() == expected.tobytes()
+        assert ours.random() == plain.random()
+
+
+def _plain_feature_records(cohort):
+    """feature_records as the plain expressions (a new array per operation), the reference for the in-place form."""
+    from lifepalette.feature_table import NUMPY_TYPES
+    from lifepalette.scoring.fields import CONSENT_COLOUR, CONSENT_PHYSIO, FIELDS, Q_EDA, Q_HR, Q_MOTION, Q_SKIN
+    from lifepalette.sim import scenarios
+    from lifepalette.sim.features import CONSENT_REVISION, RMSSD_NA, _lowpass_rows
+
+    def param(name):
+        return np.array([p[name] for p in cohort.params], dtype=np.float32)[:, None]
+
+    rng = np.random.default_rng(cohort.seed + 1_000_003)
+    a = cohort.arousal
+    w, t = a.shape
+    low_ppg = (cohort.demographic == 1)[:, None]
+    hr = param("hr_rest") + param("hr_gain") * a
+    hr += rng.standard_normal((w, t), dtype=np.float32) * np.where(low_ppg, 3.0, 1.5).astype(np.float32)
+    rmssd = param("rmssd_rest") * (1 - 0.6 * a)
+    rmssd += rng.standard_normal((w, t), dtype=np.float32) * 4.0
+    scl_us = param("scl_rest_us") * (1 + param("scl_gain") * _lowpass_rows(a, 8.0))
+    scl_us *= 1 + 0.01 * rng.standard_normal((w, t), dtype=np.float32)
+    scr_p = (param("scr_rate_rest") + param("scr_rate_gain") * a) / 60.0
+    counts = np.cumsum(rng.random((w, t), dtype=np.float32) < scr_p, axis=1, dtype=np.int32)
+    window = counts.copy()
+    window[:, 60:] -= counts[:, :-60]
+    out = {"scr_per_min": np.minimum(window, 254)}
+    starts = rng.random((w, t)) < scenarios.motion_rate(cohort.scenario, t)[None, :]
+    motion = np.zeros((w, t), np.uint8)
+    intensity = rng.integers(60, 255, size=(w, t)).astype(np.uint8)
+    for k in range(4):
+        keep = starts if k == 0 else starts & (rng.random((w, t)) < 0.7)
+        np.maximum(motion[:, k:], np.where(keep[:, : t - k], intensity[:, : t - k], np.uint8(0)), out=motion[:, k:])
+    out["motion"] = motion
+    hr_valid = (rng.random((w, t), dtype=np.float32) >= np.where(low_ppg, 0.10, 0.03).astype(np.float32))
+    hr_valid &= motion == 0
+    out["hr_bpm"] = np.where(hr_valid, np.clip(np.rint(hr), 30, 250), HR_NA).astype(np.uint8)
+    out["rmssd_ms"] = np.where(hr_valid, np.clip(np.rint(rmssd), 1, 254), RMSSD_NA).astype(np.uint8)
+    eda_valid = (rng.random((w, t), dtype=np.float32) >= 0.02) & (scl_us >= 0.05)
+    out["scl"] = np.clip(np.rint(scl_us * 100), 1, 0xFFFE).astype(np.uint16)
+    skin = rng.random((w, t), dtype=np.float32) >= 0.003
+    out["quality"] = (skin * Q_SKIN + (hr_valid & skin) * Q_HR + (eda_valid & skin) * Q_EDA
+                      + (motion > 0) * Q_MOTION)
+    shares_colour = (rng.random(w) < 0.8)[:, None]
+    hue, chroma = rng.integers(0, 256, size=(w, 1)), rng.integers(80, 256, size=(w, 1))
+    per_wearer = {"hue": np.where(shares_colour, hue, 0), "chroma": np.where(shares_colour, chroma, 0),
+                  "colour_age": np.where(shares_colour, 0, 255),
+                  "consent": (CONSENT_PHYSIO | CONSENT_REVISION << 4) + shares_colour * CONSENT_COLOUR,
+                  "battery": np.full((w, 1), 80)}
+    for name, column in per_wearer.items():
+        out[name] = np.broadcast_to(column, (w, t))
+    return {k: np.ascontiguousarray(out[k], dtype=NUMPY_TYPES[k]) for k in FIELDS}
+
+
+def test_feature_records_are_the_plain_expressions_bit_for_bit():
+    """feature_records works in place in a few cohort-sized arrays; every field must equal the plain expressions'
+    (same draws in the same order, the same float operations), including cohorts shorter than the SCR window."""
+    from lifepalette.sim.cohort import make_cohort
+    from lifepalette.sim.features import feature_records
+
+    for n, seconds, scenario, seed in ((40, 400, "healing", 3), (9, 30, "calm", 1), (25, 700, "confrontation", 8)):
+        cohort = make_cohort(n, seconds, scenario, seed)
+        got, expected = feature_records(cohort), _plain_feature_records(cohort)
+        assert list(got) == list(expected)
+        for name, values in expected.items():
+            assert got[name].dtype == values.dtype and got[name].flags.c_contiguous, name
+            assert got[name].tobytes() == values.tobytes(), name

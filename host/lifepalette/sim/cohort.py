@@ -47,15 +47,33 @@ class Cohort:
 
 
 def ou_matrix(rng: np.random.Generator, n_series: int, seconds: int, tau_s: float) -> np.ndarray:
-    """n_series independent unit-variance OU processes at 1 Hz, vectorised across series (W, T) float32."""
+    """n_series independent unit-variance OU processes at 1 Hz, vectorised across series (W, T) float32.
+
+    The recurrence x = phi * x + shock runs in place over the shocks, one second's series side by side, and the
+    result is transposed once at the end: the same float operations as writing each second into its column."""
     phi = np.float32(np.exp(-1.0 / tau_s))
     scale = np.float32(np.sqrt(1.0 - phi * phi))
-    out = np.empty((n_series, seconds), np.float32)
-    x = rng.standard_normal(n_series).astype(np.float32)
-    shocks = rng.standard_normal((seconds, n_series), dtype=np.float32) * scale
-    for t in range(seconds):
-        x = phi * x + shocks[t]
-        out[:, t] = x
+    level = rng.standard_normal(n_series).astype(np.float32)
+    steps = rng.standard_normal((seconds, n_series), dtype=np.float32)
+    steps *= scale
+    carried = np.empty(n_series, np.float32)
+    for row in steps:
+        np.multiply(level, phi, out=carried)
+        row += carried
+        level = row
+    return transposed(steps)
+
+
+TRANSPOSE_ROWS = 256  # rows of the source per block: the block and its transpose stay in the CPU's cache
+
+
+def transposed(x: np.ndarray) -> np.ndarray:
+    """A 2-D array's transpose, C-contiguous, the same values. Why blocks: numpy copies a whole float32 transpose
+    reading or writing across the matrix (an hour of 1,000 wearers: ~23 ms here); a block at a time takes ~4 ms."""
+    rows, cols = x.shape
+    out = np.empty((cols, rows), x.dtype)
+    for start in range(0, rows, TRANSPOSE_ROWS):
+        out[:, start:start + TRANSPOSE_ROWS] = x[start:start + TRANSPOSE_ROWS].T
     return out
 
 

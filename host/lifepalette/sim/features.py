@@ -22,7 +22,7 @@ from lifepalette.scoring.fields import (
     RMSSD_NA,
 )
 from lifepalette.sim import scenarios
-from lifepalette.sim.cohort import Cohort
+from lifepalette.sim.cohort import Cohort, transposed
 
 CONSENT_REVISION = 1
 
@@ -34,7 +34,7 @@ def _lowpass_rows(x: np.ndarray, tau_s: float) -> np.ndarray:
     per second one product added in place. The same float operations (the sum taken the other way round), at 60 % of
     the time of column by column with three new arrays a second."""
     phi = np.float32(np.exp(-1.0 / tau_s))
-    seconds = np.ascontiguousarray(x.T)
+    seconds = transposed(x)
     seconds *= 1 - phi
     level = x[:, 0].copy()
     carried = np.empty_like(level)
@@ -42,13 +42,15 @@ def _lowpass_rows(x: np.ndarray, tau_s: float) -> np.ndarray:
         np.multiply(level, phi, out=carried)
         row += carried
         level = row
-    return np.ascontiguousarray(seconds.T)
+    return transposed(seconds)
 
 
 def _rolling_sum(events: np.ndarray, width: int) -> np.ndarray:
+    """Events in each row's last `width` seconds (int32): the cumulative count less the count `width` seconds ago."""
     c = np.cumsum(events, axis=1, dtype=np.int32)
-    out = c.copy()
-    out[:, width:] -= c[:, :-width]
+    out = np.empty_like(c)
+    out[:, :width] = c[:, :width]
+    np.subtract(c[:, width:], c[:, :-width], out=out[:, width:])
     return out
 
 
@@ -60,12 +62,15 @@ def motion_bursts(rng: np.random.Generator, cohort: Cohort) -> np.ndarray:
     """(W, T) motion intensity 0..255 (uint8), non-zero during bursts of 1-4 s at the scenario's rate."""
     w, t = cohort.arousal.shape
     rate = scenarios.motion_rate(cohort.scenario, t)[None, :]
-    starts = rng.random((w, t)) < rate
-    motion = np.zeros((w, t), np.uint8)
+    draw = rng.random((w, t))  # float64 (the seeded stream); each later draw refills it
+    starts = draw < rate
     intensity = rng.integers(60, 255, size=(w, t)).astype(np.uint8)  # drawn as int64 (the seeded stream), kept small
-    for k in range(4):  # a burst lasts up to 4 s: spread each start forward
-        keep = starts if k == 0 else starts & (rng.random((w, t)) < 0.7)
-        np.maximum(motion[:, k:], np.where(keep[:, : t - k], intensity[:, : t - k], np.uint8(0)), out=motion[:, k:])
+    motion = np.where(starts, intensity, np.uint8(0))
+    keep = np.empty_like(starts)
+    for k in range(1, 4):  # a burst lasts up to 4 s: spread each start forward, the larger intensity where they meet
+        np.less(rng.random(out=draw), 0.7, out=keep)
+        keep &= starts
+        np.maximum(motion[:, k:], intensity[:, : t - k], out=motion[:, k:], where=keep[:, : t - k])
     return motion
 
 
@@ -74,32 +79,53 @@ def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.nda
 
     Each field is made in its final one- or two-byte type as soon as its inputs exist, and the float temporaries go
     right after, so a 10,000-wearer hour stays well under 4 GB; the random draws keep their order (same seed, same
-    cohort as before)."""
+    cohort as before). The arithmetic runs in place in as few cohort-sized arrays as it needs: the same float
+    operations on the same operands as the plain expressions (a + b as b + a where that saves an array)."""
     rng = np.random.default_rng(cohort.seed + 1_000_003 if seed is None else seed)
     a = cohort.arousal
     w, t = a.shape
     low_ppg = (cohort.demographic == 1)[:, None]
     hr_noise = np.where(low_ppg, 3.0, 1.5).astype(np.float32)
-    hr = _param(cohort, "hr_rest") + _param(cohort, "hr_gain") * a
-    hr += rng.standard_normal((w, t), dtype=np.float32) * hr_noise
-    rmssd = _param(cohort, "rmssd_rest") * (1 - 0.6 * a)
-    rmssd += rng.standard_normal((w, t), dtype=np.float32) * 4.0
-    scl_us = _param(cohort, "scl_rest_us") * (1 + _param(cohort, "scl_gain") * _lowpass_rows(a, 8.0))
-    scl_us *= 1 + 0.01 * rng.standard_normal((w, t), dtype=np.float32)
-    scr_p = (_param(cohort, "scr_rate_rest") + _param(cohort, "scr_rate_gain") * a) / 60.0
-    out = {"scr_per_min": np.minimum(_rolling_sum(rng.random((w, t), dtype=np.float32) < scr_p, 60), 254)}
-    del scr_p
+    hr = np.multiply(_param(cohort, "hr_gain"), a)
+    hr += _param(cohort, "hr_rest")
+    noise = rng.standard_normal((w, t), dtype=np.float32)  # each later float32 draw refills it
+    noise *= hr_noise
+    hr += noise
+    rmssd = np.multiply(0.6, a)
+    np.subtract(1, rmssd, out=rmssd)
+    rmssd *= _param(cohort, "rmssd_rest")
+    rng.standard_normal(dtype=np.float32, out=noise)
+    noise *= 4.0
+    rmssd += noise
+    scl_us = _lowpass_rows(a, 8.0)
+    scl_us *= _param(cohort, "scl_gain")
+    scl_us += 1
+    scl_us *= _param(cohort, "scl_rest_us")
+    rng.standard_normal(dtype=np.float32, out=noise)
+    noise *= 0.01
+    noise += 1
+    scl_us *= noise
+    scr_p = np.multiply(_param(cohort, "scr_rate_gain"), a, out=noise)
+    scr_p += _param(cohort, "scr_rate_rest")
+    scr_p /= 60.0
+    scr = _rolling_sum(rng.random((w, t), dtype=np.float32) < scr_p, 60)
+    out = {"scr_per_min": np.minimum(scr, 254, out=scr)}
     motion = out["motion"] = motion_bursts(rng, cohort)
     hr_fail = np.where(low_ppg, 0.10, 0.03).astype(np.float32)
-    hr_valid = (rng.random((w, t), dtype=np.float32) >= hr_fail) & (motion == 0)
-    out["hr_bpm"] = np.where(hr_valid, np.clip(np.rint(hr), 30, 250), HR_NA).astype(np.uint8)
+    hr_valid = rng.random((w, t), dtype=np.float32, out=noise) >= hr_fail
+    hr_valid &= motion == 0
+    hr_invalid = ~hr_valid
+    out["hr_bpm"] = _badge_byte(hr, 30, 250, hr_invalid, HR_NA)
     del hr
-    out["rmssd_ms"] = np.where(hr_valid, np.clip(np.rint(rmssd), 1, 254), RMSSD_NA).astype(np.uint8)
-    del rmssd
-    eda_valid = (rng.random((w, t), dtype=np.float32) >= 0.02) & (scl_us >= 0.05)
-    out["scl"] = np.clip(np.rint(scl_us * 100), 1, 0xFFFE).astype(np.uint16)
+    out["rmssd_ms"] = _badge_byte(rmssd, 1, 254, hr_invalid, RMSSD_NA)
+    del rmssd, hr_invalid
+    eda_valid = rng.random((w, t), dtype=np.float32, out=noise) >= 0.02
+    eda_valid &= scl_us >= 0.05
+    scl_us *= 100
+    out["scl"] = np.clip(np.rint(scl_us, out=scl_us), 1, 0xFFFE, out=scl_us).astype(np.uint16)
     del scl_us
-    skin = rng.random((w, t), dtype=np.float32) >= 0.003
+    skin = rng.random((w, t), dtype=np.float32, out=noise) >= 0.003
+    del noise
     quality = skin.astype(np.uint8) * np.uint8(Q_SKIN)  # distinct bits: OR-ing them is the sum
     quality |= (hr_valid & skin).astype(np.uint8) * np.uint8(Q_HR)
     quality |= (eda_valid & skin).astype(np.uint8) * np.uint8(Q_EDA)
@@ -116,6 +142,14 @@ def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.nda
     for name, column in per_wearer.items():  # one value per wearer, spread over the seconds in the final type
         out[name] = np.broadcast_to(column.astype(NUMPY_TYPES[name]), (w, t)).copy()
     return {k: np.ascontiguousarray(out[k], dtype=NUMPY_TYPES[k]) for k in FIELDS}
+
+
+def _badge_byte(x: np.ndarray, lo: int, hi: int, invalid: np.ndarray, na: int) -> np.ndarray:
+    """np.where(~invalid, np.clip(np.rint(x), lo, hi), na) as uint8, rounding and clipping x in place."""
+    np.clip(np.rint(x, out=x), lo, hi, out=x)
+    out = x.astype(np.uint8)
+    np.copyto(out, np.uint8(na), where=invalid)
+    return out
 
 
 def second_matrix(features: dict[str, np.ndarray], t: int) -> np.ndarray:
