@@ -309,3 +309,16 @@ def test_feature_records_are_the_plain_expressions_bit_for_bit():
         for name, values in expected.items():
             assert got[name].dtype == values.dtype and got[name].flags.c_contiguous, name
             assert got[name].tobytes() == values.tobytes(), name
+
+
+def test_the_json_files_are_json_dumps_text(tmp_path):
+    """write_outputs skips json's cycle check; the files must still be exactly json.dumps(doc, allow_nan=False)."""
+    import json
+
+    from lifepalette.sim.run import simulate, write_outputs
+
+    result = simulate(12, 6, seed=2, show_progress=False)
+    write_outputs(result, tmp_path, features=None, plots=False)
+    for name, doc in (("scores.json", result.scores), ("report.json", result.report),
+                      ("palette_timeline.json", result.palette_timeline)):
+        assert (tmp_path / name).read_text(encoding="utf-8") == json.dumps(doc, allow_nan=False) + "\n"

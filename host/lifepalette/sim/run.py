@@ -188,8 +188,8 @@ def write_outputs(result: SimResult, out: Path, features: str | None = "parquet"
                              "dev_ids": c.dev_ids.tolist(), "demographic": [DEMOGRAPHIC_GROUPS[int(g)]
                                                                             for g in c.demographic],
                              "dialogue": {str(k): v for k, v in c.dialogue.items()}}}
-    for name, doc in files.items():
-        (out / name).write_text(json.dumps(doc, allow_nan=False) + "\n", encoding="utf-8")
+    for name, doc in files.items():  # trees of plain values: no cycle check (the same text, ~15 % less CPU)
+        (out / name).write_text(json.dumps(doc, allow_nan=False, check_circular=False) + "\n", encoding="utf-8")
         written.append(name)
     # uncompressed: zlib took longer than the whole Parquet feature table (float noise barely compresses)
     np.savez(out / "arousal.npz", dev_ids=c.dev_ids, truth=c.arousal, ours=result.ours, naive=result.naive,
