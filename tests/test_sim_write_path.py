@@ -9,23 +9,24 @@ import warnings
 import numpy as np
 from lifepalette.scoring.fields import HR_NA, SCL_NA, SCR_NA
 from lifepalette.sim import naive
-from lifepalette.sim.cohort import _add_rows
+from lifepalette.sim.cohort import _add_scaled_rows
 
 
-def test_add_rows_is_np_add_at_bit_for_bit():
+def test_add_scaled_rows_is_np_add_at_bit_for_bit():
     rng = np.random.default_rng(3)
     rows = rng.integers(0, 40, size=300)  # many repeats, in no order
-    values = rng.standard_normal((300, 50)).astype(np.float32) * 1e3
+    weights = rng.random(300).astype(np.float32)
+    source = rng.standard_normal((300, 50)).astype(np.float32) * 1e3
     start = rng.standard_normal((40, 50)).astype(np.float32)
     expected, got = start.copy(), start.copy()
-    np.add.at(expected, rows, values)
-    _add_rows(got, rows, values)
+    np.add.at(expected, rows, weights[:, None] * source)
+    _add_scaled_rows(got, rows, weights, source)
     assert got.tobytes() == expected.tobytes()
 
 
-def test_add_rows_of_nothing_changes_nothing():
+def test_add_scaled_rows_of_nothing_changes_nothing():
     out = np.ones((3, 4), np.float32)
-    _add_rows(out, np.array([], np.int64), np.empty((0, 4), np.float32))
+    _add_scaled_rows(out, np.array([], np.int64), np.empty(0, np.float32), np.empty((0, 4), np.float32))
     assert (out == 1).all()
 
 
