@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lifepalette.sim import loops, scenarios
+from lifepalette.sim import scenarios
 from lifepalette.sim.physiology import DEFAULT_PARAMS
 
 DEMOGRAPHIC_GROUPS = ("reference", "low_ppg", "low_eda")
@@ -50,14 +50,18 @@ class Cohort:
 def ou_matrix(rng: np.random.Generator, n_series: int, seconds: int, tau_s: float) -> np.ndarray:
     """n_series independent unit-variance OU processes at 1 Hz, vectorised across series (W, T) float32.
 
-    The recurrence x = phi * x + shock runs compiled, in place over the shocks (one second's series side by side),
-    and the result is transposed once at the end: the same float operations as writing each second into its column."""
+    The recurrence x = phi * x + shock runs in place over the shocks, one second's series side by side, and the
+    result is transposed once at the end: the same float operations as writing each second into its column."""
     phi = np.float32(np.exp(-1.0 / tau_s))
     scale = np.float32(np.sqrt(1.0 - phi * phi))
     level = rng.standard_normal(n_series).astype(np.float32)
     steps = rng.standard_normal((seconds, n_series), dtype=np.float32)
     steps *= scale
-    loops.ou_steps(steps, level, phi)
+    carried = np.empty(n_series, np.float32)
+    for row in steps:
+        np.multiply(level, phi, out=carried)
+        row += carried
+        level = row
     return transposed(steps)
 
 
