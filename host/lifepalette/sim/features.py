@@ -74,56 +74,80 @@ def motion_bursts(rng: np.random.Generator, cohort: Cohort) -> np.ndarray:
     return motion
 
 
+ROWS = 64  # wearers per slice of float arithmetic: a slice of an hour (~1 MB of float32) stays in the CPU's cache
+
+
 def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.ndarray]:
     """{field: (W, T) array in the feature table's type} for every telemetry field.
 
-    Each field is made in its final one- or two-byte type as soon as its inputs exist, and the float temporaries go
-    right after, so a 10,000-wearer hour stays well under 4 GB; the random draws keep their order (same seed, same
-    cohort as before). The arithmetic runs in place in as few cohort-sized arrays as it needs: the same float
-    operations on the same operands as the plain expressions (a + b as b + a where that saves an array)."""
+    Each field is made in its final one- or two-byte type as soon as its inputs exist, so a 10,000-wearer hour stays
+    well under 4 GB; the random draws keep their order (same seed, same cohort as before), each a whole (W, T) draw
+    into one reused buffer. The float arithmetic between draws runs a slice of ROWS wearers at a time, in place: the
+    same float operations on the same operands as the plain expressions (a + b as b + a where that saves an array)."""
     rng = np.random.default_rng(cohort.seed + 1_000_003 if seed is None else seed)
     a = cohort.arousal
     w, t = a.shape
+    p = {name: _param(cohort, name) for name in ("hr_rest", "hr_gain", "rmssd_rest", "scl_rest_us", "scl_gain",
+                                                 "scr_rate_rest", "scr_rate_gain")}
     low_ppg = (cohort.demographic == 1)[:, None]
     hr_noise = np.where(low_ppg, 3.0, 1.5).astype(np.float32)
-    hr = np.multiply(_param(cohort, "hr_gain"), a)
-    hr += _param(cohort, "hr_rest")
+    slices = [slice(start, start + ROWS) for start in range(0, w, ROWS)]
+    hr, rmssd = np.empty((w, t), np.uint8), np.empty((w, t), np.uint8)  # rounded and clipped; n/a set below
     noise = rng.standard_normal((w, t), dtype=np.float32)  # each later float32 draw refills it
-    noise *= hr_noise
-    hr += noise
-    rmssd = np.multiply(0.6, a)
-    np.subtract(1, rmssd, out=rmssd)
-    rmssd *= _param(cohort, "rmssd_rest")
+    for rows in slices:
+        x = np.multiply(p["hr_gain"][rows], a[rows])
+        x += p["hr_rest"][rows]
+        n = noise[rows]
+        n *= hr_noise[rows]
+        x += n
+        hr[rows] = _rounded(x, 30, 250)
     rng.standard_normal(dtype=np.float32, out=noise)
-    noise *= 4.0
-    rmssd += noise
-    scl_us = _lowpass_rows(a, 8.0)
-    scl_us *= _param(cohort, "scl_gain")
-    scl_us += 1
-    scl_us *= _param(cohort, "scl_rest_us")
+    for rows in slices:
+        x = np.multiply(0.6, a[rows])
+        np.subtract(1, x, out=x)
+        x *= p["rmssd_rest"][rows]
+        n = noise[rows]
+        n *= 4.0
+        x += n
+        rmssd[rows] = _rounded(x, 1, 254)
+    scl, scl_ok = np.empty((w, t), np.uint16), np.empty((w, t), bool)
+    level = _lowpass_rows(a, 8.0)
     rng.standard_normal(dtype=np.float32, out=noise)
-    noise *= 0.01
-    noise += 1
-    scl_us *= noise
-    scr_p = np.multiply(_param(cohort, "scr_rate_gain"), a, out=noise)
-    scr_p += _param(cohort, "scr_rate_rest")
-    scr_p /= 60.0
-    scr = _rolling_sum(rng.random((w, t), dtype=np.float32) < scr_p, 60)
+    for rows in slices:
+        x = level[rows]
+        x *= p["scl_gain"][rows]
+        x += 1
+        x *= p["scl_rest_us"][rows]
+        n = noise[rows]
+        n *= 0.01
+        n += 1
+        x *= n
+        np.greater_equal(x, 0.05, out=scl_ok[rows])
+        x *= 100
+        scl[rows] = _rounded(x, 1, 0xFFFE)
+    del level
+    events = np.empty((w, t), bool)
+    rng.random(dtype=np.float32, out=noise)
+    for rows in slices:
+        x = np.multiply(p["scr_rate_gain"][rows], a[rows])
+        x += p["scr_rate_rest"][rows]
+        x /= 60.0
+        np.less(noise[rows], x, out=events[rows])
+    scr = _rolling_sum(events, 60)
+    del events
     out = {"scr_per_min": np.minimum(scr, 254, out=scr)}
     motion = out["motion"] = motion_bursts(rng, cohort)
     hr_fail = np.where(low_ppg, 0.10, 0.03).astype(np.float32)
     hr_valid = rng.random((w, t), dtype=np.float32, out=noise) >= hr_fail
     hr_valid &= motion == 0
     hr_invalid = ~hr_valid
-    out["hr_bpm"] = _badge_byte(hr, 30, 250, hr_invalid, HR_NA)
-    del hr
-    out["rmssd_ms"] = _badge_byte(rmssd, 1, 254, hr_invalid, RMSSD_NA)
-    del rmssd, hr_invalid
+    np.copyto(hr, np.uint8(HR_NA), where=hr_invalid)
+    np.copyto(rmssd, np.uint8(RMSSD_NA), where=hr_invalid)
+    out["hr_bpm"], out["rmssd_ms"], out["scl"] = hr, rmssd, scl
+    del hr_invalid
     eda_valid = rng.random((w, t), dtype=np.float32, out=noise) >= 0.02
-    eda_valid &= scl_us >= 0.05
-    scl_us *= 100
-    out["scl"] = np.clip(np.rint(scl_us, out=scl_us), 1, 0xFFFE, out=scl_us).astype(np.uint16)
-    del scl_us
+    eda_valid &= scl_ok
+    del scl_ok
     skin = rng.random((w, t), dtype=np.float32, out=noise) >= 0.003
     del noise
     quality = skin.astype(np.uint8) * np.uint8(Q_SKIN)  # distinct bits: OR-ing them is the sum
@@ -144,12 +168,9 @@ def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.nda
     return {k: np.ascontiguousarray(out[k], dtype=NUMPY_TYPES[k]) for k in FIELDS}
 
 
-def _badge_byte(x: np.ndarray, lo: int, hi: int, invalid: np.ndarray, na: int) -> np.ndarray:
-    """np.where(~invalid, np.clip(np.rint(x), lo, hi), na) as uint8, rounding and clipping x in place."""
-    np.clip(np.rint(x, out=x), lo, hi, out=x)
-    out = x.astype(np.uint8)
-    np.copyto(out, np.uint8(na), where=invalid)
-    return out
+def _rounded(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """np.clip(np.rint(x), lo, hi), in place in x."""
+    return np.clip(np.rint(x, out=x), lo, hi, out=x)
 
 
 def second_matrix(features: dict[str, np.ndarray], t: int) -> np.ndarray:
