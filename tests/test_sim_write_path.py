@@ -323,3 +323,26 @@ def test_the_json_files_are_json_dumps_text(tmp_path):
     for name, doc in (("scores.json", result.scores), ("report.json", result.report),
                       ("palette_timeline.json", result.palette_timeline)):
         assert (tmp_path / name).read_text(encoding="utf-8") == json.dumps(doc, allow_nan=False) + "\n"
+
+
+def test_fairness_nanmean_is_np_nanmean_bit_for_bit(monkeypatch):
+    """evaluate._nanmean takes np.nanmean's steps without its copy; unrounded, it must give np.nanmean's float exactly
+    (float32 and float64, 1-D and 2-D, few and many NaNs), and None where nothing is finite."""
+    import math
+
+    from lifepalette.sim import evaluate
+
+    monkeypatch.setattr(evaluate, "_r", lambda x: None if x is None or not math.isfinite(x) else x)
+    rng = np.random.default_rng(12)
+    for shape in ((1,), (7,), (1000,), (5, 333), (40, 3600)):
+        for dtype in (np.float32, np.float64):
+            for nan_fraction in (0.0, 0.3, 0.97):
+                values = (rng.random(shape) * rng.choice([1e-3, 1.0, 300.0])).astype(dtype)
+                values[rng.random(shape) < nan_fraction] = np.nan
+                if np.isnan(values).all():
+                    continue
+                expected = float(np.nanmean(values))
+                got = evaluate._nanmean(values.copy())
+                assert got == expected and (got is not None), (shape, dtype, nan_fraction)
+    assert evaluate._nanmean(np.full((3, 4), np.nan, np.float32)) is None
+    assert evaluate._nanmean(np.array([np.inf, np.nan], np.float32)) is None

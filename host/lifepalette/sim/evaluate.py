@@ -157,13 +157,23 @@ def _masked_error(estimate: np.ndarray, truth: np.ndarray, keep: np.ndarray) -> 
     """|estimate - truth| where keep, NaN elsewhere: np.where's numbers, built in one array."""
     err = estimate - truth
     np.abs(err, out=err)
-    err[~keep] = np.nan
+    np.copyto(err, np.nan, where=~keep)
     return err
 
 
 def _nanmean(values: np.ndarray) -> float | None:
-    """Rounded np.nanmean of a selection, None where nothing is finite; the selection is taken once."""
-    return _r(float(np.nanmean(values))) if np.isfinite(values).any() else None
+    """Rounded np.nanmean of a selection (a fresh array: its NaNs become 0 here), None where nothing is finite.
+
+    np.nanmean's own steps, bit for bit: NaN replaced by 0, the sum of that array in its own type, divided by the
+    count of the rest as its float type (float32 / count is float64, cast back); without nanmean's copy of the
+    selection and the separate isfinite pass (the 1,000-wearer hour's fairness: ~70 -> ~50 ms)."""
+    nan = np.isnan(values)
+    count = np.intp(values.size - np.count_nonzero(nan))
+    if not count:
+        return None
+    np.copyto(values, 0, where=nan)
+    total = np.sum(values)
+    return _r(float(total.dtype.type(total / count)))
 
 
 def disparities(per_group: dict) -> dict:
