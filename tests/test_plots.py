@@ -281,10 +281,13 @@ def test_without_freetype_the_bitmap_font_still_writes_the_plots(result, tmp_pat
     _valid_pngs(tmp_path, plots.write_plots(result, tmp_path))
 
 
-def test_png_bytes_are_lossless_rgb(result):
-    canvas = plots._groups(result)
-    image = canvas.to_image()
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", compress_level=plots.PNG_COMPRESS_LEVEL)
-    with Image.open(io.BytesIO(buf.getvalue())) as back:
-        assert np.array_equal(np.asarray(back), np.asarray(image))
+def test_png_encoding_is_lossless_and_readable_by_pillow(result):
+    rng = np.random.default_rng(4)
+    noise = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)  # every byte difference, wrapping modulo 256
+    plot = np.asarray(plots._groups(result).to_image())
+    for rgb in (noise, plot, np.zeros((1, 1, 3), np.uint8)):
+        data = pk.encode_png(rgb, plots.PNG_COMPRESS_LEVEL)
+        with Image.open(io.BytesIO(data)) as back:
+            back.load()
+            assert back.format == "PNG" and back.mode == "RGB"
+            assert np.array_equal(np.asarray(back), rgb)

@@ -13,6 +13,8 @@ draws can spill outside the frame (values beyond the limits are cut off, as in m
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -79,6 +81,25 @@ def padded(lo: float, hi: float, fraction: float = 0.05) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
+def encode_png(rgb: np.ndarray, compress_level: int = 1) -> bytes:
+    """An 8-bit RGB PNG of a (rows, columns, 3) uint8 array, every row "Up"-filtered (its difference from the row
+    above: plots are mostly flat, so mostly zeros). Why not Pillow's writer: it tries all five filters on every row,
+    2.5x the CPU for 5 % smaller files here, and its first save imports five image format plugins."""
+    h, w, _ = rgb.shape
+    rows = rgb.reshape(h, w * 3)
+    filtered = np.empty((h, w * 3 + 1), np.uint8)
+    filtered[:, 0] = 2  # filter type Up (the first row's "row above" is zeros: its own bytes)
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # modulo 256, as PNG defines it
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)  # 8 bits per channel, truecolour, no interlace
+    data = zlib.compress(filtered.tobytes(), compress_level)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+
+
 _FONTS: dict[int, tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, int]] = {}
 
 
@@ -122,7 +143,7 @@ def put_text(image: Image.Image, x: float, y: float, s: str, px: int, colour: Co
         mask = mask.transpose(Image.Transpose.ROTATE_90)
     left = round(x - {"left": 0, "center": mask.width / 2, "right": mask.width}[ha])
     top = round(y - {"top": 0, "center": mask.height / 2, "bottom": mask.height}[va])
-    image.paste(colour, (left, top, left + mask.width, top + mask.height), mask)
+    ImageDraw.Draw(image).bitmap((left, top), mask, fill=colour)
     return left, top, left + mask.width, top + mask.height
 
 
@@ -155,7 +176,7 @@ class Canvas:
         return self.image.reduce(self.scale) if self.scale > 1 else self.image
 
     def save(self, path: Path, compress_level: int = 1) -> None:
-        self.to_image().save(path, format="PNG", compress_level=compress_level)
+        path.write_bytes(encode_png(np.asarray(self.to_image()), compress_level))
 
 
 class Axes:
@@ -230,14 +251,14 @@ class Axes:
         cols, rows = cols[inside], rows[inside]
         if not len(cols):
             return int(ok.sum())
-        # composite only the box the dots cover: the rest of the layer stays as it is
-        box = (int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
-        w, h = box[2] - box[0], box[3] - box[1]
-        count = np.bincount((rows - box[1]) * w + (cols - box[0]), minlength=w * h).reshape(h, w)
-        cover = (1.0 - (1.0 - alpha) ** count.astype(np.float32))[:, :, None]
-        pixels = np.asarray(self.layer.crop(box), dtype=np.float32)
-        pixels += cover * (np.array(colour, np.float32) - pixels)
-        self.layer.paste(Image.fromarray((pixels + 0.5).astype(np.uint8)), box[:2])
+        # composite only the pixels a dot covers: the rest of the layer stays as it is
+        count = np.bincount(rows * self.layer.width + cols, minlength=self.layer.width * self.layer.height)
+        hit = np.flatnonzero(count)
+        pixels = np.array(self.layer).reshape(-1, 3)
+        under = pixels[hit].astype(np.float32)
+        cover = (1.0 - (1.0 - alpha) ** count[hit].astype(np.float32))[:, None]
+        pixels[hit] = (under + cover * (np.array(colour, np.float32) - under) + 0.5).astype(np.uint8)
+        self.layer.paste(Image.fromarray(pixels.reshape(self.layer.height, self.layer.width, 3)))
         return int(ok.sum())
 
     def bars(self, x: np.ndarray, heights: np.ndarray, width: float, colour: Colour, label: str | None = None) -> None:

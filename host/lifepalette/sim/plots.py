@@ -54,13 +54,12 @@ def palette_cells(timeline: list[dict]) -> tuple[list[int], np.ndarray]:
 def _palette(result: Any) -> pk.Canvas:
     timeline = result.palette_timeline
     canvas = pk.Canvas(810, 360)
-    # each snapshot (taken at the end of its minute) colours the minute before it
+    # each snapshot (taken at the end of its stretch) colours the stretch since the one before it
     end = (timeline[-1]["t"] + 1) / 60.0 if timeline else 1.0
-    ax = canvas.add_axes(72, 34, 795, 305, (0.0, end), (0.5, -0.5))
+    gids, img = palette_cells(timeline) if timeline else ([], np.zeros((0, 0, 3), np.uint8))
+    ax = canvas.add_axes(72, 34, 795, 305, (0.0, end), (len(gids) + 0.5, -0.5))
+    ax.image(img, (0.0, end, -0.5, len(gids) + 0.5))
     if timeline:
-        gids, img = palette_cells(timeline)
-        ax.ylim = (len(gids) + 0.5, -0.5)
-        ax.image(img, (0.0, end, -0.5, len(gids) + 0.5))
         ax.yticks(range(len(gids) + 1), ["cove"] + [f"group {g}" for g in gids], size=9)
     ax.xticks(pk.nice_ticks(0.0, end, 8))
     ax.xlabel("minute")
