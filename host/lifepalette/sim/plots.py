@@ -19,7 +19,7 @@ MAX_GROUP_ROWS = 24
 MAX_MATRIX_WEARERS = 40
 MAX_TRAJECTORIES = 12
 COUPLING_TICKS = sorted(set(COUPLING_LEVELS))
-PNG_COMPRESS_LEVEL = 1  # lossless either way; zlib level 6 took 0.1 s more for 8 % smaller files
+PNG_COMPRESS_LEVEL = 1  # lossless either way; zlib level 6 took 17 ms more for 17 % smaller files (1000 wearers)
 BLUE, ORANGE = (38, 112, 178), (240, 128, 28)
 # one colour per plotted wearer (MAX_TRAJECTORIES of them), no two alike, none pale on white
 WEARER_COLOURS = [(38, 112, 178), (240, 128, 28), (44, 150, 60), (200, 40, 44), (140, 100, 190), (140, 86, 74),
