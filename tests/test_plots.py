@@ -78,6 +78,7 @@ def test_tick_labels_use_the_fewest_decimals_that_are_exact():
     assert pk.tick_labels([-0.05, 0.0, 0.05, 0.1]) == ["-0.05", "0.00", "0.05", "0.10"]
     assert pk.tick_labels([0.0, 0.2, 0.4]) == ["0.0", "0.2", "0.4"]
     assert pk.tick_labels([-1e-17, 0.5]) == ["0.0", "0.5"]  # no "-0.0"
+    assert pk.tick_labels([-1e-12, 10.0]) == ["0", "10"]
 
 
 def test_palette_cells_are_the_timelines_colours(result):

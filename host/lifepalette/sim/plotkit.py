@@ -29,7 +29,7 @@ LIGHT_GREY = (200, 200, 200)
 Colour = tuple[int, int, int]
 
 # An ordered map for heatmaps, dark blue -> grey -> yellow, its lightness rising all the way (a larger value is always
-# a lighter cell, also in greyscale and for red-green colour blindness); the anchors are this project's own choice
+# a lighter cell, in greyscale too; blue against yellow is the contrast red-green colour blindness keeps)
 COLOUR_MAP_ANCHORS = np.array([(18, 32, 92), (66, 78, 118), (126, 126, 126), (186, 174, 98), (250, 228, 64)], float)
 COLOUR_MAP = np.stack([np.interp(np.linspace(0, 1, 256), np.linspace(0, 1, len(COLOUR_MAP_ANCHORS)), channel)
                        for channel in COLOUR_MAP_ANCHORS.T], axis=1).round().astype(np.uint8)
@@ -67,8 +67,7 @@ def tick_labels(ticks: Sequence[float]) -> list[str]:
     for decimals in range(7):
         if all(abs(round(t, decimals) - t) < 1e-9 for t in ticks):
             break
-    return [f"{t:.{decimals}f}".replace("-0.", "0.") if round(t, decimals) == 0 else f"{t:.{decimals}f}"
-            for t in ticks]
+    return [f"{round(t, decimals) + 0.0:.{decimals}f}" for t in ticks]  # + 0.0: no "-0.0"
 
 
 def padded(lo: float, hi: float, fraction: float = 0.05) -> tuple[float, float]:
@@ -83,8 +82,9 @@ def padded(lo: float, hi: float, fraction: float = 0.05) -> tuple[float, float]:
 
 def encode_png(rgb: np.ndarray, compress_level: int = 1) -> bytes:
     """An 8-bit RGB PNG of a (rows, columns, 3) uint8 array, every row "Up"-filtered (its difference from the row
-    above: plots are mostly flat, so mostly zeros). Why not Pillow's writer: it tries all five filters on every row,
-    2.5x the CPU for 5 % smaller files here, and its first save imports five image format plugins."""
+    above: plots are mostly flat, so mostly zeros). Why not Pillow's writer: it chooses a filter row by row, which
+    took 36 ms against 14 ms for the four 1000-wearer plots (for 5 % smaller files), and its first save imports five
+    image format plugins."""
     h, w, _ = rgb.shape
     rows = rgb.reshape(h, w * 3)
     filtered = np.empty((h, w * 3 + 1), np.uint8)
