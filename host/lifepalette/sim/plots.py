@@ -152,7 +152,7 @@ def _trajectories(result: Any) -> pk.Canvas:
         ax.yticks(pk.nice_ticks(0.0, 1.0, 6))
     ax1.xticks(xticks, show_labels=False)
     ax2.xticks(xticks)
-    ax1.ylabel("arousal (0..1)")
+    ax1.ylabel("arousal")
     ax2.ylabel(f"Compassion Metric level\n(first {plotted} wearers)")
     ax2.xlabel("minute")
     return canvas
