@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= /dev/ttyUSB0
 
-.PHONY: setup system-deps data test lint compile bench demo flash badge-image clean
+.PHONY: setup system-deps data test lint compile bench demo flash badge-image check-aarch64 clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,11 @@ badge-image: setup
 	docker run --rm -v $(abspath $(MICROPYTHON)):/mp -v $(CURDIR):/lp -w /mp/ports/esp32 $(IDF_IMAGE) bash -c \
 		"make -C /mp/mpy-cross && make BOARD=$(BADGE_BOARD) submodules && make BOARD=$(BADGE_BOARD) FROZEN_MANIFEST=/lp/firmware/manifest.py"
 	@echo "badge image: $(MICROPYTHON)/ports/esp32/build-$(BADGE_BOARD)/firmware.bin"
+
+# The hub's compiled scorer on a Raspberry Pi's architecture (aarch64) under qemu-user, bit for bit against this
+# machine. Needs root or sudo and the network; minutes (the kernels compile under emulation); not part of `make test`.
+check-aarch64: setup
+	bash scripts/check-aarch64.sh
 
 clean:
 	rm -rf $(VENV) .data artifacts build *.egg-info

@@ -8,6 +8,8 @@ import sys
 from lifepalette.addresses import split_host_port
 from lifepalette.errors import UsageError
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 
 def host_port(text: str) -> tuple[str, int]:
     try:
@@ -44,6 +46,10 @@ def register(subparsers) -> None:
                    help="fix the seed of the public numbers' noise so that `lifepalette replay --seed N` releases "
                         "the same timeline again (research and replay checks only: anyone who knows N can take the "
                         "noise off the public numbers; never on a cove with an audience)")
+    p.add_argument("--log-level", type=str.lower, choices=LOG_LEVELS, default="info",
+                   help="the hub's own log lines on stderr (the journal under systemd) from this level up "
+                        "(default info: sessions resumed or closed, badges that failed to link); other libraries "
+                        "log warnings and errors only")
     p.add_argument("--advertise", action="store_true",
                    help="advertise the group colour through BlueZ (LEAdvertisingManager1, needs a Pi/BlueZ)")
     p.set_defaults(func=run)
@@ -71,7 +77,23 @@ def run(args: argparse.Namespace) -> int:
 
         parse_broker_url(args.mqtt)
     args.token_source = operator_token(args)
+    log_to_stderr(args.log_level)
     return asyncio.run(_serve(args))
+
+
+def log_to_stderr(level: str) -> None:
+    """The hub's loggers (lifepalette.*) at `level`, everything else at WARNING, one line each on stderr.
+
+    No timestamp: the journal stamps every line, and by hand the order is what matters. Without this, Python's
+    last-resort handler printed warnings only, bare, and dropped the hub's information lines."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)  # aiohttp's access log (every wall poll) and bleak's chatter stay out
+    logging.getLogger("lifepalette").setLevel(level.upper())
 
 
 def operator_token(args: argparse.Namespace):

@@ -196,7 +196,7 @@ def write_outputs(result: SimResult, out: Path, features: str | None = "parquet"
              demographic=c.demographic)
     written.append("arousal.npz")
     if plots:
-        bar = Progress(4, "plots", show_progress)  # matplotlib's import and four figures: about a second
+        bar = Progress(4, "plots", show_progress)  # four figures drawn with Pillow: about 0.2 s CPU
         from lifepalette.sim import plots as plot_mod
 
         written += plot_mod.write_plots(result, out, progress=bar)
