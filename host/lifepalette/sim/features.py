@@ -75,6 +75,7 @@ def motion_bursts(rng: np.random.Generator, cohort: Cohort) -> np.ndarray:
 
 
 ROWS = 64  # wearers per slice of float arithmetic: a slice of an hour (~1 MB of float32) stays in the CPU's cache
+PARAMS = ("hr_rest", "hr_gain", "rmssd_rest", "scl_rest_us", "scl_gain", "scr_rate_rest", "scr_rate_gain")
 
 
 def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.ndarray]:
@@ -87,13 +88,47 @@ def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.nda
     rng = np.random.default_rng(cohort.seed + 1_000_003 if seed is None else seed)
     a = cohort.arousal
     w, t = a.shape
-    p = {name: _param(cohort, name) for name in ("hr_rest", "hr_gain", "rmssd_rest", "scl_rest_us", "scl_gain",
-                                                 "scr_rate_rest", "scr_rate_gain")}
+    p = {name: _param(cohort, name) for name in PARAMS}
     low_ppg = (cohort.demographic == 1)[:, None]
-    hr_noise = np.where(low_ppg, 3.0, 1.5).astype(np.float32)
     slices = [slice(start, start + ROWS) for start in range(0, w, ROWS)]
-    hr, rmssd = np.empty((w, t), np.uint8), np.empty((w, t), np.uint8)  # rounded and clipped; n/a set below
     noise = rng.standard_normal((w, t), dtype=np.float32)  # each later float32 draw refills it
+    hr, rmssd = _heart(rng, noise, a, p, np.where(low_ppg, 3.0, 1.5).astype(np.float32), slices)
+    scl, scl_ok = _skin_conductance(rng, noise, a, p, slices)
+    out = {"scr_per_min": _scr_per_min(rng, noise, a, p, slices)}
+    motion = out["motion"] = motion_bursts(rng, cohort)
+    hr_fail = np.where(low_ppg, 0.10, 0.03).astype(np.float32)
+    hr_valid = rng.random((w, t), dtype=np.float32, out=noise) >= hr_fail
+    hr_valid &= motion == 0
+    hr_invalid = ~hr_valid
+    np.copyto(hr, np.uint8(HR_NA), where=hr_invalid)
+    np.copyto(rmssd, np.uint8(RMSSD_NA), where=hr_invalid)
+    out["hr_bpm"], out["rmssd_ms"], out["scl"] = hr, rmssd, scl
+    del hr_invalid
+    eda_valid = rng.random((w, t), dtype=np.float32, out=noise) >= 0.02
+    eda_valid &= scl_ok
+    del scl_ok
+    skin = rng.random((w, t), dtype=np.float32, out=noise) >= 0.003
+    del noise
+    out["quality"] = _quality(skin, hr_valid, eda_valid, motion)
+    del hr_valid, eda_valid, skin
+    shares_colour = (rng.random(w) < 0.8)[:, None]
+    hue = rng.integers(0, 256, size=(w, 1))
+    chroma = rng.integers(80, 256, size=(w, 1))
+    per_wearer = {"hue": np.where(shares_colour, hue, 0), "chroma": np.where(shares_colour, chroma, 0),
+                  "colour_age": np.where(shares_colour, 0, 255),
+                  "consent": (CONSENT_PHYSIO | CONSENT_REVISION << 4) + shares_colour * CONSENT_COLOUR,
+                  "battery": np.full((w, 1), 80)}
+    for name, column in per_wearer.items():  # one value per wearer, spread over the seconds in the final type
+        out[name] = np.broadcast_to(column.astype(NUMPY_TYPES[name]), (w, t)).copy()
+    return {k: np.ascontiguousarray(out[k], dtype=NUMPY_TYPES[k]) for k in FIELDS}
+
+
+def _heart(rng: np.random.Generator, noise: np.ndarray, a: np.ndarray, p: dict[str, np.ndarray],
+           hr_noise: np.ndarray, slices: list[slice]) -> tuple[np.ndarray, np.ndarray]:
+    """HR and RMSSD, rounded and clipped to their bytes (n/a codes come once validity is drawn); `noise` holds the
+    HR draw on entry and takes the RMSSD draw."""
+    w, t = a.shape
+    hr, rmssd = np.empty((w, t), np.uint8), np.empty((w, t), np.uint8)
     for rows in slices:
         x = np.multiply(p["hr_gain"][rows], a[rows])
         x += p["hr_rest"][rows]
@@ -110,6 +145,13 @@ def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.nda
         n *= 4.0
         x += n
         rmssd[rows] = _rounded(x, 1, 254)
+    return hr, rmssd
+
+
+def _skin_conductance(rng: np.random.Generator, noise: np.ndarray, a: np.ndarray, p: dict[str, np.ndarray],
+                      slices: list[slice]) -> tuple[np.ndarray, np.ndarray]:
+    """Tonic SCL in 0.01 uS (uint16) and whether it is high enough for a valid EDA second (>= 0.05 uS)."""
+    w, t = a.shape
     scl, scl_ok = np.empty((w, t), np.uint16), np.empty((w, t), bool)
     level = _lowpass_rows(a, 8.0)
     rng.standard_normal(dtype=np.float32, out=noise)
@@ -125,47 +167,29 @@ def feature_records(cohort: Cohort, seed: int | None = None) -> dict[str, np.nda
         np.greater_equal(x, 0.05, out=scl_ok[rows])
         x *= 100
         scl[rows] = _rounded(x, 1, 0xFFFE)
-    del level
-    events = np.empty((w, t), bool)
+    return scl, scl_ok
+
+
+def _scr_per_min(rng: np.random.Generator, noise: np.ndarray, a: np.ndarray, p: dict[str, np.ndarray],
+                 slices: list[slice]) -> np.ndarray:
+    """Skin conductance responses in each second's last minute (a response starts with the wearer's rate), <= 254."""
     rng.random(dtype=np.float32, out=noise)
+    events = np.empty(a.shape, bool)
     for rows in slices:
         x = np.multiply(p["scr_rate_gain"][rows], a[rows])
         x += p["scr_rate_rest"][rows]
         x /= 60.0
         np.less(noise[rows], x, out=events[rows])
     scr = _rolling_sum(events, 60)
-    del events
-    out = {"scr_per_min": np.minimum(scr, 254, out=scr)}
-    motion = out["motion"] = motion_bursts(rng, cohort)
-    hr_fail = np.where(low_ppg, 0.10, 0.03).astype(np.float32)
-    hr_valid = rng.random((w, t), dtype=np.float32, out=noise) >= hr_fail
-    hr_valid &= motion == 0
-    hr_invalid = ~hr_valid
-    np.copyto(hr, np.uint8(HR_NA), where=hr_invalid)
-    np.copyto(rmssd, np.uint8(RMSSD_NA), where=hr_invalid)
-    out["hr_bpm"], out["rmssd_ms"], out["scl"] = hr, rmssd, scl
-    del hr_invalid
-    eda_valid = rng.random((w, t), dtype=np.float32, out=noise) >= 0.02
-    eda_valid &= scl_ok
-    del scl_ok
-    skin = rng.random((w, t), dtype=np.float32, out=noise) >= 0.003
-    del noise
+    return np.minimum(scr, 254, out=scr)
+
+
+def _quality(skin: np.ndarray, hr_valid: np.ndarray, eda_valid: np.ndarray, motion: np.ndarray) -> np.ndarray:
     quality = skin.astype(np.uint8) * np.uint8(Q_SKIN)  # distinct bits: OR-ing them is the sum
     quality |= (hr_valid & skin).astype(np.uint8) * np.uint8(Q_HR)
     quality |= (eda_valid & skin).astype(np.uint8) * np.uint8(Q_EDA)
     quality |= (motion > 0).astype(np.uint8) * np.uint8(Q_MOTION)
-    out["quality"] = quality
-    del hr_valid, eda_valid, skin
-    shares_colour = (rng.random(w) < 0.8)[:, None]
-    hue = rng.integers(0, 256, size=(w, 1))
-    chroma = rng.integers(80, 256, size=(w, 1))
-    per_wearer = {"hue": np.where(shares_colour, hue, 0), "chroma": np.where(shares_colour, chroma, 0),
-                  "colour_age": np.where(shares_colour, 0, 255),
-                  "consent": (CONSENT_PHYSIO | CONSENT_REVISION << 4) + shares_colour * CONSENT_COLOUR,
-                  "battery": np.full((w, 1), 80)}
-    for name, column in per_wearer.items():  # one value per wearer, spread over the seconds in the final type
-        out[name] = np.broadcast_to(column.astype(NUMPY_TYPES[name]), (w, t)).copy()
-    return {k: np.ascontiguousarray(out[k], dtype=NUMPY_TYPES[k]) for k in FIELDS}
+    return quality
 
 
 def _rounded(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
