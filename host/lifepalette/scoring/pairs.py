@@ -137,7 +137,7 @@ class PairSynchrony:
         self.metric_ring[:, step_index % METRIC_STEPS] = point
         self._levels = None
         if self.keep_trajectory and step_index % (60 // sy.STEP_S) == 0:
-            self.trajectory.append((t, self.metric_levels()[0].copy()))
+            self.trajectory.append((t, self.metric_level().copy()))
 
     def _surrogate_shifts(self, t: int) -> list[int]:
         """Half the surrogate shifts per step, alternating: the chance baseline is a running mean over the session."""

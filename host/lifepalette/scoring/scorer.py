@@ -166,6 +166,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self._batch_rows: tuple[np.ndarray, np.ndarray | slice] | None = None  # dev ids -> their rows
         self.row_changes = 0
         self._levels: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self._trend: tuple[np.ndarray, np.ndarray] | None = None  # of the cached levels, once asked for
         self._init_pairs()
         self._alloc(16)
         self.set_groups(groups)
@@ -393,19 +394,36 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         return out
 
     # --- output ------------------------------------------------------------------------------------------------
+    def metric_level(self) -> np.ndarray:
+        """The Compassion Metric's level per wearer (the mean of the last METRIC_STEPS points): all that a minute's
+        trajectory point and a palette snapshot read, so they skip the trend's least squares. Read only, cached until
+        the next step or row change."""
+        return self._metric_level_parts()[2]
+
     def metric_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(level, trend per minute, confidence) of the Compassion Metric over the last METRIC_STEPS points (read
         only: a minute's trajectory point and snapshot share them)."""
+        ok, n, level = self._metric_level_parts()
+        if self._trend is None:
+            self._trend = self._compute_trend(ok, n, level)
+        return level, *self._trend
+
+    def _metric_level_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(points present, their count, level) per wearer, cached under the state they came from."""
         key = (self.processed_s, self.row_changes)
         if self._levels is None or self._levels[0] != key:
-            self._levels = (key, self._compute_metric_levels())
+            m = self.metric_ring
+            ok = ~np.isnan(m)
+            n = ok.sum(axis=1)
+            # (np.where(ok, m, 0).sum is nansum's own sum, without its copy and second isnan)
+            level = np.where(n > 0, np.where(ok, m, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
+            self._levels = (key, (ok, n, level))
+            self._trend = None
         return self._levels[1]
 
-    def _compute_metric_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _compute_trend(self, ok: np.ndarray, n: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(trend per minute, confidence) from the points present and their level."""
         m = self.metric_ring
-        ok = ~np.isnan(m)
-        n = ok.sum(axis=1)
-        level = np.where(n > 0, np.nansum(m, axis=1) / np.maximum(n, 1), np.nan)
         # time of each ring slot in minutes relative to the newest point, for the trend's least squares
         newest = ((self.processed_s // sy.STEP_S) if self.t0 is not None else 0) % METRIC_STEPS
         age = (newest - np.arange(METRIC_STEPS)) % METRIC_STEPS
@@ -417,4 +435,4 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         sxx = (dt * dt).sum(axis=1)
         trend = np.where((n >= 6) & (sxx > 0), (dt * dm).sum(axis=1) / np.where(sxx > 0, sxx, 1.0), np.nan)
         confidence = (n / METRIC_STEPS) * (1.0 - np.exp(-n / 12.0))
-        return level, trend, confidence
+        return trend, confidence
