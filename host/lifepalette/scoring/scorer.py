@@ -103,17 +103,41 @@ class Gated(NamedTuple):
 # what the gate reads, passed to its kernel (recurrences.gate_seconds)
 _GATE_FIELDS = tuple(FIELD_INDEX[name] for name in ("consent", "quality", "hr_bpm", "rmssd_ms", "scl", "scr_per_min",
                                                     "hue", "chroma"))
+# each Gated array's dtype and shape after (seconds, wearers), as the gate's kernel writes them
+_GATED_LAYOUT = {name: (np.float64, (B_HR_SMOOTH,) if name == "features" else ()) for name in Gated._fields} | {
+    name: (bool, ()) for name in ("present", "physio", "motion_art", "poor_quality", "hr_ok", "eda_ok")} | {
+    "consent": (np.int64, ())}
 _GATE_CODES = (CONSENT_PHYSIO, CONSENT_PAUSED, CONSENT_COLOUR, Q_MOTION, Q_SKIN, Q_HR, Q_EDA, HR_NA, SCL_NA, SCR_NA,
                RMSSD_NA)
 
 
-def _gate(x: np.ndarray) -> Gated:
+class Scratch:
+    """Arrays the batch path reuses from block to block, by name (contents undefined until written). A fresh array of a
+    few megabytes costs more in page faults on its first writes than the work that fills it (a 60 s block of 1,000
+    wearers: 8 MB of records and gated values each block). Each is a C-ordered view of one flat buffer, grown when
+    too small: a shorter last block reuses it too."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+        size = int(np.prod(shape))
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = self._buffers[name] = np.empty(size, dtype)
+        return buffer[:size].reshape(shape)
+
+
+def _fresh(_name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+    return np.empty(shape, dtype)
+
+
+def _gate(x: np.ndarray, scratch: Callable[..., np.ndarray] = _fresh) -> Gated:
     """The per-record part of a second's step, for field-major (FIELDS, seconds, wearers) records: it reads no
-    state, so it runs for a block of seconds at once (the same numbers, element by element)."""
+    state, so it runs for a block of seconds at once (the same numbers, element by element). Its arrays come from
+    `scratch` (new ones by default)."""
     shape = x.shape[1:]
-    g = Gated(np.empty(shape, bool), np.empty(shape, np.int64), np.empty(shape), np.empty(shape, bool),
-              np.empty(shape, bool), np.empty(shape, bool), np.empty(shape, bool), np.empty(shape, bool),
-              np.empty((*shape, B_HR_SMOOTH)), np.empty(shape), np.empty(shape))
+    g = Gated(*(scratch(f"gated.{name}", (*shape, *tail), dtype) for name, (dtype, tail) in _GATED_LAYOUT.items()))
     recurrences.compiled().gate_seconds(np.ascontiguousarray(x), _GATE_FIELDS, _GATE_CODES, *g)
     return g
 
@@ -132,6 +156,15 @@ def _pick(last: np.ndarray, values: np.ndarray, prev: np.ndarray) -> np.ndarray:
     if len(values) == 1:  # every index is 0 or -1: no gather (take_along_axis's wrapper costs more than the work)
         return np.where(last >= 0, values, prev)
     return np.where(last >= 0, np.take_along_axis(values, np.maximum(last, 0), axis=0), prev)
+
+
+def _fill_outside(x: np.ndarray, rows: np.ndarray | slice, value: float) -> None:
+    """`value` into x's last axis everywhere but at `rows` (a slice from `_as_slice`: only its ends are filled)."""
+    if isinstance(rows, slice):
+        x[..., :rows.start] = value
+        x[..., rows.stop:] = value
+    else:
+        x[...] = value
 
 
 def _as_slice(rows: np.ndarray) -> np.ndarray | slice:
@@ -165,6 +198,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.trajectory: list[tuple[int, np.ndarray]] = []
         self._batch_rows: tuple[np.ndarray, np.ndarray | slice] | None = None  # dev ids -> their rows
         self.row_changes = 0
+        self._scratch = Scratch()
         self._levels: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._trend: tuple[np.ndarray, np.ndarray] | None = None  # of the cached levels, once asked for
         self._init_pairs()
@@ -255,9 +289,10 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
             return np.empty((0, self.capacity))
         rows = self._rows_of(np.asarray(dev_ids))
         self._advance(t0 - 1)  # any buffered second first, as add_second does
-        x = np.full((len(FIELDS), n, self.capacity), np.nan)
+        x = self._scratch("records", (len(FIELDS), n, self.capacity))
+        _fill_outside(x, rows, np.nan)
         x[:, :, rows] = fields
-        gated = _gate(x)
+        gated = _gate(x, self._scratch)  # (nothing keeps the block's arrays: the next block reuses them)
         if on_second is None:
             return self._run(t0, x, gated)
         zcomp = np.empty((n, self.capacity))
