@@ -150,6 +150,15 @@ def _last_index(mask: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(mask, steps, -1), axis=0)
 
 
+def _last_present(present: np.ndarray) -> np.ndarray:
+    """`_last_index(present)[-1:]` (each wearer's last present second, -1 if none) without the running maximum over
+    every second."""
+    if len(present) == 1:
+        return np.where(present, 0, -1)
+    last = len(present) - 1 - np.argmax(present[::-1], axis=0)
+    return np.where(present.any(axis=0), last, -1)[None]
+
+
 def _pick(last: np.ndarray, values: np.ndarray, prev: np.ndarray) -> np.ndarray:
     """`values` at the indices `last` (from `_last_index`; -1 picks `prev`): what `state = np.where(mask[i],
     values[i], state)` for each i in turn leaves, starting from `prev`."""
@@ -337,7 +346,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         n = x.shape[1]
         cuts = set(range(0, n, max(1, CHUNK_CELLS // self.capacity)))  # bounds the chunk's temporaries
         if n > 1:  # (the hub's single second needs no cut)
-            cuts.update((np.flatnonzero(self._revision_changes(g.present, g.revision)[1:].any(axis=1)) + 1).tolist())
+            cuts.update(self._revision_cuts(g.present, g.revision))
         zcomp = np.empty((n, self.capacity))
         starts = sorted(cuts | {0})
         for lo, hi in zip(starts, [*starts[1:], n], strict=True):
@@ -345,10 +354,14 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
             zcomp[part] = self._chunk(t + lo, x[:, part], Gated(*(field[part] for field in g)))
         return zcomp
 
-    def _revision_changes(self, present: np.ndarray, revision: np.ndarray) -> np.ndarray:
-        """(seconds, capacity): where a record's consent revision differs from the wearer's previous one."""
+    def _revision_cuts(self, present: np.ndarray, revision: np.ndarray) -> list[int]:
+        """The seconds after a block's first where a record's consent revision differs from its wearer's previous one
+        (present, revision: (seconds, capacity))."""
+        if ((revision == self.revision) | ~present).all():  # every record at its wearer's revision: most blocks
+            return []
         before = np.vstack([self.revision[None], _pick(_last_index(present)[:-1], revision, self.revision)])
-        return present & (before >= 0) & (revision != before)
+        changes = present & (before >= 0) & (revision != before)
+        return (np.flatnonzero(changes[1:].any(axis=1)) + 1).tolist()
 
     def _chunk(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
         """Seconds t .. t + len(x) - 1, with no revision change after the first. The recurrences (HR smoothing,
@@ -362,7 +375,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.latest_t = max(self.latest_t if self.latest_t is not None else t, t + n - 1)
         present = g.present
         self._handle_revisions(present[0], g.revision[0])
-        last_present = _last_index(present)[-1:]
+        last_present = _last_present(present)
         self.revision = _pick(last_present, g.revision, self.revision)[0]
         self.consenting = _pick(last_present, g.physio, self.consenting)[0]
         comp = np.empty((n, self.capacity))
