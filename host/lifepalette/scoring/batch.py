@@ -67,7 +67,7 @@ def score_features(dev_ids: Iterable[int], features: Mapping[str, np.ndarray], g
     scorer = CoveScorer(groups, **scorer_options)  # type: ignore[arg-type]
     given = {FIELD_INDEX[name]: np.asarray(values) for name, values in features.items()}
     absent = [i for i in range(len(FIELDS)) if i not in given]
-    blocks = Scratch()  # one block's memory for every block: a fresh one costs more in page faults than its copy
+    blocks = Scratch()  # one block's memory for every block, written once (not filled with NaN first)
     start = 0
     while start < seconds:
         stop = min(seconds, start + CHUNK_S)

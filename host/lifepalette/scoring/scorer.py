@@ -112,10 +112,10 @@ _GATE_CODES = (CONSENT_PHYSIO, CONSENT_PAUSED, CONSENT_COLOUR, Q_MOTION, Q_SKIN,
 
 
 class Scratch:
-    """Arrays the batch path reuses from block to block, by name (contents undefined until written). A fresh array of a
-    few megabytes costs more in page faults on its first writes than the work that fills it (a 60 s block of 1,000
-    wearers: 8 MB of records and gated values each block). Each is a C-ordered view of one flat buffer, grown when
-    too small: a shorter last block reuses it too."""
+    """Arrays the batch path reuses from block to block, by name (contents undefined until written): a 60 s block of
+    1,000 wearers no longer fills 8 MB of new records and gated values with NaN before writing them (the last block's
+    memory, still in cache, is overwritten once). Each is a C-ordered view of one flat buffer, grown when too small:
+    a shorter last block reuses it too."""
 
     def __init__(self) -> None:
         self._buffers: dict[str, np.ndarray] = {}
