@@ -108,7 +108,11 @@ def test_a_first_start_says_it_compiles_and_the_next_loads_from_the_cache(tmp_pa
     import os
 
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
-    script = "import sys\nfrom lifepalette.hub.core import Hub\nHub(sys.argv[1], cadence_s=1.0)\n"
+    # (and counts numba's refreshes of its compiler registries: loading from the cache needs none)
+    script = ("import sys\nfrom numba.core.base import BaseContext\nfrom lifepalette.hub.core import Hub\n"
+              "refresh, refreshes = BaseContext.refresh, []\n"
+              "BaseContext.refresh = lambda self: (refreshes.append(1), refresh(self))[1]\n"
+              "Hub(sys.argv[1], cadence_s=1.0)\nprint('refreshes', len(refreshes), file=sys.stderr)\n")
 
     def start() -> str:
         done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "hub.db")], capture_output=True, text=True,
@@ -121,3 +125,4 @@ def test_a_first_start_says_it_compiles_and_the_next_loads_from_the_cache(tmp_pa
     assert any((tmp_path / "numba-cache").rglob("*.nbi")), "nothing cached"
     second = start()
     assert "compil" not in second, second
+    assert "refreshes 0" in second and "refreshes 0" not in first, (first, second)

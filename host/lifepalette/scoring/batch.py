@@ -22,7 +22,7 @@ from lifepalette.scoring.fields import (
     Q_SKIN,
     SCL_NA,
 )
-from lifepalette.scoring.scorer import CoveScorer, Groups
+from lifepalette.scoring.scorer import CoveScorer, Groups, Scratch
 
 CHUNK_S = 60  # seconds converted to float at once: bounds memory (10,000 wearers: ~50 MB per chunk)
 
@@ -65,14 +65,18 @@ def score_features(dev_ids: Iterable[int], features: Mapping[str, np.ndarray], g
         raise ValueError("features must be (wearers, seconds) arrays of one shape, a row per dev id")
     w, seconds = next(iter(shapes))
     scorer = CoveScorer(groups, **scorer_options)  # type: ignore[arg-type]
+    given = {FIELD_INDEX[name]: np.asarray(values) for name, values in features.items()}
+    absent = [i for i in range(len(FIELDS)) if i not in given]
+    blocks = Scratch()  # one block's memory for every block, written once (not filled with NaN first)
     start = 0
     while start < seconds:
         stop = min(seconds, start + CHUNK_S)
         if snapshot_every_s:
             stop = min(stop, (start // snapshot_every_s + 1) * snapshot_every_s)
-        block = np.full((len(FIELDS), stop - start, w), np.nan)  # field-major: each field's gating reads in order
-        for name, values in features.items():
-            block[FIELD_INDEX[name]] = np.asarray(values)[:, start:stop].T
+        block = blocks("block", (len(FIELDS), stop - start, w))  # field-major: each field's gating reads in order
+        for i, values in given.items():
+            block[i] = values[:, start:stop].T
+        block[absent] = np.nan  # (fill_defaults may have written the consent and quality of the block before)
         fill_defaults(block, axis=0)
         zcomp = scorer.add_fields(t0 + start, ids, block, on_second)
         if on_block is not None:

@@ -109,16 +109,15 @@ class PairSynchrony:
         self._wvalid[rows[rows < self._wvalid.shape[0]]] = False
 
     def _sync_step(self, t: int, regulation: np.ndarray) -> None:
+        from lifepalette.scoring import sync_kernels
+
         if self._pairs_dirty:
             self._save_pair_state()
             self._build_pairs()
         self._cache_pairs = None
-        metric_sync = np.full(self.capacity, np.nan)
+        if self._wearer_sum.size != self.capacity:
+            self._wearer_sum, self._wearer_n = np.zeros(self.capacity), np.zeros(self.capacity)
         if len(self.pair_keys):
-            from lifepalette.scoring import sync_kernels
-
-            if self._wearer_sum.size != self.capacity:
-                self._wearer_sum, self._wearer_n = np.zeros(self.capacity), np.zeros(self.capacity)
             # b's lag windows for this step, then for the surrogate shifts; a's centre window ends LAG_S before t
             ends = np.array([t] + [t - shift for shift in self._surrogate_shifts(t)], np.int64)
             starts = self._windows_at(ends)
@@ -126,18 +125,14 @@ class PairSynchrony:
                                    self._pair_order, t - sy.LAG_S, int(starts[0]) + sy.LAG_S, ends, starts, sy._TC,
                                    sy.R_CLIP, sy.STEP_S / RECENT_TAU_S, self.pair_state, self._wearer_sum,
                                    self._wearer_n, sync_kernels.PADDED_LAGS)
-            w = self._wearer_n
-            metric_sync = np.where(w > 0, self._wearer_sum / np.maximum(w, 1), np.nan)
-        self.last_sync = np.where(np.isnan(metric_sync), self.last_sync, metric_sync)
-        sync_part = np.clip(metric_sync / SYNC_FOR_FULL_SCORE, 0.0, 1.0)
-        parts = np.stack([sync_part, regulation])
-        n = (~np.isnan(parts)).sum(axis=0)
-        point = np.where(n > 0, np.nansum(parts, axis=0) / np.maximum(n, 1), np.nan)
+        else:
+            self._wearer_n[:] = 0.0  # no pair: no wearer's synchrony
         step_index = (t - self.t0 + 1) // sy.STEP_S
-        self.metric_ring[:, step_index % METRIC_STEPS] = point
+        sync_kernels.metric_points(self._wearer_sum, self._wearer_n, regulation, SYNC_FOR_FULL_SCORE, self.last_sync,
+                                   self.metric_ring, step_index % METRIC_STEPS)
         self._levels = None
         if self.keep_trajectory and step_index % (60 // sy.STEP_S) == 0:
-            self.trajectory.append((t, self.metric_levels()[0].copy()))
+            self.trajectory.append((t, self.metric_level().copy()))
 
     def _surrogate_shifts(self, t: int) -> list[int]:
         """Half the surrogate shifts per step, alternating: the chance baseline is a running mean over the session."""

@@ -136,8 +136,8 @@ class ScoreReport:
         if self._pairs_dirty and n:
             self._save_pair_state()
             self._build_pairs()
-        level, trend, conf = self.metric_levels()
-        wearers = self._wearers(n, level, trend, conf) if detail else {}
+        level = self.metric_level()  # the trend is the wearers' only (a snapshot skips its least squares)
+        wearers = self._wearers(n, *self.metric_levels()) if detail else {}
         pairs = self._pairs_out() if detail else []
         groups = self._groups_out(level)
         public = self._public(groups)

@@ -103,17 +103,41 @@ class Gated(NamedTuple):
 # what the gate reads, passed to its kernel (recurrences.gate_seconds)
 _GATE_FIELDS = tuple(FIELD_INDEX[name] for name in ("consent", "quality", "hr_bpm", "rmssd_ms", "scl", "scr_per_min",
                                                     "hue", "chroma"))
+# each Gated array's dtype and shape after (seconds, wearers), as the gate's kernel writes them
+_GATED_LAYOUT = {name: (np.float64, (B_HR_SMOOTH,) if name == "features" else ()) for name in Gated._fields} | {
+    name: (bool, ()) for name in ("present", "physio", "motion_art", "poor_quality", "hr_ok", "eda_ok")} | {
+    "consent": (np.int64, ())}
 _GATE_CODES = (CONSENT_PHYSIO, CONSENT_PAUSED, CONSENT_COLOUR, Q_MOTION, Q_SKIN, Q_HR, Q_EDA, HR_NA, SCL_NA, SCR_NA,
                RMSSD_NA)
 
 
-def _gate(x: np.ndarray) -> Gated:
+class Scratch:
+    """Arrays the batch path reuses from block to block, by name (contents undefined until written): a 60 s block of
+    1,000 wearers no longer fills 8 MB of new records and gated values with NaN before writing them (the last block's
+    memory, still in cache, is overwritten once). Each is a C-ordered view of one flat buffer, grown when too small:
+    a shorter last block reuses it too."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+        size = int(np.prod(shape))
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = self._buffers[name] = np.empty(size, dtype)
+        return buffer[:size].reshape(shape)
+
+
+def _fresh(_name: str, shape: tuple[int, ...], dtype: type = np.float64) -> np.ndarray:
+    return np.empty(shape, dtype)
+
+
+def _gate(x: np.ndarray, scratch: Callable[..., np.ndarray] = _fresh) -> Gated:
     """The per-record part of a second's step, for field-major (FIELDS, seconds, wearers) records: it reads no
-    state, so it runs for a block of seconds at once (the same numbers, element by element)."""
+    state, so it runs for a block of seconds at once (the same numbers, element by element). Its arrays come from
+    `scratch` (new ones by default)."""
     shape = x.shape[1:]
-    g = Gated(np.empty(shape, bool), np.empty(shape, np.int64), np.empty(shape), np.empty(shape, bool),
-              np.empty(shape, bool), np.empty(shape, bool), np.empty(shape, bool), np.empty(shape, bool),
-              np.empty((*shape, B_HR_SMOOTH)), np.empty(shape), np.empty(shape))
+    g = Gated(*(scratch(f"gated.{name}", (*shape, *tail), dtype) for name, (dtype, tail) in _GATED_LAYOUT.items()))
     recurrences.compiled().gate_seconds(np.ascontiguousarray(x), _GATE_FIELDS, _GATE_CODES, *g)
     return g
 
@@ -126,12 +150,30 @@ def _last_index(mask: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(mask, steps, -1), axis=0)
 
 
+def _last_present(present: np.ndarray) -> np.ndarray:
+    """`_last_index(present)[-1:]` (each wearer's last present second, -1 if none) without the running maximum over
+    every second."""
+    if len(present) == 1:
+        return np.where(present, 0, -1)
+    last = len(present) - 1 - np.argmax(present[::-1], axis=0)
+    return np.where(present.any(axis=0), last, -1)[None]
+
+
 def _pick(last: np.ndarray, values: np.ndarray, prev: np.ndarray) -> np.ndarray:
     """`values` at the indices `last` (from `_last_index`; -1 picks `prev`): what `state = np.where(mask[i],
     values[i], state)` for each i in turn leaves, starting from `prev`."""
     if len(values) == 1:  # every index is 0 or -1: no gather (take_along_axis's wrapper costs more than the work)
         return np.where(last >= 0, values, prev)
     return np.where(last >= 0, np.take_along_axis(values, np.maximum(last, 0), axis=0), prev)
+
+
+def _fill_outside(x: np.ndarray, rows: np.ndarray | slice, value: float) -> None:
+    """`value` into x's last axis everywhere but at `rows` (a slice from `_as_slice`: only its ends are filled)."""
+    if isinstance(rows, slice):
+        x[..., :rows.start] = value
+        x[..., rows.stop:] = value
+    else:
+        x[...] = value
 
 
 def _as_slice(rows: np.ndarray) -> np.ndarray | slice:
@@ -165,7 +207,9 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.trajectory: list[tuple[int, np.ndarray]] = []
         self._batch_rows: tuple[np.ndarray, np.ndarray | slice] | None = None  # dev ids -> their rows
         self.row_changes = 0
+        self._scratch = Scratch()
         self._levels: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self._trend: tuple[np.ndarray, np.ndarray] | None = None  # of the cached levels, once asked for
         self._init_pairs()
         self._alloc(16)
         self.set_groups(groups)
@@ -254,9 +298,10 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
             return np.empty((0, self.capacity))
         rows = self._rows_of(np.asarray(dev_ids))
         self._advance(t0 - 1)  # any buffered second first, as add_second does
-        x = np.full((len(FIELDS), n, self.capacity), np.nan)
+        x = self._scratch("records", (len(FIELDS), n, self.capacity))
+        _fill_outside(x, rows, np.nan)
         x[:, :, rows] = fields
-        gated = _gate(x)
+        gated = _gate(x, self._scratch)  # (nothing keeps the block's arrays: the next block reuses them)
         if on_second is None:
             return self._run(t0, x, gated)
         zcomp = np.empty((n, self.capacity))
@@ -301,7 +346,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         n = x.shape[1]
         cuts = set(range(0, n, max(1, CHUNK_CELLS // self.capacity)))  # bounds the chunk's temporaries
         if n > 1:  # (the hub's single second needs no cut)
-            cuts.update((np.flatnonzero(self._revision_changes(g.present, g.revision)[1:].any(axis=1)) + 1).tolist())
+            cuts.update(self._revision_cuts(g.present, g.revision))
         zcomp = np.empty((n, self.capacity))
         starts = sorted(cuts | {0})
         for lo, hi in zip(starts, [*starts[1:], n], strict=True):
@@ -309,10 +354,14 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
             zcomp[part] = self._chunk(t + lo, x[:, part], Gated(*(field[part] for field in g)))
         return zcomp
 
-    def _revision_changes(self, present: np.ndarray, revision: np.ndarray) -> np.ndarray:
-        """(seconds, capacity): where a record's consent revision differs from the wearer's previous one."""
+    def _revision_cuts(self, present: np.ndarray, revision: np.ndarray) -> list[int]:
+        """The seconds after a block's first where a record's consent revision differs from its wearer's previous one
+        (present, revision: (seconds, capacity))."""
+        if ((revision == self.revision) | ~present).all():  # every record at its wearer's revision: most blocks
+            return []
         before = np.vstack([self.revision[None], _pick(_last_index(present)[:-1], revision, self.revision)])
-        return present & (before >= 0) & (revision != before)
+        changes = present & (before >= 0) & (revision != before)
+        return (np.flatnonzero(changes[1:].any(axis=1)) + 1).tolist()
 
     def _chunk(self, t: int, x: np.ndarray, g: Gated) -> np.ndarray:
         """Seconds t .. t + len(x) - 1, with no revision change after the first. The recurrences (HR smoothing,
@@ -326,7 +375,7 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         self.latest_t = max(self.latest_t if self.latest_t is not None else t, t + n - 1)
         present = g.present
         self._handle_revisions(present[0], g.revision[0])
-        last_present = _last_index(present)[-1:]
+        last_present = _last_present(present)
         self.revision = _pick(last_present, g.revision, self.revision)[0]
         self.consenting = _pick(last_present, g.physio, self.consenting)[0]
         comp = np.empty((n, self.capacity))
@@ -393,19 +442,36 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         return out
 
     # --- output ------------------------------------------------------------------------------------------------
+    def metric_level(self) -> np.ndarray:
+        """The Compassion Metric's level per wearer (the mean of the last METRIC_STEPS points): all that a minute's
+        trajectory point and a palette snapshot read, so they skip the trend's least squares. Read only, cached until
+        the next step or row change."""
+        return self._metric_level_parts()[2]
+
     def metric_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(level, trend per minute, confidence) of the Compassion Metric over the last METRIC_STEPS points (read
         only: a minute's trajectory point and snapshot share them)."""
+        ok, n, level = self._metric_level_parts()
+        if self._trend is None:
+            self._trend = self._compute_trend(ok, n, level)
+        return level, *self._trend
+
+    def _metric_level_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(points present, their count, level) per wearer, cached under the state they came from."""
         key = (self.processed_s, self.row_changes)
         if self._levels is None or self._levels[0] != key:
-            self._levels = (key, self._compute_metric_levels())
+            m = self.metric_ring
+            ok = ~np.isnan(m)
+            n = ok.sum(axis=1)
+            # (np.where(ok, m, 0).sum is nansum's own sum, without its copy and second isnan)
+            level = np.where(n > 0, np.where(ok, m, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
+            self._levels = (key, (ok, n, level))
+            self._trend = None
         return self._levels[1]
 
-    def _compute_metric_levels(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _compute_trend(self, ok: np.ndarray, n: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(trend per minute, confidence) from the points present and their level."""
         m = self.metric_ring
-        ok = ~np.isnan(m)
-        n = ok.sum(axis=1)
-        level = np.where(n > 0, np.nansum(m, axis=1) / np.maximum(n, 1), np.nan)
         # time of each ring slot in minutes relative to the newest point, for the trend's least squares
         newest = ((self.processed_s // sy.STEP_S) if self.t0 is not None else 0) % METRIC_STEPS
         age = (newest - np.arange(METRIC_STEPS)) % METRIC_STEPS
@@ -417,4 +483,4 @@ class CoveScorer(WearerArrays, PairSynchrony, ScoreReport):
         sxx = (dt * dt).sum(axis=1)
         trend = np.where((n >= 6) & (sxx > 0), (dt * dm).sum(axis=1) / np.where(sxx > 0, sxx, 1.0), np.nan)
         confidence = (n / METRIC_STEPS) * (1.0 - np.exp(-n / 12.0))
-        return level, trend, confidence
+        return trend, confidence

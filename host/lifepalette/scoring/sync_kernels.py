@@ -273,3 +273,25 @@ def pair_step(xs, seen, wstat, wvalid, pa, pb, order, centre_end, centre_slot, s
             wearer_sum[b] += excess
             wearer_n[a] += 1.0
             wearer_n[b] += 1.0
+
+
+@kernel
+def metric_points(wearer_sum, wearer_n, regulation, full_score, last_sync, metric_ring, column):
+    """Each wearer's Compassion Metric point of a step into `metric_ring` column `column`: the mean of its synchrony
+    part (the step's mean excess over its pairs, over `full_score`, clipped to 0-1) and its `regulation`, of those
+    known (NaN if neither); the synchrony, where known, into `last_sync`. Compiled, as its numpy form cost more than
+    the step's arithmetic: a dozen passes over every wearer's row between two cache-cold kernels. Rounds as that form
+    did: np.clip's comparisons, nansum's (NaN as 0.0) addition in order, then the division by the count."""
+    for w in range(regulation.size):
+        n = wearer_n[w]
+        sync = wearer_sum[w] / max(n, 1.0) if n > 0 else math.nan
+        if sync == sync:
+            last_sync[w] = sync
+        part = sync / full_score
+        if part == part:
+            part = part if part > 0.0 else 0.0
+            part = part if part < 1.0 else 1.0
+        reg = regulation[w]
+        known = (part == part) + (reg == reg)
+        total = (part if part == part else 0.0) + (reg if reg == reg else 0.0)
+        metric_ring[w, column] = total / known if known > 0 else math.nan
