@@ -41,12 +41,17 @@ class _CacheLoadingWithoutRefresh(FunctionCache):
     """numba's disk cache of one kernel, loading it without numba's `refresh()` of its typing and lowering registries
     first (0.12-0.16 s of CPU at the first load here, a third of the scorer's start-up): those registries serve
     compiling, which refreshes them itself (numba.core.compiler), while a cached kernel is machine code that needs
-    only numba's runtime (the kernels allocate arrays), initialised here."""
+    only numba's runtime (the kernels allocate arrays), initialised here.
+
+    This leans on numba's private FunctionCache (`_load_overload`), which is why numba is pinned to one release:
+    tests/test_scoring_warm_up.py checks that a cached start refreshes nothing (and the hub then scores with it)."""
 
     def load_overload(self, sig: object, target_context: object) -> object:
         rtsys.initialize(target_context)
         with self._guard_against_spurious_io_errors():
             return self._load_overload(sig, target_context)
+
+
 log = logging.getLogger("lifepalette.scoring")
 
 F = TypeVar("F", bound=Callable)
