@@ -213,7 +213,20 @@ def cli_end_to_end(wearers: int, minutes: int = 60, peers: bool = True) -> dict[
     return out
 
 
+def warm_kernels() -> float:
+    """Wall seconds of a small run made first, so that the timed runs load the scorer's kernels from numba's cache as
+    every run after the first one of an install does (that first one compiles them)."""
+    lp = os.path.join(os.path.dirname(sys.executable), "lifepalette")
+    with tempfile.TemporaryDirectory() as tmp:
+        wall, _cpu, _peak = measured([lp, "sim", "--wearers", "6", "--minutes", "8", "--level", "feature",
+                                      "--no-plots", "--no-features", "--out", tmp])
+    return wall
+
+
 def report_cli(quick: bool) -> None:
+    warm_up = warm_kernels()
+    if warm_up > 5:
+        print(f"(a first run compiled the scorer's kernels: {warm_up:.0f} s; the runs below load them)", flush=True)
     runs = cli_end_to_end(1000)
     wall, cpu, peak = runs["parquet"]
     _, compute, _ = runs["compute_only"]
