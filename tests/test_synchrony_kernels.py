@@ -284,3 +284,44 @@ def test_windows_kept_in_the_ring_stay_those_of_the_series(cohort):
     scorer.add_seconds(741, c.dev_ids, x[441:])
     checked += assert_ring_matches_series(scorer)
     assert checked > 1000 and scorer.pair_state[:, 3].sum() > 0
+
+
+def test_metric_points_are_the_mean_of_the_known_parts_as_numpy_computes_it():
+    """The compiled step point (sync_kernels.metric_points) against the numpy form it replaced, bit for bit: the
+    synchrony part clipped to 0-1, averaged with regulation where known, NaN where neither is; last_sync keeps the
+    previous value where a wearer had no pair this step."""
+    from lifepalette.scoring import sync_kernels
+    from lifepalette.scoring.pairs import SYNC_FOR_FULL_SCORE
+
+    rng = np.random.default_rng(11)
+    n = 400
+    wearer_n = rng.integers(0, 4, n).astype(float)
+    wearer_sum = rng.normal(0.0, 0.3, n) * wearer_n  # some far above SYNC_FOR_FULL_SCORE, some below 0
+    regulation = np.where(rng.random(n) < 0.3, np.nan, rng.random(n))
+    last_sync = rng.random(n)
+    ring = np.full((n, 5), -1.0)
+
+    metric_sync = np.where(wearer_n > 0, wearer_sum / np.maximum(wearer_n, 1), np.nan)
+    expected_last = np.where(np.isnan(metric_sync), last_sync, metric_sync)
+    parts = np.stack([np.clip(metric_sync / SYNC_FOR_FULL_SCORE, 0.0, 1.0), regulation])
+    known = (~np.isnan(parts)).sum(axis=0)
+    expected = np.where(known > 0, np.nansum(parts, axis=0) / np.maximum(known, 1), np.nan)
+
+    sync_kernels.metric_points(wearer_sum, wearer_n, regulation, SYNC_FOR_FULL_SCORE, last_sync, ring, 3)
+    assert np.isnan(expected).any() and (expected == 1.0).any() and (expected == 0.0).any()  # every branch is met
+    np.testing.assert_array_equal(ring[:, 3].view(np.uint64), expected.view(np.uint64))
+    np.testing.assert_array_equal(last_sync, expected_last)
+    assert (ring[:, [0, 1, 2, 4]] == -1.0).all()  # only the step's column is written
+
+
+@pytest.mark.parametrize("seconds", [1, 2, 60])
+def test_last_present_is_the_running_index_at_the_block_end(seconds):
+    """scorer._last_present (argmax from the end) gives what the running maximum (_last_index) ends with, -1 for a
+    wearer absent all block."""
+    from lifepalette.scoring.scorer import _last_index, _last_present
+
+    rng = np.random.default_rng(seconds)
+    present = rng.random((seconds, 300)) < 0.05
+    present[:, :3] = False  # absent the whole block
+    present[-1, 3] = True  # present at the very end
+    np.testing.assert_array_equal(_last_present(present), _last_index(present)[-1:])
