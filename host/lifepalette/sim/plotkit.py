@@ -193,6 +193,7 @@ class Axes:
         self.draw = ImageDraw.Draw(self.layer)
         self._drawn: list[tuple[np.ndarray, np.ndarray]] = []  # layer pixels of the data, for the legend's place
         self._legend: list[tuple[str, Colour, str]] = []
+        self._legend_spec: tuple[float, str] | None = None  # (size, loc) once legend() asks for one
         self._finished = False
 
     # -- data -> layer pixels (scaled, relative to the frame's top left)
@@ -380,7 +381,7 @@ class Axes:
         if self._finished:
             return
         self._finished = True
-        if self._legend and hasattr(self, "_legend_spec"):
+        if self._legend and self._legend_spec is not None:
             self._draw_legend(*self._legend_spec)
         left, top, right, bottom = self.box
         self.canvas.image.paste(self.layer, (left, top))
